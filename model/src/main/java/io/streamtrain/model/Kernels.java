@@ -1,0 +1,147 @@
+package io.streamtrain.model;
+
+/**
+ * The backend seam: every kernel of a GPT training step and of generation, over memory the
+ * backend owns. {@link io.streamtrain.model.cpu.CpuKernels} is the readable reference; the CUDA
+ * backend implements the same contract and is checked against it.
+ *
+ * <p>Conventions. Shapes are written with B batch, T sequence length, C channels, NH heads,
+ * V vocabulary, Vp padded vocabulary, OC output channels and N = B * T positions. Arguments come
+ * in the order outputs, inputs, weights, sizes. Backward kernels <em>accumulate</em> ({@code +=})
+ * into every gradient they write, of weights and of activations alike (as llm.c does); the model
+ * zero-fills both gradient buffers once before backward. Calls are enqueued in order; only the methods that return data to the host
+ * ({@link #read}, {@link #readInts}) wait for the work before them. Nothing here allocates except
+ * the {@code allocate} methods, which a model calls once, at start.
+ */
+public interface Kernels extends AutoCloseable {
+
+    /** Short backend name as printed in metrics and benchmarks: {@code cpu} or {@code cuda}. */
+    String backendName();
+
+    /** The device the kernels run on, in words (e.g. {@code "NVIDIA H200"} or {@code "2 CPU threads"}). */
+    String deviceName();
+
+    // ---- memory -------------------------------------------------------------------------
+
+    /** A new float32 allocation of {@code size} elements, zero-filled. */
+    Tensor allocate(long size);
+
+    /** A new int32 allocation of {@code size} elements, zero-filled. */
+    IntTensor allocateInts(long size);
+
+    /** Bytes this backend has allocated so far, for metrics. */
+    long allocatedBytes();
+
+    /** Copies {@code dst.size()} floats from {@code src[srcOffset..]} into {@code dst}. */
+    void write(Tensor dst, float[] src, int srcOffset);
+
+    /** Copies {@code count} ints from {@code src[srcOffset..]} into {@code dst}; may return before the copy ends
+     * on an asynchronous backend, which then owns a staging copy of the ints. */
+    void writeInts(IntTensor dst, int[] src, int srcOffset, int count);
+
+    /** Copies {@code src} into {@code dst[dstOffset..]}, after all work enqueued before: the host synchronisation. */
+    void read(float[] dst, int dstOffset, Tensor src);
+
+    /** Copies {@code src} into {@code dst[dstOffset..]}, after all work enqueued before. */
+    void readInts(int[] dst, int dstOffset, IntTensor src);
+
+    /** Sets every element of {@code out} to {@code value}: zero-grad is one fill of the gradient buffer. */
+    void fill(Tensor out, float value);
+
+    /** Copies {@code src} into {@code out} (same size) on the device. */
+    void copy(Tensor out, Tensor src);
+
+    // ---- forward / backward pairs ---------------------------------------------------------
+
+    /** out (B, T, C) = wte[tokens] + wpe[t]; tokens (B, T), wte (Vp, C), wpe (>=T, C). */
+    void encoderForward(Tensor out, IntTensor tokens, Tensor wte, Tensor wpe, int B, int T, int C);
+
+    /** dwte (Vp, C) and dwpe (T, C) accumulate dout (B, T, C) at the rows that {@code tokens} and t select. */
+    void encoderBackward(Tensor dwte, Tensor dwpe, Tensor dout, IntTensor tokens, int B, int T, int C);
+
+    /** out (N, C) = (inp - mean) * rstd * weight + bias over C, eps 1e-5; mean and rstd (N) saved for backward. */
+    void layernormForward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias, int N, int C);
+
+    /** dinp (N, C), dweight and dbias (C) accumulate. */
+    void layernormBackward(Tensor dinp, Tensor dweight, Tensor dbias,
+                           Tensor dout, Tensor inp, Tensor weight, Tensor mean, Tensor rstd, int N, int C);
+
+    /** out (N, OC) = inp (N, C) · weight (OC, C)ᵀ + bias (OC); bias may be null. */
+    void matmulForward(Tensor out, Tensor inp, Tensor weight, Tensor bias, int N, int C, int OC);
+
+    /** dinp (N, C), dweight (OC, C) and dbias (OC, may be null) accumulate. */
+    void matmulBackward(Tensor dinp, Tensor dweight, Tensor dbias,
+                        Tensor dout, Tensor inp, Tensor weight, int N, int C, int OC);
+
+    /**
+     * Elements of the per-layer attention statistics this backend keeps from forward for backward:
+     * the (B, NH, T, T) softmax on the CPU, a (B, NH, T) log-sum-exp for a fused kernel.
+     */
+    long attentionStatisticsSize(int B, int T, int NH);
+
+    /**
+     * Causal multi-head self-attention, softmax scaled by 1/sqrt(C/NH).
+     * out (B, T, C); stats as {@link #attentionStatisticsSize}; qkv (B, T, 3C) holding q, k, v in that order,
+     * heads contiguous within each.
+     */
+    void attentionForward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH);
+
+    /** dqkv (B, T, 3C) accumulates, from dout (B, T, C) and forward's qkv, out and stats. */
+    void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats,
+                           int B, int T, int C, int NH);
+
+    /** out (N) = gelu(inp) with the tanh approximation. */
+    void geluForward(Tensor out, Tensor inp, int N);
+
+    /** dinp (N) accumulates dout · gelu'(inp). */
+    void geluBackward(Tensor dinp, Tensor dout, Tensor inp, int N);
+
+    /** out (N) = inp1 + inp2. */
+    void residualForward(Tensor out, Tensor inp1, Tensor inp2, int N);
+
+    /** dinp1 and dinp2 (N) both accumulate dout. */
+    void residualBackward(Tensor dinp1, Tensor dinp2, Tensor dout, int N);
+
+    /**
+     * Fused softmax and cross-entropy over the first V of Vp logits per position.
+     * losses (N) = -log softmax(logits)[target]; correct (N) = 1 where argmax equals the target, else 0.
+     * When {@code backward}, dlogits (N, Vp) is <em>overwritten</em> with (softmax - onehot(target)) · dlossScale,
+     * and 0 on the padding columns; dlogits may be the logits tensor itself (in place).
+     */
+    void softmaxCrossEntropy(Tensor losses, Tensor correct, Tensor dlogits, Tensor logits, IntTensor targets,
+                             float dlossScale, boolean backward, int N, int V, int Vp);
+
+    /** out (1) = mean of inp (n). */
+    void mean(Tensor out, Tensor inp, long n);
+
+    /** out (1) = the L2 norm of inp (n): the global gradient norm. */
+    void globalNorm(Tensor out, Tensor inp, long n);
+
+    /**
+     * One AdamW step over the flat layout, gradients clipped by global norm on the device:
+     * scale = min(1, maxGradNorm / (norm + 1e-6)) with norm read from {@code gradNorm} (1).
+     * Elements [0, decayedSize) get decoupled weight decay. When the norm is NaN or infinite the step is
+     * skipped: params, m and v stay as they were. {@code step} counts from 1 (bias correction).
+     */
+    void adamw(Tensor params, Tensor m, Tensor v, Tensor grads, Tensor gradNorm, long n, long decayedSize,
+               float learningRate, float beta1, float beta2, float eps, float weightDecay, float maxGradNorm, int step);
+
+    // ---- generation ------------------------------------------------------------------------
+
+    /**
+     * Attention of one new position against a KV cache: out (C) from q (C) and the cached
+     * keys and values kcache, vcache (>= position + 1, C) of positions [0, position].
+     */
+    void attentionDecode(Tensor out, Tensor q, Tensor kcache, Tensor vcache, int position, int C, int NH);
+
+    /**
+     * Samples one token from logits (>= V) into {@code out} (1): greedy argmax when temperature is 0,
+     * else from softmax(logits / temperature) restricted to the topK largest (all of V when topK <= 0),
+     * using the uniform number coin (1) in [0, 1). Padding ids (>= V) are never chosen.
+     */
+    void sample(IntTensor out, Tensor logits, Tensor coin, float temperature, int topK, int V);
+
+    /** Releases everything this backend allocated. */
+    @Override
+    void close();
+}
