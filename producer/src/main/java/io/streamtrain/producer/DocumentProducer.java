@@ -1,0 +1,249 @@
+package io.streamtrain.producer;
+
+import io.streamtrain.producer.internal.BadInputLog;
+import io.streamtrain.producer.internal.BrokerCheck;
+import io.streamtrain.producer.internal.DirectoryFollower;
+import io.streamtrain.producer.internal.DocumentReader;
+import io.streamtrain.producer.internal.InputSource;
+import io.streamtrain.producer.internal.Inputs;
+import io.streamtrain.producer.internal.KafkaBatchPublisher;
+import io.streamtrain.producer.internal.PackedBatch;
+import io.streamtrain.producer.internal.Progress;
+import io.streamtrain.producer.internal.TokenPacker;
+import io.streamtrain.producer.internal.TokenizingPipeline;
+import io.streamtrain.schemas.TokenizerInfo;
+import io.streamtrain.tokenizer.Tokenizer;
+import io.streamtrain.tokenizer.Tokenizers;
+import org.apache.kafka.clients.CommonClientConfigs;
+
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Documents in, TokenBatch records out: reads the inputs (files, directories recursively in path order, {@code -}
+ * for standard input; plain text, JSON Lines, gzip of either), tokenizes on a bounded pool in input order, packs
+ * the stream {@code EOT doc0 EOT doc1 ...} into (B, T+1) windows (see the packing rule below) and publishes each
+ * window as a TokenBatch keyed by the dataset name with the idempotent producer.
+ *
+ * <pre>{@code
+ * ProducerSettings settings = ProducerSettings.builder()
+ *         .bootstrapServers("localhost:9092").dataset("shakespeare").tokenizer("byte")
+ *         .batchRows(4).sequenceLength(64).inputs(List.of("data/")).build();
+ * ProducerSummary summary = DocumentProducer.run(settings, System.out); // throws ProducerException when fatal
+ * }</pre>
+ *
+ * <p>Packing: batch k of a run holds stream tokens {@code [k*B*T, (k+1)*B*T]}; its row b holds the T+1 tokens
+ * starting at {@code k*B*T + b*T}, so rows and batches share one boundary token and every token after the first is
+ * a target exactly once. The tail that does not fill a batch carries over between files and {@code --follow}
+ * ingestions; at the end of the run it is dropped, not padded, and counted in
+ * {@link ProducerSummary#droppedTailTokens()}.
+ *
+ * <p>Errors: bad input (unreadable file, invalid JSON line, missing {@code text}, invalid UTF-8, empty document) is
+ * printed with file and line, skipped and counted. Fatal errors throw {@link ProducerException} with what to do:
+ * no input at all (nothing found, or no good document), unknown tokenizer, broker unreachable within
+ * {@code broker.timeout.ms}, a batch Kafka refused.
+ *
+ * <p>Follow: with {@code follow=true}, after the inputs the run keeps watching the input directories and ingests
+ * each new file once, in name order, until {@link #stop()} (e.g. from a shutdown hook on Ctrl-C).
+ */
+public final class DocumentProducer implements Callable<ProducerSummary> {
+    private final ProducerSettings settings;
+    private final PrintStream out;
+    private final InputStream stdin;
+    private final CountDownLatch stopRequested = new CountDownLatch(1);
+    private final AtomicBoolean started = new AtomicBoolean();
+
+    /** A producer that reads {@code -} from {@code System.in}; call {@link #call()} once. */
+    public DocumentProducer(ProducerSettings settings, PrintStream out) {
+        this(settings, out, System.in);
+    }
+
+    /** @param stdin what {@code -} reads (tests, or a CLI that pipes its own stream) */
+    public DocumentProducer(ProducerSettings settings, PrintStream out, InputStream stdin) {
+        this.settings = settings;
+        this.out = out;
+        this.stdin = stdin;
+    }
+
+    /** Runs to the end of the inputs (or, with follow, until stopped from another thread) and returns the summary. */
+    public static ProducerSummary run(ProducerSettings settings, PrintStream out) {
+        return new DocumentProducer(settings, out).call();
+    }
+
+    /** Asks a running {@link #call()} to finish: the current document completes, full batches are published. */
+    public void stop() {
+        stopRequested.countDown();
+    }
+
+    private boolean stopping() {
+        return stopRequested.getCount() == 0;
+    }
+
+    /**
+     * Runs the producer once.
+     *
+     * @throws ProducerException on a fatal error, with a message that says what to do
+     */
+    @Override
+    public ProducerSummary call() {
+        if (!started.compareAndSet(false, true)) {
+            throw new IllegalStateException("a DocumentProducer runs once; create a new one");
+        }
+        long startNanos = System.nanoTime();
+        Progress progress = new Progress(out, settings.progress(), -1, settings.progressInterval().toMillis());
+        BadInputLog badInputs = new BadInputLog(progress::message);
+
+        List<InputSource> sources = Inputs.expand(settings.inputs(), badInputs);
+        List<Path> followed = settings.follow() ? directories(settings.inputs()) : List.of();
+        if (sources.isEmpty() && followed.isEmpty()) {
+            throw new ProducerException(noInputMessage());
+        }
+        if (settings.follow() && followed.isEmpty()) {
+            throw new ProducerException("follow watches directories, but none of the inputs " + settings.inputs()
+                    + " is a directory; pass the directory where new files will appear");
+        }
+        progress.setTotalBytes(settings.follow() ? -1 : totalBytes(sources) * settings.epochs());
+        Tokenizer tokenizer = openTokenizer(settings.tokenizerSpec());
+        Map<String, Object> clientConfig = new HashMap<>(settings.kafkaOverrides());
+        clientConfig.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, settings.bootstrapServers());
+        progress.message(BrokerCheck.ensureReady(clientConfig, settings.topic(), settings.topicCreate(),
+                settings.brokerTimeout()));
+        progress.message("producing dataset " + settings.dataset() + ": tokenizer " + tokenizer.name() + " (V="
+                + tokenizer.vocabularySize() + "), B=" + settings.batchRows() + ", T=" + settings.sequenceLength()
+                + ", " + settings.threads() + " tokenizer threads, " + sources.size()
+                + (sources.size() == 1 ? " source" : " sources")
+                + (followed.isEmpty() ? "" : ", then following " + followed));
+
+        TokenizerInfo tokenizerInfo = new TokenizerInfo(tokenizer.name(), tokenizer.vocabularySize(),
+                tokenizer.fingerprint());
+        int recordBytes = 4 * settings.batchRows() * (settings.sequenceLength() + 1);
+        long[] documents = {0};
+        TokenPacker packer;
+        try (KafkaBatchPublisher publisher = new KafkaBatchPublisher(clientConfig, settings.topic(), settings.dataset(),
+                tokenizerInfo, recordBytes)) {
+            packer = new TokenPacker(settings.batchRows(), settings.sequenceLength(), tokenizer.endOfText(),
+                    settings.firstSequence(), publisher::publish);
+            try (TokenizingPipeline pipeline = new TokenizingPipeline(tokenizer, settings.threads(), encoded -> {
+                packer.add(new PackedBatch.DocumentId(encoded.document().id(), encoded.document().source()),
+                        encoded.ids());
+                documents[0]++;
+                progress.setCounts(documents[0], packer.streamTokens(), packer.batches());
+            })) {
+                DocumentReader reader = new DocumentReader(settings.inputFormat(), badInputs, progress::addBytes,
+                        this::stopping);
+                for (int epoch = 0; epoch < settings.epochs(); epoch++) {
+                    for (InputSource source : sources) {
+                        if (stopping()) {
+                            break;
+                        }
+                        reader.read(source, stdin, pipeline::accept);
+                    }
+                }
+                if (!followed.isEmpty()) {
+                    follow(followed, sources, reader, pipeline, progress);
+                }
+                pipeline.flush();
+            }
+            publisher.flush();
+        }
+        progress.finish();
+
+        ProducerSummary summary = new ProducerSummary(settings.topic(), settings.dataset(), documents[0],
+                packer.streamTokens(), packer.batches(), settings.firstSequence(), packer.nextSequence(),
+                progress.bytes(), packer.tailTokens(), badInputs.counts(), badInputs.examples(),
+                !settings.follow() && stopping(),
+                Duration.ofNanos(System.nanoTime() - startNanos));
+        if (settings.progress() != ProgressMode.NONE) {
+            out.print(summary.describe());
+        }
+        if (summary.documents() == 0 && !settings.follow() && !stopping()) {
+            throw new ProducerException("no documents: every input was bad (" + summary.badInputTotal()
+                    + " bad inputs, listed above); fix them or pass other inputs");
+        }
+        return summary;
+    }
+
+    /** Ingests new files of {@code directories} until stopped, publishing what each poll brings. */
+    private void follow(List<Path> directories, List<InputSource> alreadyRead, DocumentReader reader,
+                        TokenizingPipeline pipeline, Progress progress) {
+        List<Path> readPaths = new ArrayList<>();
+        for (InputSource source : alreadyRead) {
+            if (!source.isStdin()) {
+                readPaths.add(source.path());
+            }
+        }
+        DirectoryFollower follower = new DirectoryFollower(directories, readPaths);
+        pipeline.flush(); // what was read so far is published before waiting
+        long pollMillis = settings.followPollInterval().toMillis();
+        while (!awaitStop(pollMillis)) {
+            for (InputSource file : follower.poll()) {
+                if (stopping()) {
+                    break;
+                }
+                progress.message("new file " + file.name());
+                reader.read(file, stdin, pipeline::accept);
+            }
+            pipeline.flush();
+            progress.tick();
+        }
+    }
+
+    /** True when stopped, false after {@code millis} without a stop. */
+    private boolean awaitStop(long millis) {
+        try {
+            return stopRequested.await(millis, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return true;
+        }
+    }
+
+    private String noInputMessage() {
+        List<String> inputs = settings.inputs();
+        if (inputs.isEmpty()) {
+            return "no input: pass files, directories or - for standard input (--input PATH...)";
+        }
+        return "no input: " + inputs + " holds no readable file (see the lines above); pass files, directories "
+                + "with files in them, or - for standard input";
+    }
+
+    private static List<Path> directories(List<String> inputs) {
+        List<Path> directories = new ArrayList<>();
+        for (String input : inputs) {
+            if (!input.equals(Inputs.STDIN_ARGUMENT) && Files.isDirectory(Path.of(input))) {
+                directories.add(Path.of(input));
+            }
+        }
+        return directories;
+    }
+
+    private static long totalBytes(List<InputSource> sources) {
+        long total = 0;
+        for (InputSource source : sources) {
+            if (source.sizeBytes() < 0) {
+                return -1;
+            }
+            total += source.sizeBytes();
+        }
+        return total;
+    }
+
+    private static Tokenizer openTokenizer(String spec) {
+        try {
+            return Tokenizers.open(spec);
+        } catch (RuntimeException e) {
+            throw new ProducerException("cannot open tokenizer '" + spec + "': " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,275 @@
+package io.streamtrain.producer;
+
+import io.streamtrain.schemas.Topics;
+import org.apache.kafka.common.config.AbstractConfig;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Range;
+import org.apache.kafka.common.config.ConfigDef.Type;
+import org.apache.kafka.common.config.ConfigDef.ValidString;
+import org.apache.kafka.common.config.ConfigException;
+
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Settings of a {@link DocumentProducer} run, Kafka ConfigDef style: every key with its type, default, validator
+ * and doc in {@link #DEFINITION}. Keys starting with {@value #KAFKA_PREFIX} are passed, without the prefix, to the
+ * Kafka producer and admin clients (security, compression ...); idempotence and {@code acks=all} are always on.
+ * Build with {@link #builder()} or from a map with {@link #ProducerSettings(Map)}; invalid values fail with a
+ * {@link ConfigException} that names the key.
+ */
+public final class ProducerSettings extends AbstractConfig {
+    public static final String BOOTSTRAP_SERVERS = "bootstrap.servers";
+    public static final String TOPIC = "topic";
+    public static final String DATASET = "dataset";
+    public static final String TOKENIZER = "tokenizer";
+    public static final String BATCH_ROWS = "batch.rows";
+    public static final String SEQUENCE_LENGTH = "sequence.length";
+    public static final String INPUTS = "inputs";
+    public static final String INPUT_FORMAT = "input.format";
+    public static final String FOLLOW = "follow";
+    public static final String FOLLOW_POLL_MS = "follow.poll.ms";
+    public static final String THREADS = "threads";
+    public static final String EPOCHS = "epochs";
+    public static final String FIRST_SEQUENCE = "first.sequence";
+    public static final String BROKER_TIMEOUT_MS = "broker.timeout.ms";
+    public static final String TOPIC_CREATE = "topic.create";
+    public static final String PROGRESS = "progress";
+    public static final String PROGRESS_INTERVAL_MS = "progress.interval.ms";
+    /** Prefix of settings passed to the Kafka clients, e.g. {@code kafka.compression.type=lz4}. */
+    public static final String KAFKA_PREFIX = "kafka.";
+
+    /** Every key with type, default, validator and doc. */
+    public static final ConfigDef DEFINITION = new ConfigDef()
+            .define(BOOTSTRAP_SERVERS, Type.STRING, "localhost:9092", new ConfigDef.NonEmptyString(), Importance.HIGH,
+                    "Kafka brokers to publish to, host:port[,host:port...].")
+            .define(TOPIC, Type.STRING, Topics.TOKEN_BATCHES, new ConfigDef.NonEmptyString(), Importance.HIGH,
+                    "Topic of the TokenBatch records; created with the broker's defaults when missing (see "
+                            + "topic.create).")
+            .define(DATASET, Type.STRING, "default", new ConfigDef.NonEmptyString(), Importance.HIGH,
+                    "Dataset name: the key of every record (so that one dataset stays in one partition, in order) "
+                            + "and TokenBatch.dataset.")
+            .define(TOKENIZER, Type.STRING, "byte", new ConfigDef.NonEmptyString(), Importance.HIGH,
+                    "Tokenizer spec: byte, gpt2, or the path of a vocabulary trained with `streamtrain tokenizer "
+                            + "train`.")
+            .define(BATCH_ROWS, Type.INT, 4, Range.atLeast(1), Importance.HIGH,
+                    "B, rows per batch: one batch is one training step.")
+            .define(SEQUENCE_LENGTH, Type.INT, 64, Range.atLeast(1), Importance.HIGH,
+                    "T, tokens per row as model input; each row holds T+1 ids (the targets are shifted by one).")
+            .define(INPUTS, Type.LIST, List.of(), Importance.HIGH,
+                    "Files, directories (read recursively, in path order) and - for standard input.")
+            .define(INPUT_FORMAT, Type.STRING, "auto", ValidString.in("auto", "text", "jsonl"), Importance.MEDIUM,
+                    "auto: by suffix (.jsonl .ndjson .json vs .txt .text .md, before .gz), else JSON Lines when the "
+                            + "first character is '{'; text: each source is one document; jsonl: one JSON object "
+                            + "per line with a string text field.")
+            .define(FOLLOW, Type.BOOLEAN, false, Importance.MEDIUM,
+                    "Keep watching the input directories and ingest each new file once, in name order, until "
+                            + "stopped. A new file is read when its size and time stay unchanged for one poll; "
+                            + "write files under a .tmp/.part name or a hidden name and rename them when complete.")
+            .define(FOLLOW_POLL_MS, Type.LONG, 1000L, Range.atLeast(10), Importance.LOW,
+                    "With follow: how often the directories are listed, in milliseconds.")
+            .define(THREADS, Type.INT, Math.max(1, Runtime.getRuntime().availableProcessors()), Range.atLeast(1),
+                    Importance.MEDIUM, "Tokenizer threads (default: the number of processors).")
+            .define(EPOCHS, Type.INT, 1, Range.atLeast(1), Importance.LOW,
+                    "How many times the inputs are read (not with follow or standard input).")
+            .define(FIRST_SEQUENCE, Type.LONG, 0L, Range.atLeast(0), Importance.LOW,
+                    "Sequence number of the first batch; set it to the next number to continue a dataset.")
+            .define(BROKER_TIMEOUT_MS, Type.INT, 15_000, Range.atLeast(1), Importance.MEDIUM,
+                    "How long to wait for the broker to answer before giving up, in milliseconds.")
+            .define(TOPIC_CREATE, Type.BOOLEAN, true, Importance.LOW,
+                    "Create the topic when it does not exist (with the broker's default partitions and "
+                            + "replication).")
+            .define(PROGRESS, Type.STRING, "auto", ValidString.in("auto", "bar", "log", "none"), Importance.LOW,
+                    "auto: a bar on a terminal, plain log lines otherwise.")
+            .define(PROGRESS_INTERVAL_MS, Type.LONG, 5000L, Range.atLeast(1), Importance.LOW,
+                    "Time between two progress log lines, in milliseconds.");
+
+    public ProducerSettings(Map<?, ?> originals) {
+        super(DEFINITION, originals, false);
+        if (follow() && epochs() > 1) {
+            throw new ConfigException(EPOCHS, epochs(), "epochs cannot be combined with follow; choose one");
+        }
+        if (epochs() > 1 && inputs().contains("-")) {
+            throw new ConfigException(EPOCHS, epochs(), "standard input can be read only once; use a file");
+        }
+        long recordBytes = 4L * batchRows() * (sequenceLength() + 1);
+        if (recordBytes > 512L * 1024 * 1024) {
+            throw new ConfigException(BATCH_ROWS, batchRows(), "B*(T+1)*4 = " + recordBytes
+                    + " bytes is too large for one Kafka record; use fewer rows or a shorter sequence");
+        }
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public String bootstrapServers() {
+        return getString(BOOTSTRAP_SERVERS);
+    }
+
+    public String topic() {
+        return getString(TOPIC);
+    }
+
+    public String dataset() {
+        return getString(DATASET);
+    }
+
+    public String tokenizerSpec() {
+        return getString(TOKENIZER);
+    }
+
+    /** B. */
+    public int batchRows() {
+        return getInt(BATCH_ROWS);
+    }
+
+    /** T. */
+    public int sequenceLength() {
+        return getInt(SEQUENCE_LENGTH);
+    }
+
+    public List<String> inputs() {
+        return getList(INPUTS);
+    }
+
+    public InputFormat inputFormat() {
+        return InputFormat.parse(getString(INPUT_FORMAT));
+    }
+
+    public boolean follow() {
+        return getBoolean(FOLLOW);
+    }
+
+    public Duration followPollInterval() {
+        return Duration.ofMillis(getLong(FOLLOW_POLL_MS));
+    }
+
+    public int threads() {
+        return getInt(THREADS);
+    }
+
+    public int epochs() {
+        return getInt(EPOCHS);
+    }
+
+    public long firstSequence() {
+        return getLong(FIRST_SEQUENCE);
+    }
+
+    public Duration brokerTimeout() {
+        return Duration.ofMillis(getInt(BROKER_TIMEOUT_MS));
+    }
+
+    public boolean topicCreate() {
+        return getBoolean(TOPIC_CREATE);
+    }
+
+    public ProgressMode progress() {
+        return ProgressMode.valueOf(getString(PROGRESS).toUpperCase(Locale.ROOT));
+    }
+
+    public Duration progressInterval() {
+        return Duration.ofMillis(getLong(PROGRESS_INTERVAL_MS));
+    }
+
+    /** The {@value #KAFKA_PREFIX} settings without their prefix. */
+    public Map<String, Object> kafkaOverrides() {
+        return originalsWithPrefix(KAFKA_PREFIX);
+    }
+
+    /** Fills a settings map key by key; {@link #build()} validates it. */
+    public static final class Builder {
+        private final Map<String, Object> values = new HashMap<>();
+
+        private Builder() {}
+
+        /** Any key of {@link #DEFINITION}, or a {@value #KAFKA_PREFIX} key. */
+        public Builder set(String key, Object value) {
+            values.put(key, value);
+            return this;
+        }
+
+        public Builder bootstrapServers(String servers) {
+            return set(BOOTSTRAP_SERVERS, servers);
+        }
+
+        public Builder topic(String topic) {
+            return set(TOPIC, topic);
+        }
+
+        public Builder dataset(String dataset) {
+            return set(DATASET, dataset);
+        }
+
+        public Builder tokenizer(String spec) {
+            return set(TOKENIZER, spec);
+        }
+
+        public Builder batchRows(int rows) {
+            return set(BATCH_ROWS, rows);
+        }
+
+        public Builder sequenceLength(int sequenceLength) {
+            return set(SEQUENCE_LENGTH, sequenceLength);
+        }
+
+        public Builder inputs(List<String> inputs) {
+            return set(INPUTS, List.copyOf(inputs));
+        }
+
+        public Builder inputFormat(String format) {
+            return set(INPUT_FORMAT, format);
+        }
+
+        public Builder follow(boolean follow) {
+            return set(FOLLOW, follow);
+        }
+
+        public Builder followPollInterval(Duration interval) {
+            return set(FOLLOW_POLL_MS, interval.toMillis());
+        }
+
+        public Builder threads(int threads) {
+            return set(THREADS, threads);
+        }
+
+        public Builder epochs(int epochs) {
+            return set(EPOCHS, epochs);
+        }
+
+        public Builder firstSequence(long sequence) {
+            return set(FIRST_SEQUENCE, sequence);
+        }
+
+        public Builder brokerTimeout(Duration timeout) {
+            return set(BROKER_TIMEOUT_MS, (int) Math.min(Integer.MAX_VALUE, timeout.toMillis()));
+        }
+
+        public Builder topicCreate(boolean create) {
+            return set(TOPIC_CREATE, create);
+        }
+
+        /** auto | bar | log | none. */
+        public Builder progress(String mode) {
+            return set(PROGRESS, mode);
+        }
+
+        public Builder progressInterval(Duration interval) {
+            return set(PROGRESS_INTERVAL_MS, interval.toMillis());
+        }
+
+        /** A Kafka client setting, e.g. {@code kafka("compression.type", "lz4")}. */
+        public Builder kafka(String key, Object value) {
+            return set(KAFKA_PREFIX + key, value);
+        }
+
+        public ProducerSettings build() {
+            return new ProducerSettings(values);
+        }
+    }
+}

@@ -1,0 +1,244 @@
+package io.streamtrain.producer;
+
+import io.streamtrain.schemas.AvroSerdes;
+import io.streamtrain.schemas.DocumentRef;
+import io.streamtrain.schemas.TokenBatch;
+import io.streamtrain.schemas.TokenIds;
+import io.streamtrain.tokenizer.Tokenizer;
+import io.streamtrain.tokenizer.Tokenizers;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static io.streamtrain.producer.TestFiles.gzip;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The producer against a real in-process Kafka broker, read back with a consumer and the Avro serdes. */
+class DocumentProducerKafkaTest {
+    private static final Duration TIMEOUT = Duration.ofSeconds(30);
+    private static EmbeddedKafka kafka;
+    private static final Tokenizer BYTES = Tokenizers.open("byte");
+
+    @TempDir
+    Path directory;
+
+    private final ByteArrayOutputStream output = new ByteArrayOutputStream();
+    private final PrintStream out = new PrintStream(output, true, StandardCharsets.UTF_8);
+
+    @BeforeAll
+    static void startKafka() throws Exception {
+        kafka = EmbeddedKafka.start();
+    }
+
+    @AfterAll
+    static void stopKafka() {
+        if (kafka != null) {
+            kafka.close();
+        }
+    }
+
+    private ProducerSettings.Builder settings(String topic, String dataset, String... inputs) {
+        return ProducerSettings.builder()
+                .bootstrapServers(kafka.bootstrapServers())
+                .topic(topic)
+                .dataset(dataset)
+                .tokenizer("byte")
+                .batchRows(2)
+                .sequenceLength(16)
+                .threads(2)
+                .progress("log")
+                .inputs(List.of(inputs));
+    }
+
+    private List<TokenBatch> read(String topic, long count) {
+        return kafka.readUntil(topic, AvroSerdes.tokenBatch().deserializer(), records -> records.size() >= count,
+                TIMEOUT).stream().map(ConsumerRecord::value).toList();
+    }
+
+    /** The token stream the batches hold: row 0's first token, then every row's T targets. */
+    private static List<Integer> stream(List<TokenBatch> batches) {
+        List<Integer> stream = new ArrayList<>();
+        for (TokenBatch batch : batches) {
+            int[] ids = TokenIds.decode(batch.getTokens());
+            int stride = batch.getSequenceLength() + 1;
+            for (int b = 0; b < batch.getRows(); b++) {
+                for (int t = stream.isEmpty() ? 0 : 1; t < stride; t++) {
+                    stream.add(ids[b * stride + t]);
+                }
+            }
+        }
+        return stream;
+    }
+
+    /** End-of-text, then the document's ids, for each document. */
+    private static List<Integer> expectedStream(String... documents) {
+        List<Integer> stream = new ArrayList<>();
+        for (String document : documents) {
+            stream.add(BYTES.endOfText());
+            for (int id : BYTES.encode(document)) {
+                stream.add(id);
+            }
+        }
+        return stream;
+    }
+
+    @Test
+    void shouldPublishACorpusAsTokenBatchesThatDecodeToItsDocuments() throws Exception {
+        String first = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n";
+        String second = "The slings and arrows of outrageous fortune,";
+        String third = "Or to take arms against a sea of troubles";
+        String fourth = "And by opposing end them. To die—to sleep,\nNo more;";
+        Files.writeString(directory.resolve("1-hamlet.txt"), first);
+        Files.writeString(directory.resolve("2-lines.jsonl"), "{\"text\": \"" + second + "\", \"id\": \"slings\"}\n"
+                + "{\"text\": \"" + third + "\"\n" // invalid JSON: skipped, counted
+                + "{\"text\": \"" + third + "\"}\n");
+        Files.write(directory.resolve("3-more.txt.gz"), gzip(fourth));
+        kafka.createTopic("corpus-batches", 3);
+
+        ProducerSummary summary = DocumentProducer.run(settings("corpus-batches", "hamlet", directory.toString())
+                .build(), out);
+
+        List<Integer> expected = expectedStream(first, second, third, fourth);
+        int perBatch = 2 * 16;
+        long batches = (expected.size() - 1) / perBatch;
+        assertEquals(4, summary.documents());
+        assertEquals(expected.size(), summary.tokens());
+        assertEquals(batches, summary.batches());
+        assertEquals(expected.size() - 1 - batches * perBatch, summary.droppedTailTokens());
+        assertEquals(1, summary.badInputs().get(BadInputKind.INVALID_JSON));
+        assertEquals(directory.resolve("2-lines.jsonl") + ":2", summary.badInputExamples().get(0).location());
+        assertTrue(output.toString(StandardCharsets.UTF_8).contains("skipped " + directory.resolve("2-lines.jsonl")
+                + ":2: invalid JSON"), output.toString(StandardCharsets.UTF_8));
+
+        List<ConsumerRecord<String, TokenBatch>> records = kafka.readUntil("corpus-batches",
+                AvroSerdes.tokenBatch().deserializer(), r -> r.size() >= batches, TIMEOUT);
+        assertEquals(batches, records.size());
+        for (int i = 0; i < records.size(); i++) {
+            ConsumerRecord<String, TokenBatch> record = records.get(i);
+            TokenBatch batch = record.value();
+            assertEquals("hamlet", record.key());
+            assertEquals(records.get(0).partition(), record.partition(), "one dataset, one partition");
+            assertEquals(i, batch.getSequence(), "in order");
+            assertEquals("hamlet", batch.getDataset());
+            assertEquals("byte", batch.getTokenizer().getName());
+            assertEquals(BYTES.vocabularySize(), batch.getTokenizer().getVocabularySize());
+            assertEquals(BYTES.fingerprint(), batch.getTokenizer().getFingerprint());
+            assertEquals(2, batch.getRows());
+            assertEquals(16, batch.getSequenceLength());
+            assertEquals(2 * 17, TokenIds.count(batch.getTokens()));
+            assertNotNull(batch.getCreatedAt());
+        }
+        List<TokenBatch> values = records.stream().map(ConsumerRecord::value).toList();
+        assertEquals(expected.subList(0, (int) batches * perBatch + 1), stream(values));
+        assertEquals(List.of(new DocumentRef(directory.resolve("1-hamlet.txt").toString(),
+                        directory.resolve("1-hamlet.txt").toString())), values.get(0).getDocuments());
+        List<String> covered = values.stream().flatMap(b -> b.getDocuments().stream()).map(DocumentRef::getId)
+                .distinct().toList();
+        assertEquals(List.of(directory.resolve("1-hamlet.txt").toString(), "slings",
+                directory.resolve("2-lines.jsonl") + ":3"), covered.subList(0, 3));
+        String text = BYTES.decode(stream(values).stream().mapToInt(Integer::intValue).toArray());
+        assertTrue(text.startsWith(Tokenizer.END_OF_TEXT + first + Tokenizer.END_OF_TEXT + second), text);
+    }
+
+    @Test
+    void shouldKeepEachDatasetInOrderWhenTwoDatasetsShareATopic() throws Exception {
+        StringBuilder jsonl = new StringBuilder();
+        List<String> documents = new ArrayList<>();
+        for (int d = 0; d < 60; d++) {
+            String document = "document " + d + " of the beta dataset, read from standard input";
+            documents.add(document);
+            jsonl.append("{\"text\": \"").append(document).append("\"}\n");
+        }
+        Path alphaFile = Files.writeString(directory.resolve("alpha.txt"), "alpha ".repeat(400));
+        kafka.createTopic("shared-batches", 4);
+        DocumentProducer alpha = new DocumentProducer(settings("shared-batches", "alpha", alphaFile.toString())
+                .build(), out);
+        DocumentProducer beta = new DocumentProducer(settings("shared-batches", "beta", "-").build(), out,
+                new ByteArrayInputStream(jsonl.toString().getBytes(StandardCharsets.UTF_8)));
+
+        ExecutorService both = Executors.newFixedThreadPool(2);
+        Future<ProducerSummary> alphaRun = both.submit(alpha);
+        Future<ProducerSummary> betaRun = both.submit(beta);
+        ProducerSummary alphaSummary = alphaRun.get(60, TimeUnit.SECONDS);
+        ProducerSummary betaSummary = betaRun.get(60, TimeUnit.SECONDS);
+        both.shutdown();
+
+        assertEquals(1, alphaSummary.documents());
+        assertEquals(60, betaSummary.documents());
+        long total = alphaSummary.batches() + betaSummary.batches();
+        List<ConsumerRecord<String, TokenBatch>> records = kafka.readUntil("shared-batches",
+                AvroSerdes.tokenBatch().deserializer(), r -> r.size() >= total, TIMEOUT);
+        assertEquals(total, records.size());
+        for (String dataset : List.of("alpha", "beta")) {
+            List<ConsumerRecord<String, TokenBatch>> ofDataset = records.stream()
+                    .filter(r -> r.key().equals(dataset)).toList();
+            assertEquals(1, ofDataset.stream().map(ConsumerRecord::partition).distinct().count(), dataset);
+            assertEquals(java.util.stream.LongStream.range(0, ofDataset.size()).boxed().toList(),
+                    ofDataset.stream().map(r -> r.value().getSequence()).toList(), dataset + " in offset order");
+        }
+        List<TokenBatch> betaBatches = records.stream().filter(r -> r.key().equals("beta"))
+                .map(ConsumerRecord::value).toList();
+        List<Integer> expected = expectedStream(documents.toArray(String[]::new));
+        assertEquals(expected.subList(0, (int) betaSummary.batches() * 32 + 1), stream(betaBatches));
+        assertEquals("stdin:1", betaBatches.get(0).getDocuments().get(0).getId());
+        assertEquals("stdin", betaBatches.get(0).getDocuments().get(0).getSource());
+    }
+
+    @Test
+    void shouldIngestNewFilesWhileFollowingADirectoryUntilStopped() throws Exception {
+        Path inbox = Files.createDirectory(directory.resolve("inbox"));
+        kafka.createTopic("follow-batches", 1);
+        String first = "x".repeat(40);  // EOT + 40 tokens: one batch of 33, a tail of 8 carried over
+        String second = "y".repeat(30); // EOT + 30 more: a second batch, a tail of 7
+        DocumentProducer producer = new DocumentProducer(settings("follow-batches", "live", inbox.toString())
+                .follow(true).followPollInterval(Duration.ofMillis(50)).build(), out);
+        ExecutorService thread = Executors.newSingleThreadExecutor();
+        Future<ProducerSummary> run = thread.submit(producer);
+
+        Files.writeString(inbox.resolve(".first.txt.tmp"), first);
+        Files.move(inbox.resolve(".first.txt.tmp"), inbox.resolve("first.txt"));
+        read("follow-batches", 1);
+        Files.writeString(inbox.resolve("second.txt"), second);
+        List<TokenBatch> batches = read("follow-batches", 2);
+        producer.stop();
+        ProducerSummary summary = run.get(30, TimeUnit.SECONDS);
+        thread.shutdown();
+
+        assertEquals(2, summary.documents());
+        assertEquals(2, summary.batches());
+        assertEquals(7, summary.droppedTailTokens());
+        assertEquals(expectedStream(first, second).subList(0, 65), stream(batches),
+                "the tail of the first file starts the batch completed by the second");
+        assertTrue(output.toString(StandardCharsets.UTF_8).contains("new file " + inbox.resolve("second.txt")));
+    }
+
+    @Test
+    void shouldFailWhenNoDocumentOfTheInputIsGood() throws IOException {
+        Path bad = Files.writeString(directory.resolve("bad.jsonl"), "{\"title\": \"no text\"}\nnot json\n");
+
+        ProducerException fatal = assertThrows(ProducerException.class,
+                () -> DocumentProducer.run(settings("bad-batches", "bad", bad.toString()).build(), out));
+
+        assertTrue(fatal.getMessage().startsWith("no documents: every input was bad (2 bad inputs"), fatal.getMessage());
+    }
+}
