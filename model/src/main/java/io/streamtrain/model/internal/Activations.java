@@ -1,0 +1,148 @@
+package io.streamtrain.model.internal;
+
+import io.streamtrain.model.GptConfig;
+import io.streamtrain.model.IntTensor;
+import io.streamtrain.model.Kernels;
+import io.streamtrain.model.Tensor;
+
+/**
+ * The activations of a (B, T) batch, their gradients and the batch's token ids, in backend memory,
+ * with every named view built once so that a training step creates no objects.
+ *
+ * <p>Backends cannot free memory, so the buffers only grow: a batch shape that fits the buffers of the
+ * previous one reuses them with new views.
+ */
+public final class Activations {
+
+    private final int batch;
+    private final int sequenceLength;
+    private final Tensor valueBuffer;     // capacity >= values.size()
+    private final Tensor gradientBuffer;  // capacity >= gradients.size()
+    private final IntTensor tokenBuffer;  // capacity >= 2 B T
+    private final Tensor gradients;       // the gradient views' extent: zero-grad fills exactly this
+    private final IntTensor inputs;       // (B, T)
+    private final IntTensor targets;      // (B, T)
+    private final IntTensor[] inputRows;  // [B] (T) views of inputs, so that uploading a batch creates nothing
+    private final IntTensor[] targetRows; // [B] (T)
+    private final Tensor[][] views;       // [ActivationTensor][layer]
+    private final Tensor[][] gradientViews;
+
+    private Activations(GptConfig config, long statisticsSize, int B, int T,
+                        Tensor valueBuffer, Tensor gradientBuffer, IntTensor tokenBuffer) {
+        this.batch = B;
+        this.sequenceLength = T;
+        this.valueBuffer = valueBuffer;
+        this.gradientBuffer = gradientBuffer;
+        this.tokenBuffer = tokenBuffer;
+        int layers = config.layers();
+        ActivationTensor[] all = ActivationTensor.values();
+        views = new Tensor[all.length][];
+        gradientViews = new Tensor[all.length][];
+        long valueOffset = 0;
+        long gradientOffset = 0;
+        for (ActivationTensor t : all) {
+            long layerSize = t.layerSize(config, B, T, statisticsSize);
+            int count = t.perLayer() ? layers : 1;
+            views[t.ordinal()] = new Tensor[count];
+            for (int l = 0; l < count; l++) {
+                views[t.ordinal()][l] = valueBuffer.slice(valueOffset + l * layerSize, layerSize);
+            }
+            valueOffset += count * layerSize;
+            if (t.hasGradient()) {
+                gradientViews[t.ordinal()] = new Tensor[count];
+                for (int l = 0; l < count; l++) {
+                    gradientViews[t.ordinal()][l] = gradientBuffer.slice(gradientOffset + l * layerSize, layerSize);
+                }
+                gradientOffset += count * layerSize;
+            }
+        }
+        long n = (long) B * T;
+        gradients = gradientBuffer.slice(0, gradientOffset);
+        inputs = tokenBuffer.slice(0, n);
+        targets = tokenBuffer.slice(n, n);
+        inputRows = new IntTensor[B];
+        targetRows = new IntTensor[B];
+        for (int b = 0; b < B; b++) {
+            inputRows[b] = inputs.slice((long) b * T, T);
+            targetRows[b] = targets.slice((long) b * T, T);
+        }
+    }
+
+    /** Activations for (B, T), reusing {@code previous}'s memory where it is large enough (previous may be null). */
+    public static Activations of(Kernels kernels, GptConfig config, int B, int T, Activations previous) {
+        long statisticsSize = kernels.attentionStatisticsSize(B, T, config.heads());
+        long valueSize = 0;
+        long gradientSize = 0;
+        for (ActivationTensor t : ActivationTensor.values()) {
+            long size = t.size(config, B, T, statisticsSize);
+            valueSize += size;
+            gradientSize += t.hasGradient() ? size : 0;
+        }
+        long tokenSize = 2L * B * T;
+        Tensor values = previous != null && previous.valueBuffer.size() >= valueSize
+                ? previous.valueBuffer : kernels.allocate(valueSize);
+        Tensor grads = previous != null && previous.gradientBuffer.size() >= gradientSize
+                ? previous.gradientBuffer : kernels.allocate(gradientSize);
+        IntTensor tokens = previous != null && previous.tokenBuffer.size() >= tokenSize
+                ? previous.tokenBuffer : kernels.allocateInts(tokenSize);
+        return new Activations(config, statisticsSize, B, T, values, grads, tokens);
+    }
+
+    public boolean fits(int B, int T) {
+        return batch == B && sequenceLength == T;
+    }
+
+    public int batch() {
+        return batch;
+    }
+
+    public int sequenceLength() {
+        return sequenceLength;
+    }
+
+    /** The tensor, or its layer-0 slice where it is per layer. */
+    public Tensor get(ActivationTensor t) {
+        return views[t.ordinal()][0];
+    }
+
+    public Tensor get(ActivationTensor t, int layer) {
+        return views[t.ordinal()][layer];
+    }
+
+    public Tensor gradient(ActivationTensor t) {
+        return gradient(t, 0);
+    }
+
+    public Tensor gradient(ActivationTensor t, int layer) {
+        Tensor[] layers = gradientViews[t.ordinal()];
+        if (layers == null) {
+            throw new IllegalArgumentException("activation " + t + " has no gradient view");
+        }
+        return layers[layer];
+    }
+
+    /** All activation gradients: the one fill of zero-grad. */
+    public Tensor gradients() {
+        return gradients;
+    }
+
+    /** Input ids (B, T). */
+    public IntTensor inputs() {
+        return inputs;
+    }
+
+    /** Target ids (B, T). */
+    public IntTensor targets() {
+        return targets;
+    }
+
+    /** Row b (T) of the input ids. */
+    public IntTensor inputRow(int b) {
+        return inputRows[b];
+    }
+
+    /** Row b (T) of the target ids. */
+    public IntTensor targetRow(int b) {
+        return targetRows[b];
+    }
+}
