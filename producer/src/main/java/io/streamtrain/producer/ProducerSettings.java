@@ -56,9 +56,10 @@ public final class ProducerSettings extends AbstractConfig {
             .define(TOKENIZER, Type.STRING, "byte", new ConfigDef.NonEmptyString(), Importance.HIGH,
                     "Tokenizer spec: byte, gpt2, or the path of a vocabulary trained with `streamtrain tokenizer "
                             + "train`.")
-            .define(BATCH_ROWS, Type.INT, 4, Range.atLeast(1), Importance.HIGH,
-                    "B, rows per batch: one batch is one training step.")
-            .define(SEQUENCE_LENGTH, Type.INT, 64, Range.atLeast(1), Importance.HIGH,
+            .define(BATCH_ROWS, Type.INT, 8, Range.atLeast(1), Importance.HIGH,
+                    "B, rows per batch: one batch is one training step. The default matches the trainer's for "
+                            + "the tiny and small presets.")
+            .define(SEQUENCE_LENGTH, Type.INT, 256, Range.atLeast(1), Importance.HIGH,
                     "T, tokens per row as model input; each row holds T+1 ids (the targets are shifted by one).")
             .define(INPUTS, Type.LIST, List.of(), Importance.HIGH,
                     "Files, directories (read recursively, in path order) and - for standard input.")

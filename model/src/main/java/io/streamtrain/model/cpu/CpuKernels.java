@@ -330,27 +330,47 @@ public final class CpuKernels implements Kernels {
         task.C = C;
         task.OC = OC;
         task.N = N;
-        task.outputTile = Matmul.outputTile(OC);
-        task.outputTiles = (OC + task.outputTile - 1) / task.outputTile;
-        // enough (row chunk, column tile) units to keep every thread busy
-        int rowChunks = Math.max(1, Math.min((N + 63) / 64, (4 * pool.threads() + task.outputTiles - 1) / task.outputTiles));
-        task.rowsPerChunk = roundUpTo4((N + rowChunks - 1) / rowChunks);
-        int units = task.outputTiles * ((N + task.rowsPerChunk - 1) / task.rowsPerChunk);
-        pool.parallelFor(task, units, 1);
+        pool.parallelFor(task, task.split(OC, N, 64, pool.threads()), 1);
     }
 
-    /** out (N, OC) = inp (N, C) · weight (OC, C)ᵀ + bias, one (row chunk, column tile) per index. */
-    private static final class MatmulForwardTask extends RangeTask {
+    /**
+     * A matrix product split into units of (column tile of OC, chunk of another dimension): enough units
+     * to keep every thread busy, each unit writing its own outputs.
+     */
+    private abstract static class TiledTask extends RangeTask {
+        int outputTile, outputTiles, chunk;
+
+        /** Sets the tiles of OC and the chunks (multiples of 4, at least minimumChunk) of length; returns the units. */
+        int split(int OC, int length, int minimumChunk, int threads) {
+            outputTile = Matmul.outputTile(OC);
+            outputTiles = (OC + outputTile - 1) / outputTile;
+            int chunks = Math.max(1, Math.min((length + minimumChunk - 1) / minimumChunk,
+                    (4 * threads + outputTiles - 1) / outputTiles));
+            chunk = roundUpTo4((length + chunks - 1) / chunks);
+            return outputTiles * ((length + chunk - 1) / chunk);
+        }
+
+        int tileStart(int unit) {
+            return (unit % outputTiles) * outputTile;
+        }
+
+        int chunkStart(int unit) {
+            return (unit / outputTiles) * chunk;
+        }
+    }
+
+    /** out (N, OC) = inp (N, C) · weight (OC, C)ᵀ + bias, one (column tile, row chunk) per index. */
+    private static final class MatmulForwardTask extends TiledTask {
         CpuTensor out, inp, weight, bias;
-        int N, C, OC, outputTile, outputTiles, rowsPerChunk;
+        int N, C, OC;
 
         @Override
         public void run(int start, int end) {
             for (int unit = start; unit < end; unit++) {
-                int o0 = (unit % outputTiles) * outputTile;
-                int n0 = (unit / outputTiles) * rowsPerChunk;
+                int o0 = tileStart(unit);
+                int n0 = chunkStart(unit);
                 Matmul.forward(out, inp, weight, bias, C, OC, o0, Math.min(outputTile, OC - o0),
-                        n0, Math.min(N, n0 + rowsPerChunk));
+                        n0, Math.min(N, n0 + chunk));
             }
         }
     }
@@ -374,14 +394,7 @@ public final class CpuKernels implements Kernels {
         weightTask.N = N;
         weightTask.C = C;
         weightTask.OC = OC;
-        weightTask.outputTile = Matmul.outputTile(OC);
-        weightTask.outputTiles = (OC + weightTask.outputTile - 1) / weightTask.outputTile;
-        // enough (channel chunk, column tile) units to keep every thread busy
-        int channelChunks = Math.max(1, Math.min((C + 31) / 32,
-                (4 * pool.threads() + weightTask.outputTiles - 1) / weightTask.outputTiles));
-        weightTask.channelsPerChunk = roundUpTo4((C + channelChunks - 1) / channelChunks);
-        int units = weightTask.outputTiles * ((C + weightTask.channelsPerChunk - 1) / weightTask.channelsPerChunk);
-        pool.parallelFor(weightTask, units, 1);
+        pool.parallelFor(weightTask, weightTask.split(OC, C, 32, pool.threads()), 1);
     }
 
     /** dinp (N, C) += dout (N, OC) · weight (OC, C), over rows n. */
@@ -397,19 +410,19 @@ public final class CpuKernels implements Kernels {
 
     /**
      * dweight (OC, C) += dout (N, OC)ᵀ · inp (N, C); dbias (OC) += column sums of dout;
-     * one (channel chunk, column tile) per index.
+     * one (column tile, channel chunk) per index.
      */
-    private static final class MatmulBackwardWeightTask extends RangeTask {
+    private static final class MatmulBackwardWeightTask extends TiledTask {
         CpuTensor dweight, dbias, dout, inp;
-        int N, C, OC, outputTile, outputTiles, channelsPerChunk;
+        int N, C, OC;
 
         @Override
         public void run(int start, int end) {
             for (int unit = start; unit < end; unit++) {
-                int o0 = (unit % outputTiles) * outputTile;
-                int c0 = (unit / outputTiles) * channelsPerChunk;
+                int o0 = tileStart(unit);
+                int c0 = chunkStart(unit);
                 Matmul.backwardWeight(dweight, dbias, dout, inp, N, C, OC, o0, Math.min(outputTile, OC - o0),
-                        c0, Math.min(C, c0 + channelsPerChunk));
+                        c0, Math.min(C, c0 + chunk));
             }
         }
     }

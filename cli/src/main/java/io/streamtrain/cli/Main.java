@@ -1,0 +1,91 @@
+package io.streamtrain.cli;
+
+import io.streamtrain.cli.internal.BenchCommand;
+import io.streamtrain.cli.internal.BrokerCommand;
+import io.streamtrain.cli.internal.CheckpointCommand;
+import io.streamtrain.cli.internal.DemoCommand;
+import io.streamtrain.cli.internal.ErrorHandler;
+import io.streamtrain.cli.internal.Logging;
+import io.streamtrain.cli.internal.MonitorCommand;
+import io.streamtrain.cli.internal.ProduceCommand;
+import io.streamtrain.cli.internal.ReplayCommand;
+import io.streamtrain.cli.internal.TokenizerCommand;
+import io.streamtrain.cli.internal.TrainCommand;
+import io.streamtrain.cli.internal.UsageErrorHandler;
+import io.streamtrain.cli.internal.VersionProvider;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ScopeType;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.util.Arrays;
+
+/**
+ * {@code streamtrain}: train a GPT continuously from Kafka. Exit codes: 0 success, 1 a fatal error (one line saying
+ * what to do; the stack trace with {@code --verbose}), 2 a usage error (picocli's message and the usage help).
+ */
+@Command(name = "streamtrain",
+        mixinStandardHelpOptions = true,
+        versionProvider = VersionProvider.class,
+        description = {
+                "Train a GPT continuously from Kafka: documents -> token batches -> trainer -> metrics and samples.",
+                "",
+                "Start with `streamtrain demo`: an embedded Kafka broker, the sample corpus and a tiny model."},
+        subcommands = {
+                DemoCommand.class,
+                ProduceCommand.class,
+                TrainCommand.class,
+                MonitorCommand.class,
+                BrokerCommand.class,
+                ReplayCommand.class,
+                CheckpointCommand.class,
+                TokenizerCommand.class,
+                BenchCommand.class,
+                CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    @Spec
+    private CommandSpec spec;
+
+    @Option(names = "--verbose", scope = ScopeType.INHERIT,
+            description = "Print stack traces of errors and Kafka's warnings and info logs.")
+    private boolean verbose;
+
+    /** Runs the command and exits the JVM with its exit code. */
+    public static void main(String[] args) {
+        System.exit(execute(args));
+    }
+
+    /** Runs the command in this JVM and returns its exit code (for tests and embedding). */
+    public static int execute(String... args) {
+        return execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+    }
+
+    /** Runs the command with its output and error text going to {@code out} and {@code err}. */
+    public static int execute(PrintWriter out, PrintWriter err, String... args) {
+        boolean verbose = Arrays.asList(args).contains("--verbose");
+        Logging.configure(verbose);
+        CommandLine commandLine = commandLine();
+        commandLine.setOut(out);
+        commandLine.setErr(err);
+        commandLine.setExecutionExceptionHandler(new ErrorHandler(verbose));
+        commandLine.setParameterExceptionHandler(new UsageErrorHandler());
+        return commandLine.execute(args);
+    }
+
+    /** The command tree, for help and completion. */
+    public static CommandLine commandLine() {
+        return new CommandLine(new Main())
+                .setCaseInsensitiveEnumValuesAllowed(true)
+                .setUsageHelpAutoWidth(true);
+    }
+
+    @Override
+    public void run() {
+        // `streamtrain` alone: say what there is to do.
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+}

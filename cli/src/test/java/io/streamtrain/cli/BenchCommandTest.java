@@ -1,0 +1,44 @@
+package io.streamtrain.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamtrain.model.GptConfig;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class BenchCommandTest {
+
+    @Test
+    void shouldPrintHeaderAndParseableJsonAsLastLineWhenBenchmarkingTinyModelOnCpu() throws Exception {
+        CommandLineRun run = CommandLineRun.of("bench", "--backend", "cpu", "--model", "tiny", "--vocab", "512",
+                "--batch", "2", "--seq-len", "32", "--steps", "3", "--warmup", "1");
+        assertEquals(0, run.exitCode(), run.transcript());
+        List<String> lines = run.outLines();
+        assertTrue(lines.get(0).startsWith("# streamtrain bench --backend cpu"), run.transcript());
+        assertTrue(run.out().contains("# commit:") && run.out().contains("# cpu:") && run.out().contains("# java:"),
+                run.transcript());
+        for (String line : lines.subList(0, lines.size() - 1)) {
+            assertTrue(line.startsWith("#"), "every line before the JSON is a # comment: " + line);
+        }
+
+        JsonNode json = new ObjectMapper().readTree(lines.get(lines.size() - 1));
+        assertEquals("cpu", json.get("backend").asText());
+        assertEquals("tiny", json.get("model").asText());
+        assertEquals(2, json.get("batch").asInt());
+        assertEquals(32, json.get("seq_len").asInt());
+        assertEquals(512, json.get("vocab").asInt());
+        assertEquals(GptConfig.preset("tiny", 512).parameterCount(), json.get("params").asLong());
+        assertEquals(0.0, json.get("host_syncs_per_step").asDouble());
+        assertTrue(json.get("tokens_per_s").asDouble() > 0, run.out());
+        assertTrue(json.get("ms_per_step").asDouble() > 0, run.out());
+        assertTrue(json.get("alloc_bytes_per_step").asDouble() >= 0, run.out());
+        // Fresh N(0, 0.02) weights predict nearly uniformly: the first loss is close to ln(V).
+        assertEquals(Math.log(512), json.get("loss_first").asDouble(), 0.5, run.out());
+        assertTrue(Double.isFinite(json.get("loss_last").asDouble()), run.out());
+        assertTrue(json.hasNonNull("device") && json.hasNonNull("commit"), run.out());
+    }
+}

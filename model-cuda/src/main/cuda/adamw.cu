@@ -1,0 +1,62 @@
+// The optimizer and the reductions it needs: fill, copy, mean, global norm, AdamW with clipping.
+#include "common.cuh"
+
+extern "C" __global__ void fill(float* out, float value, long long n) {
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        out[i] = value;
+}
+
+extern "C" __global__ void copy(float* out, const float* src, long long n) {
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        out[i] = src[i];
+}
+
+// One block: out (1) = mean of inp (n).
+extern "C" __global__ void mean(float* out, const float* inp, long long n) {
+    float sum = 0.0f;
+    for (long long i = threadIdx.x; i < n; i += blockDim.x) sum += inp[i];
+    sum = blockSum(sum);
+    if (threadIdx.x == 0) out[0] = (float)((double)sum / (double)n);
+}
+
+// Stage 1 of the global norm: partial (gridDim.x) = sums of squares over a grid-stride share of inp (n).
+extern "C" __global__ void sum_squares_partial(float* partial, const float* inp, long long n) {
+    float sum = 0.0f;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        float v = inp[i];
+        sum += v * v;
+    }
+    sum = blockSum(sum);
+    if (threadIdx.x == 0) partial[blockIdx.x] = sum;
+}
+
+// Stage 2, one block: out (1) = sqrt(sum of partial (count)).
+extern "C" __global__ void sum_squares_finish(float* out, const float* partial, int count) {
+    float sum = 0.0f;
+    for (int i = threadIdx.x; i < count; i += blockDim.x) sum += partial[i];
+    sum = blockSum(sum);
+    if (threadIdx.x == 0) out[0] = sqrtf(sum);
+}
+
+// AdamW over the flat layout with the gradient clipped by the global norm read from gradNorm (1);
+// a non-finite norm skips the step. Elements [0, decayedSize) get decoupled weight decay.
+extern "C" __global__ void adamw(float* params, float* m, float* v, const float* grads, const float* gradNorm,
+                                 long long n, long long decayedSize, float learningRate, float beta1, float beta2,
+                                 float eps, float weightDecay, float maxGradNorm, float beta1Correction,
+                                 float beta2Correction) {
+    float norm = gradNorm[0];
+    if (!isfinite(norm)) return;
+    float scale = fminf(1.0f, maxGradNorm / (norm + 1e-6f));
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        float g = grads[i] * scale;
+        float mi = beta1 * m[i] + (1.0f - beta1) * g;
+        float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        float mHat = mi / beta1Correction;
+        float vHat = vi / beta2Correction;
+        float p = params[i];
+        if (i < decayedSize) p -= learningRate * weightDecay * p;  // decoupled decay first, as torch.optim.AdamW
+        params[i] = p - learningRate * mHat / (sqrtf(vHat) + eps);
+    }
+}

@@ -1,0 +1,713 @@
+// Fused causal multi-head attention (flash style): no (T, T) matrix in memory.
+//
+// qkv (B, T, 3C) holds q, k, v; head h of q at qkv[b, t, h * hs + d], of k at C + h * hs + d, of v at 2C + ...
+// stats (2, B, NH, T): [0] the log-sum-exp of each query row's scaled scores (forward, natural log),
+// [1] D = sum over d of dout * out (computed at the start of backward).
+// Each query or key row is handled by P threads ("parts"), each holding 32 of the D = 32 * P padded
+// head dimensions in registers; dot products are summed across the P lanes with shuffles.
+// Forward keeps a running maximum and sum (online softmax) over key tiles staged in shared memory;
+// backward recomputes the probabilities from the saved log-sum-exp: one kernel for dq (per query
+// tile, over key tiles), one for dk and dv (per key tile, over query tiles), so no atomics.
+#include "common.cuh"
+
+#define ROWS 64       // query (forward, dq) or key (dk, dv) rows per block
+#define STAGE 32      // rows of the other side staged in shared memory per iteration
+#define CHUNK 8       // scores computed before one online-softmax rescale
+
+template <int P>
+__device__ __forceinline__ float partsSum(float v) {
+#pragma unroll
+    for (int o = 1; o < P; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Loads this thread's 32 dims [part * 32, part * 32 + 32) of a head row into registers, zero past hs,
+// times factor.
+__device__ __forceinline__ void loadRow(float* r, const float* row, int part, int hs, float factor, bool valid) {
+#pragma unroll
+    for (int d = 0; d < 32; d++) {
+        int dim = part * 32 + d;
+        r[d] = (valid && dim < hs) ? row[dim] * factor : 0.0f;
+    }
+}
+
+// Stages rows [first, first + STAGE) of one head of a (B, T, 3C) slice (offset selects q, k or v) as
+// shared[STAGE][D], zero past T and hs.
+template <int D>
+__device__ __forceinline__ void stageRows(float* shared, const float* base, int first, int T, int C3, int hs) {
+    for (int idx = threadIdx.x; idx < STAGE * D; idx += blockDim.x) {
+        int r = idx / D, d = idx % D;
+        int t = first + r;
+        shared[idx] = (t < T && d < hs) ? base[(long long)t * C3 + d] : 0.0f;
+    }
+}
+
+__device__ __forceinline__ float dot32(const float* r, const float* s) {
+    float sum = 0.0f;
+#pragma unroll
+    for (int d = 0; d < 32; d += 4) {
+        float4 v = *reinterpret_cast<const float4*>(s + d);
+        sum += r[d] * v.x + r[d + 1] * v.y + r[d + 2] * v.z + r[d + 3] * v.w;
+    }
+    return sum;
+}
+
+__device__ __forceinline__ void axpy32(float* r, float a, const float* s) {
+#pragma unroll
+    for (int d = 0; d < 32; d += 4) {
+        float4 v = *reinterpret_cast<const float4*>(s + d);
+        r[d] += a * v.x; r[d + 1] += a * v.y; r[d + 2] += a * v.z; r[d + 3] += a * v.w;
+    }
+}
+
+template <int P>
+__device__ void attentionForward(float* out, float* stats, const float* qkv, int B, int T, int C, int NH, int hs,
+                                 float scale) {
+    constexpr int D = 32 * P;
+    __shared__ __align__(16) float keys[STAGE * D];
+    __shared__ __align__(16) float values[STAGE * D];
+    int tile = gridDim.x - 1 - blockIdx.x;  // the longest causal rows first
+    int b = blockIdx.y / NH, h = blockIdx.y % NH;
+    int part = threadIdx.x % P;
+    int i = tile * ROWS + threadIdx.x / P;
+    int C3 = 3 * C;
+    const float* base = qkv + (long long)b * T * C3 + h * hs;
+    bool valid = i < T;
+    int warpLastRow = tile * ROWS + ((threadIdx.x | 31) / P);  // shuffles need the whole warp: loop to its last row
+    float q[32], acc[32];
+    loadRow(q, base + (long long)i * C3, part, hs, scale * LOG2E, valid);
+#pragma unroll
+    for (int d = 0; d < 32; d++) acc[d] = 0.0f;
+    float m = -CUDART_INF_F, l = 0.0f;
+    int lastKey = min(T - 1, tile * ROWS + ROWS - 1);
+    for (int first = 0; first <= lastKey; first += STAGE) {
+        __syncthreads();
+        stageRows<D>(keys, base + C, first, T, C3, hs);
+        stageRows<D>(values, base + 2 * C, first, T, C3, hs);
+        __syncthreads();
+        for (int c0 = 0; c0 < STAGE; c0 += CHUNK) {
+            if (first + c0 > warpLastRow) break;  // whole chunk in the future of every row of the warp
+            float s[CHUNK];
+            float chunkMax = -CUDART_INF_F;
+#pragma unroll
+            for (int c = 0; c < CHUNK; c++) {
+                int j = first + c0 + c;
+                float dot = partsSum<P>(dot32(q, keys + (c0 + c) * D + part * 32));
+                s[c] = j <= i ? dot : -CUDART_INF_F;
+                chunkMax = fmaxf(chunkMax, s[c]);
+            }
+            float newM = fmaxf(m, chunkMax);
+            float correction = exp2f(m - newM);
+            l *= correction;
+#pragma unroll
+            for (int d = 0; d < 32; d++) acc[d] *= correction;
+#pragma unroll
+            for (int c = 0; c < CHUNK; c++) {
+                float p = exp2f(s[c] - newM);
+                l += p;
+                axpy32(acc, p, values + (c0 + c) * D + part * 32);
+            }
+            m = newM;
+        }
+    }
+    if (!valid) return;
+    float inverse = 1.0f / l;
+    float* o = out + ((long long)b * T + i) * C + h * hs;
+#pragma unroll
+    for (int d = 0; d < 32; d++) {
+        int dim = part * 32 + d;
+        if (dim < hs) o[dim] = acc[d] * inverse;
+    }
+    if (part == 0) stats[((long long)b * NH + h) * T + i] = (m + log2f(l)) * LN2;
+}
+
+// D (B, NH, T) = sum over the head's dims of dout * out; one warp per row.
+extern "C" __global__ void attention_backward_preprocess(float* stats, const float* dout, const float* out,
+                                                         int B, int T, int C, int NH) {
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= B * NH * T) return;
+    int hs = C / NH;
+    int t = row % T, h = (row / T) % NH, b = row / (T * NH);
+    long long offset = ((long long)b * T + t) * C + h * hs;
+    float sum = 0.0f;
+    for (int d = lane; d < hs; d += 32) sum += dout[offset + d] * out[offset + d];
+    sum = warpSum(sum);
+    if (lane == 0) stats[(long long)B * NH * T + row] = sum;
+}
+
+// dq: per query row, over the key tiles at or before it. dq += scale * sum_j ds_ij k_j,
+// ds_ij = p_ij (dout_i . v_j - D_i), p_ij = exp(scale q_i . k_j - lse_i).
+template <int P>
+__device__ void attentionBackwardQuery(float* dqkv, const float* dout, const float* qkv, const float* stats,
+                                       int B, int T, int C, int NH, int hs, float scale) {
+    constexpr int D = 32 * P;
+    __shared__ __align__(16) float keys[STAGE * D];
+    __shared__ __align__(16) float values[STAGE * D];
+    int tile = gridDim.x - 1 - blockIdx.x;
+    int b = blockIdx.y / NH, h = blockIdx.y % NH;
+    int part = threadIdx.x % P;
+    int i = tile * ROWS + threadIdx.x / P;
+    int C3 = 3 * C;
+    const float* base = qkv + (long long)b * T * C3 + h * hs;
+    bool valid = i < T;
+    int warpLastRow = tile * ROWS + ((threadIdx.x | 31) / P);
+    float q[32], dy[32], dq[32];
+    loadRow(q, base + (long long)i * C3, part, hs, scale * LOG2E, valid);
+    loadRow(dy, dout + ((long long)b * T + i) * C + h * hs, part, hs, 1.0f, valid);
+#pragma unroll
+    for (int d = 0; d < 32; d++) dq[d] = 0.0f;
+    long long statRow = ((long long)b * NH + h) * T + i;
+    float lse2 = valid ? stats[statRow] * LOG2E : 0.0f;
+    float Di = valid ? stats[(long long)B * NH * T + statRow] : 0.0f;
+    int lastKey = min(T - 1, tile * ROWS + ROWS - 1);
+    for (int first = 0; first <= lastKey; first += STAGE) {
+        __syncthreads();
+        stageRows<D>(keys, base + C, first, T, C3, hs);
+        stageRows<D>(values, base + 2 * C, first, T, C3, hs);
+        __syncthreads();
+        int count = min(STAGE, warpLastRow - first + 1);  // warp-uniform; keys after i get p = 0
+        for (int c = 0; c < count; c++) {
+            const float* k = keys + c * D + part * 32;
+            float s = partsSum<P>(dot32(q, k));
+            float p = (valid && first + c <= i) ? exp2f(s - lse2) : 0.0f;
+            float dp = partsSum<P>(dot32(dy, values + c * D + part * 32));
+            axpy32(dq, p * (dp - Di), k);
+        }
+    }
+    if (!valid) return;
+    float* g = dqkv + ((long long)b * T + i) * C3 + h * hs;
+#pragma unroll
+    for (int d = 0; d < 32; d++) {
+        int dim = part * 32 + d;
+        if (dim < hs) g[dim] += scale * dq[d];
+    }
+}
+
+// dk, dv: per key row j, over the query tiles at or after it.
+// dv_j += sum_i p_ij dout_i, dk_j += scale * sum_i ds_ij q_i.
+template <int P>
+__device__ void attentionBackwardKeyValue(float* dqkv, const float* dout, const float* qkv, const float* stats,
+                                          int B, int T, int C, int NH, int hs, float scale) {
+    constexpr int D = 32 * P;
+    __shared__ __align__(16) float queries[STAGE * D];
+    __shared__ __align__(16) float douts[STAGE * D];
+    __shared__ float lse2s[STAGE], Ds[STAGE];
+    int tile = blockIdx.x;  // the earliest keys have the most queries: first
+    int b = blockIdx.y / NH, h = blockIdx.y % NH;
+    int part = threadIdx.x % P;
+    int j = tile * ROWS + threadIdx.x / P;
+    int C3 = 3 * C;
+    const float* base = qkv + (long long)b * T * C3 + h * hs;
+    const float* doutBase = dout + (long long)b * T * C + h * hs;
+    bool valid = j < T;
+    int warpFirstRow = tile * ROWS + ((threadIdx.x & ~31) / P);
+    float k[32], v[32], dk[32], dv[32];
+    loadRow(k, base + (long long)j * C3 + C, part, hs, scale * LOG2E, valid);
+    loadRow(v, base + (long long)j * C3 + 2 * C, part, hs, 1.0f, valid);
+#pragma unroll
+    for (int d = 0; d < 32; d++) { dk[d] = 0.0f; dv[d] = 0.0f; }
+    long long statBase = ((long long)b * NH + h) * T;
+    long long dBase = (long long)B * NH * T + statBase;
+    for (int first = tile * ROWS; first < T; first += STAGE) {
+        __syncthreads();
+        for (int idx = threadIdx.x; idx < STAGE * D; idx += blockDim.x) {
+            int r = idx / D, d = idx % D;
+            int t = first + r;
+            bool inside = t < T && d < hs;
+            queries[idx] = inside ? base[(long long)t * C3 + d] : 0.0f;
+            douts[idx] = inside ? doutBase[(long long)t * C + d] : 0.0f;
+        }
+        for (int r = threadIdx.x; r < STAGE; r += blockDim.x) {
+            int t = first + r;
+            lse2s[r] = t < T ? stats[statBase + t] * LOG2E : 0.0f;
+            Ds[r] = t < T ? stats[dBase + t] : 0.0f;
+        }
+        __syncthreads();
+        int start = max(0, warpFirstRow - first);  // warp-uniform; queries before j get p = 0
+        int end = min(STAGE, T - first);
+        for (int c = start; c < end; c++) {
+            const float* qrow = queries + c * D + part * 32;
+            const float* dyrow = douts + c * D + part * 32;
+            float s = partsSum<P>(dot32(k, qrow));
+            float p = (valid && first + c >= j) ? exp2f(s - lse2s[c]) : 0.0f;
+            axpy32(dv, p, dyrow);
+            float dp = partsSum<P>(dot32(v, dyrow));
+            axpy32(dk, p * (dp - Ds[c]), qrow);
+        }
+    }
+    if (!valid) return;
+    float* g = dqkv + ((long long)b * T + j) * C3 + h * hs;
+#pragma unroll
+    for (int d = 0; d < 32; d++) {
+        int dim = part * 32 + d;
+        if (dim < hs) {
+            g[C + dim] += scale * dk[d];
+            g[2 * C + dim] += dv[d];
+        }
+    }
+}
+
+#define ATTENTION_KERNELS(P)                                                                                        \
+    extern "C" __global__ void __launch_bounds__(ROWS * P) attention_forward_##P(                                    \
+            float* out, float* stats, const float* qkv, int B, int T, int C, int NH, float scale) {                 \
+        attentionForward<P>(out, stats, qkv, B, T, C, NH, C / NH, scale);                                           \
+    }                                                                                                               \
+    extern "C" __global__ void __launch_bounds__(ROWS * P) attention_backward_query_##P(                             \
+            float* dqkv, const float* dout, const float* qkv, const float* stats, int B, int T, int C, int NH,       \
+            float scale) {                                                                                          \
+        attentionBackwardQuery<P>(dqkv, dout, qkv, stats, B, T, C, NH, C / NH, scale);                              \
+    }                                                                                                               \
+    extern "C" __global__ void __launch_bounds__(ROWS * P) attention_backward_key_value_##P(                         \
+            float* dqkv, const float* dout, const float* qkv, const float* stats, int B, int T, int C, int NH,       \
+            float scale) {                                                                                          \
+        attentionBackwardKeyValue<P>(dqkv, dout, qkv, stats, B, T, C, NH, C / NH, scale);                           \
+    }
+
+ATTENTION_KERNELS(4)  // head sizes 65 to 128; the tensor-core kernels below serve up to 64
+
+// ---- tensor-core path (head size up to 64) ---------------------------------------------------------------------
+// The same algorithm on bf16 tensor cores (mma.sync m16n8k16, fp32 accumulation), as PyTorch autocast's fused
+// attention: blocks of 4 warps, 64 rows per block, 16 per warp; the other side staged 64 rows at a time in
+// shared memory as bf16 [row][D + 8] (the padding keeps ldmatrix free of bank conflicts). Head dims are padded
+// with zeros up to D = 16, 32 or 64. Scores, softmax statistics and the outputs stay fp32.
+
+typedef unsigned int u32;
+#define TC_ROWS 64
+#define TC_THREADS 128
+
+__device__ __forceinline__ u32 packBf16Pair(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<u32*>(&h);
+}
+
+__device__ __forceinline__ void mmaBf16(float* c, const u32* a, u32 b0, u32 b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void ldmatrix4(u32* r, const __nv_bfloat16* p) {
+    u32 address = (u32)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
+}
+
+__device__ __forceinline__ void ldmatrix4Trans(u32* r, const __nv_bfloat16* p) {
+    u32 address = (u32)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
+}
+
+// Stages rows [first, first + 64) of a head (hs dims, row stride `stride` floats) as bf16 [64][D + 8], zero past
+// T and hs.
+template <int D>
+__device__ __forceinline__ void stageBf16(__nv_bfloat16* s, const float* base, int first, int T, int stride, int hs) {
+    constexpr int S = D + 8;
+    for (int idx = threadIdx.x; idx < TC_ROWS * D / 4; idx += TC_THREADS) {
+        int r = idx / (D / 4), d = (idx % (D / 4)) * 4;
+        int t = first + r;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (t < T && d < hs) {
+            const float* p = base + (long long)t * stride + d;
+            if (d + 4 <= hs && ((reinterpret_cast<unsigned long long>(p) & 15) == 0)) {
+                v = *reinterpret_cast<const float4*>(p);
+            } else {
+                v.x = p[0];
+                if (d + 1 < hs) v.y = p[1];
+                if (d + 2 < hs) v.z = p[2];
+                if (d + 3 < hs) v.w = p[3];
+            }
+        }
+        *reinterpret_cast<uint2*>(s + r * S + d) = make_uint2(packBf16Pair(v.x, v.y), packBf16Pair(v.z, v.w));
+    }
+}
+
+// A fragments (16 rows x D) of rows [row0, row0 + 16) of a staged tile.
+template <int D>
+__device__ __forceinline__ void loadA(u32 (*frag)[4], const __nv_bfloat16* s, int row0) {
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int kc = 0; kc < D / 16; kc++) ldmatrix4(frag[kc], s + (row0 + (lane & 15)) * (D + 8) + kc * 16 + (lane >> 4) * 8);
+}
+
+// acc (16 x 64) += A (16 x D, fragments) . rows^T, rows a staged [64][D + 8] tile: scores against 64 rows.
+template <int D>
+__device__ __forceinline__ void productWithRows(float (*acc)[4], const u32 (*a)[4], const __nv_bfloat16* rows) {
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int kc = 0; kc < D / 16; kc++) {
+#pragma unroll
+        for (int np = 0; np < 4; np++) {
+            u32 b[4];
+            ldmatrix4(b, rows + (np * 16 + (lane & 7) + (lane >> 4) * 8) * (D + 8) + kc * 16 + ((lane >> 3) & 1) * 8);
+            mmaBf16(acc[2 * np], a[kc], b[0], b[1]);
+            mmaBf16(acc[2 * np + 1], a[kc], b[2], b[3]);
+        }
+    }
+}
+
+// acc (16 x D) += P (16 x 64, accumulator layout, converted to bf16) . rows (a staged [64][D + 8] tile).
+template <int D>
+__device__ __forceinline__ void productOfWeights(float (*acc)[4], const float (*p)[4], const __nv_bfloat16* rows) {
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int kc = 0; kc < 4; kc++) {
+        u32 a[4] = {packBf16Pair(p[2 * kc][0], p[2 * kc][1]), packBf16Pair(p[2 * kc][2], p[2 * kc][3]),
+                    packBf16Pair(p[2 * kc + 1][0], p[2 * kc + 1][1]), packBf16Pair(p[2 * kc + 1][2], p[2 * kc + 1][3])};
+#pragma unroll
+        for (int dp = 0; dp < D / 16; dp++) {
+            u32 b[4];
+            ldmatrix4Trans(b, rows + (kc * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * (D + 8) + dp * 16 + (lane >> 4) * 8);
+            mmaBf16(acc[2 * dp], a, b[0], b[1]);
+            mmaBf16(acc[2 * dp + 1], a, b[2], b[3]);
+        }
+    }
+}
+
+__device__ __forceinline__ void copyAsync16(__nv_bfloat16* dst, const __nv_bfloat16* src, bool inside) {
+    u32 address = (u32)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(address), "l"(src), "r"(inside ? 16 : 0));
+}
+
+__device__ __forceinline__ void commitCopies() { asm volatile("cp.async.commit_group;"); }
+__device__ __forceinline__ void waitCopies() { asm volatile("cp.async.wait_group 0;"); }
+__device__ __forceinline__ void waitCopiesButLast() { asm volatile("cp.async.wait_group 1;"); }
+
+// Stages rows [first, first + 64) of a head into s as bf16 [64][D + 8], zero past T and hs. From a bf16 copy
+// (BF16: asynchronous 16-byte copies; hs, the head offset and the row stride are multiples of 8) or from the
+// fp32 tensor itself (converted by the threads, synchronously).
+template <int D, bool BF16>
+__device__ __forceinline__ void stageRowsTc(__nv_bfloat16* s, const void* base, int first, int T, int stride, int hs) {
+    if (BF16) {
+        const __nv_bfloat16* b = static_cast<const __nv_bfloat16*>(base);
+        for (int idx = threadIdx.x; idx < TC_ROWS * D / 8; idx += TC_THREADS) {
+            int r = idx / (D / 8), d = (idx % (D / 8)) * 8;
+            int t = first + r;
+            bool inside = t < T && d < hs;
+            copyAsync16(s + r * (D + 8) + d, inside ? b + (long long)t * stride + d : b, inside);
+        }
+    } else {
+        stageBf16<D>(s, static_cast<const float*>(base), first, T, stride, hs);
+    }
+}
+
+// The element offset of a head's slice in a (B, T, stride) tensor, as a pointer of the tensor's element type.
+template <bool BF16>
+__device__ __forceinline__ const void* headBase(const void* tensor, long long elements) {
+    if (BF16) return static_cast<const __nv_bfloat16*>(tensor) + elements;
+    return static_cast<const float*>(tensor) + elements;
+}
+
+// Forward: 64 query rows per block (16 per warp); key and value tiles double-buffered in shared memory, the
+// next tile's copy in flight while the current one is used.
+template <int D, bool BF16>
+__device__ void attentionForwardTc(float* out, float* stats, const void* qkv, int B, int T, int C, int NH,
+                                   float scale) {
+    constexpr int S = D + 8;
+    __shared__ __align__(16) __nv_bfloat16 keys[2][TC_ROWS * S], values[2][TC_ROWS * S];
+    int tile = gridDim.x - 1 - blockIdx.x;
+    int b = blockIdx.y / NH, h = blockIdx.y % NH, hs = C / NH, C3 = 3 * C;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tg = lane & 3;
+    long long head = (long long)b * T * C3 + h * hs;
+    const void* qBase = headBase<BF16>(qkv, head);
+    const void* kBase = headBase<BF16>(qkv, head + C);
+    const void* vBase = headBase<BF16>(qkv, head + 2 * C);
+    int q0 = tile * TC_ROWS;
+    int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
+    int warpLastRow = q0 + warp * 16 + 15;
+    int lastKey = min(T - 1, q0 + TC_ROWS - 1);
+    int keyTiles = lastKey / TC_ROWS + 1;
+    stageRowsTc<D, BF16>(keys[1], qBase, q0, T, C3, hs);  // the queries pass through the second key buffer
+    stageRowsTc<D, BF16>(keys[0], kBase, 0, T, C3, hs);
+    stageRowsTc<D, BF16>(values[0], vBase, 0, T, C3, hs);
+    commitCopies();
+    waitCopies();
+    __syncthreads();
+    u32 q[D / 16][4];
+    loadA<D>(q, keys[1], warp * 16);
+    __syncthreads();
+    float o[D / 8][4];
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    float m0 = -CUDART_INF_F, m1 = -CUDART_INF_F, l0 = 0.0f, l1 = 0.0f;
+    float scaleLog2 = scale * LOG2E;
+    for (int kt = 0; kt < keyTiles; kt++) {
+        int k0 = kt * TC_ROWS;
+        if (kt + 1 < keyTiles) {
+            stageRowsTc<D, BF16>(keys[(kt + 1) & 1], kBase, k0 + TC_ROWS, T, C3, hs);
+            stageRowsTc<D, BF16>(values[(kt + 1) & 1], vBase, k0 + TC_ROWS, T, C3, hs);
+            commitCopies();
+            waitCopiesButLast();
+        } else {
+            waitCopies();
+        }
+        __syncthreads();
+        if (k0 <= warpLastRow) {  // else every key of this tile is in the future of the warp's rows
+            float s[8][4];
+#pragma unroll
+            for (int i = 0; i < 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+            productWithRows<D>(s, q, keys[kt & 1]);
+            float max0 = -CUDART_INF_F, max1 = -CUDART_INF_F;
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int row = e < 2 ? row0 : row1;
+                    int col = k0 + nt * 8 + 2 * tg + (e & 1);
+                    float v = (col <= row && col < T) ? s[nt][e] * scaleLog2 : -CUDART_INF_F;
+                    s[nt][e] = v;
+                    if (e < 2) max0 = fmaxf(max0, v); else max1 = fmaxf(max1, v);
+                }
+            }
+            max0 = fmaxf(max0, __shfl_xor_sync(0xffffffffu, max0, 1));
+            max0 = fmaxf(max0, __shfl_xor_sync(0xffffffffu, max0, 2));
+            max1 = fmaxf(max1, __shfl_xor_sync(0xffffffffu, max1, 1));
+            max1 = fmaxf(max1, __shfl_xor_sync(0xffffffffu, max1, 2));
+            float new0 = fmaxf(m0, max0), new1 = fmaxf(m1, max1);  // finite: key 0 precedes every row
+            float c0 = exp2f(m0 - new0), c1 = exp2f(m1 - new1);
+            m0 = new0;
+            m1 = new1;
+            l0 *= c0;
+            l1 *= c1;
+#pragma unroll
+            for (int i = 0; i < D / 8; i++) { o[i][0] *= c0; o[i][1] *= c0; o[i][2] *= c1; o[i][3] *= c1; }
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++) {
+                s[nt][0] = exp2f(s[nt][0] - m0);
+                s[nt][1] = exp2f(s[nt][1] - m0);
+                s[nt][2] = exp2f(s[nt][2] - m1);
+                s[nt][3] = exp2f(s[nt][3] - m1);
+                l0 += s[nt][0] + s[nt][1];
+                l1 += s[nt][2] + s[nt][3];
+            }
+            productOfWeights<D>(o, s, values[kt & 1]);
+        }
+        __syncthreads();  // the buffers of this tile are refilled next
+    }
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    float inverse0 = 1.0f / l0, inverse1 = 1.0f / l1;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int row = e < 2 ? row0 : row1;
+            int d = nt * 8 + 2 * tg + (e & 1);
+            if (row < T && d < hs) out[((long long)b * T + row) * C + h * hs + d] = o[nt][e] * (e < 2 ? inverse0 : inverse1);
+        }
+    }
+    if (tg == 0) {
+        long long statRow = ((long long)b * NH + h) * T;
+        if (row0 < T) stats[statRow + row0] = (m0 + log2f(l0)) * LN2;
+        if (row1 < T) stats[statRow + row1] = (m1 + log2f(l1)) * LN2;
+    }
+}
+
+// dq of 64 query rows per block, over the key tiles at or before them (double-buffered).
+template <int D, bool BF16>
+__device__ void attentionBackwardQueryTc(float* dqkv, const void* dout, const void* qkv, const float* stats,
+                                         int B, int T, int C, int NH, float scale) {
+    constexpr int S = D + 8;
+    __shared__ __align__(16) __nv_bfloat16 keys[2][TC_ROWS * S], values[2][TC_ROWS * S];
+    int tile = gridDim.x - 1 - blockIdx.x;
+    int b = blockIdx.y / NH, h = blockIdx.y % NH, hs = C / NH, C3 = 3 * C;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tg = lane & 3;
+    long long head = (long long)b * T * C3 + h * hs;
+    const void* kBase = headBase<BF16>(qkv, head + C);
+    const void* vBase = headBase<BF16>(qkv, head + 2 * C);
+    int q0 = tile * TC_ROWS;
+    int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
+    int warpLastRow = q0 + warp * 16 + 15;
+    int lastKey = min(T - 1, q0 + TC_ROWS - 1);
+    int keyTiles = lastKey / TC_ROWS + 1;
+    stageRowsTc<D, BF16>(keys[1], headBase<BF16>(qkv, head), q0, T, C3, hs);
+    stageRowsTc<D, BF16>(values[1], headBase<BF16>(dout, (long long)b * T * C + h * hs), q0, T, C, hs);
+    stageRowsTc<D, BF16>(keys[0], kBase, 0, T, C3, hs);
+    stageRowsTc<D, BF16>(values[0], vBase, 0, T, C3, hs);
+    commitCopies();
+    waitCopies();
+    __syncthreads();
+    u32 q[D / 16][4], dy[D / 16][4];
+    loadA<D>(q, keys[1], warp * 16);
+    loadA<D>(dy, values[1], warp * 16);
+    __syncthreads();
+    long long statRow = ((long long)b * NH + h) * T;
+    float lse0 = row0 < T ? stats[statRow + row0] * LOG2E : 0.0f;
+    float lse1 = row1 < T ? stats[statRow + row1] * LOG2E : 0.0f;
+    float D0 = row0 < T ? stats[(long long)B * NH * T + statRow + row0] : 0.0f;
+    float D1 = row1 < T ? stats[(long long)B * NH * T + statRow + row1] : 0.0f;
+    float dq[D / 8][4];
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.0f;
+    float scaleLog2 = scale * LOG2E;
+    for (int kt = 0; kt < keyTiles; kt++) {
+        int k0 = kt * TC_ROWS;
+        if (kt + 1 < keyTiles) {
+            stageRowsTc<D, BF16>(keys[(kt + 1) & 1], kBase, k0 + TC_ROWS, T, C3, hs);
+            stageRowsTc<D, BF16>(values[(kt + 1) & 1], vBase, k0 + TC_ROWS, T, C3, hs);
+            commitCopies();
+            waitCopiesButLast();
+        } else {
+            waitCopies();
+        }
+        __syncthreads();
+        if (k0 <= warpLastRow) {
+            float s[8][4], dp[8][4];
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+                dp[i][0] = dp[i][1] = dp[i][2] = dp[i][3] = 0.0f;
+            }
+            productWithRows<D>(s, q, keys[kt & 1]);
+            productWithRows<D>(dp, dy, values[kt & 1]);
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int row = e < 2 ? row0 : row1;
+                    int col = k0 + nt * 8 + 2 * tg + (e & 1);
+                    float p = (col <= row && col < T && row < T) ? exp2f(s[nt][e] * scaleLog2 - (e < 2 ? lse0 : lse1)) : 0.0f;
+                    s[nt][e] = p * (dp[nt][e] - (e < 2 ? D0 : D1));  // ds
+                }
+            }
+            productOfWeights<D>(dq, s, keys[kt & 1]);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int row = e < 2 ? row0 : row1;
+            int d = nt * 8 + 2 * tg + (e & 1);
+            if (row < T && d < hs) dqkv[((long long)b * T + row) * C3 + h * hs + d] += scale * dq[nt][e];
+        }
+    }
+}
+
+// dk, dv of 64 key rows per block, over the query tiles at or after them (double-buffered).
+template <int D, bool BF16>
+__device__ void attentionBackwardKeyValueTc(float* dqkv, const void* dout, const void* qkv, const float* stats,
+                                            int B, int T, int C, int NH, float scale) {
+    constexpr int S = D + 8;
+    __shared__ __align__(16) __nv_bfloat16 queries[2][TC_ROWS * S], douts[2][TC_ROWS * S];
+    __shared__ float lse2s[2][TC_ROWS], Ds[2][TC_ROWS];
+    int tile = blockIdx.x;
+    int b = blockIdx.y / NH, h = blockIdx.y % NH, hs = C / NH, C3 = 3 * C;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tg = lane & 3;
+    long long head = (long long)b * T * C3 + h * hs;
+    const void* qBase = headBase<BF16>(qkv, head);
+    const void* doutBase = headBase<BF16>(dout, (long long)b * T * C + h * hs);
+    int k0 = tile * TC_ROWS;
+    int key0 = k0 + warp * 16 + g, key1 = key0 + 8;
+    int warpFirstKey = k0 + warp * 16;
+    long long statRow = ((long long)b * NH + h) * T;
+    int queryTiles = (T - 1) / TC_ROWS - tile + 1;  // query tiles k0, k0 + 64, ... below T
+    // keys and values pass through the second buffers; the first query tile goes to the first
+    stageRowsTc<D, BF16>(queries[1], headBase<BF16>(qkv, head + C), k0, T, C3, hs);
+    stageRowsTc<D, BF16>(douts[1], headBase<BF16>(qkv, head + 2 * C), k0, T, C3, hs);
+    stageRowsTc<D, BF16>(queries[0], qBase, k0, T, C3, hs);
+    stageRowsTc<D, BF16>(douts[0], doutBase, k0, T, C, hs);
+    for (int r = threadIdx.x; r < TC_ROWS; r += TC_THREADS) {
+        int t = k0 + r;
+        lse2s[0][r] = t < T ? stats[statRow + t] * LOG2E : 0.0f;
+        Ds[0][r] = t < T ? stats[(long long)B * NH * T + statRow + t] : 0.0f;
+    }
+    commitCopies();
+    waitCopies();
+    __syncthreads();
+    u32 k[D / 16][4], v[D / 16][4];
+    loadA<D>(k, queries[1], warp * 16);
+    loadA<D>(v, douts[1], warp * 16);
+    __syncthreads();
+    float dk[D / 8][4], dv[D / 8][4];
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) {
+        dk[i][0] = dk[i][1] = dk[i][2] = dk[i][3] = 0.0f;
+        dv[i][0] = dv[i][1] = dv[i][2] = dv[i][3] = 0.0f;
+    }
+    float scaleLog2 = scale * LOG2E;
+    for (int qt = 0; qt < queryTiles; qt++) {
+        int q0 = k0 + qt * TC_ROWS;
+        int current = qt & 1, next = current ^ 1;
+        if (qt + 1 < queryTiles) {
+            stageRowsTc<D, BF16>(queries[next], qBase, q0 + TC_ROWS, T, C3, hs);
+            stageRowsTc<D, BF16>(douts[next], doutBase, q0 + TC_ROWS, T, C, hs);
+            for (int r = threadIdx.x; r < TC_ROWS; r += TC_THREADS) {
+                int t = q0 + TC_ROWS + r;
+                lse2s[next][r] = t < T ? stats[statRow + t] * LOG2E : 0.0f;
+                Ds[next][r] = t < T ? stats[(long long)B * NH * T + statRow + t] : 0.0f;
+            }
+            commitCopies();
+            waitCopiesButLast();
+        } else {
+            waitCopies();
+        }
+        __syncthreads();
+        if (warpFirstKey <= q0 + TC_ROWS - 1) {  // else every query of this tile precedes the warp's keys
+            float st[8][4], dpt[8][4];  // (16 keys, 64 queries): scores, then probabilities; dp, then ds
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                st[i][0] = st[i][1] = st[i][2] = st[i][3] = 0.0f;
+                dpt[i][0] = dpt[i][1] = dpt[i][2] = dpt[i][3] = 0.0f;
+            }
+            productWithRows<D>(st, k, queries[current]);
+            productWithRows<D>(dpt, v, douts[current]);
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int key = e < 2 ? key0 : key1;
+                    int c = nt * 8 + 2 * tg + (e & 1);
+                    int query = q0 + c;
+                    float p = (query >= key && query < T) ? exp2f(st[nt][e] * scaleLog2 - lse2s[current][c]) : 0.0f;
+                    st[nt][e] = p;
+                    dpt[nt][e] = p * (dpt[nt][e] - Ds[current][c]);
+                }
+            }
+            productOfWeights<D>(dv, st, douts[current]);
+            productOfWeights<D>(dk, dpt, queries[current]);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int key = e < 2 ? key0 : key1;
+            int d = nt * 8 + 2 * tg + (e & 1);
+            if (key < T && d < hs) {
+                float* row = dqkv + ((long long)b * T + key) * C3 + h * hs + d;
+                row[C] += scale * dk[nt][e];
+                row[2 * C] += dv[nt][e];
+            }
+        }
+    }
+}
+
+// Kernels per padded head dim D: from fp32 qkv and dout (_tc_D), or from bf16 copies of them (_tc_bf16_D).
+#define ATTENTION_TC_KERNELS(D, SUFFIX, BF16, T_IN)                                                                \
+    extern "C" __global__ void __launch_bounds__(TC_THREADS) attention_forward_##SUFFIX##D(                       \
+            float* out, float* stats, const T_IN* qkv, int B, int T, int C, int NH, float scale) {                \
+        attentionForwardTc<D, BF16>(out, stats, qkv, B, T, C, NH, scale);                                         \
+    }                                                                                                             \
+    extern "C" __global__ void __launch_bounds__(TC_THREADS) attention_backward_query_##SUFFIX##D(                \
+            float* dqkv, const T_IN* dout, const T_IN* qkv, const float* stats, int B, int T, int C, int NH,       \
+            float scale) {                                                                                        \
+        attentionBackwardQueryTc<D, BF16>(dqkv, dout, qkv, stats, B, T, C, NH, scale);                            \
+    }                                                                                                             \
+    extern "C" __global__ void __launch_bounds__(TC_THREADS) attention_backward_key_value_##SUFFIX##D(            \
+            float* dqkv, const T_IN* dout, const T_IN* qkv, const float* stats, int B, int T, int C, int NH,       \
+            float scale) {                                                                                        \
+        attentionBackwardKeyValueTc<D, BF16>(dqkv, dout, qkv, stats, B, T, C, NH, scale);                         \
+    }
+
+ATTENTION_TC_KERNELS(16, tc_, false, float)
+ATTENTION_TC_KERNELS(32, tc_, false, float)
+ATTENTION_TC_KERNELS(64, tc_, false, float)
+ATTENTION_TC_KERNELS(16, tc_bf16_, true, __nv_bfloat16)
+ATTENTION_TC_KERNELS(32, tc_bf16_, true, __nv_bfloat16)
+ATTENTION_TC_KERNELS(64, tc_bf16_, true, __nv_bfloat16)

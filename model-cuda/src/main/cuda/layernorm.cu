@@ -1,0 +1,60 @@
+// LayerNorm over C with eps 1e-5: forward saves mean and rstd, backward accumulates.
+#include "common.cuh"
+
+// One warp per row. out (N, C), mean (N), rstd (N); inp (N, C), weight (C), bias (C).
+extern "C" __global__ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
+                                             const float* weight, const float* bias, int N, int C) {
+    int lane = threadIdx.x & 31;
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= N) return;
+    const float* x = inp + (long long)row * C;
+    float sum = 0.0f;
+    for (int c = lane; c < C; c += 32) sum += x[c];
+    float m = warpSum(sum) / C;
+    float var = 0.0f;
+    for (int c = lane; c < C; c += 32) { float d = x[c] - m; var += d * d; }
+    float s = rsqrtf(warpSum(var) / C + 1e-5f);
+    float* o = out + (long long)row * C;
+    for (int c = lane; c < C; c += 32) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+    if (lane == 0) { mean[row] = m; rstd[row] = s; }
+}
+
+// Warps stride over rows; each block sums dweight and dbias (C) in shared memory, then adds them
+// to the global gradients once. Dynamic shared memory: 2 * C floats.
+extern "C" __global__ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
+                                              const float* inp, const float* weight, const float* mean,
+                                              const float* rstd, int N, int C) {
+    extern __shared__ float shared[];
+    float* dweightShared = shared;
+    float* dbiasShared = shared + C;
+    for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) shared[c] = 0.0f;
+    __syncthreads();
+    int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    for (int row = blockIdx.x * warps + (threadIdx.x >> 5); row < N; row += gridDim.x * warps) {
+        const float* x = inp + (long long)row * C;
+        const float* dy = dout + (long long)row * C;
+        float* dx = dinp + (long long)row * C;
+        float m = mean[row], s = rstd[row];
+        float dnormMean = 0.0f, dnormNormMean = 0.0f;
+        for (int c = lane; c < C; c += 32) {
+            float norm = (x[c] - m) * s;
+            float dnorm = weight[c] * dy[c];
+            dnormMean += dnorm;
+            dnormNormMean += dnorm * norm;
+        }
+        dnormMean = warpSum(dnormMean) / C;
+        dnormNormMean = warpSum(dnormNormMean) / C;
+        for (int c = lane; c < C; c += 32) {
+            float norm = (x[c] - m) * s;
+            float dnorm = weight[c] * dy[c];
+            atomicAdd(&dbiasShared[c], dy[c]);
+            atomicAdd(&dweightShared[c], norm * dy[c]);
+            dx[c] += (dnorm - dnormMean - norm * dnormNormMean) * s;
+        }
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        atomicAdd(&dweight[c], dweightShared[c]);
+        atomicAdd(&dbias[c], dbiasShared[c]);
+    }
+}

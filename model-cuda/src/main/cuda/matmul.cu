@@ -1,0 +1,428 @@
+// Matrix products on tensor cores: bf16 operands, fp32 accumulation, fp32 in memory (as PyTorch autocast).
+//
+// One kernel family computes out (M, N) (+)= A (M, K) . B (K, N) (+ bias (N)), where each operand is read
+// either K-contiguous ("KC": A[m * lda + k], B[n * ldb + k]) or M/N-contiguous (A[k * lda + m], B[k * ldb + n]).
+// The three products of a linear layer out (N, OC) = inp (N, C) . weight (OC, C)^T are:
+//   forward  out (N, OC)   = inp (N, C) . weight^T         A KC, B KC
+//   dinp     (N, C)       += dout (N, OC) . weight (OC, C)  A KC, B N-contiguous
+//   dweight  (OC, C)      += dout^T (OC, N) . inp (N, C)    A M-contiguous, B N-contiguous
+// Tiles of 128 x 128 x 32 per block of 8 warps (2 x 4, each 64 x 32); fp32 tiles are converted to bf16
+// when staged in shared memory, double-buffered through registers; mma.sync m16n8k16 does the products.
+// K-contiguous tiles are kept [row][k] in shared memory, the others [k][row], so that every global
+// load is a coalesced 16-byte load and every shared store 8 bytes wide; ldmatrix (.trans for [k][row])
+// reads the fragments, rows padded by 16 bytes against bank conflicts.
+#include "common.cuh"
+
+#define BM 128
+#define BN 128
+#define BK 32
+#define PAD 8
+#define THREADS 256
+
+typedef unsigned int u32;
+
+__device__ __forceinline__ u32 packBf16(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<u32*>(&h);
+}
+
+__device__ __forceinline__ void ldmatrix4(u32* r, const __nv_bfloat16* p) {
+    u32 address = (u32)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
+}
+
+__device__ __forceinline__ void ldmatrix4Trans(u32* r, const __nv_bfloat16* p) {
+    u32 address = (u32)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
+}
+
+__device__ __forceinline__ void mma16816(float* c, const u32* a, const u32* b) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// Loads 4 consecutive floats p[0..3] of which only the first `valid` exist (zero beyond).
+__device__ __forceinline__ float4 load4(const float* p, int valid) {
+    if (valid >= 4 && ((reinterpret_cast<unsigned long long>(p) & 15) == 0)) return *reinterpret_cast<const float4*>(p);
+    float4 r = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (valid > 0) r.x = p[0];
+    if (valid > 1) r.y = p[1];
+    if (valid > 2) r.z = p[2];
+    if (valid > 3) r.w = p[3];
+    return r;
+}
+
+// A tile of one operand: ROWS (M or N) x BK, read from global memory as 4 float4 per thread.
+// KC: element (row, k) at base[row * ld + k]; else at base[k * ld + row].
+template <bool KC>
+struct Tile {
+    // shared layout: KC -> [ROWS][BK + PAD], else [BK][ROWS + PAD] (bf16)
+    static constexpr int SIZE = KC ? BM * (BK + PAD) : BK * (BM + PAD);
+    float4 regs[4];
+
+    __device__ __forceinline__ void load(const float* base, int ld, int row0, int rows, int k0, int K) {
+        int t = threadIdx.x;
+#pragma unroll
+        for (int it = 0; it < 4; it++) {
+            if (KC) {
+                int r = t / 8 + 32 * it, k = k0 + (t % 8) * 4;
+                int row = row0 + r;
+                regs[it] = row < rows ? load4(base + (long long)row * ld + k, K - k) : make_float4(0.f, 0.f, 0.f, 0.f);
+            } else {
+                int k = k0 + t / 32 + 8 * it, r = (t % 32) * 4;
+                int row = row0 + r;
+                regs[it] = k < K ? load4(base + (long long)k * ld + row, rows - row) : make_float4(0.f, 0.f, 0.f, 0.f);
+            }
+        }
+    }
+
+    __device__ __forceinline__ void store(__nv_bfloat16* s) const {
+        int t = threadIdx.x;
+#pragma unroll
+        for (int it = 0; it < 4; it++) {
+            uint2 packed = make_uint2(packBf16(regs[it].x, regs[it].y), packBf16(regs[it].z, regs[it].w));
+            if (KC) {
+                int r = t / 8 + 32 * it, k = (t % 8) * 4;
+                *reinterpret_cast<uint2*>(s + r * (BK + PAD) + k) = packed;
+            } else {
+                int k = t / 32 + 8 * it, r = (t % 32) * 4;
+                *reinterpret_cast<uint2*>(s + k * (BM + PAD) + r) = packed;
+            }
+        }
+    }
+
+    // The A fragment (16 rows x 16 k) at rows [row0, row0 + 16), k [k0, k0 + 16), in mma.sync's register order.
+    static __device__ __forceinline__ void fragmentA(u32* a, const __nv_bfloat16* s, int row0, int k0) {
+        int lane = threadIdx.x & 31;
+        if (KC) ldmatrix4(a, s + (row0 + (lane & 15)) * (BK + PAD) + k0 + (lane >> 4) * 8);
+        else ldmatrix4Trans(a, s + (k0 + (lane & 7) + (lane >> 4) * 8) * (BM + PAD) + row0 + ((lane >> 3) & 1) * 8);
+    }
+
+    // The B fragments of two n-tiles (rows [row0, row0 + 8) and [row0 + 8, row0 + 16)), k [k0, k0 + 16):
+    // b[0], b[1] of the first, b[2], b[3] of the second.
+    static __device__ __forceinline__ void fragmentsB(u32* b, const __nv_bfloat16* s, int row0, int k0) {
+        int lane = threadIdx.x & 31;
+        if (KC) ldmatrix4(b, s + (row0 + (lane & 7) + (lane >> 4) * 8) * (BK + PAD) + k0 + ((lane >> 3) & 1) * 8);
+        else ldmatrix4Trans(b, s + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * (BM + PAD) + row0 + (lane >> 4) * 8);
+    }
+};
+
+// acc (the warp's 64 x 32) += the BK-deep product of one staged pair of tiles.
+template <bool A_KC, bool B_KC>
+__device__ __forceinline__ void computeTile(float (*acc)[4][4], const __nv_bfloat16* sa, const __nv_bfloat16* sb,
+                                            int warpM, int warpN) {
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+        u32 a[4][4], b[4][2];
+#pragma unroll
+        for (int i = 0; i < 4; i++) Tile<A_KC>::fragmentA(a[i], sa, warpM + i * 16, kk);
+#pragma unroll
+        for (int jp = 0; jp < 2; jp++) {
+            u32 r[4];
+            Tile<B_KC>::fragmentsB(r, sb, warpN + jp * 16, kk);
+            b[2 * jp][0] = r[0];
+            b[2 * jp][1] = r[1];
+            b[2 * jp + 1][0] = r[2];
+            b[2 * jp + 1][1] = r[3];
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++) mma16816(acc[i][j], a[i], b[j]);
+    }
+}
+
+// Writes the warp's 64 x 32 accumulators at (mBase, nBase): out = acc + bias, or out += acc (atomically when
+// the K range is split over blocks).
+template <bool ACCUMULATE>
+__device__ __forceinline__ void storeTile(float (*acc)[4][4], float* out, const float* bias, int M, int N, int ldo,
+                                          int mBase, int nBase) {
+    int lane = threadIdx.x & 31, g = lane >> 2, tg = lane & 3;
+    bool split = gridDim.z > 1;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+#pragma unroll
+            for (int half = 0; half < 2; half++) {
+                int m = mBase + i * 16 + g + half * 8;
+                int n = nBase + j * 8 + 2 * tg;
+                if (m >= M) continue;
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    if (n + e >= N) continue;
+                    float value = acc[i][j][half * 2 + e];
+                    float* o = out + (long long)m * ldo + n + e;
+                    if (ACCUMULATE) {
+                        if (split) atomicAdd(o, value); else *o += value;
+                    } else {
+                        *o = value + (bias != nullptr ? bias[n + e] : 0.0f);
+                    }
+                }
+            }
+        }
+    }
+}
+
+template <bool A_KC, bool B_KC, bool ACCUMULATE>
+__device__ __forceinline__ void matmul(float* out, const float* A, const float* Bm, const float* bias,
+                                       int M, int N, int K, int lda, int ldb, int ldo, int kPerSplit) {
+    __shared__ __align__(16) __nv_bfloat16 sharedA[2][Tile<A_KC>::SIZE];
+    __shared__ __align__(16) __nv_bfloat16 sharedB[2][Tile<B_KC>::SIZE];
+    int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    int kBegin = blockIdx.z * kPerSplit;
+    int kEnd = min(K, kBegin + kPerSplit);
+    int warp = threadIdx.x >> 5;
+    int warpM = (warp >> 2) * 64, warpN = (warp & 3) * 32;
+
+    float acc[4][4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+
+    Tile<A_KC> tileA;
+    Tile<B_KC> tileB;
+    int tiles = kEnd > kBegin ? (kEnd - kBegin + BK - 1) / BK : 0;
+    if (tiles > 0) {
+        tileA.load(A, lda, m0, M, kBegin, kEnd);
+        tileB.load(Bm, ldb, n0, N, kBegin, kEnd);
+        tileA.store(sharedA[0]);
+        tileB.store(sharedB[0]);
+    }
+    __syncthreads();
+    for (int kt = 0; kt < tiles; kt++) {
+        int current = kt & 1;
+        bool more = kt + 1 < tiles;
+        if (more) {
+            tileA.load(A, lda, m0, M, kBegin + (kt + 1) * BK, kEnd);
+            tileB.load(Bm, ldb, n0, N, kBegin + (kt + 1) * BK, kEnd);
+        }
+        computeTile<A_KC, B_KC>(acc, sharedA[current], sharedB[current], warpM, warpN);
+        if (more) {
+            tileA.store(sharedA[current ^ 1]);
+            tileB.store(sharedB[current ^ 1]);
+        }
+        __syncthreads();
+    }
+
+    storeTile<ACCUMULATE>(acc, out, bias, M, N, ldo, m0 + warpM, n0 + warpN);
+}
+
+// out (M, N) = A (M, K) . B (N, K)^T + bias: the forward of a linear layer.
+extern "C" __global__ void __launch_bounds__(THREADS) matmul_forward(float* out, const float* inp, const float* weight,
+        const float* bias, int M, int N, int K) {
+    matmul<true, true, false>(out, inp, weight, bias, M, N, K, K, K, N, K);
+}
+
+// dinp (M, K') += dout (M, OC) . weight (OC, K'): here N is C and K is OC.
+extern "C" __global__ void __launch_bounds__(THREADS) matmul_backward_input(float* dinp, const float* dout,
+        const float* weight, int M, int N, int K, int kPerSplit) {
+    matmul<true, false, true>(dinp, dout, weight, nullptr, M, N, K, K, N, N, kPerSplit);
+}
+
+// dweight (OC, C) += dout^T (OC, Nrows) . inp (Nrows, C): M is OC, N is C, K is Nrows.
+extern "C" __global__ void __launch_bounds__(THREADS) matmul_backward_weight(float* dweight, const float* dout,
+        const float* inp, int M, int N, int K, int kPerSplit) {
+    matmul<false, false, true>(dweight, dout, inp, nullptr, M, N, K, M, N, N, kPerSplit);
+}
+
+// ---- pipelined path: bf16 operands in memory ------------------------------------------------------------------
+// For large products whose dimensions are multiples of 8, the operands are first converted to bf16 (to_bf16,
+// same layout), then the tiles stream into shared memory with cp.async (16 bytes, zero-filled past the edges)
+// through STAGES buffers, so that loads of later tiles overlap the products of the current one: half the bytes
+// of the fp32 path through L2, which bounds that path. Block tiles of TM x TN with warps of TM / WARPS_M x
+// TN / WARPS_N; 128 x 128 with 8 warps of 64 x 32 measured fastest (model-cuda/NOTES.md). Shared layouts as
+// Tile<KC>, with the tile's own row count.
+
+#define STAGES 4
+
+// out (n) = bf16(in (n)), rounded to nearest.
+extern "C" __global__ void to_bf16(__nv_bfloat16* out, const float* in, long long n) {
+    bool aligned = (reinterpret_cast<unsigned long long>(in) & 15) == 0 && (reinterpret_cast<unsigned long long>(out) & 7) == 0;
+    long long i = 4 * ((long long)blockIdx.x * blockDim.x + threadIdx.x);
+    for (; i < n; i += 4LL * gridDim.x * blockDim.x) {
+        if (i + 4 <= n && aligned) {
+            float4 v = *reinterpret_cast<const float4*>(in + i);
+            *reinterpret_cast<uint2*>(out + i) = make_uint2(packBf16(v.x, v.y), packBf16(v.z, v.w));
+        } else {
+            for (long long j = i; j < min(n, i + 4); j++) out[j] = __float2bfloat16_rn(in[j]);
+        }
+    }
+}
+
+__device__ __forceinline__ void copyAsync16(__nv_bfloat16* dst, const __nv_bfloat16* src, bool inside) {
+    u32 address = (u32)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(address), "l"(src), "r"(inside ? 16 : 0));
+}
+
+// One operand's BK-deep tile of ROWS rows in shared memory: KC -> [ROWS][BK + PAD], else [BK][ROWS + PAD].
+template <bool KC, int ROWS>
+struct StreamTile {
+    static constexpr int SIZE = KC ? ROWS * (BK + PAD) : BK * (ROWS + PAD);
+
+    // Starts the copy of rows [row0, row0 + ROWS) of `rows`, k [k0, k0 + BK) of kEnd, with THREADS_ threads.
+    template <int THREADS_>
+    static __device__ __forceinline__ void load(__nv_bfloat16* s, const __nv_bfloat16* base, int ld, int row0, int rows,
+                                                int k0, int kEnd) {
+        constexpr int CHUNKS = ROWS * BK / 8;
+#pragma unroll
+        for (int c = threadIdx.x; c < CHUNKS; c += THREADS_) {
+            if (KC) {
+                int r = c / (BK / 8), kc = (c % (BK / 8)) * 8;
+                int row = row0 + r, k = k0 + kc;
+                bool inside = row < rows && k < kEnd;
+                copyAsync16(s + r * (BK + PAD) + kc, inside ? base + (long long)row * ld + k : base, inside);
+            } else {
+                int kk = c / (ROWS / 8), rc = (c % (ROWS / 8)) * 8;
+                int k = k0 + kk, row = row0 + rc;
+                bool inside = row < rows && k < kEnd;
+                copyAsync16(s + kk * (ROWS + PAD) + rc, inside ? base + (long long)k * ld + row : base, inside);
+            }
+        }
+    }
+
+    static __device__ __forceinline__ void fragmentA(u32* a, const __nv_bfloat16* s, int row0, int k0) {
+        int lane = threadIdx.x & 31;
+        if (KC) ldmatrix4(a, s + (row0 + (lane & 15)) * (BK + PAD) + k0 + (lane >> 4) * 8);
+        else ldmatrix4Trans(a, s + (k0 + (lane & 7) + (lane >> 4) * 8) * (ROWS + PAD) + row0 + ((lane >> 3) & 1) * 8);
+    }
+
+    static __device__ __forceinline__ void fragmentsB(u32* b, const __nv_bfloat16* s, int row0, int k0) {
+        int lane = threadIdx.x & 31;
+        if (KC) ldmatrix4(b, s + (row0 + (lane & 7) + (lane >> 4) * 8) * (BK + PAD) + k0 + ((lane >> 3) & 1) * 8);
+        else ldmatrix4Trans(b, s + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * (ROWS + PAD) + row0 + (lane >> 4) * 8);
+    }
+};
+
+// out (M, N) (+)= A . B over k [blockIdx.z * kPerSplit, ...), block tile TM x TN, WARPS_M x WARPS_N warps.
+template <bool A_KC, bool B_KC, bool ACCUMULATE, int TM, int TN, int WARPS_M, int WARPS_N>
+__device__ __forceinline__ void matmulPipelined(float* out, const __nv_bfloat16* A, const __nv_bfloat16* Bm,
+                                                const float* bias, int M, int N, int K, int lda, int ldb, int ldo,
+                                                int kPerSplit) {
+    constexpr int THREADS_ = 32 * WARPS_M * WARPS_N;
+    constexpr int WTM = TM / WARPS_M, WTN = TN / WARPS_N, MI = WTM / 16, NJ = WTN / 8;
+    typedef StreamTile<A_KC, TM> TileA;
+    typedef StreamTile<B_KC, TN> TileB;
+    constexpr int SA = TileA::SIZE, SB = TileB::SIZE;
+    extern __shared__ __align__(16) __nv_bfloat16 shared[];
+    int m0 = blockIdx.y * TM, n0 = blockIdx.x * TN;
+    int kBegin = blockIdx.z * kPerSplit;
+    int kEnd = min(K, kBegin + kPerSplit);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int warpM = (warp / WARPS_N) * WTM, warpN = (warp % WARPS_N) * WTN;
+    float acc[MI][NJ][4];
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int j = 0; j < NJ; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+    int tiles = kEnd > kBegin ? (kEnd - kBegin + BK - 1) / BK : 0;
+#pragma unroll
+    for (int stage = 0; stage < STAGES - 1; stage++) {
+        if (stage < tiles) {
+            __nv_bfloat16* sa = shared + stage * (SA + SB);
+            TileA::template load<THREADS_>(sa, A, lda, m0, M, kBegin + stage * BK, kEnd);
+            TileB::template load<THREADS_>(sa + SA, Bm, ldb, n0, N, kBegin + stage * BK, kEnd);
+        }
+        asm volatile("cp.async.commit_group;");
+    }
+    for (int kt = 0; kt < tiles; kt++) {
+        asm volatile("cp.async.wait_group %0;" :: "n"(STAGES - 2));
+        __syncthreads();  // tile kt has landed for every thread; the stage refilled below is free
+        int next = kt + STAGES - 1;
+        if (next < tiles) {
+            __nv_bfloat16* sa = shared + (next % STAGES) * (SA + SB);
+            TileA::template load<THREADS_>(sa, A, lda, m0, M, kBegin + next * BK, kEnd);
+            TileB::template load<THREADS_>(sa + SA, Bm, ldb, n0, N, kBegin + next * BK, kEnd);
+        }
+        asm volatile("cp.async.commit_group;");
+        const __nv_bfloat16* sa = shared + (kt % STAGES) * (SA + SB);
+        const __nv_bfloat16* sb = sa + SA;
+#pragma unroll
+        for (int kk = 0; kk < BK; kk += 16) {
+            u32 a[MI][4], b[NJ][2];
+#pragma unroll
+            for (int i = 0; i < MI; i++) TileA::fragmentA(a[i], sa, warpM + i * 16, kk);
+#pragma unroll
+            for (int jp = 0; jp < NJ / 2; jp++) {
+                u32 r[4];
+                TileB::fragmentsB(r, sb, warpN + jp * 16, kk);
+                b[2 * jp][0] = r[0];
+                b[2 * jp][1] = r[1];
+                b[2 * jp + 1][0] = r[2];
+                b[2 * jp + 1][1] = r[3];
+            }
+#pragma unroll
+            for (int i = 0; i < MI; i++)
+#pragma unroll
+                for (int j = 0; j < NJ; j++) mma16816(acc[i][j], a[i], b[j]);
+        }
+    }
+    asm volatile("cp.async.wait_group 0;");
+    int g = lane >> 2, tg = lane & 3;
+    bool split = gridDim.z > 1;
+#pragma unroll
+    for (int i = 0; i < MI; i++) {
+#pragma unroll
+        for (int j = 0; j < NJ; j++) {
+#pragma unroll
+            for (int half = 0; half < 2; half++) {
+                int m = m0 + warpM + i * 16 + g + half * 8;
+                int n = n0 + warpN + j * 8 + 2 * tg;
+                if (m >= M || n >= N) continue;  // N is a multiple of 8 on this path: n + 1 < N too
+                float* o = out + (long long)m * ldo + n;
+                float v0 = acc[i][j][half * 2], v1 = acc[i][j][half * 2 + 1];
+                if (ACCUMULATE) {
+                    if (split) { atomicAdd(o, v0); atomicAdd(o + 1, v1); }
+                    else { float2 old = *reinterpret_cast<float2*>(o); *reinterpret_cast<float2*>(o) = make_float2(old.x + v0, old.y + v1); }
+                } else {
+                    float2 add = bias != nullptr ? make_float2(bias[n], bias[n + 1]) : make_float2(0.f, 0.f);
+                    *reinterpret_cast<float2*>(o) = make_float2(v0 + add.x, v1 + add.y);
+                }
+            }
+        }
+    }
+}
+
+// The three products for block tiles TM x TN with warps WM x WN (suffix _TMxTN): as matmul_forward,
+// matmul_backward_input and matmul_backward_weight, from bf16 copies of their operands.
+#define PIPELINED_KERNELS(TM, TN, WM, WN)                                                                            \
+    extern "C" __global__ void __launch_bounds__(32 * WM * WN) matmul_forward_bf16_##TM##x##TN(                       \
+            float* out, const __nv_bfloat16* inp, const __nv_bfloat16* weight, const float* bias, int M, int N, int K) { \
+        matmulPipelined<true, true, false, TM, TN, WM, WN>(out, inp, weight, bias, M, N, K, K, K, N, K);             \
+    }                                                                                                               \
+    extern "C" __global__ void __launch_bounds__(32 * WM * WN) matmul_backward_input_bf16_##TM##x##TN(                \
+            float* dinp, const __nv_bfloat16* dout, const __nv_bfloat16* weight, int M, int N, int K, int kPerSplit) {  \
+        matmulPipelined<true, false, true, TM, TN, WM, WN>(dinp, dout, weight, nullptr, M, N, K, K, N, N, kPerSplit); \
+    }                                                                                                               \
+    extern "C" __global__ void __launch_bounds__(32 * WM * WN) matmul_backward_weight_bf16_##TM##x##TN(               \
+            float* dweight, const __nv_bfloat16* dout, const __nv_bfloat16* inp, int M, int N, int K, int kPerSplit) {  \
+        matmulPipelined<false, false, true, TM, TN, WM, WN>(dweight, dout, inp, nullptr, M, N, K, M, N, N, kPerSplit); \
+    }
+
+PIPELINED_KERNELS(128, 128, 2, 4)  // warps of 64 x 32: faster here than 64 x 64 warps (4 warps, or 128 x 256)
+
+// dbias (OC) += column sums of dout (Nrows, OC): blocks of 32 x 8 threads over 32 columns and a
+// stripe of rows, summed in shared memory, then added once per block.
+extern "C" __global__ void matmul_backward_bias(float* dbias, const float* dout, int Nrows, int OC, int rowsPerBlock) {
+    __shared__ float partial[8][33];
+    int c = blockIdx.x * 32 + threadIdx.x;
+    int rowBegin = blockIdx.y * rowsPerBlock;
+    int rowEnd = min(Nrows, rowBegin + rowsPerBlock);
+    float sum = 0.0f;
+    if (c < OC)
+        for (int r = rowBegin + threadIdx.y; r < rowEnd; r += 8) sum += dout[(long long)r * OC + c];
+    partial[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < OC) {
+        for (int y = 1; y < 8; y++) sum += partial[y][threadIdx.x];
+        atomicAdd(&dbias[c], sum);
+    }
+}

@@ -1,0 +1,31 @@
+package io.streamtrain.cuda;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/** Opens the CUDA backend for a test, or skips the test with the probe's reason where there is no usable GPU. */
+final class CudaTesting {
+    private static CudaDevice probed;
+
+    private CudaTesting() {
+    }
+
+    static synchronized CudaDevice device() {
+        if (probed == null) {
+            probed = CudaDevice.probe();
+            System.out.println("CUDA probe: " + probed.describe());
+        }
+        return probed;
+    }
+
+    /** A JUnit assumption: the caller is skipped, with the probe's reason, where there is no usable GPU. */
+    static void requireDevice() {
+        CudaDevice device = device();
+        assumeTrue(device.available(), () -> "skipped: no usable CUDA device: " + device.reason());
+    }
+
+    /** CudaKernels on device 0; a JUnit assumption (the test is skipped, with the reason) when there is none. */
+    static CudaKernels openOrSkip() {
+        requireDevice();
+        return CudaKernels.open(0);
+    }
+}

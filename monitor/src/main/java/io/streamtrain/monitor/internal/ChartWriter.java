@@ -1,0 +1,129 @@
+package io.streamtrain.monitor.internal;
+
+import io.streamtrain.monitor.RunStore;
+import io.streamtrain.schemas.TrainingMetrics;
+import java.awt.Color;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.ToDoubleFunction;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+/**
+ * PNG charts of a {@link RunStore} with XChart, one series per run, the same charts as the dashboard. Files are replaced
+ * atomically. Needs no display: sets {@code java.awt.headless=true} unless it was set.
+ */
+public final class ChartWriter {
+    /** The charts: file name, title, y axis, the value drawn (against the step, or against tokens/s for the scatter). */
+    public enum Chart {
+        LOSS("loss.png", "Loss (thin: raw, thick: EMA-smoothed)", "loss (nats)", TrainingMetrics::getLoss, false, false),
+        PERPLEXITY("perplexity.png", "Perplexity", "perplexity (log)", TrainingMetrics::getPerplexity, true, false),
+        ACCURACY("accuracy.png", "Accuracy", "accuracy", TrainingMetrics::getAccuracy, false, false),
+        TOKENS_PER_S("tokens_per_s.png", "Throughput", "tokens/s", TrainingMetrics::getTokensPerSecond, false, false),
+        LEARNING_RATE("learning_rate.png", "Learning rate", "learning rate", TrainingMetrics::getLearningRate, false, false),
+        GRADIENT_NORM("gradient_norm.png", "Gradient norm (before clipping)", "gradient norm", TrainingMetrics::getGradientNorm, false, false),
+        LOSS_VS_TOKENS_PER_S("loss_vs_tokens_per_s.png", "Loss versus throughput", "loss (nats)", TrainingMetrics::getLoss, false, true);
+
+        public final String fileName;
+        final String title;
+        final String yAxis;
+        final ToDoubleFunction<TrainingMetrics> value;
+        final boolean logarithmic;
+        final boolean againstThroughput;
+
+        Chart(String fileName, String title, String yAxis, ToDoubleFunction<TrainingMetrics> value,
+              boolean logarithmic, boolean againstThroughput) {
+            this.fileName = fileName;
+            this.title = title;
+            this.yAxis = yAxis;
+            this.value = value;
+            this.logarithmic = logarithmic;
+            this.againstThroughput = againstThroughput;
+        }
+    }
+
+    /** The dashboard's palette (dashboard.js COLORS): run i has colour i, in first-seen order. */
+    private static final Color[] COLORS = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c), new Color(0xff7f0e),
+        new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2), new Color(0x17becf), new Color(0xbcbd22), new Color(0x7f7f7f)};
+
+    static {
+        if (System.getProperty("java.awt.headless") == null) {
+            System.setProperty("java.awt.headless", "true");
+        }
+    }
+
+    private ChartWriter() {}
+
+    /**
+     * Writes every chart that has a point into {@code directory}.
+     * @return the files written
+     */
+    public static List<Path> write(Path directory, RunStore store, int width, int height) throws IOException {
+        List<Path> written = new ArrayList<>();
+        for (Chart chart : Chart.values()) {
+            XYChart xyChart = draw(chart, store, width, height);
+            if (xyChart.getSeriesMap().isEmpty()) {
+                continue;
+            }
+            Path file = directory.resolve(chart.fileName);
+            AtomicFiles.write(file, out -> BitmapEncoder.saveBitmap(xyChart, out, BitmapEncoder.BitmapFormat.PNG));
+            written.add(file);
+        }
+        return written;
+    }
+
+    static XYChart draw(Chart chart, RunStore store, int width, int height) {
+        XYChart xyChart = new XYChartBuilder().width(width).height(height).title(chart.title)
+            .xAxisTitle(chart.againstThroughput ? "tokens/s" : "step").yAxisTitle(chart.yAxis).build();
+        xyChart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS).setMarkerSize(4).setAntiAlias(true);
+        xyChart.getStyler().setYAxisLogarithmic(chart.logarithmic);
+        xyChart.getStyler().setDefaultSeriesRenderStyle(
+            chart.againstThroughput ? XYSeries.XYSeriesRenderStyle.Scatter : XYSeries.XYSeriesRenderStyle.Line);
+        List<String> runIds = store.runIds();
+        for (int run = 0; run < runIds.size(); run++) {
+            String runId = runIds.get(run);
+            Color color = COLORS[run % COLORS.length];
+            List<TrainingMetrics> metrics = store.metrics(runId);
+            double[] x = new double[metrics.size()];
+            double[] y = new double[metrics.size()];
+            int n = 0;
+            for (TrainingMetrics m : metrics) {
+                double xValue = chart.againstThroughput ? m.getTokensPerSecond() : m.getStep();
+                double yValue = chart.value.applyAsDouble(m);
+                if (Double.isFinite(xValue) && Double.isFinite(yValue) && (!chart.logarithmic || yValue > 0)) {
+                    x[n] = xValue;
+                    y[n] = yValue;
+                    n++;
+                }
+            }
+            if (n == 0) {
+                continue;
+            }
+            x = java.util.Arrays.copyOf(x, n);
+            y = java.util.Arrays.copyOf(y, n);
+            XYSeries series = xyChart.addSeries(runId, x, y);
+            series.setLineColor(color);
+            series.setMarkerColor(color);
+            if (chart.againstThroughput) {
+                series.setMarker(SeriesMarkers.CIRCLE);
+                continue;
+            }
+            series.setMarker(SeriesMarkers.NONE);
+            if (chart == Chart.LOSS) {
+                series.setLineWidth(1f);
+                series.setLineColor(new Color(color.getRed(), color.getGreen(), color.getBlue(), 110));
+                XYSeries smoothed = xyChart.addSeries(runId + " (EMA)", x, Smoothing.ema(y, Smoothing.EMA_WEIGHT));
+                smoothed.setMarker(SeriesMarkers.NONE);
+                smoothed.setLineColor(color);
+                smoothed.setLineWidth(2.5f);
+            }
+        }
+        return xyChart;
+    }
+}

@@ -1,0 +1,297 @@
+// streamtrain dashboard: keeps the last value per (run, step) from /api/events (Server-Sent Events) and draws one
+// series per run with uPlot. After each draw a chart's element carries data-points (points drawn, raw series only),
+// data-points-by-run (JSON: run -> points), data-smoothed-points-by-run (the loss chart's EMA series) and data-draws
+// (how many draws so far); window.streamtrainDashboard
+// exposes the same for tests and for the curious.
+(function () {
+  'use strict';
+
+  const EMA_WEIGHT = 0.9; // the same as io.streamtrain.monitor.internal.Smoothing.EMA_WEIGHT
+  const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
+  const RECENT_STEPS = 15;
+  const SHOWN_SAMPLES = 6;
+
+  // Each chart: the value drawn per step (or against tokens/s for the scatter).
+  const CHARTS = [
+    { id: 'chart-loss', label: 'loss', value: m => m.loss, smooth: true },
+    { id: 'chart-perplexity', label: 'perplexity', value: m => m.perplexity, log: true },
+    { id: 'chart-accuracy', label: 'accuracy', value: m => m.accuracy },
+    { id: 'chart-tokens-per-s', label: 'tokens/s', value: m => m.tokensPerSecond },
+    { id: 'chart-learning-rate', label: 'learning rate', value: m => m.learningRate },
+    { id: 'chart-gradient-norm', label: 'gradient norm', value: m => m.gradientNorm },
+    { id: 'chart-loss-vs-tokens-per-s', label: 'loss', value: m => m.loss, x: m => m.tokensPerSecond, scatter: true },
+  ];
+
+  const state = {
+    epoch: null,
+    runs: [],                // run ids in first-seen order
+    metrics: new Map(),      // run -> Map(step -> metrics)
+    samples: new Map(),      // run -> Map(step + '\u0000' + prompt -> sample)
+    deadLetters: { count: 0, recent: [] },
+    undecodable: 0,
+    lag: null,
+    updates: 0,
+  };
+  const plots = new Map();   // chart id -> { plot, structure }
+  let drawPending = false;
+
+  function apply(update) {
+    if (update.complete || update.epoch !== state.epoch) {
+      state.metrics.clear();
+      state.samples.clear();
+    }
+    state.epoch = update.epoch;
+    for (const m of update.metrics) {
+      if (!state.metrics.has(m.run)) state.metrics.set(m.run, new Map());
+      state.metrics.get(m.run).set(m.step, m);
+    }
+    for (const s of update.samples) {
+      if (!state.samples.has(s.run)) state.samples.set(s.run, new Map());
+      state.samples.get(s.run).set(s.step + '\u0000' + s.prompt, s);
+    }
+    const kept = new Set(update.runs);
+    for (const run of [...state.metrics.keys()]) if (!kept.has(run)) state.metrics.delete(run);
+    for (const run of [...state.samples.keys()]) if (!kept.has(run)) state.samples.delete(run);
+    state.runs = update.runs;
+    state.deadLetters = update.deadLetters;
+    state.undecodable = update.undecodable;
+    state.lag = update.lag;
+    state.updates++;
+    if (!drawPending) {
+      drawPending = true;
+      requestAnimationFrame(() => { drawPending = false; draw(); });
+    }
+  }
+
+  function color(run) {
+    return COLORS[state.runs.indexOf(run) % COLORS.length];
+  }
+
+  function sortedMetrics(run) {
+    const byStep = state.metrics.get(run);
+    return byStep ? [...byStep.values()].sort((a, b) => a.step - b.step) : [];
+  }
+
+  function ema(values) {
+    let average = 0, power = 1;
+    // Slots where the run has no value (another run's steps) stay empty: the smoothed line ends where the run ends.
+    return values.map(v => {
+      if (v === null || !Number.isFinite(v)) return null;
+      average = EMA_WEIGHT * average + (1 - EMA_WEIGHT) * v;
+      power *= EMA_WEIGHT;
+      return average / (1 - power);
+    });
+  }
+
+  // Axis ticks: small numbers such as learning rates in exponent form, the rest as uPlot would.
+  function tick(v) {
+    if (v === null) return '';
+    const magnitude = Math.abs(v);
+    return magnitude !== 0 && (magnitude < 0.01 || magnitude >= 1e6) ? v.toExponential(1) : String(Number(v.toPrecision(6)));
+  }
+
+  function finite(v) {
+    return v === null || v === undefined || !Number.isFinite(v) ? null : v;
+  }
+
+  // uPlot wants one ascending x array shared by every series: the union of the runs' x values, null where a run has none.
+  function chartData(chart, runs) {
+    const points = []; // [x, runIndex, y]
+    runs.forEach((run, r) => {
+      for (const m of sortedMetrics(run)) {
+        const x = finite(chart.x ? chart.x(m) : m.step);
+        const y = finite(chart.value(m));
+        if (x !== null && y !== null && (!chart.log || y > 0)) points.push([x, r, y]);
+      }
+    });
+    points.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const xs = [];
+    const ys = runs.map(() => []);
+    for (const [x, r, y] of points) {
+      // The scatter gives every point its own x slot (two points may share a tokens/s); step charts share a slot per step.
+      if (chart.scatter || xs.length === 0 || xs[xs.length - 1] !== x) {
+        xs.push(x);
+        ys.forEach(series => series.push(null));
+      }
+      ys[r][xs.length - 1] = y;
+    }
+    const data = [xs];
+    ys.forEach(series => {
+      data.push(series);
+      if (chart.smooth) data.push(ema(series));
+    });
+    return data;
+  }
+
+  function structure(chart, runs) {
+    const series = [{ label: chart.scatter ? 'tokens/s' : 'step' }];
+    for (const run of runs) {
+      if (chart.scatter) {
+        series.push({ label: run, stroke: color(run), fill: color(run), paths: () => null, points: { show: true, size: 5, fill: color(run) }, run });
+      } else {
+        series.push({ label: chart.smooth ? run + ' raw' : run, stroke: color(run), width: chart.smooth ? 1 : 1.5, spanGaps: true,
+          alpha: chart.smooth ? 0.45 : 1, points: { show: false }, run });
+        if (chart.smooth) series.push({ label: run + ' EMA', stroke: color(run), width: 2.5, spanGaps: true, points: { show: false }, smoothedRun: run });
+      }
+    }
+    return series;
+  }
+
+  function countPoints(chart, element, plot) {
+    const byRun = {};
+    const smoothedByRun = {};
+    let total = 0;
+    plot.series.forEach((series, i) => {
+      if (i === 0) return;
+      const n = plot.data[i].filter(v => v !== null && v !== undefined).length;
+      if (series.run) {
+        byRun[series.run] = n;
+        total += n;
+      } else if (series.smoothedRun) {
+        smoothedByRun[series.smoothedRun] = n;
+      }
+    });
+    element.dataset.points = String(total);
+    element.dataset.pointsByRun = JSON.stringify(byRun);
+    element.dataset.smoothedPointsByRun = JSON.stringify(smoothedByRun);
+    element.dataset.draws = String(Number(element.dataset.draws || 0) + 1);
+  }
+
+  function drawChart(chart) {
+    const element = document.getElementById(chart.id);
+    const runs = state.runs.filter(run => state.metrics.has(run));
+    const data = chartData(chart, runs);
+    const key = runs.join('\u0000');
+    const existing = plots.get(chart.id);
+    if (existing && existing.key === key) {
+      existing.plot.setData(data);
+      return;
+    }
+    if (existing) existing.plot.destroy();
+    const options = {
+      width: Math.max(300, element.clientWidth || 460),
+      height: 240,
+      legend: { show: false },
+      scales: { x: { time: false }, y: chart.log ? { distr: 3 } : {} },
+      axes: [{ label: chart.scatter ? 'tokens/s' : 'step' }, { label: chart.label, size: 64, values: (plot, splits) => splits.map(tick) }],
+      series: structure(chart, runs),
+      hooks: { draw: [plot => countPoints(chart, element, plot)] },
+    };
+    plots.set(chart.id, { key, plot: new uPlot(options, data, element) });
+  }
+
+  function text(tag, className, content) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    node.textContent = content;
+    return node;
+  }
+
+  function number(v, digits) {
+    return v === null || v === undefined ? '–' : Number(v).toFixed(digits);
+  }
+
+  function drawRecentSteps() {
+    const recent = [];
+    for (const run of state.runs) recent.push(...sortedMetrics(run).slice(-RECENT_STEPS));
+    recent.sort((a, b) => b.time - a.time || b.step - a.step);
+    const body = document.querySelector('#recent-steps tbody');
+    body.replaceChildren(...recent.slice(0, RECENT_STEPS).map(m => {
+      const row = document.createElement('tr');
+      const cells = [m.run, String(m.step), number(m.loss, 4), number(m.accuracy, 3), number(m.perplexity, 2), number(m.tokensPerSecond, 0),
+        m.learningRate === null ? '–' : m.learningRate.toExponential(2), number(m.gradientNorm, 3),
+        number(m.waitMillis, 1) + ' / ' + number(m.computeMillis, 1) + ' / ' + number(m.emitMillis, 1)];
+      cells.forEach(c => row.appendChild(text('td', null, c)));
+      row.firstChild.style.color = color(m.run);
+      return row;
+    }));
+  }
+
+  function drawSamples() {
+    const all = [];
+    for (const bySample of state.samples.values()) all.push(...bySample.values());
+    all.sort((a, b) => b.time - a.time || b.step - a.step);
+    const container = document.getElementById('samples');
+    container.replaceChildren(...all.slice(0, SHOWN_SAMPLES).map(s => {
+      const box = text('div', 'sample', '');
+      box.dataset.run = s.run;
+      box.dataset.step = String(s.step);
+      box.appendChild(text('div', 'meta', s.run + ' · step ' + s.step + ' · temperature ' + number(s.temperature, 2) + ' · top-k ' + s.topK));
+      box.appendChild(text('pre', 'prompt', 'prompt:    ' + s.prompt));
+      box.appendChild(text('pre', 'generated', 'generated: ' + s.generated));
+      box.appendChild(text('pre', 'actual', 'actual:    ' + (s.actual || '(fixed prompt: no continuation)')));
+      return box;
+    }));
+    container.dataset.samples = String(all.length);
+  }
+
+  function drawTiles() {
+    document.getElementById('run-count').textContent = String(state.runs.length);
+    let latest = null;
+    for (const run of state.runs) {
+      const metrics = sortedMetrics(run);
+      if (metrics.length) latest = Math.max(latest || 0, metrics[metrics.length - 1].step);
+    }
+    document.getElementById('latest-step').textContent = latest === null ? '–' : String(latest);
+    const lag = document.getElementById('lag');
+    if (!state.lag) {
+      lag.textContent = '–';
+      lag.title = 'not measured: start the monitor with the trainer\'s application id';
+    } else if (state.lag.problem) {
+      lag.textContent = '?';
+      lag.title = state.lag.problem;
+    } else {
+      lag.textContent = String(state.lag.totalLag);
+      lag.title = 'group ' + state.lag.groupId + ': ' + JSON.stringify(state.lag.byTopic);
+    }
+    const dead = document.getElementById('dead-letters');
+    dead.textContent = String(state.deadLetters.count);
+    dead.dataset.count = String(state.deadLetters.count);
+    dead.classList.toggle('bad', state.deadLetters.count > 0);
+    document.getElementById('undecodable').textContent = String(state.undecodable);
+    document.querySelector('#dead-letter-table tbody').replaceChildren(...state.deadLetters.recent.slice().reverse().map(d => {
+      const row = document.createElement('tr');
+      [new Date(d.time).toLocaleTimeString(), d.sourceTopic, d.reason].forEach(c => row.appendChild(text('td', null, c)));
+      return row;
+    }));
+    document.getElementById('legend').replaceChildren(...state.runs.map(run => {
+      const item = text('span', null, run);
+      item.style.setProperty('--color', color(run));
+      return item;
+    }));
+  }
+
+  function draw() {
+    CHARTS.forEach(drawChart);
+    drawRecentSteps();
+    drawSamples();
+    drawTiles();
+    document.body.dataset.updates = String(state.updates);
+  }
+
+  window.addEventListener('resize', () => {
+    for (const [id, { plot }] of plots) plot.setSize({ width: Math.max(300, document.getElementById(id).clientWidth), height: 240 });
+  });
+
+  function connect() {
+    const connection = document.getElementById('connection');
+    const events = new EventSource('/api/events');
+    events.addEventListener('open', () => { connection.textContent = 'live'; connection.classList.remove('bad'); });
+    events.addEventListener('error', () => { connection.textContent = 'reconnecting…'; connection.classList.add('bad'); });
+    events.addEventListener('update', event => apply(JSON.parse(event.data)));
+  }
+
+  window.streamtrainDashboard = {
+    state,
+    pointCounts() {
+      const counts = {};
+      for (const chart of CHARTS) {
+        const element = document.getElementById(chart.id);
+        counts[chart.id] = { points: Number(element.dataset.points || 0), byRun: JSON.parse(element.dataset.pointsByRun || '{}'),
+          smoothedByRun: JSON.parse(element.dataset.smoothedPointsByRun || '{}') };
+      }
+      return counts;
+    },
+  };
+  connect();
+})();

@@ -1,0 +1,130 @@
+package io.streamtrain.monitor;
+
+import static io.streamtrain.monitor.TrainingRecords.metrics;
+import static io.streamtrain.monitor.TrainingRecords.sample;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamtrain.schemas.TextSample;
+import io.streamtrain.schemas.Topics;
+import io.streamtrain.schemas.TrainingMetrics;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Predicate;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The dashboard in a real browser (Debian's headless Chromium over the DevTools protocol) against a real broker holding
+ * the records of two runs, one of them replayed and partly re-emitted: each chart draws exactly one point per
+ * (run, step), the latest sample is on the page, the dead letter and the lag are shown, and a new record is drawn live.
+ */
+class DashboardBrowserTest {
+    private static final String[] CHARTS = {"chart-loss", "chart-perplexity", "chart-accuracy", "chart-tokens-per-s",
+        "chart-learning-rate", "chart-gradient-norm", "chart-loss-vs-tokens-per-s"};
+    private static final String TRAINER_GROUP = "streamtrain-trainer-under-test";
+    private static final long PAGE_TIMEOUT_MILLIS = 60_000;
+
+    @TempDir
+    Path runDirectory;
+
+    @Test
+    void shouldDrawOnePointPerRunAndStepAndTheLatestSampleWhenTheBrowserLoadsTheDashboard() throws Exception {
+        assumeTrue(Files.isExecutable(HeadlessChromium.EXECUTABLE),
+            "skipped: no Chromium at /usr/bin/chromium; install it with: apt-get update && apt-get install -y chromium");
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            kafka.createTopics(Topics.METRICS, Topics.SAMPLES, Topics.DEAD_LETTERS, Topics.TOKEN_BATCHES);
+            List<TrainingMetrics> records = new ArrayList<>();
+            for (int pass = 0; pass < 2; pass++) { // run-a, then the same records again (a replay of the topic)
+                for (long step = 1; step <= 30; step++) {
+                    records.add(metrics("run-a", step));
+                }
+            }
+            for (long step = 25; step <= 30; step++) { // a restarted trainer re-emits steps 25..30 with other values
+                records.add(metrics("run-a", step, 2.0 + step / 1000.0));
+            }
+            for (long step = 1; step <= 12; step++) {
+                records.add(metrics("run-b", step, 4.6 - step * 0.05));
+            }
+            List<TextSample> samples = List.of(sample("run-a", 10, "Thou art a villain, sir."),
+                sample("run-b", 10, "What say you to this?"), sample("run-a", 30, "I will not be gone until the morn."));
+            kafka.send(records, samples);
+            kafka.sendDeadLetter("token id 70000 is not below the vocabulary size 257", 7);
+            kafka.sendBytes(Topics.TOKEN_BATCHES, 10);
+            try (Admin admin = kafka.admin()) { // the trainer's group has consumed 4 of the 10 batches: lag 6
+                admin.alterConsumerGroupOffsets(TRAINER_GROUP,
+                    Map.of(new TopicPartition(Topics.TOKEN_BATCHES, 0), new OffsetAndMetadata(4))).all().get();
+            }
+
+            Path target = Path.of("target");
+            try (Monitor monitor = Monitor.start(Map.of(MonitorConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(),
+                     MonitorConfig.HTTP_PORT, 0, MonitorConfig.RUN_DIRECTORY, runDirectory.toString(),
+                     MonitorConfig.TRAINER_APPLICATION_ID, TRAINER_GROUP, MonitorConfig.LAG_POLL_INTERVAL_MS, 200L));
+                 HeadlessChromium chromium = HeadlessChromium.start(target.resolve("chromium-dashboard-test.log"))) {
+                chromium.navigate(monitor.url());
+                waitForPoints(chromium, 30, 12);
+                assertEquals(2.030, chromium.evaluate("streamtrainDashboard.state.metrics.get('run-a').get(30).loss").asDouble(), 1e-12,
+                    "the re-emitted value of a step replaces the first one");
+                JsonNode page = waitFor(chromium, "({samples: document.getElementById('samples').textContent,"
+                    + " firstSample: document.querySelector('#samples .sample .generated').textContent,"
+                    + " deadLetters: document.getElementById('dead-letters').textContent,"
+                    + " lag: document.getElementById('lag').textContent,"
+                    + " recentRows: document.querySelectorAll('#recent-steps tbody tr').length})",
+                    value -> value.path("lag").asText().equals("6") && value.path("deadLetters").asText().equals("1"));
+                assertEquals("generated: I will not be gone until the morn.", page.path("firstSample").asText(),
+                    "the latest sample comes first");
+                assertTrue(page.path("samples").asText().contains("What say you to this?"));
+                assertEquals(15, page.path("recentRows").asInt());
+
+                long sentAt = System.nanoTime();
+                kafka.send(List.of(metrics("run-b", 13, 3.9), metrics("run-b", 14, 3.85), metrics("run-b", 15, 3.8)), List.of());
+                waitForPoints(chromium, 30, 15);
+                System.out.printf("dashboard drew new points %.0f ms after they were sent%n", (System.nanoTime() - sentAt) / 1e6);
+                chromium.screenshot(target.resolve("dashboard-screenshot.png"));
+            }
+            // Closing the monitor wrote the run directory's files one last time: one entry per (run, step).
+            JsonNode history = new ObjectMapper().readTree(runDirectory.resolve(RunFiles.METRICS_HISTORY).toFile());
+            assertEquals(45, history.size());
+            assertEquals(3, new ObjectMapper().readTree(runDirectory.resolve(RunFiles.TEXT_SAMPLES).toFile()).size());
+            assertTrue(Files.size(runDirectory.resolve("charts").resolve("loss.png")) > 0);
+        }
+    }
+
+    /** Waits until every chart has drawn exactly this many points of run-a and of run-b, and so has the smoothed loss. */
+    private static void waitForPoints(HeadlessChromium chromium, int runA, int runB) throws Exception {
+        waitFor(chromium, "window.streamtrainDashboard ? streamtrainDashboard.pointCounts() : null", counts -> {
+            for (String chart : CHARTS) {
+                JsonNode byRun = counts.path(chart).path("byRun");
+                if (byRun.size() != 2 || byRun.path("run-a").asInt() != runA || byRun.path("run-b").asInt() != runB) {
+                    return false;
+                }
+            }
+            JsonNode smoothed = counts.path("chart-loss").path("smoothedByRun"); // the EMA line ends where its run ends
+            return smoothed.path("run-a").asInt() == runA && smoothed.path("run-b").asInt() == runB;
+        });
+    }
+
+    private static JsonNode waitFor(HeadlessChromium chromium, String expression, Predicate<JsonNode> done) throws Exception {
+        long deadline = System.currentTimeMillis() + PAGE_TIMEOUT_MILLIS;
+        JsonNode value = null;
+        while (System.currentTimeMillis() < deadline) {
+            value = chromium.evaluate(expression);
+            if (value != null && !value.isNull() && !value.isMissingNode() && done.test(value)) {
+                return value;
+            }
+            Thread.sleep(100);
+        }
+        fail("the page did not show what was expected within " + PAGE_TIMEOUT_MILLIS + " ms; last value of `" + expression + "`: " + value);
+        return value;
+    }
+}

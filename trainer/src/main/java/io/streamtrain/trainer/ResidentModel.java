@@ -1,0 +1,285 @@
+package io.streamtrain.trainer;
+
+import io.streamtrain.model.Checkpoint;
+import io.streamtrain.model.EvalResult;
+import io.streamtrain.model.EvalResult;
+import io.streamtrain.model.Gpt;
+import io.streamtrain.model.GptConfig;
+import io.streamtrain.model.Kernels;
+import io.streamtrain.model.LearningRateSchedule;
+import io.streamtrain.model.SamplingOptions;
+import io.streamtrain.model.StepResult;
+import io.streamtrain.model.TokenizerIdentity;
+import io.streamtrain.model.TrainingOptions;
+import io.streamtrain.tokenizer.Tokenizer;
+import io.streamtrain.tokenizer.Tokenizers;
+import io.streamtrain.trainer.internal.CheckpointStore;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import org.apache.kafka.common.TopicPartition;
+
+/**
+ * The one model of a trainer process, shared by every stream task whatever the number of partitions, with what
+ * must be saved alongside it: the last handled offset of every input partition (applied or dead-lettered), the
+ * batches and tokens trained, the run id. The checkpoint is the source of truth for the input position: on open
+ * the newest valid checkpoint is restored, and a record at or below its partition's offset is a replay to skip.
+ * Every method is synchronized: one caller at a time touches the model.
+ */
+public final class ResidentModel implements AutoCloseable {
+    /** Checkpoint metadata key prefix of the last handled offset of a partition: {@code kafka.offset.<topic>-<p>}. */
+    public static final String OFFSET_KEY_PREFIX = "kafka.offset.";
+    public static final String RUN_ID_KEY = "run.id";
+    public static final String BATCHES_TRAINED_KEY = "batches.trained";
+    public static final String TOKENS_TRAINED_KEY = "tokens.trained";
+    public static final String CREATED_AT_KEY = "created.at";
+
+    private final Gpt gpt;
+    private final Tokenizer tokenizer;
+    private final TokenizerIdentity tokenizerIdentity;
+    private final String runId;
+    private final TrainingMeters meters;
+    private final CheckpointStore checkpoints;
+    private final long checkpointEverySteps;
+    private final long checkpointEveryNanos;
+    private final Map<TopicPartition, Long> handledOffsets = new TreeMap<>(
+            (a, b) -> a.topic().equals(b.topic()) ? Integer.compare(a.partition(), b.partition())
+                    : a.topic().compareTo(b.topic()));
+    private final Optional<Path> restoredFrom;
+    private long batchesTrained;
+    private long tokensTrained;
+    private long lastCheckpointStep;
+    private long lastCheckpointNanos = System.nanoTime();
+    private Path lastCheckpoint;
+    private boolean changedSinceCheckpoint;
+    private TrainerListener listener = new TrainerListener() {};
+
+    private ResidentModel(Gpt gpt, Tokenizer tokenizer, String runId, CheckpointStore checkpoints,
+                          TrainerConfig config, Optional<CheckpointStore.Loaded> restored) {
+        this.gpt = gpt;
+        this.tokenizer = tokenizer;
+        this.tokenizerIdentity = identityOf(tokenizer);
+        this.runId = runId;
+        this.checkpoints = checkpoints;
+        this.checkpointEverySteps = config.checkpointEverySteps();
+        this.checkpointEveryNanos = config.checkpointEverySeconds() * 1_000_000_000L;
+        Kernels kernels = gpt.kernels();
+        this.meters = new TrainingMeters(kernels::allocatedBytes);
+        this.restoredFrom = restored.map(CheckpointStore.Loaded::path);
+        this.lastCheckpointStep = gpt.step();
+        this.lastCheckpoint = restoredFrom.orElse(null);
+        restored.ifPresent(loaded -> {
+            Map<String, String> metadata = loaded.checkpoint().metadata();
+            handledOffsets.putAll(offsetsOf(metadata));
+            batchesTrained = Long.parseLong(metadata.getOrDefault(BATCHES_TRAINED_KEY, "0"));
+            tokensTrained = Long.parseLong(metadata.getOrDefault(TOKENS_TRAINED_KEY, "0"));
+        });
+    }
+
+    /**
+     * Opens the backend and the tokenizer, then restores the newest valid checkpoint of {@code config.checkpointDir()}
+     * or, when there is none, initializes fresh weights from the seed. Reports what it did on {@code log}.
+     *
+     * @throws IOException when checkpoints exist but none is usable
+     * @throws IllegalStateException when the checkpoint was made for another model or tokenizer
+     */
+    public static ResidentModel open(TrainerConfig config, PrintStream log) throws IOException {
+        Tokenizer tokenizer = Tokenizers.open(config.tokenizer());
+        TokenizerIdentity identity = identityOf(tokenizer);
+        GptConfig gptConfig = GptConfig.preset(config.model(), tokenizer.vocabularySize());
+        if (config.sequenceLength() > gptConfig.contextLength()) {
+            throw new IllegalArgumentException("sequence.length " + config.sequenceLength() + " exceeds the context"
+                    + " length " + gptConfig.contextLength() + " of model " + config.model()
+                    + "; lower it or choose a larger model");
+        }
+        CheckpointStore store = new CheckpointStore(config.checkpointDir(), config.checkpointKeep());
+        Optional<CheckpointStore.Loaded> restored = store.loadNewest(log);
+        restored.ifPresent(loaded -> requireCompatible(loaded, gptConfig, identity, config));
+        TrainingOptions options = trainingOptions(config);
+        Kernels kernels = Backends.open(config.backend(), config.cpuThreads(), log);
+        Gpt gpt;
+        try {
+            gpt = restored.isPresent() ? Gpt.restore(restored.get().checkpoint(), kernels, options)
+                    : Gpt.initialize(gptConfig, kernels, options, config.seed());
+        } catch (RuntimeException e) {
+            kernels.close();
+            throw e;
+        }
+        String runId = !config.runId().isEmpty() ? config.runId()
+                : restored.map(loaded -> loaded.checkpoint().metadata().get(RUN_ID_KEY))
+                .orElseGet(TrainerConfig::generateRunId);
+        ResidentModel model = new ResidentModel(gpt, tokenizer, runId, store, config, restored);
+        log.println(restored.map(loaded -> "restored " + loaded.path() + ": step " + gpt.step() + ", "
+                        + model.batchesTrained + " batches, offsets " + model.handledOffsets)
+                .orElse("no checkpoint in " + store.directory() + ": new " + config.model() + " model ("
+                        + gptConfig.parameterCount() + " parameters, seed " + config.seed() + ")")
+                + "; run " + runId);
+        return model;
+    }
+
+    /** The AdamW options and learning-rate schedule the configuration asks for. */
+    public static TrainingOptions trainingOptions(TrainerConfig config) {
+        LearningRateSchedule schedule = config.learningRateDecay().equals("cosine")
+                ? LearningRateSchedule.cosine(config.learningRate(), config.learningRateWarmupSteps(),
+                config.learningRateDecaySteps(), config.learningRateFloorRatio())
+                : LearningRateSchedule.constant(config.learningRate(), config.learningRateWarmupSteps());
+        TrainingOptions defaults = TrainingOptions.defaults();
+        return new TrainingOptions(schedule, config.weightDecay(), defaults.beta1(), defaults.beta2(), defaults.eps(),
+                config.maxGradientNorm());
+    }
+
+    private static void requireCompatible(CheckpointStore.Loaded loaded, GptConfig expected,
+                                          TokenizerIdentity tokenizer, TrainerConfig config) {
+        Checkpoint checkpoint = loaded.checkpoint();
+        if (!checkpoint.config().equals(expected) || !checkpoint.tokenizer().equals(tokenizer)) {
+            throw new IllegalStateException("checkpoint " + loaded.path() + " holds a model " + checkpoint.config()
+                    + " trained with tokenizer " + checkpoint.tokenizer() + ", but the trainer is configured for "
+                    + expected + " (model " + config.model() + ") with tokenizer " + tokenizer
+                    + "; use the checkpoint's model and tokenizer, or another checkpoint.dir for a new run");
+        }
+    }
+
+    private static TokenizerIdentity identityOf(Tokenizer tokenizer) {
+        return new TokenizerIdentity(tokenizer.name(), tokenizer.vocabularySize(), tokenizer.fingerprint());
+    }
+
+    /** Offsets stored in checkpoint metadata under {@code kafka.offset.<topic>-<partition>}. */
+    public static Map<TopicPartition, Long> offsetsOf(Map<String, String> metadata) {
+        Map<TopicPartition, Long> offsets = new LinkedHashMap<>();
+        metadata.forEach((key, value) -> {
+            if (key.startsWith(OFFSET_KEY_PREFIX)) {
+                String topicPartition = key.substring(OFFSET_KEY_PREFIX.length());
+                int dash = topicPartition.lastIndexOf('-');
+                offsets.put(new TopicPartition(topicPartition.substring(0, dash),
+                        Integer.parseInt(topicPartition.substring(dash + 1))), Long.parseLong(value));
+            }
+        });
+        return offsets;
+    }
+
+    /** The metadata key of a partition's offset. */
+    public static String offsetKey(TopicPartition partition) {
+        return OFFSET_KEY_PREFIX + partition.topic() + "-" + partition.partition();
+    }
+
+    // ---- the training loop's calls ------------------------------------------------------------
+
+    /** Whether the record at {@code offset} was already handled (applied or dead-lettered): a replay to skip. */
+    public synchronized boolean alreadyHandled(TopicPartition partition, long offset) {
+        Long handled = handledOffsets.get(partition);
+        return handled != null && offset <= handled;
+    }
+
+    /**
+     * One training step on {@code tokens} (B, T+1), then the record's offset is handled. When the step was applied,
+     * the batch and its B*T tokens count as trained.
+     */
+    public synchronized StepResult train(int[] tokens, int B, int T, TopicPartition partition, long offset) {
+        StepResult result = gpt.trainStep(tokens, B, T);
+        handledOffsets.put(partition, offset);
+        changedSinceCheckpoint = true;
+        if (result.applied()) {
+            batchesTrained++;
+            tokensTrained += (long) B * T;
+        }
+        return result;
+    }
+
+    /** Loss and accuracy of {@code tokens} (B, T+1) without an update. */
+    public synchronized EvalResult evaluate(int[] tokens, int B, int T) {
+        return gpt.evaluate(tokens, B, T);
+    }
+
+    /**
+     * Records that the record at {@code offset} goes to the dead-letter topic: handled (never replayed), counted,
+     * and reported to the topology's listener.
+     */
+    public synchronized void recordDeadLetter(TopicPartition partition, long offset, DeadLetterReason reason,
+                                              String message) {
+        handledOffsets.put(partition, offset);
+        changedSinceCheckpoint = true;
+        meters.recordDeadLetter(reason);
+        listener.onDeadLetter(reason, message);
+    }
+
+    /** The listener told of dead letters, set by {@link TrainerTopology#build}. */
+    synchronized void listener(TrainerListener listener) {
+        this.listener = listener;
+    }
+
+    /** {@code maxNewTokens} ids generated after {@code prompt}. */
+    public synchronized int[] generate(int[] prompt, int maxNewTokens, SamplingOptions sampling, long seed) {
+        return gpt.generate(prompt, maxNewTokens, sampling, seed);
+    }
+
+    /** Writes a checkpoint when the step or time cadence says so; the path written, or empty. */
+    public synchronized Optional<Path> checkpointIfDue() {
+        long steps = gpt.step() - lastCheckpointStep;
+        boolean due = steps > 0 && ((checkpointEverySteps > 0 && steps >= checkpointEverySteps)
+                || (checkpointEveryNanos > 0 && System.nanoTime() - lastCheckpointNanos >= checkpointEveryNanos));
+        return due ? Optional.of(checkpoint()) : Optional.empty();
+    }
+
+    /**
+     * Writes a checkpoint now, unless nothing changed since the last one (then returns it): model, optimizer, step,
+     * tokenizer, and in metadata the handled offset of every partition, the run id and the batches and tokens
+     * trained. Keeps the newest {@code checkpoint.keep}.
+     */
+    public synchronized Path checkpoint() {
+        if (lastCheckpoint != null && !changedSinceCheckpoint) {
+            return lastCheckpoint;
+        }
+        Map<String, String> metadata = new LinkedHashMap<>();
+        metadata.put(RUN_ID_KEY, runId);
+        metadata.put(BATCHES_TRAINED_KEY, Long.toString(batchesTrained));
+        metadata.put(TOKENS_TRAINED_KEY, Long.toString(tokensTrained));
+        metadata.put(CREATED_AT_KEY, Instant.now().toString());
+        handledOffsets.forEach((partition, offset) -> metadata.put(offsetKey(partition), Long.toString(offset)));
+        try {
+            lastCheckpoint = checkpoints.write(gpt.checkpoint(tokenizerIdentity, metadata));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write a checkpoint of step " + gpt.step() + " to "
+                    + checkpoints.directory() + ": " + e.getMessage() + "; check free space and permissions", e);
+        }
+        lastCheckpointStep = gpt.step();
+        lastCheckpointNanos = System.nanoTime();
+        changedSinceCheckpoint = false;
+        return lastCheckpoint;
+    }
+
+    // ---- reading ------------------------------------------------------------------------------
+
+    /** Optimizer steps applied so far, over the whole run (restored steps included). */
+    public synchronized long step() { return gpt.step(); }
+    public synchronized long batchesTrained() { return batchesTrained; }
+    public synchronized long tokensTrained() { return tokensTrained; }
+    /** The last handled offset of every input partition seen or restored. */
+    public synchronized Map<TopicPartition, Long> handledOffsets() {
+        return Collections.unmodifiableMap(new LinkedHashMap<>(handledOffsets));
+    }
+    public synchronized Optional<Path> lastCheckpoint() { return Optional.ofNullable(lastCheckpoint); }
+    /** Whether a step or a dead letter happened since the last checkpoint (or since start, when none exists). */
+    public synchronized boolean changedSinceCheckpoint() { return changedSinceCheckpoint; }
+    /** The checkpoint this model was restored from, if any. */
+    public Optional<Path> restoredFrom() { return restoredFrom; }
+    public String runId() { return runId; }
+    public Tokenizer tokenizer() { return tokenizer; }
+    public TokenizerIdentity tokenizerIdentity() { return tokenizerIdentity; }
+    public GptConfig config() { return gpt.config(); }
+    public String backendName() { return gpt.kernels().backendName(); }
+    public String deviceName() { return gpt.kernels().deviceName(); }
+    public TrainingMeters meters() { return meters; }
+
+    /** Releases the model and its backend (no checkpoint: call {@link #checkpoint()} first for that). */
+    @Override
+    public synchronized void close() {
+        gpt.close();
+    }
+}

@@ -1,0 +1,263 @@
+package io.streamtrain.trainer;
+
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.streamtrain.schemas.TextSample;
+import io.streamtrain.schemas.TrainingMetrics;
+import io.streamtrain.trainer.internal.ConsoleSummary;
+import io.streamtrain.trainer.internal.GroupPosition;
+import io.streamtrain.trainer.internal.MetricsServer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.streams.CloseOptions;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
+
+/**
+ * The trainer process: one {@link ResidentModel} (restored from the newest checkpoint or new), the
+ * {@link TrainerTopology} in Kafka Streams, Micrometer meters with an optional Prometheus {@code /metrics} endpoint.
+ * {@link #start()} puts the consumer group at the checkpoint's position and starts consuming; {@link #stop()} closes
+ * Kafka Streams and writes the final checkpoint.
+ *
+ * <pre>{@code
+ * try (Trainer trainer = new Trainer(config, System.out)) {
+ *     trainer.addListener(myListener);
+ *     trainer.start();
+ *     trainer.awaitSteps(200, Duration.ofMinutes(10));
+ * } // stop(): final checkpoint
+ * }</pre>
+ */
+public final class Trainer implements AutoCloseable {
+    private static final Duration ADMIN_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(60);
+    /** A timeout of {@link #awaitSteps} that never expires. */
+    public static final Duration FOREVER = Duration.ofSeconds(Long.MAX_VALUE);
+
+    private final TrainerConfig config;
+    private final PrintStream console;
+    private final ResidentModel model;
+    private final List<TrainerListener> listeners = new CopyOnWriteArrayList<>();
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final JvmGcMetrics gcMetrics = new JvmGcMetrics();
+    private KafkaStreams streams;
+    private KafkaStreamsMetrics streamsMetrics;
+    private MetricsServer metricsServer;
+    private volatile Throwable failure;
+    private volatile boolean stopped;
+
+    /**
+     * Opens the model (restoring the newest valid checkpoint of {@code config.checkpointDir()}) and binds the meters.
+     * Prints the effective configuration and what was restored on {@code console}.
+     */
+    public Trainer(TrainerConfig config, PrintStream console) throws IOException {
+        this.config = config;
+        this.console = console;
+        console.print(config);
+        this.model = ResidentModel.open(config, console);
+        model.meters().bindTo(registry);
+        new JvmMemoryMetrics().bindTo(registry);
+        gcMetrics.bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        new ClassLoaderMetrics().bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        listeners.add(new ConsoleSummary(console, config.summaryEverySteps()));
+    }
+
+    /** Adds a listener; call before {@link #start()} to see every step. */
+    public void addListener(TrainerListener listener) {
+        listeners.add(listener);
+    }
+
+    /**
+     * Creates missing topics, aligns the consumer group with the checkpoint (unless {@code rewind.group} is false),
+     * starts Kafka Streams and, when {@code metrics.port} is set, the {@code /metrics} endpoint.
+     */
+    public synchronized void start() throws IOException {
+        if (streams != null || stopped) {
+            throw new IllegalStateException("a Trainer starts once; create a new one to start again");
+        }
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers()))) {
+            GroupPosition position = new GroupPosition(admin, ADMIN_TIMEOUT, console);
+            position.createMissingTopics(List.of(config.tokenBatchesTopic(), config.metricsTopic(),
+                    config.samplesTopic(), config.deadLettersTopic()));
+            if (config.rewindGroup()) {
+                position.alignWithCheckpoint(config.applicationId(), config.tokenBatchesTopic(),
+                        model.handledOffsets());
+            }
+        }
+        Files.createDirectories(config.runDir());
+        streams = new KafkaStreams(TrainerTopology.build(config, model, TrainerListener.all(listeners)),
+                TrainerTopology.streamsProperties(config, model));
+        streams.setUncaughtExceptionHandler(exception -> {
+            failure = exception;
+            console.println("trainer failed: " + exception);
+            return StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+        });
+        streamsMetrics = new KafkaStreamsMetrics(streams);
+        streamsMetrics.bindTo(registry);
+        if (config.metricsPort() > 0) {
+            metricsServer = MetricsServer.start(registry, config.metricsPort());
+            console.println("metrics on http://localhost:" + metricsServer.port() + "/metrics");
+        }
+        streams.start();
+        console.println("training run " + model.runId() + " from topic " + config.tokenBatchesTopic() + " on "
+                + config.bootstrapServers() + (config.maxSteps() > 0 ? ", until step " + config.maxSteps() : ""));
+    }
+
+    /**
+     * Waits until the model has applied {@code steps} steps in all (restored ones included).
+     *
+     * @param timeout how long at most; {@link #FOREVER} or more = no limit
+     * @return true when reached, false on timeout or when {@link #stop()} was called
+     * @throws IllegalStateException when the trainer failed, or Kafka Streams stopped, before
+     */
+    public boolean awaitSteps(long steps, Duration timeout) throws InterruptedException {
+        long start = System.nanoTime();
+        long timeoutNanos = timeout.compareTo(FOREVER) >= 0 ? Long.MAX_VALUE : timeout.toNanos();
+        while (model.step() < steps) {
+            if (failure != null) {
+                throw new IllegalStateException("the trainer failed at step " + model.step() + ": " + failure, failure);
+            }
+            if (stopped) {
+                return false;
+            }
+            KafkaStreams current = streams;
+            if (current != null && !current.state().isRunningOrRebalancing()
+                    && current.state() != KafkaStreams.State.CREATED) {
+                throw new IllegalStateException("the trainer stopped at step " + model.step() + " (Kafka Streams "
+                        + current.state() + ") before step " + steps);
+            }
+            if (System.nanoTime() - start >= timeoutNanos) {
+                return false;
+            }
+            Thread.sleep(20);
+        }
+        return true;
+    }
+
+    /**
+     * Stops consuming, writes the final checkpoint (when anything was trained or dead-lettered since the last one)
+     * and releases the model; idempotent.
+     *
+     * @return the last checkpoint, if any was written or restored
+     */
+    public synchronized Optional<Path> stop() {
+        if (stopped) {
+            return model.lastCheckpoint();
+        }
+        stopped = true;
+        if (streams != null) {
+            // Leave the group: the next start need not wait out (or evict) this member.
+            streams.close(CloseOptions.timeout(CLOSE_TIMEOUT)
+                    .withGroupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP));
+            streamsMetrics.close();
+        }
+        if (metricsServer != null) {
+            metricsServer.close();
+        }
+        try {
+            if (model.changedSinceCheckpoint()) {
+                console.println("final checkpoint of step " + model.step() + ": " + model.checkpoint());
+            }
+            return model.lastCheckpoint();
+        } finally {
+            gcMetrics.close();
+            registry.close();
+            model.close();
+        }
+    }
+
+    @Override
+    public void close() {
+        stop();
+    }
+
+    public TrainerConfig config() { return config; }
+    public ResidentModel model() { return model; }
+    public String runId() { return model.runId(); }
+    /** Optimizer steps applied so far, restored ones included. */
+    public long step() { return model.step(); }
+    public TrainingMeters meters() { return model.meters(); }
+    /** The registry behind {@code /metrics}: every trainer, Kafka Streams and JVM meter. */
+    public PrometheusMeterRegistry meterRegistry() { return registry; }
+    /** Port of the {@code /metrics} endpoint, when it is on. */
+    public synchronized Optional<Integer> metricsPort() {
+        return Optional.ofNullable(metricsServer).map(MetricsServer::port);
+    }
+
+    /**
+     * {@code java io.streamtrain.trainer.Trainer [FILE.properties] [key=value ...]}: trains until {@code max.steps}
+     * or Ctrl-C, then writes the final checkpoint. Keys are those of {@link TrainerConfig}. Exit status: 0 done,
+     * 1 training failed, 2 could not start (configuration, checkpoint, backend).
+     */
+    public static void main(String[] args) throws InterruptedException {
+        Trainer trainer;
+        try {
+            trainer = new Trainer(new TrainerConfig(properties(args)), System.out);
+        } catch (IOException | RuntimeException e) {
+            System.err.println("cannot start the trainer: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(trainer::stop, "streamtrain-trainer-shutdown"));
+        int status = 0;
+        try {
+            trainer.start();
+            long maxSteps = trainer.config().maxSteps();
+            trainer.awaitSteps(maxSteps > 0 ? maxSteps : Long.MAX_VALUE, FOREVER);
+        } catch (IOException | RuntimeException e) {
+            System.err.println(e.getMessage());
+            status = 1;
+        }
+        trainer.stop();
+        System.exit(status);
+    }
+
+    /** Properties from {@code FILE.properties} arguments and {@code key=value} arguments, in order. */
+    private static Properties properties(String[] args) throws IOException {
+        Properties properties = new Properties();
+        for (String arg : args) {
+            int equals = arg.indexOf('=');
+            if (equals > 0) {
+                properties.put(arg.substring(0, equals), arg.substring(equals + 1));
+            } else {
+                try (InputStream in = Files.newInputStream(Path.of(arg))) {
+                    properties.load(in);
+                }
+            }
+        }
+        return properties;
+    }
+
+    /** A listener that just collects what it hears, for callers that want the records in memory. */
+    public static final class Recorder implements TrainerListener {
+        private final List<TrainingMetrics> steps = new CopyOnWriteArrayList<>();
+        private final List<TextSample> samples = new CopyOnWriteArrayList<>();
+
+        @Override
+        public void onStep(TrainingMetrics metrics) { steps.add(metrics); }
+
+        @Override
+        public void onSample(TextSample sample) { samples.add(sample); }
+
+        public List<TrainingMetrics> steps() { return List.copyOf(steps); }
+        public List<TextSample> samples() { return List.copyOf(samples); }
+    }
+}

@@ -1,0 +1,278 @@
+package io.streamtrain.trainer;
+
+import io.streamtrain.schemas.Topics;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import org.apache.kafka.common.config.AbstractConfig;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Type;
+import org.apache.kafka.common.config.ConfigException;
+
+/**
+ * The trainer's configuration: every key with its default, validator and doc together, Kafka {@link ConfigDef} style.
+ * Values left at their "derive" default (0 or empty) are resolved once, here: batch rows and sequence length from the
+ * model preset, the run id generated, the run and checkpoint directories from the application id. {@link #toString()}
+ * prints the effective values. Keys prefixed {@value #STREAMS_PREFIX} are passed to Kafka Streams as they are
+ * (e.g. {@code streams.commit.interval.ms}).
+ */
+public final class TrainerConfig extends AbstractConfig {
+
+    public static final String BOOTSTRAP_SERVERS = "bootstrap.servers";
+    public static final String APPLICATION_ID = "application.id";
+    public static final String TOKEN_BATCHES_TOPIC = "topic.token.batches";
+    public static final String METRICS_TOPIC = "topic.metrics";
+    public static final String SAMPLES_TOPIC = "topic.samples";
+    public static final String DEAD_LETTERS_TOPIC = "topic.dead.letters";
+    public static final String MODEL = "model";
+    public static final String BACKEND = "backend";
+    public static final String CPU_THREADS = "cpu.threads";
+    public static final String TOKENIZER = "tokenizer";
+    public static final String BATCH_ROWS = "batch.rows";
+    public static final String SEQUENCE_LENGTH = "sequence.length";
+    public static final String SEED = "seed";
+    public static final String LEARNING_RATE = "learning.rate";
+    public static final String LEARNING_RATE_WARMUP_STEPS = "learning.rate.warmup.steps";
+    public static final String LEARNING_RATE_DECAY = "learning.rate.decay";
+    public static final String LEARNING_RATE_DECAY_STEPS = "learning.rate.decay.steps";
+    public static final String LEARNING_RATE_FLOOR_RATIO = "learning.rate.floor.ratio";
+    public static final String WEIGHT_DECAY = "weight.decay";
+    public static final String MAX_GRADIENT_NORM = "max.gradient.norm";
+    public static final String MAX_STEPS = "max.steps";
+    public static final String LOSS_SPIKE_RATIO = "loss.spike.ratio";
+    public static final String LOSS_SPIKE_WARMUP_STEPS = "loss.spike.warmup.steps";
+    public static final String SAMPLE_EVERY_STEPS = "sample.every.steps";
+    public static final String SAMPLE_PROMPT_TOKENS = "sample.prompt.tokens";
+    public static final String SAMPLE_MAX_NEW_TOKENS = "sample.max.new.tokens";
+    public static final String SAMPLE_TEMPERATURE = "sample.temperature";
+    public static final String SAMPLE_TOP_K = "sample.top.k";
+    public static final String SAMPLE_FIXED_PROMPT = "sample.fixed.prompt";
+    public static final String SUMMARY_EVERY_STEPS = "summary.every.steps";
+    public static final String RUN_ID = "run.id";
+    public static final String RUN_DIR = "run.dir";
+    public static final String CHECKPOINT_DIR = "checkpoint.dir";
+    public static final String CHECKPOINT_EVERY_STEPS = "checkpoint.every.steps";
+    public static final String CHECKPOINT_EVERY_SECONDS = "checkpoint.every.seconds";
+    public static final String CHECKPOINT_KEEP = "checkpoint.keep";
+    public static final String REWIND_GROUP = "rewind.group";
+    public static final String METRICS_PORT = "metrics.port";
+
+    /** Keys with this prefix go to Kafka Streams with the prefix removed. */
+    public static final String STREAMS_PREFIX = "streams.";
+
+    public static final ConfigDef CONFIG = new ConfigDef()
+            .define(BOOTSTRAP_SERVERS, Type.LIST, "localhost:9092", ConfigDef.LambdaValidator.with((name, value) -> {
+                        if (((List<?>) value).isEmpty()) {
+                            throw new ConfigException(name, value, "give at least one host:port");
+                        }
+                    }, () -> "a non-empty list of host:port"), Importance.HIGH,
+                    "Kafka brokers to connect to, host:port[,host:port...].")
+            .define(APPLICATION_ID, Type.STRING, "streamtrain-trainer", new ConfigDef.NonEmptyString(), Importance.HIGH,
+                    "Kafka Streams application id: the consumer group and the prefix of internal names.")
+            .define(TOKEN_BATCHES_TOPIC, Type.STRING, Topics.TOKEN_BATCHES, new ConfigDef.NonEmptyString(),
+                    Importance.MEDIUM, "Topic of TokenBatch records to train on.")
+            .define(METRICS_TOPIC, Type.STRING, Topics.METRICS, new ConfigDef.NonEmptyString(), Importance.MEDIUM,
+                    "Topic of TrainingMetrics records, one per step, keyed by run id and step.")
+            .define(SAMPLES_TOPIC, Type.STRING, Topics.SAMPLES, new ConfigDef.NonEmptyString(), Importance.MEDIUM,
+                    "Topic of TextSample records, keyed by run id and step.")
+            .define(DEAD_LETTERS_TOPIC, Type.STRING, Topics.DEAD_LETTERS, new ConfigDef.NonEmptyString(),
+                    Importance.MEDIUM, "Topic of batches the trainer could not use: original bytes, with the reason,"
+                            + " topic, partition and offset in headers (Kafka Streams' dead-letter queue).")
+            .define(MODEL, Type.STRING, "tiny", ConfigDef.ValidString.in("tiny", "small", "gpt2"), Importance.HIGH,
+                    "Model preset: tiny (C=128, L=2), small (C=384, L=6) or gpt2 (C=768, L=12).")
+            .define(BACKEND, Type.STRING, "auto", ConfigDef.ValidString.in("auto", "cpu", "cuda"), Importance.HIGH,
+                    "Where the model lives: cuda, cpu, or auto (CUDA when a usable device exists, else CPU).")
+            .define(CPU_THREADS, Type.INT, 0, ConfigDef.Range.atLeast(0), Importance.LOW,
+                    "Threads of the CPU backend; 0 = every available processor.")
+            .define(TOKENIZER, Type.STRING, "byte", new ConfigDef.NonEmptyString(), Importance.HIGH,
+                    "Tokenizer spec: byte, gpt2 or the path of a trained BPE file. Batches must come from the same one.")
+            .define(BATCH_ROWS, Type.INT, 0, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
+                    "Expected rows B of every batch; 0 = the preset's default (see defaultBatchRows).")
+            .define(SEQUENCE_LENGTH, Type.INT, 0, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
+                    "Expected sequence length T of every batch; 0 = the preset's context length.")
+            .define(SEED, Type.LONG, 1337L, Importance.LOW,
+                    "Seed of the initial weights and of sampling.")
+            .define(LEARNING_RATE, Type.DOUBLE, 3e-4, ConfigDef.Range.between(0.0, 1.0), Importance.MEDIUM,
+                    "Peak learning rate of AdamW.")
+            .define(LEARNING_RATE_WARMUP_STEPS, Type.LONG, 10L, ConfigDef.Range.atLeast(0), Importance.LOW,
+                    "Steps of linear warm-up to the peak learning rate.")
+            .define(LEARNING_RATE_DECAY, Type.STRING, "constant", ConfigDef.ValidString.in("constant", "cosine"),
+                    Importance.LOW, "After warm-up: constant, or cosine down to peak * floor ratio at decay steps.")
+            .define(LEARNING_RATE_DECAY_STEPS, Type.LONG, 0L, ConfigDef.Range.atLeast(0), Importance.LOW,
+                    "Step at which the cosine decay reaches its floor; 0 = max.steps.")
+            .define(LEARNING_RATE_FLOOR_RATIO, Type.DOUBLE, 0.1, ConfigDef.Range.between(0.0, 1.0), Importance.LOW,
+                    "Final learning rate of the cosine decay as a fraction of the peak.")
+            .define(WEIGHT_DECAY, Type.DOUBLE, 0.1, ConfigDef.Range.atLeast(0.0), Importance.LOW,
+                    "Decoupled weight decay of AdamW, applied to matrices only.")
+            .define(MAX_GRADIENT_NORM, Type.DOUBLE, 1.0, ConfigDef.Range.atLeast(0.0), Importance.LOW,
+                    "Global gradient norm clip.")
+            .define(MAX_STEPS, Type.LONG, 0L, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
+                    "Stop after this many optimizer steps; 0 = run until stopped.")
+            .define(LOSS_SPIKE_RATIO, Type.DOUBLE, 0.0, ConfigDef.Range.atLeast(0.0), Importance.LOW,
+                    "Dead-letter a batch whose loss, evaluated before its step, exceeds this many times the moving"
+                            + " average of recent losses (the batch is not trained); 0 = off. Costs one forward"
+                            + " pass per batch when on.")
+            .define(LOSS_SPIKE_WARMUP_STEPS, Type.INT, 20, ConfigDef.Range.atLeast(1), Importance.LOW,
+                    "Steps of this process before the loss-spike check starts (the average needs a history).")
+            .define(SAMPLE_EVERY_STEPS, Type.INT, 50, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
+                    "Publish a text sample every N steps; 0 = never.")
+            .define(SAMPLE_PROMPT_TOKENS, Type.INT, 10, ConfigDef.Range.atLeast(1), Importance.LOW,
+                    "Tokens of the current batch's first row used as the sample prompt.")
+            .define(SAMPLE_MAX_NEW_TOKENS, Type.INT, 40, ConfigDef.Range.atLeast(1), Importance.LOW,
+                    "Tokens generated per sample.")
+            .define(SAMPLE_TEMPERATURE, Type.DOUBLE, 0.8, ConfigDef.Range.atLeast(0.0), Importance.LOW,
+                    "Sampling temperature; 0 = greedy.")
+            .define(SAMPLE_TOP_K, Type.INT, 40, Importance.LOW,
+                    "Sample from the K most likely ids; 0 or less = from all.")
+            .define(SAMPLE_FIXED_PROMPT, Type.STRING, "", Importance.LOW,
+                    "A prompt sampled at every sample step in addition to the batch prompt; empty = none.")
+            .define(SUMMARY_EVERY_STEPS, Type.INT, 10, ConfigDef.Range.atLeast(0), Importance.LOW,
+                    "Print a one-line summary every N steps; 0 = never.")
+            .define(RUN_ID, Type.STRING, "", Importance.MEDIUM,
+                    "Run id in metrics and sample keys; empty = the restored checkpoint's, else generated.")
+            .define(RUN_DIR, Type.STRING, "", Importance.MEDIUM,
+                    "Directory of this run's files; empty = runs/<application.id>.")
+            .define(CHECKPOINT_DIR, Type.STRING, "", Importance.MEDIUM,
+                    "Directory of checkpoints, restored from on start; empty = <run.dir>/checkpoints.")
+            .define(CHECKPOINT_EVERY_STEPS, Type.LONG, 500L, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
+                    "Write a checkpoint every N steps; 0 = not by steps.")
+            .define(CHECKPOINT_EVERY_SECONDS, Type.LONG, 600L, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
+                    "Write a checkpoint when this many seconds passed since the last one; 0 = not by time.")
+            .define(CHECKPOINT_KEEP, Type.INT, 3, ConfigDef.Range.atLeast(1), Importance.LOW,
+                    "Number of newest checkpoints kept; older ones are deleted.")
+            .define(REWIND_GROUP, Type.BOOLEAN, true, Importance.LOW,
+                    "Before start, evict stale members of the group and move its offsets to checkpoint offset + 1.")
+            .define(METRICS_PORT, Type.INT, 0, ConfigDef.Range.between(0, 65535), Importance.LOW,
+                    "Port of the Prometheus /metrics endpoint; 0 = off.");
+
+    private static final DateTimeFormatter RUN_ID_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
+
+    private final int batchRows;
+    private final int sequenceLength;
+    private final String runId;
+    private final Path runDir;
+    private final Path checkpointDir;
+
+    public TrainerConfig(Map<?, ?> properties) {
+        super(CONFIG, properties, false);
+        String preset = getString(MODEL);
+        this.batchRows = getInt(BATCH_ROWS) > 0 ? getInt(BATCH_ROWS) : defaultBatchRows(preset);
+        this.sequenceLength = getInt(SEQUENCE_LENGTH) > 0 ? getInt(SEQUENCE_LENGTH) : defaultSequenceLength(preset);
+        this.runId = getString(RUN_ID);
+        this.runDir = getString(RUN_DIR).isEmpty() ? Path.of("runs", applicationId()) : Path.of(getString(RUN_DIR));
+        this.checkpointDir = getString(CHECKPOINT_DIR).isEmpty()
+                ? runDir.resolve("checkpoints") : Path.of(getString(CHECKPOINT_DIR));
+        if (getString(LEARNING_RATE_DECAY).equals("cosine") && getLong(LEARNING_RATE_DECAY_STEPS) == 0
+                && getLong(MAX_STEPS) == 0) {
+            throw new ConfigException(LEARNING_RATE_DECAY, "cosine", "a cosine decay needs an end: set "
+                    + LEARNING_RATE_DECAY_STEPS + " or " + MAX_STEPS);
+        }
+    }
+
+    /** Default rows B of a batch for a preset: what the producer and the CLI use when no --batch is given. */
+    public static int defaultBatchRows(String preset) {
+        return defaultShape(preset)[0];
+    }
+
+    /** Default sequence length T for a preset: its context length. */
+    public static int defaultSequenceLength(String preset) {
+        return defaultShape(preset)[1];
+    }
+
+    /** {B, T} of a preset's batches. */
+    private static int[] defaultShape(String preset) {
+        return switch (preset) {
+            case "tiny", "small" -> new int[] {8, 256};
+            case "gpt2" -> new int[] {4, 1024};
+            default -> throw new ConfigException(MODEL, preset, "unknown model preset: choose one of tiny, small, gpt2");
+        };
+    }
+
+    /** A new run id: UTC time and a random suffix, e.g. {@code 20261120-224500-3f2a}. */
+    public static String generateRunId() {
+        return LocalDateTime.now(ZoneOffset.UTC).format(RUN_ID_TIME)
+                + String.format("-%04x", ThreadLocalRandom.current().nextInt(0x10000));
+    }
+
+    public String bootstrapServers() { return String.join(",", getList(BOOTSTRAP_SERVERS)); }
+    public String applicationId() { return getString(APPLICATION_ID); }
+    public String tokenBatchesTopic() { return getString(TOKEN_BATCHES_TOPIC); }
+    public String metricsTopic() { return getString(METRICS_TOPIC); }
+    public String samplesTopic() { return getString(SAMPLES_TOPIC); }
+    public String deadLettersTopic() { return getString(DEAD_LETTERS_TOPIC); }
+    public String model() { return getString(MODEL); }
+    public String backend() { return getString(BACKEND); }
+    public int cpuThreads() { return getInt(CPU_THREADS); }
+    public String tokenizer() { return getString(TOKENIZER); }
+    /** Expected B, resolved from the preset when not set. */
+    public int batchRows() { return batchRows; }
+    /** Expected T, resolved from the preset when not set. */
+    public int sequenceLength() { return sequenceLength; }
+    public long seed() { return getLong(SEED); }
+    public double learningRate() { return getDouble(LEARNING_RATE); }
+    public long learningRateWarmupSteps() { return getLong(LEARNING_RATE_WARMUP_STEPS); }
+    public String learningRateDecay() { return getString(LEARNING_RATE_DECAY); }
+    /** End of the cosine decay: the configured value, else max.steps. */
+    public long learningRateDecaySteps() {
+        return getLong(LEARNING_RATE_DECAY_STEPS) > 0 ? getLong(LEARNING_RATE_DECAY_STEPS) : getLong(MAX_STEPS);
+    }
+    public double learningRateFloorRatio() { return getDouble(LEARNING_RATE_FLOOR_RATIO); }
+    public double weightDecay() { return getDouble(WEIGHT_DECAY); }
+    public double maxGradientNorm() { return getDouble(MAX_GRADIENT_NORM); }
+    public long maxSteps() { return getLong(MAX_STEPS); }
+    public double lossSpikeRatio() { return getDouble(LOSS_SPIKE_RATIO); }
+    public int lossSpikeWarmupSteps() { return getInt(LOSS_SPIKE_WARMUP_STEPS); }
+    public int sampleEverySteps() { return getInt(SAMPLE_EVERY_STEPS); }
+    public int samplePromptTokens() { return getInt(SAMPLE_PROMPT_TOKENS); }
+    public int sampleMaxNewTokens() { return getInt(SAMPLE_MAX_NEW_TOKENS); }
+    public double sampleTemperature() { return getDouble(SAMPLE_TEMPERATURE); }
+    public int sampleTopK() { return getInt(SAMPLE_TOP_K); }
+    public String sampleFixedPrompt() { return getString(SAMPLE_FIXED_PROMPT); }
+    public int summaryEverySteps() { return getInt(SUMMARY_EVERY_STEPS); }
+    /** The configured run id; empty when it is to come from the checkpoint or be generated. */
+    public String runId() { return runId; }
+    public Path runDir() { return runDir; }
+    public Path checkpointDir() { return checkpointDir; }
+    public long checkpointEverySteps() { return getLong(CHECKPOINT_EVERY_STEPS); }
+    public long checkpointEverySeconds() { return getLong(CHECKPOINT_EVERY_SECONDS); }
+    public int checkpointKeep() { return getInt(CHECKPOINT_KEEP); }
+    public boolean rewindGroup() { return getBoolean(REWIND_GROUP); }
+    public int metricsPort() { return getInt(METRICS_PORT); }
+
+    /** Kafka Streams overrides given with the {@value #STREAMS_PREFIX} prefix, prefix removed. */
+    public Map<String, Object> streamsOverrides() {
+        return originalsWithPrefix(STREAMS_PREFIX);
+    }
+
+    /** Every key with its effective value, derived values resolved, in definition order. */
+    public Map<String, String> effectiveValues() {
+        Map<String, String> values = new LinkedHashMap<>();
+        for (String name : CONFIG.configKeys().keySet()) {
+            Object value = values().get(name);
+            values.put(name, value instanceof List<?> list
+                    ? String.join(",", list.stream().map(String::valueOf).toList()) : String.valueOf(value));
+        }
+        values.put(BATCH_ROWS, Integer.toString(batchRows));
+        values.put(SEQUENCE_LENGTH, Integer.toString(sequenceLength));
+        values.put(RUN_ID, runId.isEmpty() ? "(from checkpoint, else generated)" : runId);
+        values.put(RUN_DIR, runDir.toString());
+        values.put(CHECKPOINT_DIR, checkpointDir.toString());
+        values.put(LEARNING_RATE_DECAY_STEPS, Long.toString(learningRateDecaySteps()));
+        streamsOverrides().forEach((key, value) -> values.put(STREAMS_PREFIX + key, String.valueOf(value)));
+        return values;
+    }
+
+    /** The effective configuration, one {@code key = value} per line. */
+    @Override
+    public String toString() {
+        StringBuilder out = new StringBuilder("trainer configuration:\n");
+        effectiveValues().forEach((key, value) -> out.append("  ").append(key).append(" = ").append(value).append('\n'));
+        return out.toString();
+    }
+}

@@ -1,0 +1,52 @@
+package io.streamtrain.trainer;
+
+import io.streamtrain.schemas.TextSample;
+import io.streamtrain.schemas.TrainingMetrics;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * Hooks into the training loop, e.g. for live progress and run-directory files. Called on the stream thread after
+ * the records are forwarded to their topics: keep the work short and never throw (an exception is logged and
+ * dropped). All methods default to doing nothing.
+ */
+public interface TrainerListener {
+
+    /** One applied training step, the same record the metrics topic receives. */
+    default void onStep(TrainingMetrics metrics) {}
+
+    /** A generated sample, the same record the samples topic receives. */
+    default void onSample(TextSample sample) {}
+
+    /** A checkpoint was written to {@code path}. */
+    default void onCheckpoint(Path path, long step) {}
+
+    /** A batch went to the dead-letter topic; {@code message} is the reason as in its header. */
+    default void onDeadLetter(DeadLetterReason reason, String message) {}
+
+    /** A listener that forwards to each of {@code listeners} in order, one failing listener not stopping the others. */
+    static TrainerListener all(List<TrainerListener> listeners) {
+        List<TrainerListener> copy = List.copyOf(listeners);
+        return new TrainerListener() {
+            @Override
+            public void onStep(TrainingMetrics metrics) {
+                copy.forEach(listener -> Listeners.safely(() -> listener.onStep(metrics)));
+            }
+
+            @Override
+            public void onSample(TextSample sample) {
+                copy.forEach(listener -> Listeners.safely(() -> listener.onSample(sample)));
+            }
+
+            @Override
+            public void onCheckpoint(Path path, long step) {
+                copy.forEach(listener -> Listeners.safely(() -> listener.onCheckpoint(path, step)));
+            }
+
+            @Override
+            public void onDeadLetter(DeadLetterReason reason, String message) {
+                copy.forEach(listener -> Listeners.safely(() -> listener.onDeadLetter(reason, message)));
+            }
+        };
+    }
+}

@@ -1,0 +1,84 @@
+package io.streamtrain.trainer;
+
+import io.streamtrain.schemas.AvroSerdes;
+import io.streamtrain.trainer.internal.DeadLetterHandlers;
+import io.streamtrain.trainer.internal.LossSpikeGuard;
+import io.streamtrain.trainer.internal.TrainingStepProcessor;
+import java.util.List;
+import java.util.Properties;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.Topology;
+
+/**
+ * The trainer's topology, built by the one static method that {@link Trainer} and the tests share:
+ * <pre>
+ *   token-batches (source) → training-step ({@code TrainingStepProcessor}) → metrics (sink)
+ *                                                                        → samples (sink)
+ *   bad records → the dead-letter topic (Kafka Streams' dead-letter queue, see {@link #streamsProperties})
+ * </pre>
+ * Topic names come from the {@link TrainerConfig}, serdes from {@link AvroSerdes}: one place each.
+ */
+public final class TrainerTopology {
+    public static final String SOURCE = "token-batches";
+    public static final String PROCESSOR = "training-step";
+    public static final String METRICS_SINK = "metrics";
+    public static final String SAMPLES_SINK = "samples";
+
+    private TrainerTopology() {}
+
+    /**
+     * @param model    the process's one resident model, shared by the processors of every task
+     * @param listener called after each step, sample, checkpoint and dead letter (wrapped so that its failures never
+     *                 stop training); it becomes the model's dead-letter listener
+     */
+    public static Topology build(TrainerConfig config, ResidentModel model, TrainerListener listener) {
+        TrainerListener safeListener = TrainerListener.all(List.of(listener));
+        model.listener(safeListener);
+        TrainingStepProcessor.StepClock clock = new TrainingStepProcessor.StepClock();
+        LossSpikeGuard lossSpikes = new LossSpikeGuard(config.lossSpikeRatio(), config.lossSpikeWarmupSteps());
+        Topology topology = new Topology();
+        topology.addSource(SOURCE, Serdes.String().deserializer(), AvroSerdes.tokenBatch().deserializer(),
+                config.tokenBatchesTopic());
+        topology.addProcessor(PROCESSOR, () -> new TrainingStepProcessor(config, model, safeListener, clock,
+                lossSpikes, METRICS_SINK, SAMPLES_SINK), SOURCE);
+        topology.addSink(METRICS_SINK, config.metricsTopic(), Serdes.String().serializer(),
+                recordSerializer(AvroSerdes.trainingMetrics().serializer()), PROCESSOR);
+        topology.addSink(SAMPLES_SINK, config.samplesTopic(), Serdes.String().serializer(),
+                recordSerializer(AvroSerdes.textSample().serializer()), PROCESSOR);
+        return topology;
+    }
+
+    /**
+     * Kafka Streams settings of the trainer: one stream thread (one model per process), the dead-letter queue with
+     * the handlers that route bad records there and continue, few records per poll (a step can take seconds), then
+     * the user's {@code streams.*} overrides.
+     */
+    @SuppressWarnings("deprecation") // the global-handler switch: deprecated because it becomes the default in 5.0
+    public static Properties streamsProperties(TrainerConfig config, ResidentModel model) {
+        Properties properties = new Properties();
+        properties.put(StreamsConfig.APPLICATION_ID_CONFIG, config.applicationId());
+        properties.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers());
+        properties.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
+        properties.put(StreamsConfig.STATE_DIR_CONFIG, config.runDir().resolve("kafka-streams").toString());
+        properties.put(StreamsConfig.ERRORS_DEAD_LETTER_QUEUE_TOPIC_NAME_CONFIG, config.deadLettersTopic());
+        properties.put(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG,
+                DeadLetterHandlers.Deserialization.class);
+        properties.put(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_CLASS_CONFIG, DeadLetterHandlers.Processing.class);
+        properties.put(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_GLOBAL_ENABLED_CONFIG, true); // the 5.0 default
+        properties.put(DeadLetterHandlers.MODEL_CONFIG, model);
+        properties.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 16);
+        properties.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+        properties.putAll(config.streamsOverrides());
+        return properties;
+    }
+
+    /** The sinks take SpecificRecord values (the processor forwards both kinds); each sink gets only its kind. */
+    @SuppressWarnings("unchecked")
+    private static <T extends SpecificRecord> Serializer<SpecificRecord> recordSerializer(Serializer<T> serializer) {
+        return (topic, record) -> serializer.serialize(topic, (T) record);
+    }
+}

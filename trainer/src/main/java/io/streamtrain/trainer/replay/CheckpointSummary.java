@@ -1,0 +1,99 @@
+package io.streamtrain.trainer.replay;
+
+import io.streamtrain.model.Checkpoint;
+import io.streamtrain.model.Checkpoints;
+import io.streamtrain.model.GptConfig;
+import io.streamtrain.model.TokenizerIdentity;
+import io.streamtrain.trainer.ResidentModel;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import org.apache.kafka.common.TopicPartition;
+
+/**
+ * What {@code streamtrain checkpoint show PATH} prints: a checkpoint's step, tokens and batches trained, the last
+ * handled offset of every input partition, tokenizer, model config, creation time and run id, as one JSON object.
+ * Reading the file verifies it whole (CRC of the data), so a summary is also a check that the file is usable.
+ *
+ * @param path           the file
+ * @param step           optimizer steps applied
+ * @param tokensTrained  tokens of the applied steps (metadata {@code tokens.trained}; 0 when absent)
+ * @param batchesTrained batches applied (metadata {@code batches.trained}; 0 when absent)
+ * @param offsets        last handled offset by {@code <topic>-<partition>}
+ * @param tokenizer      the tokenizer the model was trained with
+ * @param config         the model's shape
+ * @param createdAt      metadata {@code created.at}, else the file's modification time
+ * @param runId          metadata {@code run.id}, empty when absent
+ * @param otherMetadata  every other metadata entry (replay history, checksums), in file order
+ */
+public record CheckpointSummary(Path path, long step, long tokensTrained, long batchesTrained,
+                                Map<String, Long> offsets, TokenizerIdentity tokenizer, GptConfig config,
+                                Instant createdAt, String runId, Map<String, String> otherMetadata) {
+
+    /** Reads and verifies {@code path}; a damaged file raises the model's CheckpointException with what is wrong. */
+    public static CheckpointSummary read(Path path) throws IOException {
+        return of(path, Checkpoints.read(path), Files.getLastModifiedTime(path).toInstant());
+    }
+
+    /** The summary of an already read checkpoint; {@code fileTime} stands in when it has no creation time. */
+    public static CheckpointSummary of(Path path, Checkpoint checkpoint, Instant fileTime) {
+        Map<String, String> metadata = checkpoint.metadata();
+        Map<String, Long> offsets = new TreeMap<>();
+        for (Map.Entry<TopicPartition, Long> entry : ResidentModel.offsetsOf(metadata).entrySet()) {
+            offsets.put(entry.getKey().topic() + "-" + entry.getKey().partition(), entry.getValue());
+        }
+        Map<String, String> other = new LinkedHashMap<>();
+        metadata.forEach((key, value) -> {
+            if (!key.startsWith(ResidentModel.OFFSET_KEY_PREFIX) && !key.equals(ResidentModel.TOKENS_TRAINED_KEY)
+                    && !key.equals(ResidentModel.BATCHES_TRAINED_KEY) && !key.equals(ResidentModel.CREATED_AT_KEY)
+                    && !key.equals(ResidentModel.RUN_ID_KEY)) {
+                other.put(key, value);
+            }
+        });
+        Instant createdAt = Optional.ofNullable(metadata.get(ResidentModel.CREATED_AT_KEY)).map(Instant::parse)
+                .orElse(fileTime);
+        return new CheckpointSummary(path, checkpoint.step(),
+                Long.parseLong(metadata.getOrDefault(ResidentModel.TOKENS_TRAINED_KEY, "0")),
+                Long.parseLong(metadata.getOrDefault(ResidentModel.BATCHES_TRAINED_KEY, "0")),
+                offsets, checkpoint.tokenizer(), checkpoint.config(), createdAt,
+                metadata.getOrDefault(ResidentModel.RUN_ID_KEY, ""), other);
+    }
+
+    /**
+     * The summary as one JSON object's fields, in a fixed order, nested maps for offsets, tokenizer, config and other
+     * metadata; values are strings and numbers only, ready for any JSON writer:
+     * {@code {"path":..., "step":200, "tokens_trained":..., "batches_trained":..., "offsets":{"<topic>-<p>":41},
+     * "tokenizer":{...}, "config":{...}, "created_at":"2026-11-20T22:00:00Z", "run_id":..., "metadata":{...}}}.
+     */
+    public Map<String, Object> toJsonFields() {
+        Map<String, Object> tokenizerFields = new LinkedHashMap<>();
+        tokenizerFields.put("name", tokenizer.name());
+        tokenizerFields.put("vocabulary_size", tokenizer.vocabularySize());
+        tokenizerFields.put("fingerprint", tokenizer.fingerprint());
+        Map<String, Object> configFields = new LinkedHashMap<>();
+        configFields.put("vocabulary_size", config.vocabularySize());
+        configFields.put("padded_vocabulary_size", config.paddedVocabularySize());
+        configFields.put("context_length", config.contextLength());
+        configFields.put("channels", config.channels());
+        configFields.put("layers", config.layers());
+        configFields.put("heads", config.heads());
+        configFields.put("parameters", config.parameterCount());
+        Map<String, Object> fields = new LinkedHashMap<>();
+        fields.put("path", path.toString());
+        fields.put("step", step);
+        fields.put("tokens_trained", tokensTrained);
+        fields.put("batches_trained", batchesTrained);
+        fields.put("offsets", new LinkedHashMap<>(offsets));
+        fields.put("tokenizer", tokenizerFields);
+        fields.put("config", configFields);
+        fields.put("created_at", createdAt.toString());
+        fields.put("run_id", runId);
+        fields.put("metadata", new LinkedHashMap<>(otherMetadata));
+        return fields;
+    }
+}

@@ -1,0 +1,148 @@
+package io.streamtrain.trainer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.streamtrain.model.Checkpoint;
+import io.streamtrain.model.Checkpoints;
+import io.streamtrain.schemas.TokenIds;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.apache.kafka.common.TopicPartition;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The resident model's checkpoints: what they hold, rotation, restore with fallback, refusal of a foreign one. */
+class ResidentModelTest {
+    private static final int B = 2;
+    private static final int T = 16;
+    private static final TopicPartition P0 = new TopicPartition("streamtrain.token-batches", 0);
+    private static final TopicPartition P3 = new TopicPartition("streamtrain.token-batches", 3);
+
+    @TempDir
+    Path dir;
+
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    private final PrintStream log = new PrintStream(out, true, StandardCharsets.UTF_8);
+    private final TestBatches batches = new TestBatches(B, T);
+
+    private ResidentModel open(Object... overrides) throws IOException {
+        return ResidentModel.open(new TrainerConfig(TestBatches.config(dir, B, T, overrides)), log);
+    }
+
+    private void train(ResidentModel model, TopicPartition partition, long offset) {
+        model.train(TokenIds.decode(batches.next().getTokens()), B, T, partition, offset);
+    }
+
+    private List<String> checkpointFiles() throws IOException {
+        try (Stream<Path> files = Files.list(dir.resolve("checkpoints"))) {
+            return files.map(file -> file.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    @Test
+    void shouldCheckpointTheOffsetOfEveryPartitionTheRunIdAndTheCounts() throws IOException {
+        Path path;
+        try (ResidentModel model = open()) {
+            train(model, P0, 7);
+            train(model, P3, 2);
+            model.recordDeadLetter(P0, 8, DeadLetterReason.EMPTY_BATCH, "empty-batch: test");
+            path = model.checkpoint();
+        }
+        Checkpoint checkpoint = Checkpoints.read(path);
+        assertEquals(2, checkpoint.step());
+        Map<String, String> metadata = checkpoint.metadata();
+        assertEquals("8", metadata.get("kafka.offset.streamtrain.token-batches-0"));
+        assertEquals("2", metadata.get("kafka.offset.streamtrain.token-batches-3"));
+        assertEquals("test-run", metadata.get(ResidentModel.RUN_ID_KEY));
+        assertEquals("2", metadata.get(ResidentModel.BATCHES_TRAINED_KEY));
+        assertEquals(Long.toString(2L * B * T), metadata.get(ResidentModel.TOKENS_TRAINED_KEY));
+        assertEquals(Map.of(P0, 8L, P3, 2L), ResidentModel.offsetsOf(metadata));
+    }
+
+    @Test
+    void shouldKeepOnlyTheNewestCheckpoints() throws IOException {
+        try (ResidentModel model = open(TrainerConfig.CHECKPOINT_KEEP, 2)) {
+            for (int step = 1; step <= 3; step++) {
+                train(model, P0, step);
+                model.checkpoint();
+            }
+        }
+        assertEquals(List.of("step-000000000002.safetensors", "step-000000000003.safetensors"), checkpointFiles());
+    }
+
+    @Test
+    void shouldRestoreOffsetsAndRunIdAndSkipWhatWasHandled() throws IOException {
+        try (ResidentModel model = open()) {
+            train(model, P0, 4);
+            model.checkpoint();
+        }
+        try (ResidentModel restored = open(TrainerConfig.RUN_ID, "")) {
+            assertEquals(1, restored.step());
+            assertEquals("test-run", restored.runId(), "the run id comes from the checkpoint");
+            assertTrue(restored.alreadyHandled(P0, 4));
+            assertTrue(restored.alreadyHandled(P0, 0));
+            assertFalse(restored.alreadyHandled(P0, 5));
+            assertFalse(restored.alreadyHandled(P3, 0), "a partition the checkpoint never saw starts at its beginning");
+        }
+    }
+
+    @Test
+    void shouldFallBackToTheCheckpointBeforeWhenTheNewestIsDamagedAndSaySo() throws IOException {
+        try (ResidentModel model = open()) {
+            train(model, P0, 0);
+            model.checkpoint();
+            train(model, P0, 1);
+            truncate(model.checkpoint());
+        }
+        try (ResidentModel restored = open()) {
+            assertEquals(1, restored.step());
+            assertTrue(restored.alreadyHandled(P0, 0));
+            assertFalse(restored.alreadyHandled(P0, 1), "offset 1 was only in the damaged checkpoint");
+            assertTrue(restored.restoredFrom().orElseThrow().endsWith("step-000000000001.safetensors"));
+        }
+        String logged = out.toString(StandardCharsets.UTF_8);
+        assertTrue(logged.contains("step-000000000002.safetensors is damaged"), logged);
+        assertTrue(logged.contains("restoring from the older checkpoint"), logged);
+    }
+
+    @Test
+    void shouldRefuseToStartAfreshWhenEveryCheckpointIsDamaged() throws IOException {
+        try (ResidentModel model = open()) {
+            train(model, P0, 0);
+            truncate(model.checkpoint());
+        }
+        IOException error = assertThrows(IOException.class, this::open);
+        assertTrue(error.getMessage().contains("no usable checkpoint") && error.getMessage().contains("move them"),
+                error.getMessage());
+    }
+
+    @Test
+    void shouldRefuseACheckpointOfAnotherModelNamingBoth() throws IOException {
+        try (ResidentModel model = open()) {
+            train(model, P0, 0);
+            model.checkpoint();
+        }
+        IllegalStateException error = assertThrows(IllegalStateException.class,
+                () -> open(TrainerConfig.MODEL, "small"));
+        assertTrue(error.getMessage().contains("model small") && error.getMessage().contains("checkpoint.dir"),
+                error.getMessage());
+    }
+
+    private static void truncate(Path file) throws IOException {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
+            channel.truncate(channel.size() / 2);
+        }
+    }
+}

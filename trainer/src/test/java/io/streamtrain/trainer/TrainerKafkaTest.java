@@ -1,0 +1,260 @@
+package io.streamtrain.trainer;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.streamtrain.model.Checkpoint;
+import io.streamtrain.model.Checkpoints;
+import io.streamtrain.producer.DocumentProducer;
+import io.streamtrain.producer.ProducerSettings;
+import io.streamtrain.producer.ProducerSummary;
+import io.streamtrain.schemas.AvroSerdes;
+import io.streamtrain.schemas.TextSample;
+import io.streamtrain.schemas.Topics;
+import io.streamtrain.schemas.TrainingMetrics;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import io.streamtrain.trainer.testing.TestCluster;
+import java.util.ArrayList;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * End to end on a real broker in this JVM: the producer publishes a small corpus after one bad record of each kind,
+ * the trainer trains the CPU tiny model for 20 steps, and the test reads the topics back (the bad records in the
+ * dead-letter topic with their reasons);
+ * then a second trainer resumes from the final checkpoint exactly where the first one stopped.
+ */
+class TrainerKafkaTest {
+    private static final int B = 4;
+    private static final int T = 64;
+    private static final int STEPS = 20;
+    private static final Duration TIMEOUT = Duration.ofMinutes(3);
+
+    private static TestCluster kafka;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void startKafka() throws Exception {
+        kafka = TestCluster.start();
+    }
+
+    @AfterAll
+    static void stopKafka() throws Exception {
+        if (kafka != null) {
+            kafka.close();
+        }
+    }
+
+    @Test
+    void shouldTrainFromProducedBatchesDeadLetterPoisonAndResumeFromTheCheckpoint() throws Exception {
+        for (String topic : List.of(Topics.TOKEN_BATCHES, Topics.METRICS, Topics.SAMPLES, Topics.DEAD_LETTERS)) {
+            kafka.createTopic(topic, 1);
+        }
+        List<TestBatches.BadRecord> bad = TestBatches.badRecords(B, T);   // offsets 0 .. BAD-1
+        try (KafkaProducer<byte[], byte[]> producer = kafka.producer()) {
+            for (TestBatches.BadRecord record : bad) {
+                producer.send(new ProducerRecord<>(Topics.TOKEN_BATCHES, bytes("bad"), record.bytes())).get();
+            }
+        }
+        int firstGood = bad.size(); // offset of the first good batch
+        Path corpus = dir.resolve("hamlet.txt");
+        Files.writeString(corpus, TestBatches.TEXT.repeat(30));                                    // ~8 k bytes
+        ProducerSummary produced = DocumentProducer.run(ProducerSettings.builder()
+                .bootstrapServers(kafka.bootstrapServers()).dataset("hamlet").tokenizer("byte")
+                .batchRows(B).sequenceLength(T).inputs(List.of(corpus.toString())).progress("none").build(),
+                new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+        assertTrue(produced.batches() >= STEPS + 5, "corpus too small: " + produced.batches() + " batches");
+
+        int metricsPort;
+        try (ServerSocket socket = new ServerSocket(0)) {
+            metricsPort = socket.getLocalPort();
+        }
+        Map<String, Object> properties = TestBatches.config(dir.resolve("run"), B, T,
+                TrainerConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(),
+                TrainerConfig.MAX_STEPS, STEPS,
+                TrainerConfig.SAMPLE_EVERY_STEPS, 5,
+                TrainerConfig.SAMPLE_MAX_NEW_TOKENS, 40,
+                TrainerConfig.CHECKPOINT_EVERY_STEPS, 10,
+                TrainerConfig.METRICS_PORT, metricsPort,
+                TrainerConfig.STREAMS_PREFIX + "commit.interval.ms", 200);
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        Trainer.Recorder recorder = new Trainer.Recorder();
+        Path finalCheckpoint;
+        try (Trainer trainer = new Trainer(new TrainerConfig(properties),
+                new PrintStream(console, true, StandardCharsets.UTF_8))) {
+            trainer.addListener(recorder);
+            trainer.start();
+            assertTrue(trainer.awaitSteps(STEPS, TIMEOUT), "20 steps within " + TIMEOUT);
+            String scrape = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    URI.create("http://localhost:" + metricsPort + "/metrics")).build(),
+                    HttpResponse.BodyHandlers.ofString()).body();
+            assertTrue(scrape.contains("streamtrain_training_steps_total"), scrape);
+            assertTrue(scrape.contains("streamtrain_dead_letters_total{reason=\"not-a-token-batch\"} 2.0"), scrape);
+            assertTrue(scrape.contains("streamtrain_dead_letters_total{reason=\"tokenizer-mismatch\"} 1.0"), scrape);
+            assertTrue(scrape.contains("kafka_stream"), "Kafka Streams metrics are bound");
+            finalCheckpoint = trainer.stop().orElseThrow();
+        }
+        String printed = console.toString(StandardCharsets.UTF_8);
+        assertTrue(printed.contains("step     10 | loss"), printed);
+        assertTrue(printed.contains("step     20 | loss"), printed);
+
+        List<TrainingMetrics> steps = values(Topics.METRICS, STEPS, AvroSerdes.trainingMetrics().deserializer());
+        assertEquals(STEPS, steps.size());
+        for (int i = 0; i < STEPS; i++) {
+            assertEquals(i + 1, steps.get(i).getStep());
+            assertTrue(Double.isFinite(steps.get(i).getLoss()), "finite loss at step " + (i + 1));
+            assertEquals(firstGood + i, steps.get(i).getSourceOffset(), "the bad records were dead letters");
+        }
+        double first = (steps.get(0).getLoss() + steps.get(1).getLoss() + steps.get(2).getLoss()) / 3;
+        double last = (steps.get(STEPS - 1).getLoss() + steps.get(STEPS - 2).getLoss()
+                + steps.get(STEPS - 3).getLoss()) / 3;
+        assertTrue(last < first - 0.5, "the loss falls: first steps " + first + ", last steps " + last);
+        assertEquals(steps, recorder.steps(), "the listener hears what the topic receives");
+
+        List<TextSample> samples = values(Topics.SAMPLES, 4, AvroSerdes.textSample().deserializer());
+        assertEquals(List.of(5L, 10L, 15L, 20L), samples.stream().map(TextSample::getStep).toList());
+        for (TextSample sample : samples) {
+            assertEquals(10, sample.getPrompt().length(), "10 byte tokens of ASCII text: " + sample.getPrompt());
+            assertEquals(40, sample.getActual().length());
+            assertFalse(sample.getGenerated().isEmpty());
+        }
+
+        List<ConsumerRecord<byte[], byte[]>> letters = read(Topics.DEAD_LETTERS, bad.size());
+        for (int i = 0; i < bad.size(); i++) {
+            ConsumerRecord<byte[], byte[]> letter = letters.get(i);
+            assertEquals(bad.get(i).reason(), reason(letter), bad.get(i).toString());
+            assertArrayEquals(bad.get(i).bytes(), letter.value(), "original bytes of " + bad.get(i));
+            assertEquals(Topics.TOKEN_BATCHES, header(letter, "__streams.errors.topic"));
+            assertEquals("0", header(letter, "__streams.errors.partition"));
+            assertEquals(Integer.toString(i), header(letter, "__streams.errors.offset"));
+        }
+
+        Checkpoint checkpoint = Checkpoints.read(finalCheckpoint);
+        assertEquals(STEPS, checkpoint.step());
+        long lastOffset = firstGood + STEPS - 1;
+        assertEquals(Long.toString(lastOffset), checkpoint.metadata().get("kafka.offset." + Topics.TOKEN_BATCHES + "-0"));
+        assertEquals(Long.toString(STEPS), checkpoint.metadata().get(ResidentModel.BATCHES_TRAINED_KEY));
+        assertEquals("test-run", checkpoint.metadata().get(ResidentModel.RUN_ID_KEY));
+
+        // A second trainer of the same run resumes at the checkpoint: step 21 is the record after lastOffset,
+        // whatever Kafka Streams had fetched or committed past it before the first one stopped.
+        properties.put(TrainerConfig.MAX_STEPS, STEPS + 3);
+        properties.remove(TrainerConfig.METRICS_PORT);
+        try (Trainer resumed = new Trainer(new TrainerConfig(properties),
+                new PrintStream(console, true, StandardCharsets.UTF_8))) {
+            assertEquals(STEPS, resumed.step());
+            resumed.start();
+            assertTrue(resumed.awaitSteps(STEPS + 3, TIMEOUT));
+        }
+        printed = console.toString(StandardCharsets.UTF_8);
+        assertTrue(printed.contains("restored ") && printed.contains("offsets {streamtrain.token-batches-0=" + lastOffset + "}"),
+                printed);
+        List<TrainingMetrics> all = values(Topics.METRICS, STEPS + 3, AvroSerdes.trainingMetrics().deserializer());
+        assertEquals(STEPS + 3, all.size());
+        for (int i = STEPS; i < STEPS + 3; i++) {
+            assertEquals(i + 1, all.get(i).getStep());
+            assertEquals(firstGood + i, all.get(i).getSourceOffset(), "no batch skipped or trained twice across the restart");
+        }
+    }
+
+    @Test
+    void shouldTrainOneResidentModelFromEveryPartitionAndCheckpointEachOffset() throws Exception {
+        String input = "two-partitions.token-batches";
+        String metricsTopic = "two-partitions.metrics";
+        kafka.createTopic(input, 2);
+        kafka.createTopic(metricsTopic, 1);
+        TestBatches batches = new TestBatches(B, T);
+        try (KafkaProducer<byte[], byte[]> producer = kafka.producer()) {
+            for (int i = 0; i < 6; i++) {  // offsets 0, 1, 2 of each partition
+                producer.send(new ProducerRecord<>(input, i % 2, bytes("hamlet"),
+                        AvroSerdes.tokenBatch().serializer().serialize(input, batches.next()))).get();
+            }
+        }
+        Map<String, Object> properties = TestBatches.config(dir.resolve("run"), B, T,
+                TrainerConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(),
+                TrainerConfig.APPLICATION_ID, "two-partitions",
+                TrainerConfig.TOKEN_BATCHES_TOPIC, input,
+                TrainerConfig.METRICS_TOPIC, metricsTopic,
+                TrainerConfig.SAMPLES_TOPIC, "two-partitions.samples",
+                TrainerConfig.DEAD_LETTERS_TOPIC, "two-partitions.dead-letters",
+                TrainerConfig.MAX_STEPS, 6);
+        Path checkpoint;
+        try (Trainer trainer = new Trainer(new TrainerConfig(properties),
+                new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8))) {
+            trainer.start();
+            assertTrue(trainer.awaitSteps(6, TIMEOUT));
+            checkpoint = trainer.stop().orElseThrow();
+        }
+        List<TrainingMetrics> steps = values(metricsTopic, 6, AvroSerdes.trainingMetrics().deserializer());
+        assertEquals(List.of(1L, 2L, 3L, 4L, 5L, 6L), steps.stream().map(TrainingMetrics::getStep).toList());
+        for (int partition = 0; partition < 2; partition++) {
+            int p = partition;
+            assertEquals(List.of(0L, 1L, 2L), steps.stream().filter(m -> m.getSourcePartition() == p)
+                    .map(TrainingMetrics::getSourceOffset).toList(), "partition " + p + " in order, each batch once");
+        }
+        Map<String, String> metadata = Checkpoints.read(checkpoint).metadata();
+        assertEquals("2", metadata.get("kafka.offset." + input + "-0"));
+        assertEquals("2", metadata.get("kafka.offset." + input + "-1"));
+    }
+
+    private static byte[] bytes(String text) {
+        return text.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static <V> List<V> values(String topic, int count, Deserializer<V> values) {
+        return read(topic, count).stream().map(r -> values.deserialize(topic, r.value())).toList();
+    }
+
+    /** Reads partition 0 of {@code topic} from the beginning, without a group, until it holds {@code count} records. */
+    private static List<ConsumerRecord<byte[], byte[]>> read(String topic, int count) {
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(
+                Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()),
+                new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            TopicPartition partition = new TopicPartition(topic, 0);
+            consumer.assign(List.of(partition));
+            consumer.seekToBeginning(List.of(partition));
+            List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
+            long deadline = System.nanoTime() + TIMEOUT.toNanos();
+            while (records.size() < count && System.nanoTime() < deadline) {
+                consumer.poll(Duration.ofMillis(100)).forEach(records::add);
+            }
+            assertEquals(count, records.size(), "records in " + topic);
+            return records;
+        }
+    }
+
+    private static String reason(ConsumerRecord<byte[], byte[]> letter) {
+        String message = header(letter, "__streams.errors.message");
+        return message.substring(0, message.indexOf(':'));
+    }
+
+    private static String header(ConsumerRecord<byte[], byte[]> record, String key) {
+        return new String(record.headers().lastHeader(key).value(), StandardCharsets.UTF_8);
+    }
+}

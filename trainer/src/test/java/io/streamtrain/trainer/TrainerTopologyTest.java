@@ -1,0 +1,246 @@
+package io.streamtrain.trainer;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.streamtrain.schemas.AvroSerdes;
+import io.streamtrain.schemas.TextSample;
+import io.streamtrain.schemas.TokenBatch;
+import io.streamtrain.schemas.TokenIds;
+import io.streamtrain.schemas.Topics;
+import io.streamtrain.schemas.TrainingMetrics;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.Headers;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.TestInputTopic;
+import org.apache.kafka.streams.TestOutputTopic;
+import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.test.TestRecord;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** The trainer's topology on TopologyTestDriver with the real CPU tiny model: steps, samples, dead letters, replays. */
+class TrainerTopologyTest {
+    private static final int B = 2;
+    private static final int T = 32;
+
+    @TempDir
+    Path dir;
+
+    private final ByteArrayOutputStream log = new ByteArrayOutputStream();
+    private final TestBatches batches = new TestBatches(B, T);
+    private ResidentModel model;
+    private TopologyTestDriver driver;
+    private TestInputTopic<byte[], byte[]> input;
+    private TestOutputTopic<String, TrainingMetrics> metrics;
+    private TestOutputTopic<String, TextSample> samples;
+    private TestOutputTopic<byte[], byte[]> deadLetters;
+
+    private void start(Object... overrides) throws IOException {
+        TrainerConfig config = new TrainerConfig(TestBatches.config(dir, B, T, overrides));
+        model = ResidentModel.open(config, new PrintStream(log, true, StandardCharsets.UTF_8));
+        driver = new TopologyTestDriver(TrainerTopology.build(config, model, new TrainerListener() {}),
+                TrainerTopology.streamsProperties(config, model));
+        input = driver.createInputTopic(Topics.TOKEN_BATCHES, new ByteArraySerializer(), new ByteArraySerializer());
+        metrics = driver.createOutputTopic(Topics.METRICS, Serdes.String().deserializer(),
+                AvroSerdes.trainingMetrics().deserializer());
+        samples = driver.createOutputTopic(Topics.SAMPLES, Serdes.String().deserializer(),
+                AvroSerdes.textSample().deserializer());
+        deadLetters = driver.createOutputTopic(Topics.DEAD_LETTERS, new ByteArrayDeserializer(),
+                new ByteArrayDeserializer());
+    }
+
+    private void stop() {
+        if (driver != null) {
+            driver.close();
+            driver = null;
+        }
+        if (model != null) {
+            model.close();
+            model = null;
+        }
+    }
+
+    @AfterEach
+    void tearDown() {
+        stop();
+    }
+
+    private void pipe(TokenBatch batch) {
+        input.pipeInput("hamlet".getBytes(StandardCharsets.UTF_8), TestBatches.serialize(batch));
+    }
+
+    @Test
+    void shouldTrainOneStepAndPublishOneMetricsRecordPerBatch() throws IOException {
+        start(TrainerConfig.SAMPLE_EVERY_STEPS, 100);
+        for (int i = 0; i < 3; i++) {
+            pipe(batches.next());
+        }
+
+        List<TestRecord<String, TrainingMetrics>> records = metrics.readRecordsToList();
+        assertEquals(3, records.size());
+        for (int i = 0; i < 3; i++) {
+            TrainingMetrics step = records.get(i).value();
+            assertEquals(Topics.runStepKey("test-run", i + 1), records.get(i).key());
+            assertEquals(i + 1, step.getStep());
+            assertEquals("test-run", step.getRunId());
+            assertTrue(Double.isFinite(step.getLoss()) && step.getLoss() > 0, "loss " + step.getLoss());
+            assertEquals(Math.exp(step.getLoss()), step.getPerplexity(), 1e-9);
+            assertEquals((long) B * T, step.getTokens());
+            assertTrue(step.getTokensPerSecond() > 0);
+            assertEquals(TestBatches.BACKEND, step.getBackend());
+            assertEquals(Topics.TOKEN_BATCHES, step.getSourceTopic());
+            assertEquals(0, step.getSourcePartition());
+            assertEquals(i, step.getSourceOffset());
+        }
+        assertTrue(samples.isEmpty(), "no sample before step 100");
+        assertTrue(deadLetters.isEmpty());
+        assertEquals(3, model.step());
+        assertEquals(3, model.meters().steps());
+        assertEquals(3L * B * T, model.tokensTrained());
+    }
+
+    @Test
+    void shouldPublishSampleOfTheBatchAndOfTheFixedPromptEveryNSteps() throws IOException {
+        start(TrainerConfig.SAMPLE_EVERY_STEPS, 2, TrainerConfig.SAMPLE_FIXED_PROMPT, "To be");
+        TokenBatch first = batches.next();
+        TokenBatch second = batches.next();
+        pipe(first);
+        assertTrue(samples.isEmpty(), "no sample at step 1");
+        pipe(second);
+
+        List<TestRecord<String, TextSample>> records = samples.readRecordsToList();
+        assertEquals(2, records.size());
+        TextSample batchSample = records.get(0).value();
+        assertEquals(Topics.runStepKey("test-run", 2), records.get(0).key());
+        assertEquals(2, batchSample.getStep());
+        int[] ids = TokenIds.decode(second.getTokens());
+        String rowZero = new String(toBytes(ids, 0, T + 1), StandardCharsets.UTF_8);
+        assertEquals(rowZero.substring(0, 10), batchSample.getPrompt());
+        assertEquals(rowZero.substring(10, 18), batchSample.getActual());
+        assertEquals(8, batchSample.getMaxNewTokens());
+        assertTrue(!batchSample.getGenerated().isEmpty());
+
+        TextSample fixed = records.get(1).value();
+        assertEquals(Topics.runStepKey("test-run", 2) + "/fixed-prompt", records.get(1).key());
+        assertEquals("To be", fixed.getPrompt());
+        assertEquals("", fixed.getActual());
+    }
+
+    private static byte[] toBytes(int[] ids, int offset, int length) {
+        byte[] bytes = new byte[length];
+        for (int i = 0; i < length; i++) {
+            bytes[i] = (byte) ids[offset + i];
+        }
+        return bytes;
+    }
+
+    static List<TestBatches.BadRecord> badRecords() {
+        return TestBatches.badRecords(B, T);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("badRecords")
+    void shouldSendBadBatchToDeadLetterTopicWithItsReasonAndTrainTheNextGoodBatch(TestBatches.BadRecord record)
+            throws IOException {
+        start();
+        String reason = record.reason();
+        byte[] bad = record.bytes();
+        input.pipeInput("hamlet".getBytes(StandardCharsets.UTF_8), bad);
+        pipe(batches.next());
+
+        List<TestRecord<byte[], byte[]>> letters = deadLetters.readRecordsToList();
+        assertEquals(1, letters.size());
+        TestRecord<byte[], byte[]> letter = letters.get(0);
+        assertArrayEquals(bad, letter.value(), "the dead letter holds the original bytes");
+        assertArrayEquals("hamlet".getBytes(StandardCharsets.UTF_8), letter.key());
+        Headers headers = letter.headers();
+        String message = header(headers, "__streams.errors.message");
+        assertTrue(message.startsWith(reason + ": "), message);
+        assertEquals(Topics.TOKEN_BATCHES, header(headers, "__streams.errors.topic"));
+        assertEquals("0", header(headers, "__streams.errors.partition"));
+        assertEquals("0", header(headers, "__streams.errors.offset"));
+
+        List<TrainingMetrics> steps = metrics.readValuesToList();
+        assertEquals(1, steps.size(), "the next good batch still trains");
+        assertEquals(1, steps.get(0).getStep());
+        assertEquals(1, steps.get(0).getSourceOffset());
+        assertEquals(1, model.meters().deadLetters());
+        assertEquals(1, model.meters().deadLetters(reasonOf(reason)));
+    }
+
+    private static DeadLetterReason reasonOf(String code) {
+        return Stream.of(DeadLetterReason.values()).filter(r -> r.code().equals(code)).findFirst().orElseThrow();
+    }
+
+    private static String header(Headers headers, String key) {
+        Header header = headers.lastHeader(key);
+        assertTrue(header != null, "header " + key + " is missing");
+        return new String(header.value(), StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void shouldSendALossSpikeToTheDeadLetterTopicWithoutTrainingIt() throws IOException {
+        start(TrainerConfig.LOSS_SPIKE_RATIO, 1.3, TrainerConfig.LOSS_SPIKE_WARMUP_STEPS, 8,
+                TrainerConfig.LEARNING_RATE, 3e-3);
+        for (int i = 0; i < 20; i++) {
+            pipe(batches.next());
+        }
+        int[] noise = new int[B * (T + 1)]; // valid ids, but nothing like the English the model has seen
+        for (int i = 0; i < noise.length; i++) {
+            noise[i] = (i * 7919 + 13) % 257;
+        }
+        pipe(batches.batch(noise, B, T));   // offset 20
+        pipe(batches.next());               // offset 21
+
+        List<TestRecord<byte[], byte[]>> letters = deadLetters.readRecordsToList();
+        assertEquals(1, letters.size());
+        String message = header(letters.get(0).headers(), "__streams.errors.message");
+        assertTrue(message.startsWith("loss-spike: "), message);
+        assertEquals("20", header(letters.get(0).headers(), "__streams.errors.offset"));
+        List<TrainingMetrics> steps = metrics.readValuesToList();
+        assertEquals(21, steps.size(), "every other batch trained");
+        assertEquals(21, steps.get(20).getSourceOffset());
+        assertEquals(21, model.step());
+        assertEquals(1, model.meters().deadLetters(DeadLetterReason.LOSS_SPIKE));
+    }
+
+    @Test
+    void shouldSkipRecordsAtOrBelowTheCheckpointedOffsetAfterRestore() throws IOException {
+        start();
+        pipe(batches.next());                                        // offset 0: step 1
+        input.pipeInput(new byte[0], "garbage".getBytes(StandardCharsets.UTF_8)); // offset 1: dead letter
+        pipe(batches.next());                                        // offset 2: step 2
+        Path checkpoint = model.checkpoint();
+        assertEquals(2, metrics.readRecordsToList().size());
+        assertEquals(1, deadLetters.readRecordsToList().size());
+        stop();
+
+        start();  // restores the checkpoint: partition 0 handled up to offset 2
+        assertEquals(checkpoint, model.restoredFrom().orElseThrow());
+        assertEquals(2, model.step());
+        for (int i = 0; i < 4; i++) {  // the driver numbers offsets from 0 again: 0, 1, 2 are replays
+            pipe(batches.next());
+        }
+        List<TrainingMetrics> steps = metrics.readValuesToList();
+        assertEquals(1, steps.size());
+        assertEquals(3, steps.get(0).getStep());
+        assertEquals(3, steps.get(0).getSourceOffset());
+        assertEquals(3, model.meters().skippedReplays());
+        assertTrue(deadLetters.isEmpty(), "a replayed dead letter is not sent again");
+        assertEquals(3, model.batchesTrained());
+    }
+}

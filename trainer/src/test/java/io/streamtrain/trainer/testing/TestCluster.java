@@ -1,0 +1,86 @@
+package io.streamtrain.trainer.testing;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.test.KafkaClusterTestKit;
+import org.apache.kafka.common.test.TestKitNodes;
+import kafka.server.BrokerServer;
+
+/**
+ * A real KRaft Kafka inside the test JVM: one controller and one broker as separate nodes, so that the broker can be
+ * stopped and started again on the same port while the controller keeps the metadata. Loopback, data in a
+ * temporary directory removed on close.
+ */
+public final class TestCluster implements AutoCloseable {
+    private final KafkaClusterTestKit cluster;
+
+    private TestCluster(KafkaClusterTestKit cluster) {
+        this.cluster = cluster;
+    }
+
+    public static TestCluster start() throws Exception {
+        KafkaClusterTestKit cluster = new KafkaClusterTestKit.Builder(new TestKitNodes.Builder()
+                .setCombined(false).setNumBrokerNodes(1).setNumControllerNodes(1).build())
+                .setConfigProp("offsets.topic.replication.factor", "1")
+                .setConfigProp("offsets.topic.num.partitions", "1")
+                .setConfigProp("transaction.state.log.replication.factor", "1")
+                .setConfigProp("transaction.state.log.min.isr", "1")
+                .setConfigProp("group.initial.rebalance.delay.ms", "0")
+                .setConfigProp("group.min.session.timeout.ms", "2000")
+                .build();
+        try {
+            cluster.format();
+            cluster.startup();
+            cluster.waitForReadyBrokers();
+            return new TestCluster(cluster);
+        } catch (Exception e) {
+            cluster.close();
+            throw e;
+        }
+    }
+
+    public String bootstrapServers() {
+        return cluster.bootstrapServers();
+    }
+
+    /** A new Admin client; the caller closes it. */
+    public Admin admin() {
+        return Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers()));
+    }
+
+    public void createTopic(String topic, int partitions) throws Exception {
+        try (Admin admin = admin()) {
+            admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1))).all().get();
+        }
+    }
+
+    /** An idempotent producer of raw bytes (acks=all); the caller closes it. */
+    public KafkaProducer<byte[], byte[]> producer() {
+        return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers(),
+                ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true, ProducerConfig.ACKS_CONFIG, "all",
+                ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 120_000),
+                new ByteArraySerializer(), new ByteArraySerializer());
+    }
+
+    /** Stops the broker (clients see it gone), waits {@code down}, starts it again and waits until it is ready. */
+    public void restartBroker(Duration down) throws Exception {
+        BrokerServer broker = cluster.brokers().values().iterator().next();
+        broker.shutdown();
+        broker.awaitShutdown();
+        Thread.sleep(down.toMillis());
+        broker.startup();
+        cluster.waitForReadyBrokers();
+    }
+
+    @Override
+    public void close() throws Exception {
+        cluster.close();
+    }
+}
