@@ -1,21 +1,13 @@
+# syntax=docker/dockerfile:1
 # streamtrain: one image for every service of docker-compose.yml (producer, trainer, monitor).
 # The CUDA backend needs only the NVIDIA driver, which the NVIDIA container toolkit mounts into the container
 # when a GPU is reserved; our kernels ship as PTX inside the jar, so no CUDA toolkit is installed here.
 
 FROM maven:3.9-eclipse-temurin-17 AS build
 WORKDIR /src
-# Poms first: the dependency layer is rebuilt only when a pom changes.
-COPY pom.xml .
-COPY schemas/pom.xml schemas/
-COPY tokenizer/pom.xml tokenizer/
-COPY producer/pom.xml producer/
-COPY model/pom.xml model/
-COPY model-cuda/pom.xml model-cuda/
-COPY trainer/pom.xml trainer/
-COPY monitor/pom.xml monitor/
-COPY cli/pom.xml cli/
 COPY . .
-RUN mvn -q -B -DskipTests -pl cli -am package
+# The Maven repository is a BuildKit cache: a rebuild after a source change downloads nothing.
+RUN --mount=type=cache,target=/root/.m2 mvn -q -B -DskipTests -pl cli -am package
 
 FROM eclipse-temurin:17-jre
 ENV NVIDIA_VISIBLE_DEVICES=all \

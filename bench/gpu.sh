@@ -4,7 +4,8 @@
 #   env: STEPS (default 50), ANCHOR_CONFIGS (default: the same configs; "none" skips the reference),
 #        CARRY (default .device-carry: jre.tar.xz, lib/*.jar, torch_gpt_bench.py), COMMIT (default git rev-parse HEAD),
 #        OUT (if set, the JSON lines go to $OUT/gpu-bench.jsonl, the whole output to $OUT/gpu-bench.log), PROFILE=1 (CudaBench only: time every
-#        kernel of 3 more steps and print the breakdown), BENCH_ARGS (CudaBench only: more options)
+#        kernel of 3 more steps and print the breakdown), BENCH_ARGS (CudaBench only: more options),
+#        JAVA_OPTS (CudaBench only: JVM options)
 # Ours: `streamtrain bench --backend cuda` when the CLI jar is carried (CARRY/cli/streamtrain-cli.jar, with its
 # dependencies in CARRY/lib), else io.streamtrain.cuda.CudaBench from the carried test classes.
 # The reference: ../shared/anchors/torch_gpt_bench.py copied unchanged into CARRY, run with --mode all.
@@ -29,7 +30,7 @@ for config in "${configs[@]}"; do
   if [ -f "$carry/cli/streamtrain-cli.jar" ]; then
     cmd=("$java" -cp "$carry/cli/streamtrain-cli.jar:$carry/lib/*" io.streamtrain.cli.Main bench --backend cuda "${args[@]}")
   else
-    cmd=("$java" -cp "$carry/lib/*" io.streamtrain.cuda.CudaBench "${args[@]}" ${PROFILE:+--profile} ${BENCH_ARGS:-})
+    cmd=("$java" ${JAVA_OPTS:-} -cp "$carry/lib/*" io.streamtrain.cuda.CudaBench "${args[@]}" ${PROFILE:+--profile} ${BENCH_ARGS:-})
   fi
   echo "+ ${cmd[*]}"
   "${cmd[@]}" | tee -a "$log" | tail -n "${SHOW_LINES:-1}"

@@ -1,9 +1,16 @@
 // The optimizer and the reductions it needs: fill, copy, mean, global norm, AdamW with clipping.
 #include "common.cuh"
 
+// 4 elements per thread and step, as one 16-byte store where out is 16-byte aligned.
 extern "C" __global__ void fill(float* out, float value, long long n) {
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        out[i] = value;
+    bool vector = (reinterpret_cast<unsigned long long>(out) & 15) == 0;
+    for (long long i = 4 * ((long long)blockIdx.x * blockDim.x + threadIdx.x); i < n; i += 4LL * gridDim.x * blockDim.x) {
+        if (vector && i + 4 <= n) {
+            *reinterpret_cast<float4*>(out + i) = make_float4(value, value, value, value);
+        } else {
+            for (long long j = i; j < min(n, i + 4); j++) out[j] = value;
+        }
+    }
 }
 
 extern "C" __global__ void copy(float* out, const float* src, long long n) {

@@ -1,41 +1,76 @@
-// Elementwise kernels: tanh-GELU forward/backward, residual add forward/backward.
+// Elementwise kernels: tanh-GELU forward/backward, residual add forward/backward. Each thread takes 4
+// consecutive elements: one 16-byte access per tensor where every tensor is 16-byte aligned, else 4 scalar ones.
 #include "common.cuh"
 
 #define GELU_SCALE 0.7978845608028654f  // sqrt(2 / pi)
 
-extern "C" __global__ void gelu_forward(float* out, const float* inp, long long N) {
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= N) return;
-    float x = inp[i];
+__device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<unsigned long long>(p) & 15) == 0; }
+
+__device__ __forceinline__ float geluValue(float x) {
     float cube = 0.044715f * x * x * x;
-    out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + cube)));
+    return 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + cube)));
 }
 
-// dinp (N) += dout * gelu'(inp)
-extern "C" __global__ void gelu_backward(float* dinp, const float* dout, const float* inp, long long N) {
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= N) return;
-    float x = inp[i];
+__device__ __forceinline__ float geluGradient(float x) {
     float cube = 0.044715f * x * x * x;
     float tanhArg = GELU_SCALE * (x + cube);
     float tanhOut = tanhf(tanhArg);
     float coshOut = coshf(tanhArg);
     float sech2 = 1.0f / (coshOut * coshOut);
-    float grad = 0.5f * (1.0f + tanhOut) + x * 0.5f * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
-    dinp[i] += grad * dout[i];
+    return 0.5f * (1.0f + tanhOut) + x * 0.5f * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+}
+
+// Applies op to the 4 elements at i (fewer at the end), as float4 when `vector`.
+#define FOR_FOUR(i, N, vector, VECTOR_BODY, SCALAR_BODY)                         \
+    if ((vector) && (i) + 4 <= (N)) { VECTOR_BODY }                              \
+    else { for (long long j = (i); j < min((N), (i) + 4); j++) { SCALAR_BODY } }
+
+extern "C" __global__ void gelu_forward(float* out, const float* inp, long long N) {
+    long long i = 4 * ((long long)blockIdx.x * blockDim.x + threadIdx.x);
+    if (i >= N) return;
+    bool vector = aligned16(out) && aligned16(inp);
+    FOR_FOUR(i, N, vector,
+        float4 x = *reinterpret_cast<const float4*>(inp + i);
+        *reinterpret_cast<float4*>(out + i) = make_float4(geluValue(x.x), geluValue(x.y), geluValue(x.z), geluValue(x.w));,
+        out[j] = geluValue(inp[j]);)
+}
+
+// dinp (N) += dout * gelu'(inp)
+extern "C" __global__ void gelu_backward(float* dinp, const float* dout, const float* inp, long long N) {
+    long long i = 4 * ((long long)blockIdx.x * blockDim.x + threadIdx.x);
+    if (i >= N) return;
+    bool vector = aligned16(dinp) && aligned16(dout) && aligned16(inp);
+    FOR_FOUR(i, N, vector,
+        float4 x = *reinterpret_cast<const float4*>(inp + i);
+        float4 d = *reinterpret_cast<const float4*>(dout + i);
+        float4 g = *reinterpret_cast<float4*>(dinp + i);
+        g.x += geluGradient(x.x) * d.x; g.y += geluGradient(x.y) * d.y;
+        g.z += geluGradient(x.z) * d.z; g.w += geluGradient(x.w) * d.w;
+        *reinterpret_cast<float4*>(dinp + i) = g;,
+        dinp[j] += geluGradient(inp[j]) * dout[j];)
 }
 
 extern "C" __global__ void residual_forward(float* out, const float* inp1, const float* inp2, long long N) {
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    long long i = 4 * ((long long)blockIdx.x * blockDim.x + threadIdx.x);
     if (i >= N) return;
-    out[i] = inp1[i] + inp2[i];
+    bool vector = aligned16(out) && aligned16(inp1) && aligned16(inp2);
+    FOR_FOUR(i, N, vector,
+        float4 a = *reinterpret_cast<const float4*>(inp1 + i);
+        float4 b = *reinterpret_cast<const float4*>(inp2 + i);
+        *reinterpret_cast<float4*>(out + i) = make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);,
+        out[j] = inp1[j] + inp2[j];)
 }
 
-// dinp1 (N) += dout, dinp2 (N) += dout. dout is read first, so either may alias it.
+// dinp1 (N) += dout, dinp2 (N) += dout. dout is read first, so either may alias it; they may alias each other.
 extern "C" __global__ void residual_backward(float* dinp1, float* dinp2, const float* dout, long long N) {
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    long long i = 4 * ((long long)blockIdx.x * blockDim.x + threadIdx.x);
     if (i >= N) return;
-    float d = dout[i];
-    dinp1[i] += d;
-    dinp2[i] += d;
+    bool vector = aligned16(dinp1) && aligned16(dinp2) && aligned16(dout);
+    FOR_FOUR(i, N, vector,
+        float4 d = *reinterpret_cast<const float4*>(dout + i);
+        float4 a = *reinterpret_cast<float4*>(dinp1 + i);
+        *reinterpret_cast<float4*>(dinp1 + i) = make_float4(a.x + d.x, a.y + d.y, a.z + d.z, a.w + d.w);
+        float4 b = *reinterpret_cast<float4*>(dinp2 + i);
+        *reinterpret_cast<float4*>(dinp2 + i) = make_float4(b.x + d.x, b.y + d.y, b.z + d.z, b.w + d.w);,
+        float d = dout[j]; dinp1[j] += d; dinp2[j] += d;)
 }

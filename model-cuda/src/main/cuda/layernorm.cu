@@ -58,3 +58,64 @@ extern "C" __global__ void layernorm_backward(float* dinp, float* dweight, float
         atomicAdd(&dbias[c], dbiasShared[c]);
     }
 }
+
+// The same for C <= 32 * COLUMNS_PER_LANE: lane l owns columns l, l + 32, ... and sums their dweight and dbias
+// over the warp's rows in registers; one shared atomic per column per warp at the end, instead of two per
+// element. Dynamic shared memory: 2 * C floats.
+#define COLUMNS_PER_LANE 32
+extern "C" __global__ void layernorm_backward_narrow(float* dinp, float* dweight, float* dbias, const float* dout,
+                                                     const float* inp, const float* weight, const float* mean,
+                                                     const float* rstd, int N, int C) {
+    extern __shared__ float shared[];
+    float* dweightShared = shared;
+    float* dbiasShared = shared + C;
+    for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) shared[c] = 0.0f;
+    __syncthreads();
+    int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    float dweightSum[COLUMNS_PER_LANE], dbiasSum[COLUMNS_PER_LANE];
+#pragma unroll
+    for (int j = 0; j < COLUMNS_PER_LANE; j++) { dweightSum[j] = 0.0f; dbiasSum[j] = 0.0f; }
+    for (int row = blockIdx.x * warps + (threadIdx.x >> 5); row < N; row += gridDim.x * warps) {
+        const float* x = inp + (long long)row * C;
+        const float* dy = dout + (long long)row * C;
+        float* dx = dinp + (long long)row * C;
+        float m = mean[row], s = rstd[row];
+        float dnormMean = 0.0f, dnormNormMean = 0.0f;
+#pragma unroll
+        for (int j = 0; j < COLUMNS_PER_LANE; j++) {
+            int c = lane + 32 * j;
+            if (c < C) {
+                float norm = (x[c] - m) * s;
+                float dnorm = weight[c] * dy[c];
+                dnormMean += dnorm;
+                dnormNormMean += dnorm * norm;
+            }
+        }
+        dnormMean = warpSum(dnormMean) / C;
+        dnormNormMean = warpSum(dnormNormMean) / C;
+#pragma unroll
+        for (int j = 0; j < COLUMNS_PER_LANE; j++) {
+            int c = lane + 32 * j;
+            if (c < C) {
+                float norm = (x[c] - m) * s;
+                float d = dy[c];
+                dbiasSum[j] += d;
+                dweightSum[j] += norm * d;
+                dx[c] += (weight[c] * d - dnormMean - norm * dnormNormMean) * s;
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < COLUMNS_PER_LANE; j++) {
+        int c = lane + 32 * j;
+        if (c < C) {
+            atomicAdd(&dbiasShared[c], dbiasSum[j]);
+            atomicAdd(&dweightShared[c], dweightSum[j]);
+        }
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        atomicAdd(&dweight[c], dweightShared[c]);
+        atomicAdd(&dbias[c], dbiasShared[c]);
+    }
+}

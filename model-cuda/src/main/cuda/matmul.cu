@@ -240,18 +240,19 @@ extern "C" __global__ void __launch_bounds__(THREADS) matmul_backward_weight(flo
 // TN / WARPS_N; 128 x 128 with 8 warps of 64 x 32 measured fastest (model-cuda/NOTES.md). Shared layouts as
 // Tile<KC>, with the tile's own row count.
 
-#define STAGES 4
 
-// out (n) = bf16(in (n)), rounded to nearest.
+// out (n) = bf16(in (n)), rounded to nearest: 8 elements per thread and step (two 16-byte loads in flight, one
+// 16-byte store) where both are 16-byte aligned.
 extern "C" __global__ void to_bf16(__nv_bfloat16* out, const float* in, long long n) {
-    bool aligned = (reinterpret_cast<unsigned long long>(in) & 15) == 0 && (reinterpret_cast<unsigned long long>(out) & 7) == 0;
-    long long i = 4 * ((long long)blockIdx.x * blockDim.x + threadIdx.x);
-    for (; i < n; i += 4LL * gridDim.x * blockDim.x) {
-        if (i + 4 <= n && aligned) {
-            float4 v = *reinterpret_cast<const float4*>(in + i);
-            *reinterpret_cast<uint2*>(out + i) = make_uint2(packBf16(v.x, v.y), packBf16(v.z, v.w));
+    bool aligned = ((reinterpret_cast<unsigned long long>(in) | reinterpret_cast<unsigned long long>(out)) & 15) == 0;
+    for (long long i = 8 * ((long long)blockIdx.x * blockDim.x + threadIdx.x); i < n; i += 8LL * gridDim.x * blockDim.x) {
+        if (aligned && i + 8 <= n) {
+            float4 a = *reinterpret_cast<const float4*>(in + i);
+            float4 b = *reinterpret_cast<const float4*>(in + i + 4);
+            *reinterpret_cast<uint4*>(out + i) = make_uint4(packBf16(a.x, a.y), packBf16(a.z, a.w),
+                                                            packBf16(b.x, b.y), packBf16(b.z, b.w));
         } else {
-            for (long long j = i; j < min(n, i + 4); j++) out[j] = __float2bfloat16_rn(in[j]);
+            for (long long j = i; j < min(n, i + 8); j++) out[j] = __float2bfloat16_rn(in[j]);
         }
     }
 }
@@ -261,23 +262,23 @@ __device__ __forceinline__ void copyAsync16(__nv_bfloat16* dst, const __nv_bfloa
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(address), "l"(src), "r"(inside ? 16 : 0));
 }
 
-// One operand's BK-deep tile of ROWS rows in shared memory: KC -> [ROWS][BK + PAD], else [BK][ROWS + PAD].
-template <bool KC, int ROWS>
+// One operand's DEPTH-deep tile of ROWS rows in shared memory: KC -> [ROWS][DEPTH + PAD], else [DEPTH][ROWS + PAD].
+template <bool KC, int ROWS, int DEPTH>
 struct StreamTile {
-    static constexpr int SIZE = KC ? ROWS * (BK + PAD) : BK * (ROWS + PAD);
+    static constexpr int SIZE = KC ? ROWS * (DEPTH + PAD) : DEPTH * (ROWS + PAD);
 
-    // Starts the copy of rows [row0, row0 + ROWS) of `rows`, k [k0, k0 + BK) of kEnd, with THREADS_ threads.
+    // Starts the copy of rows [row0, row0 + ROWS) of `rows`, k [k0, k0 + DEPTH) of kEnd, with THREADS_ threads.
     template <int THREADS_>
     static __device__ __forceinline__ void load(__nv_bfloat16* s, const __nv_bfloat16* base, int ld, int row0, int rows,
                                                 int k0, int kEnd) {
-        constexpr int CHUNKS = ROWS * BK / 8;
+        constexpr int CHUNKS = ROWS * DEPTH / 8;
 #pragma unroll
         for (int c = threadIdx.x; c < CHUNKS; c += THREADS_) {
             if (KC) {
-                int r = c / (BK / 8), kc = (c % (BK / 8)) * 8;
+                int r = c / (DEPTH / 8), kc = (c % (DEPTH / 8)) * 8;
                 int row = row0 + r, k = k0 + kc;
                 bool inside = row < rows && k < kEnd;
-                copyAsync16(s + r * (BK + PAD) + kc, inside ? base + (long long)row * ld + k : base, inside);
+                copyAsync16(s + r * (DEPTH + PAD) + kc, inside ? base + (long long)row * ld + k : base, inside);
             } else {
                 int kk = c / (ROWS / 8), rc = (c % (ROWS / 8)) * 8;
                 int k = k0 + kk, row = row0 + rc;
@@ -289,26 +290,26 @@ struct StreamTile {
 
     static __device__ __forceinline__ void fragmentA(u32* a, const __nv_bfloat16* s, int row0, int k0) {
         int lane = threadIdx.x & 31;
-        if (KC) ldmatrix4(a, s + (row0 + (lane & 15)) * (BK + PAD) + k0 + (lane >> 4) * 8);
+        if (KC) ldmatrix4(a, s + (row0 + (lane & 15)) * (DEPTH + PAD) + k0 + (lane >> 4) * 8);
         else ldmatrix4Trans(a, s + (k0 + (lane & 7) + (lane >> 4) * 8) * (ROWS + PAD) + row0 + ((lane >> 3) & 1) * 8);
     }
 
     static __device__ __forceinline__ void fragmentsB(u32* b, const __nv_bfloat16* s, int row0, int k0) {
         int lane = threadIdx.x & 31;
-        if (KC) ldmatrix4(b, s + (row0 + (lane & 7) + (lane >> 4) * 8) * (BK + PAD) + k0 + ((lane >> 3) & 1) * 8);
+        if (KC) ldmatrix4(b, s + (row0 + (lane & 7) + (lane >> 4) * 8) * (DEPTH + PAD) + k0 + ((lane >> 3) & 1) * 8);
         else ldmatrix4Trans(b, s + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * (ROWS + PAD) + row0 + (lane >> 4) * 8);
     }
 };
 
 // out (M, N) (+)= A . B over k [blockIdx.z * kPerSplit, ...), block tile TM x TN, WARPS_M x WARPS_N warps.
-template <bool A_KC, bool B_KC, bool ACCUMULATE, int TM, int TN, int WARPS_M, int WARPS_N>
+template <bool A_KC, bool B_KC, bool ACCUMULATE, int TM, int TN, int WARPS_M, int WARPS_N, int DEPTH, int NSTAGES>
 __device__ __forceinline__ void matmulPipelined(float* out, const __nv_bfloat16* A, const __nv_bfloat16* Bm,
                                                 const float* bias, int M, int N, int K, int lda, int ldb, int ldo,
                                                 int kPerSplit) {
     constexpr int THREADS_ = 32 * WARPS_M * WARPS_N;
     constexpr int WTM = TM / WARPS_M, WTN = TN / WARPS_N, MI = WTM / 16, NJ = WTN / 8;
-    typedef StreamTile<A_KC, TM> TileA;
-    typedef StreamTile<B_KC, TN> TileB;
+    typedef StreamTile<A_KC, TM, DEPTH> TileA;
+    typedef StreamTile<B_KC, TN, DEPTH> TileB;
     constexpr int SA = TileA::SIZE, SB = TileB::SIZE;
     extern __shared__ __align__(16) __nv_bfloat16 shared[];
     int m0 = blockIdx.y * TM, n0 = blockIdx.x * TN;
@@ -323,30 +324,30 @@ __device__ __forceinline__ void matmulPipelined(float* out, const __nv_bfloat16*
         for (int j = 0; j < NJ; j++)
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
-    int tiles = kEnd > kBegin ? (kEnd - kBegin + BK - 1) / BK : 0;
+    int tiles = kEnd > kBegin ? (kEnd - kBegin + DEPTH - 1) / DEPTH : 0;
 #pragma unroll
-    for (int stage = 0; stage < STAGES - 1; stage++) {
+    for (int stage = 0; stage < NSTAGES - 1; stage++) {
         if (stage < tiles) {
             __nv_bfloat16* sa = shared + stage * (SA + SB);
-            TileA::template load<THREADS_>(sa, A, lda, m0, M, kBegin + stage * BK, kEnd);
-            TileB::template load<THREADS_>(sa + SA, Bm, ldb, n0, N, kBegin + stage * BK, kEnd);
+            TileA::template load<THREADS_>(sa, A, lda, m0, M, kBegin + stage * DEPTH, kEnd);
+            TileB::template load<THREADS_>(sa + SA, Bm, ldb, n0, N, kBegin + stage * DEPTH, kEnd);
         }
         asm volatile("cp.async.commit_group;");
     }
     for (int kt = 0; kt < tiles; kt++) {
-        asm volatile("cp.async.wait_group %0;" :: "n"(STAGES - 2));
+        asm volatile("cp.async.wait_group %0;" :: "n"(NSTAGES - 2));
         __syncthreads();  // tile kt has landed for every thread; the stage refilled below is free
-        int next = kt + STAGES - 1;
+        int next = kt + NSTAGES - 1;
         if (next < tiles) {
-            __nv_bfloat16* sa = shared + (next % STAGES) * (SA + SB);
-            TileA::template load<THREADS_>(sa, A, lda, m0, M, kBegin + next * BK, kEnd);
-            TileB::template load<THREADS_>(sa + SA, Bm, ldb, n0, N, kBegin + next * BK, kEnd);
+            __nv_bfloat16* sa = shared + (next % NSTAGES) * (SA + SB);
+            TileA::template load<THREADS_>(sa, A, lda, m0, M, kBegin + next * DEPTH, kEnd);
+            TileB::template load<THREADS_>(sa + SA, Bm, ldb, n0, N, kBegin + next * DEPTH, kEnd);
         }
         asm volatile("cp.async.commit_group;");
-        const __nv_bfloat16* sa = shared + (kt % STAGES) * (SA + SB);
+        const __nv_bfloat16* sa = shared + (kt % NSTAGES) * (SA + SB);
         const __nv_bfloat16* sb = sa + SA;
 #pragma unroll
-        for (int kk = 0; kk < BK; kk += 16) {
+        for (int kk = 0; kk < DEPTH; kk += 16) {
             u32 a[MI][4], b[NJ][2];
 #pragma unroll
             for (int i = 0; i < MI; i++) TileA::fragmentA(a[i], sa, warpM + i * 16, kk);
@@ -393,21 +394,23 @@ __device__ __forceinline__ void matmulPipelined(float* out, const __nv_bfloat16*
 
 // The three products for block tiles TM x TN with warps WM x WN (suffix _TMxTN): as matmul_forward,
 // matmul_backward_input and matmul_backward_weight, from bf16 copies of their operands.
-#define PIPELINED_KERNELS(TM, TN, WM, WN)                                                                            \
-    extern "C" __global__ void __launch_bounds__(32 * WM * WN) matmul_forward_bf16_##TM##x##TN(                       \
+#define PIPELINED_KERNELS(TM, TN, WM, WN, DEPTH, NSTAGES)                                                                            \
+    extern "C" __global__ void __launch_bounds__(32 * WM * WN) matmul_forward_bf16_##TM##x##TN##x##DEPTH(                       \
             float* out, const __nv_bfloat16* inp, const __nv_bfloat16* weight, const float* bias, int M, int N, int K) { \
-        matmulPipelined<true, true, false, TM, TN, WM, WN>(out, inp, weight, bias, M, N, K, K, K, N, K);             \
+        matmulPipelined<true, true, false, TM, TN, WM, WN, DEPTH, NSTAGES>(out, inp, weight, bias, M, N, K, K, K, N, K);             \
     }                                                                                                               \
-    extern "C" __global__ void __launch_bounds__(32 * WM * WN) matmul_backward_input_bf16_##TM##x##TN(                \
+    extern "C" __global__ void __launch_bounds__(32 * WM * WN) matmul_backward_input_bf16_##TM##x##TN##x##DEPTH(                \
             float* dinp, const __nv_bfloat16* dout, const __nv_bfloat16* weight, int M, int N, int K, int kPerSplit) {  \
-        matmulPipelined<true, false, true, TM, TN, WM, WN>(dinp, dout, weight, nullptr, M, N, K, K, N, N, kPerSplit); \
+        matmulPipelined<true, false, true, TM, TN, WM, WN, DEPTH, NSTAGES>(dinp, dout, weight, nullptr, M, N, K, K, N, N, kPerSplit); \
     }                                                                                                               \
-    extern "C" __global__ void __launch_bounds__(32 * WM * WN) matmul_backward_weight_bf16_##TM##x##TN(               \
+    extern "C" __global__ void __launch_bounds__(32 * WM * WN) matmul_backward_weight_bf16_##TM##x##TN##x##DEPTH(               \
             float* dweight, const __nv_bfloat16* dout, const __nv_bfloat16* inp, int M, int N, int K, int kPerSplit) {  \
-        matmulPipelined<false, false, true, TM, TN, WM, WN>(dweight, dout, inp, nullptr, M, N, K, M, N, N, kPerSplit); \
+        matmulPipelined<false, false, true, TM, TN, WM, WN, DEPTH, NSTAGES>(dweight, dout, inp, nullptr, M, N, K, M, N, N, kPerSplit); \
     }
 
-PIPELINED_KERNELS(128, 128, 2, 4)  // warps of 64 x 32: faster here than 64 x 64 warps (4 warps, or 128 x 256)
+// Warps of 64 x 32, tiles 64 deep through 3 stages: faster here than 64 x 64 warps (4 warps, or 128 x 256 tiles)
+// and than 32-deep tiles through 4 stages (model-cuda/NOTES.md).
+PIPELINED_KERNELS(128, 128, 2, 4, 64, 3)
 
 // dbias (OC) += column sums of dout (Nrows, OC): blocks of 32 x 8 threads over 32 columns and a
 // stripe of rows, summed in shared memory, then added once per block.

@@ -53,12 +53,11 @@ public final class CudaKernels implements Kernels {
     private static final int NORM_PARTIALS = 1024;
     /** Multiply-adds from which a matrix product takes the pipelined bf16 path (the conversions pay off). */
     public static final long DEFAULT_PIPELINED_MATMUL_THRESHOLD = 1L << 30;
-    private static final int MATMUL_STAGES = 4;
-    private static final int MATMUL_PIPELINED_SHARED_BYTES = 96 * 1024;
+    private static final int MATMUL_PIPELINED_SHARED_BYTES = 112 * 1024;
 
-    /** The three pipelined products of one block tile (rows x columns) and warp count. */
+    /** The three pipelined products of one block tile (rows x columns x depth), thread count and stage count. */
     private record PipelinedMatmul(CUfunction forward, CUfunction backwardInput, CUfunction backwardWeight,
-                                   int tileRows, int tileColumns, int threads) {
+                                   int tileRows, int tileColumns, int depth, int threads, int stages) {
     }
 
     private final CudaDevice device;
@@ -75,10 +74,10 @@ public final class CudaKernels implements Kernels {
     private KernelProfiler profiler;
 
     private final CUfunction encoderForward, encoderBackwardWpe, encoderBackwardWte;
-    private final CUfunction layernormForward, layernormBackward;
+    private final CUfunction layernormForward, layernormBackward, layernormBackwardNarrow;
     private final CUfunction matmulForward, matmulBackwardInput, matmulBackwardWeight, matmulBackwardBias;
     private final CUfunction toBf16;
-    /** The pipelined products: block tile 128 x 128 with 8 warps (NOTES.md says what else was tried). */
+    /** The pipelined products: block tile 128 x 128 x 64, 8 warps, 3 stages (NOTES.md says what else was tried). */
     private final PipelinedMatmul pipelinedMatmul;
     /** bf16 copies of the operands of the pipelined matrix products: grown on first use, reused after. */
     private final CudaTensor[] bf16Scratch = new CudaTensor[5];
@@ -108,14 +107,15 @@ public final class CudaKernels implements Kernels {
         encoderBackwardWte = modules.function("encoder", "encoder_backward_wte");
         layernormForward = modules.function("layernorm", "layernorm_forward");
         layernormBackward = modules.function("layernorm", "layernorm_backward");
+        layernormBackwardNarrow = modules.function("layernorm", "layernorm_backward_narrow");
         matmulForward = modules.function("matmul", "matmul_forward");
         matmulBackwardInput = modules.function("matmul", "matmul_backward_input");
         matmulBackwardWeight = modules.function("matmul", "matmul_backward_weight");
         matmulBackwardBias = modules.function("matmul", "matmul_backward_bias");
         toBf16 = modules.function("matmul", "to_bf16");
-        pipelinedMatmul = new PipelinedMatmul(modules.function("matmul", "matmul_forward_bf16_128x128"),
-                modules.function("matmul", "matmul_backward_input_bf16_128x128"),
-                modules.function("matmul", "matmul_backward_weight_bf16_128x128"), 128, 128, 256);
+        pipelinedMatmul = new PipelinedMatmul(modules.function("matmul", "matmul_forward_bf16_128x128x64"),
+                modules.function("matmul", "matmul_backward_input_bf16_128x128x64"),
+                modules.function("matmul", "matmul_backward_weight_bf16_128x128x64"), 128, 128, 64, 256, 3);
         for (CUfunction f : new CUfunction[] {pipelinedMatmul.forward(), pipelinedMatmul.backwardInput(),
                 pipelinedMatmul.backwardWeight()}) {
             Driver.check(cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
@@ -150,6 +150,9 @@ public final class CudaKernels implements Kernels {
         Driver.check(cuFuncSetAttribute(layernormBackward,
                 CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 96 * 1024),
                 "raising the shared memory limit of layernorm_backward");
+        Driver.check(cuFuncSetAttribute(layernormBackwardNarrow,
+                CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 96 * 1024),
+                "raising the shared memory limit of layernorm_backward_narrow");
         normPartials = (CudaTensor) allocate(NORM_PARTIALS);
     }
 
@@ -373,7 +376,8 @@ public final class CudaKernels implements Kernels {
                 .pointer(floats(weight, C, "layernormBackward", "weight"))
                 .pointer(floats(mean, N, "layernormBackward", "mean")).pointer(floats(rstd, N, "layernormBackward", "rstd"))
                 .int32(N).int32(C)
-                .launch(layernormBackward, "layernorm_backward", grid, 1, 1, 256, 1, shared);
+                .launch(C <= 1024 ? layernormBackwardNarrow : layernormBackward, "layernorm_backward", grid, 1, 1, 256, 1,
+                        shared);
     }
 
     @Override
@@ -421,17 +425,18 @@ public final class CudaKernels implements Kernels {
         }
         CudaTensor out = bf16Scratch[slot];
         launcher.begin().pointer(out).pointer(src).int64(n)
-                .launch(toBf16, "to_bf16", gridStride((n + 3) / 4), 1, 1, ELEMENTWISE_THREADS, 1, 0);
+                .launch(toBf16, "to_bf16", gridStride((n + 7) / 8), 1, 1, ELEMENTWISE_THREADS, 1, 0);
         return out;
     }
 
-    /** Dynamic shared memory of a pipelined product: STAGES pairs of bf16 tiles, as StreamTile lays them out. */
+    /** Dynamic shared memory of a pipelined product: its stages of bf16 tile pairs, as StreamTile lays them out. */
     private static int pipelinedSharedBytes(PipelinedMatmul p, boolean aKContiguous, boolean bKContiguous) {
-        return 2 * MATMUL_STAGES * (tileElements(p.tileRows(), aKContiguous) + tileElements(p.tileColumns(), bKContiguous));
+        return 2 * p.stages() * (tileElements(p.tileRows(), p.depth(), aKContiguous)
+                + tileElements(p.tileColumns(), p.depth(), bKContiguous));
     }
 
-    private static int tileElements(int rows, boolean kContiguous) {
-        return kContiguous ? rows * (MATMUL_TILE_K + 8) : MATMUL_TILE_K * (rows + 8);
+    private static int tileElements(int rows, int depth, boolean kContiguous) {
+        return kContiguous ? rows * (depth + 8) : depth * (rows + 8);
     }
 
     @Override
@@ -623,7 +628,7 @@ public final class CudaKernels implements Kernels {
                 floats(dinp2, N, "residualBackward", "dinp2"), floats(dout, N, "residualBackward", "dout"));
     }
 
-    /** One thread per element; arguments (a, b[, c], n). */
+    /** One thread per 4 elements; arguments (a, b[, c], n). */
     private void elementwise(CUfunction function, String name, long n, CudaTensor a, CudaTensor b, CudaTensor c) {
         enter();
         if (n == 0) {
@@ -633,7 +638,7 @@ public final class CudaKernels implements Kernels {
         if (c != null) {
             l.pointer(c);
         }
-        l.int64(n).launch(function, name, blocks(n, ELEMENTWISE_THREADS), 1, 1, ELEMENTWISE_THREADS, 1, 0);
+        l.int64(n).launch(function, name, blocks((n + 3) / 4, ELEMENTWISE_THREADS), 1, 1, ELEMENTWISE_THREADS, 1, 0);
     }
 
     @Override

@@ -13,7 +13,6 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
-import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;
 import java.util.Locale;
@@ -103,63 +102,70 @@ public final class BenchCommand implements Callable<Integer> {
         out.println("# os:      " + MachineInfo.os());
         out.println("# java:    " + MachineInfo.javaVersion());
         out.flush();
-        try (Kernels kernels = Backends.open(backend.backend, backend.cpuThreads, new PrintStream(new WriterOutputStream(out, "# "), true))) {
+        Kernels kernels = Backends.open(backend.backend, backend.cpuThreads, WriterOutputStream.printStream(out, "# "));
+        Gpt gpt;
+        try {
+            gpt = Gpt.initialize(config, kernels, TrainingOptions.defaults(), seed);
+        } catch (RuntimeException e) {
+            kernels.close();
+            throw e;
+        }
+        try (gpt) { // closes the kernels too
             out.println("# device:  " + kernels.deviceName());
             out.println(String.format(Locale.ROOT, "# model:   %s, V=%d (Vp=%d), T=%d, C=%d, L=%d, NH=%d, %,d parameters; B=%d",
                     model, config.vocabularySize(), config.paddedVocabularySize(), T, config.channels(), config.layers(),
                     config.heads(), config.parameterCount(), batchRows));
             out.flush();
-            Result result = run(kernels, config, T, commit, out);
+            Result result = run(gpt, config, T, commit, out);
             out.println(result.toJson());
             out.flush();
         }
         return 0;
     }
 
-    private Result run(Kernels kernels, GptConfig config, int T, String commit, PrintWriter out) {
+    private Result run(Gpt gpt, GptConfig config, int T, String commit, PrintWriter out) {
         int B = batchRows;
+        Kernels kernels = gpt.kernels();
         int[][] batches = randomBatches(config.vocabularySize(), B, T, seed);
         com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-        try (Gpt gpt = Gpt.initialize(config, kernels, TrainingOptions.defaults(), seed)) {
-            long warmupStart = System.nanoTime();
-            double lossFirst = Double.NaN;
-            for (int i = 0; i < warmupSteps; i++) {
-                StepResult step = gpt.trainStep(batches[i % batches.length], B, T);
-                if (i == 0) {
-                    lossFirst = step.loss();
-                }
+        long warmupStart = System.nanoTime();
+        double lossFirst = Double.NaN;
+        for (int i = 0; i < warmupSteps; i++) {
+            StepResult step = gpt.trainStep(batches[i % batches.length], B, T);
+            if (i == 0) {
+                lossFirst = step.loss();
             }
-            out.println(String.format(Locale.ROOT, "# warm-up: %d steps in %.1f s", warmupSteps,
-                    (System.nanoTime() - warmupStart) / 1e9));
-            out.flush();
-            long syncsBefore = HostSyncs.count(kernels);
-            long allocatedBefore = threads.getCurrentThreadAllocatedBytes();
-            long start = System.nanoTime();
-            double lossLast = Double.NaN;
-            for (int i = 0; i < steps; i++) {
-                StepResult step = gpt.trainStep(batches[(warmupSteps + i) % batches.length], B, T);
-                if (i == 0 && warmupSteps == 0) {
-                    lossFirst = step.loss();
-                }
-                lossLast = step.loss();
-            }
-            long elapsed = System.nanoTime() - start;
-            long allocated = threads.getCurrentThreadAllocatedBytes() - allocatedBefore;
-            long syncs = HostSyncs.count(kernels) - syncsBefore;
-            double seconds = elapsed / 1e9;
-            // A backend that does not count its synchronisations is reported at the model's bound, one per step.
-            double hostSyncsPerStep = syncsBefore >= 0 ? (double) syncs / steps : 1.0;
-            return new Result(kernels.backendName(), model, B, T, config.vocabularySize(), config.parameterCount(), steps,
-                    (double) B * T * steps / seconds, elapsed / 1e6 / steps, (double) allocated / steps,
-                    hostSyncsPerStep, lossFirst, lossLast, kernels.deviceName(), commit);
         }
+        out.println(String.format(Locale.ROOT, "# warm-up: %d steps in %.1f s", warmupSteps,
+                (System.nanoTime() - warmupStart) / 1e9));
+        out.flush();
+        long syncsBefore = HostSyncs.count(kernels);
+        long allocatedBefore = threads.getCurrentThreadAllocatedBytes();
+        long start = System.nanoTime();
+        double lossLast = Double.NaN;
+        for (int i = 0; i < steps; i++) {
+            StepResult step = gpt.trainStep(batches[(warmupSteps + i) % batches.length], B, T);
+            if (i == 0 && warmupSteps == 0) {
+                lossFirst = step.loss();
+            }
+            lossLast = step.loss();
+        }
+        long elapsed = System.nanoTime() - start;
+        long allocated = threads.getCurrentThreadAllocatedBytes() - allocatedBefore;
+        long syncs = HostSyncs.count(kernels) - syncsBefore;
+        double seconds = elapsed / 1e9;
+        // A backend that does not count its synchronisations is reported at the model's bound, one per step.
+        double hostSyncsPerStep = syncsBefore >= 0 ? (double) syncs / steps : 1.0;
+        return new Result(kernels.backendName(), model, B, T, config.vocabularySize(), config.parameterCount(), steps,
+                (double) B * T * steps / seconds, elapsed / 1e6 / steps, (double) allocated / steps,
+                hostSyncsPerStep, lossFirst, lossLast, kernels.deviceName(), commit);
     }
 
     private GptConfig config() {
         try {
             return GptConfig.preset(model, vocabularySize);
         } catch (IllegalArgumentException e) {
-            throw new ParameterException(spec.commandLine(), "--model: " + e.getMessage());
+            throw new ParameterException(spec.commandLine(), e.getMessage());
         }
     }
 

@@ -11,11 +11,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * The fp32 attention kernels, which serve head sizes 65 to 128 (the kit's shapes have smaller heads, served by
- * the tensor-core kernels), against the CPU reference: forward output and accumulated dqkv.
+ * The kernels that only shapes wider than the kit's take, against the CPU reference: the fp32 attention (head
+ * sizes 65 to 128; smaller heads run on tensor cores) and the layernorm backward for C over 1024.
  */
 @ExtendWith(RequiresCudaDevice.class)
-class CudaAttentionLargeHeadTest {
+class CudaWideShapesTest {
 
     private static float[] random(Random random, int n) {
         float[] x = new float[n];
@@ -79,5 +79,54 @@ class CudaAttentionLargeHeadTest {
                         + Arrays.toString(Arrays.copyOf(actual, 4)) + " vs " + Arrays.toString(Arrays.copyOf(expected, 4)));
             }
         }
+    }
+
+    @Test
+    void shouldMatchTheReferenceInLayernormBackwardOver1024Channels() {
+        int N = 37;
+        int C = 1100;
+        Random random = new Random(1100);
+        float[] dout = random(random, N * C);
+        float[] inp = random(random, N * C);
+        float[] weight = random(random, C);
+        float[] bias = random(random, C);
+        float[] dinp0 = random(random, N * C);
+        float[] dweight0 = random(random, C);
+        float[] dbias0 = random(random, C);
+        try (CudaKernels gpu = CudaTesting.openOrSkip(); CpuKernels cpu = new CpuKernels(2)) {
+            float[][] expected = layernorm(cpu, dout, inp, weight, bias, dinp0, dweight0, dbias0, N, C);
+            float[][] actual = layernorm(gpu, dout, inp, weight, bias, dinp0, dweight0, dbias0, N, C);
+            String[] names = {"dinp", "dweight", "dbias"};
+            for (int i = 0; i < 3; i++) {
+                double error = relativeError(expected[i], actual[i]);
+                System.out.printf("layernormBackward, C = 1100, %s: max relative error %.3e%n", names[i], error);
+                assertTrue(error < 1e-4, names[i] + " relative error " + error);
+            }
+        }
+    }
+
+    private static Tensor upload(Kernels k, float[] host) {
+        Tensor t = k.allocate(host.length);
+        k.write(t, host, 0);
+        return t;
+    }
+
+    private static float[][] layernorm(Kernels k, float[] dout, float[] inp, float[] weight, float[] bias,
+                                       float[] dinp0, float[] dweight0, float[] dbias0, int N, int C) {
+        Tensor x = upload(k, inp);
+        Tensor w = upload(k, weight);
+        Tensor out = k.allocate((long) N * C);
+        Tensor mean = k.allocate(N);
+        Tensor rstd = k.allocate(N);
+        k.layernormForward(out, mean, rstd, x, w, upload(k, bias), N, C);
+        Tensor dinp = upload(k, dinp0);
+        Tensor dweight = upload(k, dweight0);
+        Tensor dbias = upload(k, dbias0);
+        k.layernormBackward(dinp, dweight, dbias, upload(k, dout), x, w, mean, rstd, N, C);
+        float[][] result = {new float[N * C], new float[C], new float[C]};
+        k.read(result[0], 0, dinp);
+        k.read(result[1], 0, dweight);
+        k.read(result[2], 0, dbias);
+        return result;
     }
 }
