@@ -9,6 +9,7 @@
 // backward recomputes the probabilities from the saved log-sum-exp: one kernel for dq (per query
 // tile, over key tiles), one for dk and dv (per key tile, over query tiles), so no atomics.
 #include "common.cuh"
+#include "tensorcore.cuh"
 
 #define ROWS 64       // query (forward, dq) or key (dk, dv) rows per block
 #define STAGE 32      // rows of the other side staged in shared memory per iteration
@@ -272,32 +273,8 @@ ATTENTION_KERNELS(4)  // head sizes 65 to 128; the tensor-core kernels below ser
 // shared memory as bf16 [row][D + 8] (the padding keeps ldmatrix free of bank conflicts). Head dims are padded
 // with zeros up to D = 16, 32 or 64. Scores, softmax statistics and the outputs stay fp32.
 
-typedef unsigned int u32;
 #define TC_ROWS 64
 #define TC_THREADS 128
-
-__device__ __forceinline__ u32 packBf16Pair(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<u32*>(&h);
-}
-
-__device__ __forceinline__ void mmaBf16(float* c, const u32* a, u32 b0, u32 b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ void ldmatrix4(u32* r, const __nv_bfloat16* p) {
-    u32 address = (u32)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
-}
-
-__device__ __forceinline__ void ldmatrix4Trans(u32* r, const __nv_bfloat16* p) {
-    u32 address = (u32)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
-}
 
 // Stages rows [first, first + 64) of a head (hs dims, row stride `stride` floats) as bf16 [64][D + 8], zero past
 // T and hs.
@@ -319,30 +296,28 @@ __device__ __forceinline__ void stageBf16(__nv_bfloat16* s, const float* base, i
                 if (d + 3 < hs) v.w = p[3];
             }
         }
-        *reinterpret_cast<uint2*>(s + r * S + d) = make_uint2(packBf16Pair(v.x, v.y), packBf16Pair(v.z, v.w));
+        *reinterpret_cast<uint2*>(s + r * S + d) = make_uint2(packBf16(v.x, v.y), packBf16(v.z, v.w));
     }
 }
 
 // A fragments (16 rows x D) of rows [row0, row0 + 16) of a staged tile.
 template <int D>
 __device__ __forceinline__ void loadA(u32 (*frag)[4], const __nv_bfloat16* s, int row0) {
-    int lane = threadIdx.x & 31;
 #pragma unroll
-    for (int kc = 0; kc < D / 16; kc++) ldmatrix4(frag[kc], s + (row0 + (lane & 15)) * (D + 8) + kc * 16 + (lane >> 4) * 8);
+    for (int kc = 0; kc < D / 16; kc++) Fragments<true, TC_ROWS, D>::a(frag[kc], s, row0, kc * 16);
 }
 
 // acc (16 x 64) += A (16 x D, fragments) . rows^T, rows a staged [64][D + 8] tile: scores against 64 rows.
 template <int D>
 __device__ __forceinline__ void productWithRows(float (*acc)[4], const u32 (*a)[4], const __nv_bfloat16* rows) {
-    int lane = threadIdx.x & 31;
 #pragma unroll
     for (int kc = 0; kc < D / 16; kc++) {
 #pragma unroll
         for (int np = 0; np < 4; np++) {
             u32 b[4];
-            ldmatrix4(b, rows + (np * 16 + (lane & 7) + (lane >> 4) * 8) * (D + 8) + kc * 16 + ((lane >> 3) & 1) * 8);
-            mmaBf16(acc[2 * np], a[kc], b[0], b[1]);
-            mmaBf16(acc[2 * np + 1], a[kc], b[2], b[3]);
+            Fragments<true, TC_ROWS, D>::b(b, rows, np * 16, kc * 16);
+            mma16816(acc[2 * np], a[kc], b[0], b[1]);
+            mma16816(acc[2 * np + 1], a[kc], b[2], b[3]);
         }
     }
 }
@@ -350,29 +325,19 @@ __device__ __forceinline__ void productWithRows(float (*acc)[4], const u32 (*a)[
 // acc (16 x D) += P (16 x 64, accumulator layout, converted to bf16) . rows (a staged [64][D + 8] tile).
 template <int D>
 __device__ __forceinline__ void productOfWeights(float (*acc)[4], const float (*p)[4], const __nv_bfloat16* rows) {
-    int lane = threadIdx.x & 31;
 #pragma unroll
     for (int kc = 0; kc < 4; kc++) {
-        u32 a[4] = {packBf16Pair(p[2 * kc][0], p[2 * kc][1]), packBf16Pair(p[2 * kc][2], p[2 * kc][3]),
-                    packBf16Pair(p[2 * kc + 1][0], p[2 * kc + 1][1]), packBf16Pair(p[2 * kc + 1][2], p[2 * kc + 1][3])};
+        u32 a[4] = {packBf16(p[2 * kc][0], p[2 * kc][1]), packBf16(p[2 * kc][2], p[2 * kc][3]),
+                    packBf16(p[2 * kc + 1][0], p[2 * kc + 1][1]), packBf16(p[2 * kc + 1][2], p[2 * kc + 1][3])};
 #pragma unroll
         for (int dp = 0; dp < D / 16; dp++) {
             u32 b[4];
-            ldmatrix4Trans(b, rows + (kc * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * (D + 8) + dp * 16 + (lane >> 4) * 8);
-            mmaBf16(acc[2 * dp], a, b[0], b[1]);
-            mmaBf16(acc[2 * dp + 1], a, b[2], b[3]);
+            Fragments<false, D, TC_ROWS>::b(b, rows, dp * 16, kc * 16);  // rows read as [k = row][n = dim]
+            mma16816(acc[2 * dp], a, b[0], b[1]);
+            mma16816(acc[2 * dp + 1], a, b[2], b[3]);
         }
     }
 }
-
-__device__ __forceinline__ void copyAsync16(__nv_bfloat16* dst, const __nv_bfloat16* src, bool inside) {
-    u32 address = (u32)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(address), "l"(src), "r"(inside ? 16 : 0));
-}
-
-__device__ __forceinline__ void commitCopies() { asm volatile("cp.async.commit_group;"); }
-__device__ __forceinline__ void waitCopies() { asm volatile("cp.async.wait_group 0;"); }
-__device__ __forceinline__ void waitCopiesButLast() { asm volatile("cp.async.wait_group 1;"); }
 
 // Stages rows [first, first + 64) of a head into s as bf16 [64][D + 8], zero past T and hs. From a bf16 copy
 // (BF16: asynchronous 16-byte copies; hs, the head offset and the row stride are multiples of 8) or from the
@@ -397,6 +362,51 @@ template <bool BF16>
 __device__ __forceinline__ const void* headBase(const void* tensor, long long elements) {
     if (BF16) return static_cast<const __nv_bfloat16*>(tensor) + elements;
     return static_cast<const float*>(tensor) + elements;
+}
+
+template <int N>
+__device__ __forceinline__ void zero(float (*acc)[4]) {
+#pragma unroll
+    for (int i = 0; i < N; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
+}
+
+// Writes this thread's part of a warp's 16 x D accumulators (its rows row0 and row0 + 8) into rows of dst (row
+// stride `stride` floats): dst = acc * factor when !ADD, dst += acc * factor when ADD (factor0 for row0, factor1
+// for row0 + 8); rows at or past T and dims at or past hs are left alone.
+template <int D, bool ADD>
+__device__ __forceinline__ void storeRows(float* dst, long long stride, const float (*acc)[4], float factor0,
+                                          float factor1, int row0, int T, int hs) {
+    int tg = threadIdx.x & 3;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int row = e < 2 ? row0 : row0 + 8;
+            int d = nt * 8 + 2 * tg + (e & 1);
+            if (row < T && d < hs) {
+                float* p = dst + row * stride + d;
+                float v = acc[nt][e] * (e < 2 ? factor0 : factor1);
+                if (ADD) *p += v; else *p = v;
+            }
+        }
+    }
+}
+
+// The double-buffered key/value tiles of forward and dq: starts the copy of tile kt + 1 (if there is one) into
+// the other buffers, waits for tile kt, then a barrier.
+template <int D, bool BF16>
+__device__ __forceinline__ void nextKeyValueTile(__nv_bfloat16 (*keys)[TC_ROWS * (D + 8)],
+                                                 __nv_bfloat16 (*values)[TC_ROWS * (D + 8)], const void* kBase,
+                                                 const void* vBase, int kt, int tiles, int T, int stride, int hs) {
+    if (kt + 1 < tiles) {
+        stageRowsTc<D, BF16>(keys[(kt + 1) & 1], kBase, (kt + 1) * TC_ROWS, T, stride, hs);
+        stageRowsTc<D, BF16>(values[(kt + 1) & 1], vBase, (kt + 1) * TC_ROWS, T, stride, hs);
+        commitCopies();
+        waitCopiesButLast();
+    } else {
+        waitCopies();
+    }
+    __syncthreads();
 }
 
 // Forward: 64 query rows per block (16 per warp); key and value tiles double-buffered in shared memory, the
@@ -428,25 +438,15 @@ __device__ void attentionForwardTc(float* out, float* stats, const void* qkv, in
     loadA<D>(q, keys[1], warp * 16);
     __syncthreads();
     float o[D / 8][4];
-#pragma unroll
-    for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    zero<D / 8>(o);
     float m0 = -CUDART_INF_F, m1 = -CUDART_INF_F, l0 = 0.0f, l1 = 0.0f;
     float scaleLog2 = scale * LOG2E;
     for (int kt = 0; kt < keyTiles; kt++) {
         int k0 = kt * TC_ROWS;
-        if (kt + 1 < keyTiles) {
-            stageRowsTc<D, BF16>(keys[(kt + 1) & 1], kBase, k0 + TC_ROWS, T, C3, hs);
-            stageRowsTc<D, BF16>(values[(kt + 1) & 1], vBase, k0 + TC_ROWS, T, C3, hs);
-            commitCopies();
-            waitCopiesButLast();
-        } else {
-            waitCopies();
-        }
-        __syncthreads();
+        nextKeyValueTile<D, BF16>(keys, values, kBase, vBase, kt, keyTiles, T, C3, hs);
         if (k0 <= warpLastRow) {  // else every key of this tile is in the future of the warp's rows
             float s[8][4];
-#pragma unroll
-            for (int i = 0; i < 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+            zero<8>(s);
             productWithRows<D>(s, q, keys[kt & 1]);
             float max0 = -CUDART_INF_F, max1 = -CUDART_INF_F;
 #pragma unroll
@@ -489,16 +489,7 @@ __device__ void attentionForwardTc(float* out, float* stats, const void* qkv, in
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    float inverse0 = 1.0f / l0, inverse1 = 1.0f / l1;
-#pragma unroll
-    for (int nt = 0; nt < D / 8; nt++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int row = e < 2 ? row0 : row1;
-            int d = nt * 8 + 2 * tg + (e & 1);
-            if (row < T && d < hs) out[((long long)b * T + row) * C + h * hs + d] = o[nt][e] * (e < 2 ? inverse0 : inverse1);
-        }
-    }
+    storeRows<D, false>(out + (long long)b * T * C + h * hs, C, o, 1.0f / l0, 1.0f / l1, row0, T, hs);
     if (tg == 0) {
         long long statRow = ((long long)b * NH + h) * T;
         if (row0 < T) stats[statRow + row0] = (m0 + log2f(l0)) * LN2;
@@ -540,27 +531,15 @@ __device__ void attentionBackwardQueryTc(float* dqkv, const void* dout, const vo
     float D0 = row0 < T ? stats[(long long)B * NH * T + statRow + row0] : 0.0f;
     float D1 = row1 < T ? stats[(long long)B * NH * T + statRow + row1] : 0.0f;
     float dq[D / 8][4];
-#pragma unroll
-    for (int i = 0; i < D / 8; i++) dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.0f;
+    zero<D / 8>(dq);
     float scaleLog2 = scale * LOG2E;
     for (int kt = 0; kt < keyTiles; kt++) {
         int k0 = kt * TC_ROWS;
-        if (kt + 1 < keyTiles) {
-            stageRowsTc<D, BF16>(keys[(kt + 1) & 1], kBase, k0 + TC_ROWS, T, C3, hs);
-            stageRowsTc<D, BF16>(values[(kt + 1) & 1], vBase, k0 + TC_ROWS, T, C3, hs);
-            commitCopies();
-            waitCopiesButLast();
-        } else {
-            waitCopies();
-        }
-        __syncthreads();
+        nextKeyValueTile<D, BF16>(keys, values, kBase, vBase, kt, keyTiles, T, C3, hs);
         if (k0 <= warpLastRow) {
             float s[8][4], dp[8][4];
-#pragma unroll
-            for (int i = 0; i < 8; i++) {
-                s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
-                dp[i][0] = dp[i][1] = dp[i][2] = dp[i][3] = 0.0f;
-            }
+            zero<8>(s);
+            zero<8>(dp);
             productWithRows<D>(s, q, keys[kt & 1]);
             productWithRows<D>(dp, dy, values[kt & 1]);
 #pragma unroll
@@ -577,15 +556,7 @@ __device__ void attentionBackwardQueryTc(float* dqkv, const void* dout, const vo
         }
         __syncthreads();
     }
-#pragma unroll
-    for (int nt = 0; nt < D / 8; nt++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int row = e < 2 ? row0 : row1;
-            int d = nt * 8 + 2 * tg + (e & 1);
-            if (row < T && d < hs) dqkv[((long long)b * T + row) * C3 + h * hs + d] += scale * dq[nt][e];
-        }
-    }
+    storeRows<D, true>(dqkv + (long long)b * T * C3 + h * hs, C3, dq, scale, scale, row0, T, hs);
 }
 
 // dk, dv of 64 key rows per block, over the query tiles at or after them (double-buffered).
@@ -624,11 +595,8 @@ __device__ void attentionBackwardKeyValueTc(float* dqkv, const void* dout, const
     loadA<D>(v, douts[1], warp * 16);
     __syncthreads();
     float dk[D / 8][4], dv[D / 8][4];
-#pragma unroll
-    for (int i = 0; i < D / 8; i++) {
-        dk[i][0] = dk[i][1] = dk[i][2] = dk[i][3] = 0.0f;
-        dv[i][0] = dv[i][1] = dv[i][2] = dv[i][3] = 0.0f;
-    }
+    zero<D / 8>(dk);
+    zero<D / 8>(dv);
     float scaleLog2 = scale * LOG2E;
     for (int qt = 0; qt < queryTiles; qt++) {
         int q0 = k0 + qt * TC_ROWS;
@@ -649,11 +617,8 @@ __device__ void attentionBackwardKeyValueTc(float* dqkv, const void* dout, const
         __syncthreads();
         if (warpFirstKey <= q0 + TC_ROWS - 1) {  // else every query of this tile precedes the warp's keys
             float st[8][4], dpt[8][4];  // (16 keys, 64 queries): scores, then probabilities; dp, then ds
-#pragma unroll
-            for (int i = 0; i < 8; i++) {
-                st[i][0] = st[i][1] = st[i][2] = st[i][3] = 0.0f;
-                dpt[i][0] = dpt[i][1] = dpt[i][2] = dpt[i][3] = 0.0f;
-            }
+            zero<8>(st);
+            zero<8>(dpt);
             productWithRows<D>(st, k, queries[current]);
             productWithRows<D>(dpt, v, douts[current]);
 #pragma unroll
@@ -673,19 +638,9 @@ __device__ void attentionBackwardKeyValueTc(float* dqkv, const void* dout, const
         }
         __syncthreads();
     }
-#pragma unroll
-    for (int nt = 0; nt < D / 8; nt++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int key = e < 2 ? key0 : key1;
-            int d = nt * 8 + 2 * tg + (e & 1);
-            if (key < T && d < hs) {
-                float* row = dqkv + ((long long)b * T + key) * C3 + h * hs + d;
-                row[C] += scale * dk[nt][e];
-                row[2 * C] += dv[nt][e];
-            }
-        }
-    }
+    float* keyRows = dqkv + (long long)b * T * C3 + C + h * hs;
+    storeRows<D, true>(keyRows, C3, dk, scale, scale, key0, T, hs);
+    storeRows<D, true>(keyRows + C, C3, dv, 1.0f, 1.0f, key0, T, hs);
 }
 
 // Kernels per padded head dim D: from fp32 qkv and dout (_tc_D), or from bf16 copies of them (_tc_bf16_D).

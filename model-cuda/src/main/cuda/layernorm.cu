@@ -19,6 +19,21 @@ extern "C" __global__ void layernorm_forward(float* out, float* mean, float* rst
     if (lane == 0) { mean[row] = m; rstd[row] = s; }
 }
 
+// The block's dweight and dbias sums (2 * C floats of shared memory): zeroed at the start, added to the global
+// gradients at the end.
+__device__ __forceinline__ void clearColumnSums(float* shared, int C) {
+    for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) shared[c] = 0.0f;
+    __syncthreads();
+}
+
+__device__ __forceinline__ void addColumnSums(float* dweight, float* dbias, const float* shared, int C) {
+    __syncthreads();
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        atomicAdd(&dweight[c], shared[c]);
+        atomicAdd(&dbias[c], shared[C + c]);
+    }
+}
+
 // Warps stride over rows; each block sums dweight and dbias (C) in shared memory, then adds them
 // to the global gradients once. Dynamic shared memory: 2 * C floats.
 extern "C" __global__ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
@@ -27,8 +42,7 @@ extern "C" __global__ void layernorm_backward(float* dinp, float* dweight, float
     extern __shared__ float shared[];
     float* dweightShared = shared;
     float* dbiasShared = shared + C;
-    for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) shared[c] = 0.0f;
-    __syncthreads();
+    clearColumnSums(shared, C);
     int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     for (int row = blockIdx.x * warps + (threadIdx.x >> 5); row < N; row += gridDim.x * warps) {
         const float* x = inp + (long long)row * C;
@@ -52,11 +66,7 @@ extern "C" __global__ void layernorm_backward(float* dinp, float* dweight, float
             dx[c] += (dnorm - dnormMean - norm * dnormNormMean) * s;
         }
     }
-    __syncthreads();
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        atomicAdd(&dweight[c], dweightShared[c]);
-        atomicAdd(&dbias[c], dbiasShared[c]);
-    }
+    addColumnSums(dweight, dbias, shared, C);
 }
 
 // The same for C <= 32 * COLUMNS_PER_LANE: lane l owns columns l, l + 32, ... and sums their dweight and dbias
@@ -69,8 +79,7 @@ extern "C" __global__ void layernorm_backward_narrow(float* dinp, float* dweight
     extern __shared__ float shared[];
     float* dweightShared = shared;
     float* dbiasShared = shared + C;
-    for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) shared[c] = 0.0f;
-    __syncthreads();
+    clearColumnSums(shared, C);
     int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     float dweightSum[COLUMNS_PER_LANE], dbiasSum[COLUMNS_PER_LANE];
 #pragma unroll
@@ -113,9 +122,5 @@ extern "C" __global__ void layernorm_backward_narrow(float* dinp, float* dweight
             atomicAdd(&dweightShared[c], dweightSum[j]);
         }
     }
-    __syncthreads();
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        atomicAdd(&dweight[c], dweightShared[c]);
-        atomicAdd(&dbias[c], dbiasShared[c]);
-    }
+    addColumnSums(dweight, dbias, shared, C);
 }

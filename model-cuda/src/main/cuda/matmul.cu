@@ -12,37 +12,13 @@
 // load is a coalesced 16-byte load and every shared store 8 bytes wide; ldmatrix (.trans for [k][row])
 // reads the fragments, rows padded by 16 bytes against bank conflicts.
 #include "common.cuh"
+#include "tensorcore.cuh"
 
 #define BM 128
 #define BN 128
 #define BK 32
 #define PAD 8
 #define THREADS 256
-
-typedef unsigned int u32;
-
-__device__ __forceinline__ u32 packBf16(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<u32*>(&h);
-}
-
-__device__ __forceinline__ void ldmatrix4(u32* r, const __nv_bfloat16* p) {
-    u32 address = (u32)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
-}
-
-__device__ __forceinline__ void ldmatrix4Trans(u32* r, const __nv_bfloat16* p) {
-    u32 address = (u32)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
-}
-
-__device__ __forceinline__ void mma16816(float* c, const u32* a, const u32* b) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
 
 // Loads 4 consecutive floats p[0..3] of which only the first `valid` exist (zero beyond).
 __device__ __forceinline__ float4 load4(const float* p, int valid) {
@@ -94,20 +70,7 @@ struct Tile {
         }
     }
 
-    // The A fragment (16 rows x 16 k) at rows [row0, row0 + 16), k [k0, k0 + 16), in mma.sync's register order.
-    static __device__ __forceinline__ void fragmentA(u32* a, const __nv_bfloat16* s, int row0, int k0) {
-        int lane = threadIdx.x & 31;
-        if (KC) ldmatrix4(a, s + (row0 + (lane & 15)) * (BK + PAD) + k0 + (lane >> 4) * 8);
-        else ldmatrix4Trans(a, s + (k0 + (lane & 7) + (lane >> 4) * 8) * (BM + PAD) + row0 + ((lane >> 3) & 1) * 8);
-    }
-
-    // The B fragments of two n-tiles (rows [row0, row0 + 8) and [row0 + 8, row0 + 16)), k [k0, k0 + 16):
-    // b[0], b[1] of the first, b[2], b[3] of the second.
-    static __device__ __forceinline__ void fragmentsB(u32* b, const __nv_bfloat16* s, int row0, int k0) {
-        int lane = threadIdx.x & 31;
-        if (KC) ldmatrix4(b, s + (row0 + (lane & 7) + (lane >> 4) * 8) * (BK + PAD) + k0 + ((lane >> 3) & 1) * 8);
-        else ldmatrix4Trans(b, s + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * (BM + PAD) + row0 + (lane >> 4) * 8);
-    }
+    typedef Fragments<KC, BM, BK> Fragment;
 };
 
 // acc (the warp's 64 x 32) += the BK-deep product of one staged pair of tiles.
@@ -118,11 +81,11 @@ __device__ __forceinline__ void computeTile(float (*acc)[4][4], const __nv_bfloa
     for (int kk = 0; kk < BK; kk += 16) {
         u32 a[4][4], b[4][2];
 #pragma unroll
-        for (int i = 0; i < 4; i++) Tile<A_KC>::fragmentA(a[i], sa, warpM + i * 16, kk);
+        for (int i = 0; i < 4; i++) Tile<A_KC>::Fragment::a(a[i], sa, warpM + i * 16, kk);
 #pragma unroll
         for (int jp = 0; jp < 2; jp++) {
             u32 r[4];
-            Tile<B_KC>::fragmentsB(r, sb, warpN + jp * 16, kk);
+            Tile<B_KC>::Fragment::b(r, sb, warpN + jp * 16, kk);
             b[2 * jp][0] = r[0];
             b[2 * jp][1] = r[1];
             b[2 * jp + 1][0] = r[2];
@@ -131,7 +94,7 @@ __device__ __forceinline__ void computeTile(float (*acc)[4][4], const __nv_bfloa
 #pragma unroll
         for (int i = 0; i < 4; i++)
 #pragma unroll
-            for (int j = 0; j < 4; j++) mma16816(acc[i][j], a[i], b[j]);
+            for (int j = 0; j < 4; j++) mma16816(acc[i][j], a[i], b[j][0], b[j][1]);
     }
 }
 
@@ -257,10 +220,6 @@ extern "C" __global__ void to_bf16(__nv_bfloat16* out, const float* in, long lon
     }
 }
 
-__device__ __forceinline__ void copyAsync16(__nv_bfloat16* dst, const __nv_bfloat16* src, bool inside) {
-    u32 address = (u32)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(address), "l"(src), "r"(inside ? 16 : 0));
-}
 
 // One operand's DEPTH-deep tile of ROWS rows in shared memory: KC -> [ROWS][DEPTH + PAD], else [DEPTH][ROWS + PAD].
 template <bool KC, int ROWS, int DEPTH>
@@ -288,17 +247,7 @@ struct StreamTile {
         }
     }
 
-    static __device__ __forceinline__ void fragmentA(u32* a, const __nv_bfloat16* s, int row0, int k0) {
-        int lane = threadIdx.x & 31;
-        if (KC) ldmatrix4(a, s + (row0 + (lane & 15)) * (DEPTH + PAD) + k0 + (lane >> 4) * 8);
-        else ldmatrix4Trans(a, s + (k0 + (lane & 7) + (lane >> 4) * 8) * (ROWS + PAD) + row0 + ((lane >> 3) & 1) * 8);
-    }
-
-    static __device__ __forceinline__ void fragmentsB(u32* b, const __nv_bfloat16* s, int row0, int k0) {
-        int lane = threadIdx.x & 31;
-        if (KC) ldmatrix4(b, s + (row0 + (lane & 7) + (lane >> 4) * 8) * (DEPTH + PAD) + k0 + ((lane >> 3) & 1) * 8);
-        else ldmatrix4Trans(b, s + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * (ROWS + PAD) + row0 + (lane >> 4) * 8);
-    }
+    typedef Fragments<KC, ROWS, DEPTH> Fragment;
 };
 
 // out (M, N) (+)= A . B over k [blockIdx.z * kPerSplit, ...), block tile TM x TN, WARPS_M x WARPS_N warps.
@@ -332,7 +281,7 @@ __device__ __forceinline__ void matmulPipelined(float* out, const __nv_bfloat16*
             TileA::template load<THREADS_>(sa, A, lda, m0, M, kBegin + stage * DEPTH, kEnd);
             TileB::template load<THREADS_>(sa + SA, Bm, ldb, n0, N, kBegin + stage * DEPTH, kEnd);
         }
-        asm volatile("cp.async.commit_group;");
+        commitCopies();
     }
     for (int kt = 0; kt < tiles; kt++) {
         asm volatile("cp.async.wait_group %0;" :: "n"(NSTAGES - 2));
@@ -343,18 +292,18 @@ __device__ __forceinline__ void matmulPipelined(float* out, const __nv_bfloat16*
             TileA::template load<THREADS_>(sa, A, lda, m0, M, kBegin + next * DEPTH, kEnd);
             TileB::template load<THREADS_>(sa + SA, Bm, ldb, n0, N, kBegin + next * DEPTH, kEnd);
         }
-        asm volatile("cp.async.commit_group;");
+        commitCopies();
         const __nv_bfloat16* sa = shared + (kt % NSTAGES) * (SA + SB);
         const __nv_bfloat16* sb = sa + SA;
 #pragma unroll
         for (int kk = 0; kk < DEPTH; kk += 16) {
             u32 a[MI][4], b[NJ][2];
 #pragma unroll
-            for (int i = 0; i < MI; i++) TileA::fragmentA(a[i], sa, warpM + i * 16, kk);
+            for (int i = 0; i < MI; i++) TileA::Fragment::a(a[i], sa, warpM + i * 16, kk);
 #pragma unroll
             for (int jp = 0; jp < NJ / 2; jp++) {
                 u32 r[4];
-                TileB::fragmentsB(r, sb, warpN + jp * 16, kk);
+                TileB::Fragment::b(r, sb, warpN + jp * 16, kk);
                 b[2 * jp][0] = r[0];
                 b[2 * jp][1] = r[1];
                 b[2 * jp + 1][0] = r[2];
@@ -363,10 +312,10 @@ __device__ __forceinline__ void matmulPipelined(float* out, const __nv_bfloat16*
 #pragma unroll
             for (int i = 0; i < MI; i++)
 #pragma unroll
-                for (int j = 0; j < NJ; j++) mma16816(acc[i][j], a[i], b[j]);
+                for (int j = 0; j < NJ; j++) mma16816(acc[i][j], a[i], b[j][0], b[j][1]);
         }
     }
-    asm volatile("cp.async.wait_group 0;");
+    waitCopies();
     int g = lane >> 2, tg = lane & 3;
     bool split = gridDim.z > 1;
 #pragma unroll

@@ -42,12 +42,16 @@ import jcuda.driver.CUstream_flags;
  * calls that wait for the GPU; {@link #hostSynchronizations} counts the waits.
  *
  * <p>Precision: matrix products and the products inside attention (head sizes up to 64) run on tensor cores with
- * bf16 operands and fp32 accumulation, as PyTorch autocast does; everything else is fp32. Not thread-safe: one caller at a time, from any thread.
+ * bf16 operands and fp32 accumulation, as PyTorch autocast does; everything else is fp32.
+ *
+ * <p>Not thread-safe: one caller at a time, from any thread. {@link #startKernelProfile} times every kernel for
+ * benchmarks; {@link #pipelinedMatmulThreshold} moves the size from which products convert their operands to
+ * bf16 first (for tests).
  */
 public final class CudaKernels implements Kernels {
     private static final ThreadLocal<CUcontext> CURRENT = new ThreadLocal<>();
     private static final int MATMUL_TILE = 128;
-    private static final int MATMUL_TILE_K = 32;
+    private static final int MATMUL_TILE_K = 32;  // the depth of the fp32 path's tiles; K splits are multiples of it
     private static final int MATMUL_THREADS = 256;
     private static final int ELEMENTWISE_THREADS = 256;
     private static final int NORM_PARTIALS = 1024;
@@ -493,11 +497,25 @@ public final class CudaKernels implements Kernels {
         return Math.max(1, (n + MATMUL_TILE - 1) / MATMUL_TILE);
     }
 
-    /** K per split of an accumulating product over {@code tileCount} output tiles: enough splits to fill the GPU twice. */
+    /**
+     * K per split of an accumulating product over {@code tileCount} output tiles. The blocks run in waves of two
+     * per SM; a last wave that is mostly empty leaves SMs idle (384 tiles on 132 SMs: 1.45 waves), so the split
+     * count (1 to 32, at least 4 k-tiles of 32 each) is the one whose waves are fullest: a further split must fill
+     * them 5% better.
+     */
     private int kPerSplit(int tileCount, int K) {
-        int wanted = Math.max(1, (2 * device.multiprocessors() + tileCount - 1) / tileCount);
-        int maxSplits = Math.max(1, K / (4 * MATMUL_TILE_K));  // at least 4 k-tiles per split
-        int count = Math.min(wanted, maxSplits);
+        int slots = 2 * device.multiprocessors();
+        int maxSplits = Math.max(1, Math.min(32, K / (4 * MATMUL_TILE_K)));
+        int count = 1;
+        double best = 0;
+        for (int splits = 1; splits <= maxSplits; splits++) {
+            double waves = (double) tileCount * splits / slots;
+            double fullness = waves / Math.ceil(waves);
+            if (fullness > best * 1.05) {
+                best = fullness;
+                count = splits;
+            }
+        }
         int per = (K + count - 1) / count;
         return Math.max(MATMUL_TILE_K, (per + MATMUL_TILE_K - 1) / MATMUL_TILE_K * MATMUL_TILE_K);
     }

@@ -79,54 +79,53 @@ public final class PinnedStaging implements AutoCloseable {
 
     /** Enqueues the copy of src[srcOffset, srcOffset + count) into dst; returns before it ends. */
     public void writeFloats(CudaTensor dst, float[] src, int srcOffset, int count) {
-        int perChunk = RING_BYTES / 4;
-        for (int done = 0; done < count; done += perChunk) {
-            int n = Math.min(perChunk, count - done);
-            int at = reserve(4 * n);
-            writeFloats.put(at / 4, src, srcOffset + done, n);
-            enqueueWrite(dst, done, at, n);
-        }
+        write(dst, src, null, srcOffset, count);
     }
 
     /** Enqueues the copy of src[srcOffset, srcOffset + count) into dst; returns before it ends. */
     public void writeInts(CudaTensor dst, int[] src, int srcOffset, int count) {
-        int perChunk = RING_BYTES / 4;
-        for (int done = 0; done < count; done += perChunk) {
-            int n = Math.min(perChunk, count - done);
-            int at = reserve(4 * n);
-            writeInts.put(at / 4, src, srcOffset + done, n);
-            enqueueWrite(dst, done, at, n);
-        }
-    }
-
-    private void enqueueWrite(CudaTensor dst, long element, int ringOffset, int n) {
-        DevicePointer target = devicePointers.at(dst.allocation(), dst.address() + 4 * element);
-        Driver.check(cuMemcpyHtoDAsync(target, granules[ringOffset / GRANULE], 4L * n, stream), "copying to the GPU");
+        write(dst, null, src, srcOffset, count);
     }
 
     /** Copies src (count elements) into dst[dstOffset..] after all enqueued work: waits for the stream. */
     public void readFloats(float[] dst, int dstOffset, CudaTensor src, int count) {
-        int perChunk = RING_BYTES / 4;
-        for (int done = 0; done < count; done += perChunk) {
-            int n = Math.min(perChunk, count - done);
-            copyToHost(src, done, n);
-            readFloats.get(0, dst, dstOffset + done, n);
-        }
+        read(dst, null, dstOffset, src, count);
     }
 
     public void readInts(int[] dst, int dstOffset, CudaTensor src, int count) {
+        read(null, dst, dstOffset, src, count);
+    }
+
+    /** Through the ring, in chunks of at most the ring: from floats or (floats null) from ints. */
+    private void write(CudaTensor dst, float[] floats, int[] ints, int srcOffset, int count) {
         int perChunk = RING_BYTES / 4;
         for (int done = 0; done < count; done += perChunk) {
             int n = Math.min(perChunk, count - done);
-            copyToHost(src, done, n);
-            readInts.get(0, dst, dstOffset + done, n);
+            int at = reserve(4 * n);
+            if (floats != null) {
+                writeFloats.put(at / 4, floats, srcOffset + done, n);
+            } else {
+                writeInts.put(at / 4, ints, srcOffset + done, n);
+            }
+            DevicePointer target = devicePointers.at(dst.allocation(), dst.address() + 4L * done);
+            Driver.check(cuMemcpyHtoDAsync(target, granules[at / GRANULE], 4L * n, stream), "copying to the GPU");
         }
     }
 
-    private void copyToHost(CudaTensor src, long element, int n) {
-        DevicePointer source = devicePointers.at(src.allocation(), src.address() + 4 * element);
-        Driver.check(cuMemcpyDtoHAsync(readMemory, source, 4L * n, stream), "copying from the GPU");
-        synchronize("waiting for the GPU to finish the work before a read");
+    /** Through the read buffer, in chunks of at most its size: into floats or (floats null) into ints. */
+    private void read(float[] floats, int[] ints, int dstOffset, CudaTensor src, int count) {
+        int perChunk = RING_BYTES / 4;
+        for (int done = 0; done < count; done += perChunk) {
+            int n = Math.min(perChunk, count - done);
+            DevicePointer source = devicePointers.at(src.allocation(), src.address() + 4L * done);
+            Driver.check(cuMemcpyDtoHAsync(readMemory, source, 4L * n, stream), "copying from the GPU");
+            synchronize("waiting for the GPU to finish the work before a read");
+            if (floats != null) {
+                readFloats.get(0, floats, dstOffset + done, n);
+            } else {
+                readInts.get(0, ints, dstOffset + done, n);
+            }
+        }
     }
 
     /** Forgets the device pointers (their memory is being freed). */
