@@ -2,7 +2,7 @@
 # GPU training throughput: ours against the PyTorch reference, in one run on the same GPU.
 # usage (on the GPU machine, from the repository root): bench/gpu.sh [CONFIG...]   CONFIG: tiny small gpt2 (default all)
 #   env: STEPS (default 50), ANCHOR_CONFIGS (default: the same configs; "none" skips the reference),
-#        CARRY (default .device-carry: jre.tar.xz, lib/*.jar, torch_gpt_bench.py), COMMIT (default git rev-parse HEAD),
+#        CARRY (default .device-carry, filled by bench/device-carry.sh), COMMIT (default git rev-parse HEAD),
 #        OUT (if set, the JSON lines go to $OUT/gpu-bench.jsonl, the whole output to $OUT/gpu-bench.log), PROFILE=1 (CudaBench only: time every
 #        kernel of 3 more steps and print the breakdown), BENCH_ARGS (CudaBench only: more options),
 #        JAVA_OPTS (CudaBench only: JVM options)
@@ -17,7 +17,7 @@ configs=("$@")
 anchors=${ANCHOR_CONFIGS:-${configs[*]}}
 commit=${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 java=/tmp/jre/bin/java
-[ -x "$java" ] || tar -xJf "$carry/jre.tar.xz" -C /tmp
+CARRY=$carry bash "$(dirname "$0")/device-unpack.sh"
 log=$(mktemp)
 
 declare -A vocab=([tiny]=8192 [small]=8192 [gpt2]=50257)

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# On the GPU machine, from the repository root, with .device-carry filled by model-cuda/device-carry.sh:
+# On the GPU machine, from the repository root, with .device-carry filled by bench/device-carry.sh:
 # model-cuda's tests (JUnit console launcher; classes named one by one: the jlink'd runtime has no zip file system
 # for package scanning), then bench/gpu.sh with the given configs.
 # usage: model-cuda/device-check.sh [CONFIG...]    env: OUT (logs), SKIP_TESTS=1, SKIP_BENCH=1, and bench/gpu.sh's
 set -uo pipefail
 out=${OUT:-/tmp}
-[ -x /tmp/jre/bin/java ] || tar -xJf .device-carry/jre.tar.xz -C /tmp
+bash bench/device-unpack.sh
 classpath=$(ls .device-carry/lib/*.jar | tr '\n' ':')
 nvidia-smi --query-gpu=name,driver_version,memory.used,clocks.sm --format=csv,noheader
 if [ -z "${SKIP_TESTS:-}" ]; then
