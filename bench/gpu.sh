@@ -28,7 +28,7 @@ echo "commit $commit; $(nvidia-smi --query-gpu=name,driver_version,clocks.sm --f
 for config in "${configs[@]}"; do
   args=(--model "$config" --vocab "${vocab[$config]}" --batch "${batch[$config]}" --seq-len "${seqlen[$config]}" --steps "$steps")
   if [ -f "$carry/cli/streamtrain-cli.jar" ]; then
-    cmd=("$java" -cp "$carry/cli/streamtrain-cli.jar:$carry/lib/*" io.streamtrain.cli.Main bench --backend cuda "${args[@]}")
+    cmd=("$java" -Dstreamtrain.commit="$commit" -cp "$carry/cli/streamtrain-cli.jar:$carry/lib/*" io.streamtrain.cli.Main bench --backend cuda "${args[@]}")
   else
     cmd=("$java" ${JAVA_OPTS:-} -cp "$carry/lib/*" io.streamtrain.cuda.CudaBench "${args[@]}" ${PROFILE:+--profile} ${BENCH_ARGS:-})
   fi

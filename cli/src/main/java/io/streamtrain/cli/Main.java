@@ -56,7 +56,17 @@ public final class Main implements Runnable {
 
     /** Runs the command and exits the JVM with its exit code. */
     public static void main(String[] args) {
-        System.exit(execute(args));
+        int exitCode;
+        try {
+            exitCode = execute(args);
+        } catch (Throwable e) {
+            // An Error escaped a command (picocli handles Exceptions only): report it and still exit, so that no
+            // non-daemon thread (the embedded broker, Kafka clients) keeps the JVM alive.
+            System.err.println("streamtrain: internal error: " + e);
+            e.printStackTrace();
+            exitCode = 1;
+        }
+        System.exit(exitCode);
     }
 
     /** Runs the command in this JVM and returns its exit code (for tests and embedding). */

@@ -284,7 +284,11 @@ final class DemoRun {
             }
         }
         if (monitor != null) {
-            monitor.close();
+            try {
+                monitor.close();
+            } catch (RuntimeException | LinkageError e) {
+                problems.add("closing the dashboard: " + ErrorHandler.describe(e));
+            }
         }
         List<TrainingMetrics> steps = recorder.steps();
         List<TextSample> samples = recorder.samples();

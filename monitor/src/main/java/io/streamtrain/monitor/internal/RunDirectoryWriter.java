@@ -26,6 +26,7 @@ public final class RunDirectoryWriter implements AutoCloseable {
     private long writtenVersion;
     private long chartedInterval;
     private boolean reportedFailure;
+    private boolean chartsUnavailable;
 
     public RunDirectoryWriter(Path runDirectory, RunStore store, int pngEverySteps, int pngWidth, int pngHeight) {
         this.runDirectory = runDirectory;
@@ -47,8 +48,8 @@ public final class RunDirectoryWriter implements AutoCloseable {
                 writtenVersion = version;
             }
             long interval = pngEverySteps == 0 ? 0 : store.latestStep() / pngEverySteps;
-            if (interval > chartedInterval || finalWrite && !store.runIds().isEmpty()) {
-                ChartWriter.write(runDirectory.resolve(CHARTS), store, pngWidth, pngHeight);
+            if (!chartsUnavailable && (interval > chartedInterval || finalWrite && !store.runIds().isEmpty())) {
+                writeCharts();
                 chartedInterval = interval;
             }
         } catch (IOException | RuntimeException e) {
@@ -57,6 +58,21 @@ public final class RunDirectoryWriter implements AutoCloseable {
                     runDirectory.toAbsolutePath(), e.toString());
                 reportedFailure = true;
             }
+        }
+    }
+
+    /**
+     * Draws the PNG charts. A JVM whose font support cannot load (a headless machine without fontconfig or
+     * HarfBuzz: AWT then fails with a LinkageError) gets no charts, one warning, and everything else goes on.
+     */
+    private void writeCharts() throws IOException {
+        try {
+            ChartWriter.write(runDirectory.resolve(CHARTS), store, pngWidth, pngHeight);
+        } catch (LinkageError e) {
+            chartsUnavailable = true;
+            log.warn("PNG charts are off: Java cannot load its font support on this machine ({}); install fontconfig "
+                + "and HarfBuzz (Debian: apt-get install fontconfig libharfbuzz0b) to get them. The dashboard and the "
+                + "JSON files go on.", e.toString());
         }
     }
 
