@@ -135,7 +135,8 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
             packer = new TokenPacker(settings.batchRows(), settings.sequenceLength(), tokenizer.endOfText(),
                     settings.firstSequence(), publisher::publish);
             try (TokenizingPipeline pipeline = new TokenizingPipeline(tokenizer, settings.threads(), encoded -> {
-                packer.add(new PackedBatch.DocumentId(encoded.document().id(), encoded.document().source()),
+                packer.add(new PackedBatch.DocumentId(encoded.document().id(), encoded.document().source(),
+                        encoded.document().metadata()),
                         encoded.ids());
                 documents[0]++;
                 progress.setCounts(documents[0], packer.streamTokens(), packer.batches());

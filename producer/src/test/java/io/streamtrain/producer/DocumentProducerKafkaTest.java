@@ -22,6 +22,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -109,7 +110,7 @@ class DocumentProducerKafkaTest {
         String third = "Or to take arms against a sea of troubles";
         String fourth = "And by opposing end them. To die—to sleep,\nNo more;";
         Files.writeString(directory.resolve("1-hamlet.txt"), first);
-        Files.writeString(directory.resolve("2-lines.jsonl"), "{\"text\": \"" + second + "\", \"id\": \"slings\"}\n"
+        Files.writeString(directory.resolve("2-lines.jsonl"), "{\"text\": \"" + second + "\", \"id\": \"slings\", \"lang\": \"en\"}\n"
                 + "{\"text\": \"" + third + "\"\n" // invalid JSON: skipped, counted
                 + "{\"text\": \"" + third + "\"}\n");
         Files.write(directory.resolve("3-more.txt.gz"), gzip(fourth));
@@ -151,7 +152,10 @@ class DocumentProducerKafkaTest {
         List<TokenBatch> values = records.stream().map(ConsumerRecord::value).toList();
         assertEquals(expected.subList(0, (int) batches * perBatch + 1), stream(values));
         assertEquals(List.of(new DocumentRef(directory.resolve("1-hamlet.txt").toString(),
-                        directory.resolve("1-hamlet.txt").toString())), values.get(0).getDocuments());
+                        directory.resolve("1-hamlet.txt").toString(), Map.of())), values.get(0).getDocuments());
+        DocumentRef slings = values.stream().flatMap(b -> b.getDocuments().stream())
+                .filter(d -> d.getId().equals("slings")).findFirst().orElseThrow();
+        assertEquals("en", slings.getMetadata().get("lang"), "JSON Lines fields other than text travel as metadata");
         List<String> covered = values.stream().flatMap(b -> b.getDocuments().stream()).map(DocumentRef::getId)
                 .distinct().toList();
         assertEquals(List.of(directory.resolve("1-hamlet.txt").toString(), "slings",

@@ -2,6 +2,7 @@ package io.streamtrain.schemas;
 
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 
 /** One fully populated record of each kind, for the serde tests. */
 final class Records {
@@ -19,7 +20,8 @@ final class Records {
                 .setRows(2)
                 .setSequenceLength(3)
                 .setTokens(TokenIds.encode(ids, 0, ids.length))
-                .setDocuments(List.of(new DocumentRef("doc-1", "corpus/a.txt"), new DocumentRef("doc-2", "corpus/b.jsonl:7")))
+                .setDocuments(List.of(new DocumentRef("doc-1", "corpus/a.txt", Map.of()),
+                        new DocumentRef("doc-2", "corpus/b.jsonl:7", Map.of("lang", "en"))))
                 .setCreatedAt(TIME)
                 .build();
     }

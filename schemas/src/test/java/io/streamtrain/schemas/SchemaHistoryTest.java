@@ -87,6 +87,7 @@ class SchemaHistoryTest {
                 items.add(sample(schema.getElementType()));
                 yield new GenericData.Array<>(schema, items);
             }
+            case MAP -> java.util.Map.of("key of " + schema.getValueType().getFullName(), sample(schema.getValueType()));
             case STRING -> "text of " + schema.getFullName() + " \u03bb";
             case LONG -> 1_790_000_000_123L;
             case INT -> 17;

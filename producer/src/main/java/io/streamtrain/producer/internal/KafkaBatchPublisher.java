@@ -64,7 +64,7 @@ public final class KafkaBatchPublisher implements AutoCloseable {
         throwIfFailed();
         List<DocumentRef> documents = new ArrayList<>(batch.documents().size());
         for (PackedBatch.DocumentId document : batch.documents()) {
-            documents.add(new DocumentRef(document.id(), document.source()));
+            documents.add(new DocumentRef(document.id(), document.source(), document.metadata()));
         }
         TokenBatch record = TokenBatch.newBuilder()
                 .setDataset(dataset)

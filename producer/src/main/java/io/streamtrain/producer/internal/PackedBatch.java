@@ -1,6 +1,7 @@
 package io.streamtrain.producer.internal;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * B rows of T+1 consecutive stream tokens, ready to publish.
@@ -13,6 +14,10 @@ import java.util.List;
  */
 public record PackedBatch(long sequence, int rows, int sequenceLength, int[] tokens, List<DocumentId> documents) {
 
-    /** A document's identity as published in {@code TokenBatch.documents}. */
-    public record DocumentId(String id, String source) {}
+    /** A document's identity and metadata as published in {@code TokenBatch.documents}. */
+    public record DocumentId(String id, String source, Map<String, String> metadata) {
+        public DocumentId(String id, String source) {
+            this(id, source, Map.of());
+        }
+    }
 }
