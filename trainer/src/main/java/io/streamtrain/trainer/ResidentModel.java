@@ -2,7 +2,6 @@ package io.streamtrain.trainer;
 
 import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.EvalResult;
-import io.streamtrain.model.EvalResult;
 import io.streamtrain.model.Gpt;
 import io.streamtrain.model.GptConfig;
 import io.streamtrain.model.Kernels;
@@ -11,9 +10,12 @@ import io.streamtrain.model.SamplingOptions;
 import io.streamtrain.model.StepResult;
 import io.streamtrain.model.TokenizerIdentity;
 import io.streamtrain.model.TrainingOptions;
+import io.streamtrain.schemas.TextSample;
+import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.tokenizer.Tokenizers;
 import io.streamtrain.trainer.internal.CheckpointStore;
+import io.streamtrain.trainer.internal.EmittedRecords;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -24,12 +26,14 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.common.TopicPartition;
 
 /**
  * The one model of a trainer process, shared by every stream task whatever the number of partitions, with what
  * must be saved alongside it: the last handled offset of every input partition (applied or dead-lettered), the
- * batches and tokens trained, the run id. The checkpoint is the source of truth for the input position: on open
+ * batches and tokens trained, the batch checksum of every dataset, the run id, and the metrics and sample records of
+ * the last steps (for a restart to send again). The checkpoint is the source of truth for the input position: on open
  * the newest valid checkpoint is restored, and a record at or below its partition's offset is a replay to skip.
  * Every method is synchronized: one caller at a time touches the model.
  */
@@ -40,6 +44,13 @@ public final class ResidentModel implements AutoCloseable {
     public static final String BATCHES_TRAINED_KEY = "batches.trained";
     public static final String TOKENS_TRAINED_KEY = "tokens.trained";
     public static final String CREATED_AT_KEY = "created.at";
+    /**
+     * Checkpoint metadata key prefix of a dataset's batch checksum, {@code batches.checksum.<dataset>}: an
+     * order-sensitive hash of the sequence numbers of the applied batches of that dataset, {@code h = 31 h + sequence}
+     * from h = 0, in the order applied (skipped and dead-lettered batches do not count). A batch lost, repeated or
+     * reordered changes it.
+     */
+    public static final String BATCHES_CHECKSUM_KEY_PREFIX = "batches.checksum.";
 
     private final Gpt gpt;
     private final Tokenizer tokenizer;
@@ -52,6 +63,8 @@ public final class ResidentModel implements AutoCloseable {
     private final Map<TopicPartition, Long> handledOffsets = new TreeMap<>(
             (a, b) -> a.topic().equals(b.topic()) ? Integer.compare(a.partition(), b.partition())
                     : a.topic().compareTo(b.topic()));
+    private final Map<String, Long> batchChecksums = new TreeMap<>();   // dataset -> h = 31 h + sequence
+    private final EmittedRecords emitted;
     private final Optional<Path> restoredFrom;
     private long batchesTrained;
     private long tokensTrained;
@@ -62,7 +75,7 @@ public final class ResidentModel implements AutoCloseable {
     private TrainerListener listener = new TrainerListener() {};
 
     private ResidentModel(Gpt gpt, Tokenizer tokenizer, String runId, CheckpointStore checkpoints,
-                          TrainerConfig config, Optional<CheckpointStore.Loaded> restored) {
+                          TrainerConfig config, Optional<CheckpointStore.Loaded> restored, PrintStream log) {
         this.gpt = gpt;
         this.tokenizer = tokenizer;
         this.tokenizerIdentity = identityOf(tokenizer);
@@ -75,11 +88,14 @@ public final class ResidentModel implements AutoCloseable {
         this.restoredFrom = restored.map(CheckpointStore.Loaded::path);
         this.lastCheckpointStep = gpt.step();
         this.lastCheckpoint = restoredFrom.orElse(null);
+        this.emitted = restored.map(loaded -> EmittedRecords.of(loaded.checkpoint().metadata(), runId, log))
+                .orElseGet(EmittedRecords::new);
         restored.ifPresent(loaded -> {
             Map<String, String> metadata = loaded.checkpoint().metadata();
             handledOffsets.putAll(offsetsOf(metadata));
             batchesTrained = Long.parseLong(metadata.getOrDefault(BATCHES_TRAINED_KEY, "0"));
             tokensTrained = Long.parseLong(metadata.getOrDefault(TOKENS_TRAINED_KEY, "0"));
+            batchChecksums.putAll(batchChecksumsOf(metadata));
         });
     }
 
@@ -115,7 +131,7 @@ public final class ResidentModel implements AutoCloseable {
         String runId = !config.runId().isEmpty() ? config.runId()
                 : restored.map(loaded -> loaded.checkpoint().metadata().get(RUN_ID_KEY))
                 .orElseGet(TrainerConfig::generateRunId);
-        ResidentModel model = new ResidentModel(gpt, tokenizer, runId, store, config, restored);
+        ResidentModel model = new ResidentModel(gpt, tokenizer, runId, store, config, restored, log);
         log.println(restored.map(loaded -> "restored " + loaded.path() + ": step " + gpt.step() + ", "
                         + model.batchesTrained + " batches, offsets " + model.handledOffsets)
                 .orElse("no checkpoint in " + store.directory() + ": new " + config.model() + " model ("
@@ -164,6 +180,22 @@ public final class ResidentModel implements AutoCloseable {
         return offsets;
     }
 
+    /** The batch checksums stored in checkpoint metadata under {@code batches.checksum.<dataset>}, by dataset. */
+    public static Map<String, Long> batchChecksumsOf(Map<String, String> metadata) {
+        Map<String, Long> checksums = new TreeMap<>();
+        metadata.forEach((key, value) -> {
+            if (key.startsWith(BATCHES_CHECKSUM_KEY_PREFIX)) {
+                checksums.put(key.substring(BATCHES_CHECKSUM_KEY_PREFIX.length()), Long.parseLong(value));
+            }
+        });
+        return checksums;
+    }
+
+    /** One batch more in a checksum: {@code h = 31 h + sequence}. */
+    private static long nextChecksum(long h, long sequence) {
+        return 31 * h + sequence;
+    }
+
     /** The metadata key of a partition's offset. */
     public static String offsetKey(TopicPartition partition) {
         return OFFSET_KEY_PREFIX + partition.topic() + "-" + partition.partition();
@@ -178,18 +210,57 @@ public final class ResidentModel implements AutoCloseable {
     }
 
     /**
-     * One training step on {@code tokens} (B, T+1), then the record's offset is handled. When the step was applied,
-     * the batch and its B*T tokens count as trained.
+     * One training step on {@code tokens} (B, T+1), batch {@code sequence} of {@code dataset}, then the record's
+     * offset is handled. When the step was applied, the batch and its B*T tokens count as trained and the batch's
+     * sequence goes into its dataset's checksum.
      */
-    public synchronized StepResult train(int[] tokens, int B, int T, TopicPartition partition, long offset) {
+    public synchronized StepResult train(int[] tokens, int B, int T, String dataset, long sequence,
+                                         TopicPartition partition, long offset) {
         StepResult result = gpt.trainStep(tokens, B, T);
         handledOffsets.put(partition, offset);
         changedSinceCheckpoint = true;
         if (result.applied()) {
             batchesTrained++;
             tokensTrained += (long) B * T;
+            batchChecksums.merge(dataset, sequence, ResidentModel::nextChecksum);
         }
         return result;
+    }
+
+    /**
+     * Keeps a metrics record as forwarded under {@code key}, for the checkpoints to carry (see {@link EmittedRecords}:
+     * a restart re-sends them, since a crash can lose them in the producer's buffer).
+     */
+    public synchronized void recordEmitted(String key, TrainingMetrics metrics) {
+        emitted.add(key, metrics);
+    }
+
+    /** Keeps a sample record as forwarded under {@code key}, like {@link #recordEmitted(String, TrainingMetrics)}. */
+    public synchronized void recordEmitted(String key, TextSample sample) {
+        emitted.add(key, sample);
+    }
+
+    /**
+     * Sends again the metrics and sample records of the restored checkpoint (those of its last
+     * {@value EmittedRecords#STEPS_KEPT} steps), with their keys and times: a crash may have lost some of them in the
+     * producer's buffer, and their steps will not be trained again. Call before training resumes.
+     *
+     * @return how many were sent
+     */
+    public synchronized int resendEmitted(Producer<String, byte[]> producer, String metricsTopic,
+                                          String samplesTopic) {
+        return emitted.sendTo(producer, metricsTopic, samplesTopic);
+    }
+
+    /**
+     * Says that every record emitted so far was delivered (Kafka Streams closed cleanly, which flushes its
+     * producer): the next checkpoint, even of the same step, carries none, so a clean restart sends nothing again.
+     */
+    public synchronized void emittedRecordsDelivered() {
+        if (!emitted.isEmpty()) {
+            emitted.clear();
+            changedSinceCheckpoint = true;
+        }
     }
 
     /** Loss and accuracy of {@code tokens} (B, T+1) without an update. */
@@ -229,8 +300,9 @@ public final class ResidentModel implements AutoCloseable {
 
     /**
      * Writes a checkpoint now, unless nothing changed since the last one (then returns it): model, optimizer, step,
-     * tokenizer, and in metadata the handled offset of every partition, the run id and the batches and tokens
-     * trained. Keeps the newest {@code checkpoint.keep}.
+     * tokenizer, and in metadata the handled offset of every partition, the run id, the batches and tokens trained,
+     * the batch checksum of every dataset and the metrics and sample records of the last steps. Keeps the newest
+     * {@code checkpoint.keep}.
      */
     public synchronized Path checkpoint() {
         if (lastCheckpoint != null && !changedSinceCheckpoint) {
@@ -242,6 +314,8 @@ public final class ResidentModel implements AutoCloseable {
         metadata.put(TOKENS_TRAINED_KEY, Long.toString(tokensTrained));
         metadata.put(CREATED_AT_KEY, Instant.now().toString());
         handledOffsets.forEach((partition, offset) -> metadata.put(offsetKey(partition), Long.toString(offset)));
+        batchChecksums.forEach((dataset, h) -> metadata.put(BATCHES_CHECKSUM_KEY_PREFIX + dataset, Long.toString(h)));
+        emitted.writeTo(metadata);
         try {
             lastCheckpoint = checkpoints.write(gpt.checkpoint(tokenizerIdentity, metadata));
         } catch (IOException e) {
@@ -260,12 +334,17 @@ public final class ResidentModel implements AutoCloseable {
     public synchronized long step() { return gpt.step(); }
     public synchronized long batchesTrained() { return batchesTrained; }
     public synchronized long tokensTrained() { return tokensTrained; }
+    /** The checksum of the applied batches of every dataset, restored ones included ({@code batches.checksum.*}). */
+    public synchronized Map<String, Long> batchChecksums() { return Map.copyOf(batchChecksums); }
     /** The last handled offset of every input partition seen or restored. */
     public synchronized Map<TopicPartition, Long> handledOffsets() {
         return Collections.unmodifiableMap(new LinkedHashMap<>(handledOffsets));
     }
     public synchronized Optional<Path> lastCheckpoint() { return Optional.ofNullable(lastCheckpoint); }
-    /** Whether a step or a dead letter happened since the last checkpoint (or since start, when none exists). */
+    /**
+     * Whether a step or a dead letter happened since the last checkpoint (or since start, when none exists), or the
+     * records it carries to re-send were delivered.
+     */
     public synchronized boolean changedSinceCheckpoint() { return changedSinceCheckpoint; }
     /** The checkpoint this model was restored from, if any. */
     public Optional<Path> restoredFrom() { return restoredFrom; }

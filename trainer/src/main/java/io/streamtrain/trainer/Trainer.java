@@ -26,6 +26,10 @@ import java.util.Properties;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.CloseOptions;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
@@ -87,7 +91,8 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * Creates missing topics, aligns the consumer group with the checkpoint (unless {@code rewind.group} is false),
-     * starts Kafka Streams and, when {@code metrics.port} is set, the {@code /metrics} endpoint.
+     * re-sends the checkpoint's metrics and sample records of its last steps, starts Kafka Streams and, when
+     * {@code metrics.port} is set, the {@code /metrics} endpoint.
      */
     public synchronized void start() throws IOException {
         if (streams != null || stopped) {
@@ -102,6 +107,7 @@ public final class Trainer implements AutoCloseable {
                         model.handledOffsets());
             }
         }
+        resendCheckpointedRecords();
         Files.createDirectories(config.runDir());
         streams = new KafkaStreams(TrainerTopology.build(config, model, TrainerListener.all(listeners)),
                 TrainerTopology.streamsProperties(config, model));
@@ -119,6 +125,28 @@ public final class Trainer implements AutoCloseable {
         streams.start();
         console.println("training run " + model.runId() + " from topic " + config.tokenBatchesTopic() + " on "
                 + config.bootstrapServers() + (config.maxSteps() > 0 ? ", until step " + config.maxSteps() : ""));
+    }
+
+    /**
+     * Sends the restored checkpoint's metrics and sample records again, before training resumes: a crash can lose
+     * the last ones in Kafka Streams' producer buffer, and steps already checkpointed are not trained again. The
+     * copies have the same (run id, step) keys, so they replace any that did arrive.
+     */
+    private void resendCheckpointedRecords() {
+        if (model.restoredFrom().isEmpty()) {
+            return;
+        }
+        try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of(
+                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers(),
+                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true),
+                new StringSerializer(), new ByteArraySerializer())) {
+            int sent = model.resendEmitted(producer, config.metricsTopic(), config.samplesTopic());
+            if (sent > 0) {
+                console.println("re-sent " + sent + " metrics and sample record(s) of the checkpoint's last steps to "
+                        + config.metricsTopic() + " and " + config.samplesTopic()
+                        + " (a crash may have lost them before delivery)");
+            }
+        }
     }
 
     /**
@@ -153,8 +181,9 @@ public final class Trainer implements AutoCloseable {
     }
 
     /**
-     * Stops consuming, writes the final checkpoint (when anything was trained or dead-lettered since the last one)
-     * and releases the model; idempotent.
+     * Stops consuming, writes the final checkpoint (when anything was trained or dead-lettered since the last one,
+     * or, after a clean close, to drop the records the last one carries for a restart to re-send) and releases the
+     * model; idempotent.
      *
      * @return the last checkpoint, if any was written or restored
      */
@@ -165,9 +194,12 @@ public final class Trainer implements AutoCloseable {
         stopped = true;
         if (streams != null) {
             // Leave the group: the next start need not wait out (or evict) this member.
-            streams.close(CloseOptions.timeout(CLOSE_TIMEOUT)
+            boolean closed = streams.close(CloseOptions.timeout(CLOSE_TIMEOUT)
                     .withGroupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP));
             streamsMetrics.close();
+            if (closed && failure == null) {
+                model.emittedRecordsDelivered(); // flushed: the final checkpoint carries none to re-send
+            }
         }
         if (metricsServer != null) {
             metricsServer.close();

@@ -7,7 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.Checkpoints;
+import io.streamtrain.schemas.TokenBatch;
 import io.streamtrain.schemas.TokenIds;
+import io.streamtrain.schemas.Topics;
+import io.streamtrain.trainer.testing.NumberedBatches;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -42,7 +45,9 @@ class ResidentModelTest {
     }
 
     private void train(ResidentModel model, TopicPartition partition, long offset) {
-        model.train(TokenIds.decode(batches.next().getTokens()), B, T, partition, offset);
+        TokenBatch batch = batches.next();
+        model.train(TokenIds.decode(batch.getTokens()), B, T, batch.getDataset(), batch.getSequence(), partition,
+                offset);
     }
 
     private List<String> checkpointFiles() throws IOException {
@@ -69,6 +74,45 @@ class ResidentModelTest {
         assertEquals("2", metadata.get(ResidentModel.BATCHES_TRAINED_KEY));
         assertEquals(Long.toString(2L * B * T), metadata.get(ResidentModel.TOKENS_TRAINED_KEY));
         assertEquals(Map.of(P0, 8L, P3, 2L), ResidentModel.offsetsOf(metadata));
+    }
+
+    @Test
+    void shouldKeepAnOrderSensitiveChecksumOfTheAppliedBatchesOfEveryDatasetAcrossARestore() throws IOException {
+        int[] tokens = TokenIds.decode(batches.next().getTokens());
+        try (ResidentModel model = open()) {
+            model.train(tokens, B, T, "books", 5, P0, 0);
+            model.train(tokens, B, T, "news", 1, P3, 0);
+            model.train(tokens, B, T, "books", 6, P0, 1);
+            model.checkpoint();
+        }
+        try (ResidentModel restored = open()) {
+            restored.train(tokens, B, T, "books", 7, P0, 2);
+            assertEquals(Map.of("books", (31 * (31 * 5L + 6) + 7), "news", 1L), restored.batchChecksums());
+            Map<String, String> metadata = Checkpoints.read(restored.checkpoint()).metadata();
+            assertEquals(Long.toString(31 * (31 * 5L + 6) + 7), metadata.get("batches.checksum.books"));
+            assertEquals("1", metadata.get("batches.checksum.news"));
+        }
+        try (ResidentModel swapped = open(TrainerConfig.CHECKPOINT_DIR, dir.resolve("other").toString())) {
+            swapped.train(tokens, B, T, "books", 6, P0, 0);
+            swapped.train(tokens, B, T, "books", 5, P0, 1);
+            assertEquals(31 * 6L + 5, swapped.batchChecksums().get("books"), "the order of the batches counts");
+        }
+    }
+
+    @Test
+    void shouldCarryTheRecordsEmittedUntilTheyAreDeliveredThenCheckpointWithoutThem() throws IOException {
+        try (ResidentModel model = open()) {
+            train(model, P0, 0);
+            model.recordEmitted(Topics.runStepKey("test-run", 1), NumberedBatches.metrics("test-run", 1));
+            Map<String, String> carried = Checkpoints.read(model.checkpoint()).metadata();
+            assertTrue(carried.containsKey("emitted.metrics.1"), carried.keySet().toString());
+
+            model.emittedRecordsDelivered();
+            assertTrue(model.changedSinceCheckpoint(), "a checkpoint that carries delivered records is out of date");
+            Map<String, String> after = Checkpoints.read(model.checkpoint()).metadata();
+            assertFalse(after.keySet().stream().anyMatch(key -> key.startsWith("emitted.")), after.keySet().toString());
+            assertEquals("1", after.get(ResidentModel.BATCHES_TRAINED_KEY), "the same step, written again");
+        }
     }
 
     @Test

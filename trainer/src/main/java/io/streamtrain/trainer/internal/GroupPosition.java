@@ -9,15 +9,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
-import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.TopicExistsException;
@@ -30,32 +26,30 @@ import org.apache.kafka.common.errors.TopicExistsException;
  */
 public final class GroupPosition {
     private final Admin admin;
-    private final Duration timeout;
+    private final GroupAdmin calls;
     private final PrintStream log;
 
     public GroupPosition(Admin admin, Duration timeout, PrintStream log) {
         this.admin = admin;
-        this.timeout = timeout;
+        this.calls = new GroupAdmin(admin, timeout, (what, cause) -> new IllegalStateException("cannot " + what
+                + " before starting: " + cause + "; is the broker reachable and is no other trainer of this"
+                + " application id running?", cause));
         this.log = log;
     }
 
     /** Creates those of {@code topics} that do not exist, with the broker's default partitions and replication. */
     public void createMissingTopics(List<String> topics) {
-        Set<String> existing = get(admin.listTopics().names(), "list topics");
+        Set<String> existing = calls.get(admin.listTopics().names(), "list topics");
         List<NewTopic> missing = topics.stream().distinct().filter(topic -> !existing.contains(topic))
                 .map(topic -> new NewTopic(topic, Optional.empty(), Optional.empty())).toList();
         if (missing.isEmpty()) {
             return;
         }
-        try {
-            admin.createTopics(missing).all().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-            log.println("created topics " + missing.stream().map(NewTopic::name).toList());
-        } catch (ExecutionException e) {
-            if (!(e.getCause() instanceof TopicExistsException)) {
-                throw failure("create topics " + missing.stream().map(NewTopic::name).toList(), e);
-            }
-        } catch (InterruptedException | TimeoutException e) {
-            throw failure("create topics " + missing.stream().map(NewTopic::name).toList(), e);
+        List<String> names = missing.stream().map(NewTopic::name).toList();
+        boolean created = calls.getUnless(admin.createTopics(missing).all().thenApply(done -> true),
+                "create topics " + names, TopicExistsException.class).isPresent();
+        if (created) {
+            log.println("created topics " + names);
         }
     }
 
@@ -65,12 +59,13 @@ public final class GroupPosition {
      */
     public void alignWithCheckpoint(String groupId, String inputTopic, Map<TopicPartition, Long> handledOffsets) {
         evictMembers(groupId);
-        Map<TopicPartition, OffsetAndMetadata> committed = get(
+        Map<TopicPartition, OffsetAndMetadata> committed = calls.get(
                 admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata(), "read committed offsets");
         Map<TopicPartition, OffsetAndMetadata> target = new HashMap<>();
         handledOffsets.forEach((partition, offset) -> {
             if (partition.topic().equals(inputTopic)) {
-                target.put(partition, new OffsetAndMetadata(offset + 1, "streamtrain checkpoint"));
+                // no metadata string: Kafka Streams warns ("Unsupported offset metadata") on any it did not write
+                target.put(partition, new OffsetAndMetadata(offset + 1));
             }
         });
         Set<TopicPartition> unknownToCheckpoint = new HashSet<>();
@@ -87,10 +82,10 @@ public final class GroupPosition {
             }
         });
         if (!target.isEmpty()) {
-            get(admin.alterConsumerGroupOffsets(groupId, target).all(), "commit the checkpoint's offsets");
+            calls.get(admin.alterConsumerGroupOffsets(groupId, target).all(), "commit the checkpoint's offsets");
         }
         if (!unknownToCheckpoint.isEmpty()) {
-            get(admin.deleteConsumerGroupOffsets(groupId, unknownToCheckpoint).all(),
+            calls.get(admin.deleteConsumerGroupOffsets(groupId, unknownToCheckpoint).all(),
                     "delete offsets the checkpoint does not know");
             unknownToCheckpoint.forEach(partition -> moves.add(partition + ": " + committed.get(partition).offset()
                     + " -> earliest (not in the checkpoint)"));
@@ -101,41 +96,15 @@ public final class GroupPosition {
     }
 
     private void evictMembers(String groupId) {
-        ConsumerGroupDescription group;
-        try {
-            group = admin.describeConsumerGroups(List.of(groupId)).describedGroups().get(groupId)
-                    .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof GroupIdNotFoundException) {
-                return;
-            }
-            throw failure("describe group " + groupId, e);
-        } catch (InterruptedException | TimeoutException e) {
-            throw failure("describe group " + groupId, e);
-        }
-        if (group.members().isEmpty()) {
+        Optional<ConsumerGroupDescription> group = calls.getUnless(
+                admin.describeConsumerGroups(List.of(groupId)).describedGroups().get(groupId),
+                "describe group " + groupId, GroupIdNotFoundException.class);
+        if (group.isEmpty() || group.get().members().isEmpty()) {
             return;
         }
-        get(admin.removeMembersFromConsumerGroup(groupId, new RemoveMembersFromConsumerGroupOptions()).all(),
+        calls.get(admin.removeMembersFromConsumerGroup(groupId, new RemoveMembersFromConsumerGroupOptions()).all(),
                 "evict the members of group " + groupId);
-        log.println("evicted " + group.members().size() + " stale member(s) from group " + groupId
+        log.println("evicted " + group.get().members().size() + " stale member(s) from group " + groupId
                 + " (left by a process that was killed or did not leave the group)");
-    }
-
-    private <T> T get(KafkaFuture<T> future, String what) {
-        try {
-            return future.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (ExecutionException | InterruptedException | TimeoutException e) {
-            throw failure(what, e);
-        }
-    }
-
-    private IllegalStateException failure(String what, Exception e) {
-        if (e instanceof InterruptedException) {
-            Thread.currentThread().interrupt();
-        }
-        Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
-        return new IllegalStateException("cannot " + what + " before starting: " + cause
-                + "; is the broker reachable and is no other trainer of this application id running?", cause);
     }
 }

@@ -25,7 +25,8 @@ import org.apache.kafka.streams.processor.api.RecordMetadata;
 /**
  * One token batch, one training step: skip a replay (offset already handled), validate and decode into a
  * preallocated array, train the resident model, then forward one TrainingMetrics record and, every
- * {@code sample.every.steps}, TextSample records; write a checkpoint when due. With {@code loss.spike.ratio} set, a
+ * {@code sample.every.steps}, TextSample records (each also kept by the model, for its checkpoints to carry); write
+ * a checkpoint when due. With {@code loss.spike.ratio} set, a
  * batch is evaluated first and a loss spike is not trained. A bad batch throws
  * {@link BadBatchException}, which the processing exception handler sends to the dead-letter topic.
  *
@@ -120,7 +121,7 @@ public final class TrainingStepProcessor implements Processor<String, TokenBatch
                                 + " average); it was not trained"));
             }
         }
-        StepResult result = model.train(tokens, B, T, partition, offset);
+        StepResult result = model.train(tokens, B, T, batch.getDataset(), batch.getSequence(), partition, offset);
         long computed = System.nanoTime();
         if (!result.applied()) {
             throw deadLetter(partition, offset, new BadBatchException(DeadLetterReason.NON_FINITE_STEP,
@@ -144,6 +145,7 @@ public final class TrainingStepProcessor implements Processor<String, TokenBatch
                 .build();
         String key = Topics.runStepKey(model.runId(), step);
         context.forward(new Record<String, SpecificRecord>(key, metrics, now.toEpochMilli()), metricsSink);
+        model.recordEmitted(key, metrics);
         listener.onStep(metrics);
         if (sampleEverySteps > 0 && step % sampleEverySteps == 0) {
             emitSamples(key, step, tokens, T);
@@ -186,6 +188,7 @@ public final class TrainingStepProcessor implements Processor<String, TokenBatch
                 .setMaxNewTokens(sampleMaxNewTokens).setSeed(sampleSeed)
                 .build();
         context.forward(new Record<String, SpecificRecord>(key, sample, now.toEpochMilli()), samplesSink);
+        model.recordEmitted(key, sample);
         listener.onSample(sample);
     }
 

@@ -5,6 +5,7 @@ import io.streamtrain.model.Checkpoints;
 import io.streamtrain.model.GptConfig;
 import io.streamtrain.model.TokenizerIdentity;
 import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.internal.EmittedRecords;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,24 +17,30 @@ import java.util.TreeMap;
 import org.apache.kafka.common.TopicPartition;
 
 /**
- * What {@code streamtrain checkpoint show PATH} prints: a checkpoint's step, tokens and batches trained, the last
- * handled offset of every input partition, tokenizer, model config, creation time and run id, as one JSON object.
+ * What {@code streamtrain checkpoint show PATH} prints: a checkpoint's step, tokens and batches trained, the batch
+ * checksum of every dataset, the last handled offset of every input partition, tokenizer, model config, creation
+ * time and run id, as one JSON object.
  * Reading the file verifies it whole (CRC of the data), so a summary is also a check that the file is usable.
  *
  * @param path           the file
  * @param step           optimizer steps applied
  * @param tokensTrained  tokens of the applied steps (metadata {@code tokens.trained}; 0 when absent)
  * @param batchesTrained batches applied (metadata {@code batches.trained}; 0 when absent)
+ * @param batchChecksums by dataset, the order-sensitive hash of the sequence numbers of its applied batches
+ *                       (metadata {@code batches.checksum.<dataset>})
  * @param offsets        last handled offset by {@code <topic>-<partition>}
  * @param tokenizer      the tokenizer the model was trained with
  * @param config         the model's shape
  * @param createdAt      metadata {@code created.at}, else the file's modification time
  * @param runId          metadata {@code run.id}, empty when absent
- * @param otherMetadata  every other metadata entry (replay history, checksums), in file order
+ * @param emittedRecords metrics and sample records kept to be re-sent after a crash (metadata {@code emitted.*},
+ *                       counted here, not printed)
+ * @param otherMetadata  every other metadata entry (replay history), in file order
  */
 public record CheckpointSummary(Path path, long step, long tokensTrained, long batchesTrained,
-                                Map<String, Long> offsets, TokenizerIdentity tokenizer, GptConfig config,
-                                Instant createdAt, String runId, Map<String, String> otherMetadata) {
+                                Map<String, Long> batchChecksums, Map<String, Long> offsets,
+                                TokenizerIdentity tokenizer, GptConfig config, Instant createdAt, String runId,
+                                int emittedRecords, Map<String, String> otherMetadata) {
 
     /** Reads and verifies {@code path}; a damaged file raises the model's CheckpointException with what is wrong. */
     public static CheckpointSummary read(Path path) throws IOException {
@@ -48,27 +55,33 @@ public record CheckpointSummary(Path path, long step, long tokensTrained, long b
             offsets.put(entry.getKey().topic() + "-" + entry.getKey().partition(), entry.getValue());
         }
         Map<String, String> other = new LinkedHashMap<>();
-        metadata.forEach((key, value) -> {
-            if (!key.startsWith(ResidentModel.OFFSET_KEY_PREFIX) && !key.equals(ResidentModel.TOKENS_TRAINED_KEY)
-                    && !key.equals(ResidentModel.BATCHES_TRAINED_KEY) && !key.equals(ResidentModel.CREATED_AT_KEY)
-                    && !key.equals(ResidentModel.RUN_ID_KEY)) {
-                other.put(key, value);
+        int emitted = 0;
+        for (Map.Entry<String, String> entry : metadata.entrySet()) {
+            String key = entry.getKey();
+            if (key.startsWith(EmittedRecords.KEY_PREFIX)) {
+                emitted++;
+            } else if (!key.startsWith(ResidentModel.OFFSET_KEY_PREFIX)
+                    && !key.startsWith(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX)
+                    && !key.equals(ResidentModel.TOKENS_TRAINED_KEY) && !key.equals(ResidentModel.BATCHES_TRAINED_KEY)
+                    && !key.equals(ResidentModel.CREATED_AT_KEY) && !key.equals(ResidentModel.RUN_ID_KEY)) {
+                other.put(key, entry.getValue());
             }
-        });
+        }
         Instant createdAt = Optional.ofNullable(metadata.get(ResidentModel.CREATED_AT_KEY)).map(Instant::parse)
                 .orElse(fileTime);
         return new CheckpointSummary(path, checkpoint.step(),
                 Long.parseLong(metadata.getOrDefault(ResidentModel.TOKENS_TRAINED_KEY, "0")),
                 Long.parseLong(metadata.getOrDefault(ResidentModel.BATCHES_TRAINED_KEY, "0")),
-                offsets, checkpoint.tokenizer(), checkpoint.config(), createdAt,
-                metadata.getOrDefault(ResidentModel.RUN_ID_KEY, ""), other);
+                ResidentModel.batchChecksumsOf(metadata), offsets, checkpoint.tokenizer(), checkpoint.config(),
+                createdAt, metadata.getOrDefault(ResidentModel.RUN_ID_KEY, ""), emitted, other);
     }
 
     /**
      * The summary as one JSON object's fields, in a fixed order, nested maps for offsets, tokenizer, config and other
      * metadata; values are strings and numbers only, ready for any JSON writer:
-     * {@code {"path":..., "step":200, "tokens_trained":..., "batches_trained":..., "offsets":{"<topic>-<p>":41},
-     * "tokenizer":{...}, "config":{...}, "created_at":"2026-11-20T22:00:00Z", "run_id":..., "metadata":{...}}}.
+     * {@code {"path":..., "step":200, "tokens_trained":..., "batches_trained":..., "batch_checksums":{"<dataset>":...},
+     * "offsets":{"<topic>-<p>":41}, "tokenizer":{...}, "config":{...}, "created_at":"2026-11-20T22:00:00Z",
+     * "run_id":..., "emitted_records":2, "metadata":{...}}}.
      */
     public Map<String, Object> toJsonFields() {
         Map<String, Object> tokenizerFields = new LinkedHashMap<>();
@@ -88,11 +101,13 @@ public record CheckpointSummary(Path path, long step, long tokensTrained, long b
         fields.put("step", step);
         fields.put("tokens_trained", tokensTrained);
         fields.put("batches_trained", batchesTrained);
+        fields.put("batch_checksums", new LinkedHashMap<>(batchChecksums));
         fields.put("offsets", new LinkedHashMap<>(offsets));
         fields.put("tokenizer", tokenizerFields);
         fields.put("config", configFields);
         fields.put("created_at", createdAt.toString());
         fields.put("run_id", runId);
+        fields.put("emitted_records", emittedRecords);
         fields.put("metadata", new LinkedHashMap<>(otherMetadata));
         return fields;
     }

@@ -1,6 +1,7 @@
 package io.streamtrain.trainer.replay;
 
 import io.streamtrain.model.Checkpoint;
+import io.streamtrain.trainer.internal.GroupAdmin;
 import io.streamtrain.trainer.replay.ReplayPlan.PartitionMove;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -10,9 +11,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
@@ -31,11 +29,12 @@ import org.apache.kafka.common.errors.UnsupportedVersionException;
  */
 public final class ReplayPlanner {
     private final Admin admin;
-    private final Duration timeout;
+    private final GroupAdmin calls;
 
     public ReplayPlanner(Admin admin, Duration timeout) {
         this.admin = admin;
-        this.timeout = timeout;
+        this.calls = new GroupAdmin(admin, timeout, (what, cause) -> new ReplayException("cannot " + what + ": "
+                + cause + "; is the broker reachable (--bootstrap-servers)?", cause));
     }
 
     /**
@@ -140,20 +139,13 @@ public final class ReplayPlanner {
 
     /** The partitions of {@code topic}, by number. */
     public List<TopicPartition> partitions(String topic) {
-        try {
-            return admin.describeTopics(List.of(topic)).allTopicNames().get(timeout.toMillis(), TimeUnit.MILLISECONDS)
-                    .get(topic).partitions().stream()
-                    .map(info -> new TopicPartition(topic, info.partition()))
-                    .sorted((a, b) -> Integer.compare(a.partition(), b.partition())).toList();
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof UnknownTopicOrPartitionException) {
-                throw new ReplayException("topic " + topic + " does not exist on this broker; give the trainer's"
-                        + " input topic with --topic");
-            }
-            throw failure("describe topic " + topic, e);
-        } catch (InterruptedException | TimeoutException e) {
-            throw failure("describe topic " + topic, e);
-        }
+        return calls.getUnless(admin.describeTopics(List.of(topic)).allTopicNames(), "describe topic " + topic,
+                        UnknownTopicOrPartitionException.class)
+                .orElseThrow(() -> new ReplayException("topic " + topic + " does not exist on this broker; give the"
+                        + " trainer's input topic with --topic"))
+                .get(topic).partitions().stream()
+                .map(info -> new TopicPartition(topic, info.partition()))
+                .sorted((a, b) -> Integer.compare(a.partition(), b.partition())).toList();
     }
 
     private Map<TopicPartition, Long> offsets(List<TopicPartition> partitions,
@@ -178,32 +170,10 @@ public final class ReplayPlanner {
 
     /** The future's value; empty when the group does not exist, is of another protocol, or the broker does not know it. */
     private <T> Optional<T> ifExists(KafkaFuture<T> future, String what) {
-        try {
-            return Optional.of(future.get(timeout.toMillis(), TimeUnit.MILLISECONDS));
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof GroupIdNotFoundException || e.getCause() instanceof UnsupportedVersionException) {
-                return Optional.empty();
-            }
-            throw failure(what, e);
-        } catch (InterruptedException | TimeoutException e) {
-            throw failure(what, e);
-        }
+        return calls.getUnless(future, what, GroupIdNotFoundException.class, UnsupportedVersionException.class);
     }
 
     <T> T get(KafkaFuture<T> future, String what) {
-        try {
-            return future.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (ExecutionException | InterruptedException | TimeoutException e) {
-            throw failure(what, e);
-        }
-    }
-
-    private ReplayException failure(String what, Exception e) {
-        if (e instanceof InterruptedException) {
-            Thread.currentThread().interrupt();
-        }
-        Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
-        return new ReplayException("cannot " + what + ": " + cause + "; is the broker reachable (--bootstrap-servers)?",
-                cause);
+        return calls.get(future, what);
     }
 }

@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.stream.LongStream;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -26,23 +27,17 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * Proves from the final checkpoint that batches 0..N-1 were each applied exactly once, in order:
  * <ul>
  * <li>count: step, {@code batches.trained} and the last handled offset say N batches;</li>
- * <li>order: the checkpoint's {@code batches.checksum.<dataset>}, where the trainer records it, must equal the rolling hash
- *     {@code h = 31 h + id} of 0..N-1; and every step's metrics record (the newest of its (run, step) key) must name
- *     batch step - 1 as its source (here offset = batch id);</li>
+ * <li>order: the checkpoint's {@code batches.checksum.<dataset>} must equal the rolling hash
+ *     {@code h = 31 h + id} of 0..N-1; and every step 1..N must have a metrics record whose newest copy (by its
+ *     (run, step) key) names batch step - 1 as its source (here offset = batch id);</li>
  * <li>the model itself: its weights must equal, bit for bit, those of a reference model trained once on batches
  *     0..N-1 in order on the same CPU backend. A batch lost, repeated or reordered changes them.</li>
  * </ul>
  */
 final class ExactlyOnceVerifier {
-    /**
-     * Metadata key prefix of the rolling hash {@code h = 31 h + sequence} of the applied batches of one dataset, in
-     * the order applied, {@code batches.checksum.<dataset>}; the trainer is asked to keep it (issue 5).
-     */
-    static final String BATCHES_CHECKSUM_KEY_PREFIX = "batches.checksum.";
-
     private ExactlyOnceVerifier() {}
 
-    /** {@code h = 31 h + id} over ids in order, from h = 0. */
+    /** {@code h = 31 h + id} over ids in order, from h = 0: what {@code batches.checksum.<dataset>} must say. */
     static long checksum(List<Long> ids) {
         long h = 0;
         for (long id : ids) {
@@ -64,8 +59,8 @@ final class ExactlyOnceVerifier {
 
     /**
      * The batch id (= source offset) behind each step of {@code runId}, from the newest metrics record of each step
-     * (a step re-emitted after a crash replaces the earlier record). Steps may be missing: a metrics record still in
-     * the trainer's producer buffer when it is killed is lost if its step was already checkpointed.
+     * (a step re-emitted after a crash replaces the earlier record, and so does a copy the restarted trainer re-sends
+     * from its checkpoint).
      */
     static Map<Long, Long> batchIdsByStep(String bootstrapServers, String metricsTopic, String runId,
                                           Duration timeout) {
@@ -94,6 +89,11 @@ final class ExactlyOnceVerifier {
             }
         }
         return idByStep;
+    }
+
+    /** The steps 1..{@code count} that have no metrics record. */
+    static List<Long> missingSteps(Map<Long, Long> idByStep, int count) {
+        return LongStream.rangeClosed(1, count).filter(step -> !idByStep.containsKey(step)).boxed().toList();
     }
 
     /** Steps whose batch is not batch step - 1 (a repeated, skipped or reordered batch), as "step s: batch b". */

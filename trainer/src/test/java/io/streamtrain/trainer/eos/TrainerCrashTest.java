@@ -1,6 +1,7 @@
 package io.streamtrain.trainer.eos;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.streamtrain.model.Checkpoint;
@@ -10,6 +11,7 @@ import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.testing.NumberedBatches;
 import io.streamtrain.trainer.testing.TestCluster;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -55,7 +57,7 @@ class TrainerCrashTest {
             List<String> events = new ArrayList<>();
 
             Path logs = Path.of("target", "eos-logs");   // kept after the test, for a failure's post-mortem
-            java.nio.file.Files.createDirectories(logs);
+            Files.createDirectories(logs);
             Thread driver = produceInBackground(cluster, topic, 0, BEFORE_BROKER_RESTART, 15);
             int run = 1;
             ChildTrainer trainer = ChildTrainer.start(config, logs.resolve("trainer-" + run + ".log"));
@@ -86,18 +88,23 @@ class TrainerCrashTest {
                     ResidentModel.trainingOptions(new TrainerConfig(config)), new TrainerConfig(config).seed(), BATCHES);
             assertTrue(Arrays.equals(reference, last.parameters()), "the weights equal, bit for bit, those of a"
                     + " model trained once on batches 0.." + (BATCHES - 1) + " in order; events " + events);
-            String checksumKey = ExactlyOnceVerifier.BATCHES_CHECKSUM_KEY_PREFIX + NumberedBatches.DATASET;
-            if (last.metadata().containsKey(checksumKey)) {    // where the trainer keeps one (asked of it in issue 5)
-                long expected = ExactlyOnceVerifier.checksum(LongStream.range(0, BATCHES).boxed().toList());
-                assertEquals(Long.toString(expected), last.metadata().get(checksumKey),
-                        "the trainer's order-sensitive checksum of applied batch ids");
-            }
+            String checksumKey = ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + NumberedBatches.DATASET;
+            long expectedChecksum = ExactlyOnceVerifier.checksum(LongStream.range(0, BATCHES).boxed().toList());
+            assertEquals(Long.toString(expectedChecksum), last.metadata().get(checksumKey),
+                    "the trainer's order-sensitive checksum of the applied batch ids; events " + events);
             Map<Long, Long> idByStep = ExactlyOnceVerifier.batchIdsByStep(cluster.bootstrapServers(),
                     config.get(TrainerConfig.METRICS_TOPIC), "eos-run", Duration.ofSeconds(30));
             assertEquals(List.of(), ExactlyOnceVerifier.lineageProblems(idByStep), "batches behind the steps");
-            System.out.println("crash test: metrics records of " + idByStep.size() + " of " + BATCHES
-                    + " steps survived; missing: " + LongStream.rangeClosed(1, BATCHES)
-                    .filter(step -> !idByStep.containsKey(step)).boxed().toList());
+            List<Long> missing = ExactlyOnceVerifier.missingSteps(idByStep, BATCHES);
+            System.out.println("crash test: metrics records of " + (BATCHES - missing.size()) + " of " + BATCHES
+                    + " steps on the metrics topic; missing: " + missing);
+            assertEquals(List.of(), missing, "steps without a metrics record (a crash lost it and the restart did not"
+                    + " send it again); events " + events);
+            for (int i = 1; i <= run; i++) {
+                Path log = logs.resolve("trainer-" + i + ".log");
+                assertFalse(Files.readString(log).contains("Unsupported offset metadata"), "Kafka Streams warns of"
+                        + " offset metadata it did not write: the trainer must commit without any; see " + log);
+            }
         }
     }
 

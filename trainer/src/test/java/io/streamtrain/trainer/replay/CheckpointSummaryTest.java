@@ -11,6 +11,7 @@ import io.streamtrain.model.TrainingOptions;
 import io.streamtrain.model.cpu.CpuKernels;
 import io.streamtrain.trainer.ResidentModel;
 import io.streamtrain.trainer.internal.CheckpointStore;
+import io.streamtrain.trainer.internal.EmittedRecords;
 import io.streamtrain.trainer.testing.NumberedBatches;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,7 +28,7 @@ class CheckpointSummaryTest {
     Path dir;
 
     @Test
-    void shouldSummarizeStepCountsOffsetsTokenizerConfigAndCreationTimeInJsonOrder() throws Exception {
+    void shouldSummarizeStepCountsChecksumsOffsetsTokenizerConfigAndCreationTimeInJsonOrder() throws Exception {
         Map<String, String> metadata = new LinkedHashMap<>();
         metadata.put(ResidentModel.RUN_ID_KEY, "run \"7\"");
         metadata.put(ResidentModel.BATCHES_TRAINED_KEY, "2");
@@ -36,6 +37,10 @@ class CheckpointSummaryTest {
         metadata.put("kafka.offset.streamtrain.token-batches-0", "41");
         metadata.put("kafka.offset.streamtrain.token-batches-1", "-1");
         metadata.put(Replay.REPLAY_TARGET_KEY, "offsets {0=42}");
+        metadata.put(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + "hamlet", Long.toString(31 * 40L + 41));
+        metadata.put(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + "news", "-7");
+        metadata.put(EmittedRecords.METRICS_KEY_PREFIX + "2", "AAAA");
+        metadata.put(EmittedRecords.SAMPLES_KEY_PREFIX + "2", "AAAA");
         Path path = write(metadata, 2);
 
         CheckpointSummary summary = CheckpointSummary.read(path);
@@ -45,9 +50,12 @@ class CheckpointSummaryTest {
         assertEquals(Map.of("streamtrain.token-batches-0", 41L, "streamtrain.token-batches-1", -1L), summary.offsets());
         assertEquals(Instant.parse("2026-11-20T22:00:00Z"), summary.createdAt());
         Map<String, Object> json = summary.toJsonFields();
-        assertEquals(List.of("path", "step", "tokens_trained", "batches_trained", "offsets", "tokenizer", "config",
-                "created_at", "run_id", "metadata"), List.copyOf(json.keySet()));
+        assertEquals(List.of("path", "step", "tokens_trained", "batches_trained", "batch_checksums", "offsets",
+                "tokenizer", "config", "created_at", "run_id", "emitted_records", "metadata"),
+                List.copyOf(json.keySet()));
         assertEquals(2L, json.get("batches_trained"));
+        assertEquals(Map.of("hamlet", 31 * 40L + 41, "news", -7L), json.get("batch_checksums"));
+        assertEquals(2, json.get("emitted_records"), "records kept for re-sending are counted, not printed");
         assertEquals(Map.of("name", "byte", "vocabulary_size", 257, "fingerprint",
                 NumberedBatches.identity().fingerprint()), json.get("tokenizer"));
         assertEquals(Map.of("vocabulary_size", 257, "padded_vocabulary_size", 320, "context_length", 256,

@@ -87,7 +87,7 @@ class ReplayDeterminismTest {
         for (int i = 0; i < count; i++) {
             long offset = firstBatch + i;
             StepResult result = model.train(NumberedBatches.tokens(offset), NumberedBatches.B, NumberedBatches.T,
-                    INPUT, offset);
+                    NumberedBatches.DATASET, offset, INPUT, offset);
             assertTrue(result.applied(), "step of batch " + offset + " applied");
             losses[i] = result.loss();
         }

@@ -5,6 +5,7 @@ import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TokenBatch;
 import io.streamtrain.schemas.TokenIds;
 import io.streamtrain.schemas.TokenizerInfo;
+import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.tokenizer.Tokenizers;
 import io.streamtrain.trainer.TrainerConfig;
@@ -58,6 +59,17 @@ public final class NumberedBatches {
                 .setRows(B).setSequenceLength(T)
                 .setTokens(TokenIds.encode(ids, 0, ids.length)).setDocuments(List.of())
                 .setCreatedAt(Instant.ofEpochMilli(1_700_000_000_000L + sequence)).build();
+    }
+
+    /** A metrics record of {@code step} of run {@code runId}, as the trainer emits for batch step - 1 of "topic". */
+    public static TrainingMetrics metrics(String runId, long step) {
+        return TrainingMetrics.newBuilder()
+                .setRunId(runId).setStep(step).setTime(Instant.ofEpochMilli(1_700_000_000_000L + step * 1000))
+                .setLoss(5.5).setAccuracy(0.1).setPerplexity(Math.exp(5.5)).setLearningRate(1e-3).setGradientNorm(1)
+                .setTokens((long) B * T).setTokensPerSecond(1000).setWaitMillis(1).setComputeMillis(2)
+                .setEmitMillis(3).setBackend("cpu").setDevice("1 thread")
+                .setSourceTopic("topic").setSourcePartition(0).setSourceOffset(step - 1)
+                .build();
     }
 
     /** The record value of batch {@code sequence}, as the producer writes it. */

@@ -1,0 +1,88 @@
+package io.streamtrain.trainer.internal;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.streamtrain.schemas.AvroSerdes;
+import io.streamtrain.schemas.TextSample;
+import io.streamtrain.schemas.Topics;
+import io.streamtrain.schemas.TrainingMetrics;
+import io.streamtrain.trainer.testing.NumberedBatches;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** The records a checkpoint carries for a restart to send again: the window, the metadata round trip, the keys. */
+class EmittedRecordsTest {
+    private static final String RUN = "run-a";
+
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    private final PrintStream log = new PrintStream(out, true, StandardCharsets.UTF_8);
+
+    @Test
+    void shouldKeepTheRecordsOfTheLastStepsAndRestoreThemWithTheirKeysAndBytes() {
+        EmittedRecords records = new EmittedRecords();
+        int lastStep = EmittedRecords.STEPS_KEPT + 44;
+        for (long step = 1; step <= lastStep; step++) {
+            records.add(Topics.runStepKey(RUN, step), metrics(RUN, step));
+        }
+        String sampleKey = Topics.runStepKey(RUN, lastStep);
+        records.add(sampleKey, sample(RUN, lastStep));
+        records.add(sampleKey + "/fixed-prompt", sample(RUN, lastStep));
+        Map<String, String> metadata = new LinkedHashMap<>();
+        records.writeTo(metadata);
+
+        assertEquals(EmittedRecords.STEPS_KEPT + 2, metadata.size());
+        assertTrue(metadata.containsKey("emitted.metrics." + lastStep), metadata.keySet().toString());
+        assertTrue(metadata.containsKey("emitted.samples." + lastStep + "/fixed-prompt"), metadata.keySet().toString());
+        List<EmittedRecords.Emitted> restored = EmittedRecords.of(metadata, RUN, log).records();
+        assertEquals(45, restored.get(0).step(), "the oldest step kept is the last minus STEPS_KEPT plus one");
+        assertEquals(Topics.runStepKey(RUN, 45), restored.get(0).key());
+        assertArrayEquals(AvroSerdes.trainingMetrics().serializer().serialize(null, metrics(RUN, 45)),
+                restored.get(0).value());
+        assertEquals(Instant.ofEpochMilli(1_700_000_045_000L), restored.get(0).time());
+        assertEquals(List.of(sampleKey, sampleKey + "/fixed-prompt"), restored.stream()
+                .filter(emitted -> !emitted.metrics()).map(EmittedRecords.Emitted::key).sorted().toList());
+    }
+
+    @Test
+    void shouldLeaveOutTheRecordsOfAnotherRun() {
+        EmittedRecords parent = new EmittedRecords();
+        parent.add(Topics.runStepKey("parent", 3), metrics("parent", 3));
+        Map<String, String> metadata = new LinkedHashMap<>();
+        parent.writeTo(metadata);
+        assertTrue(EmittedRecords.of(metadata, "child", log).isEmpty(), "a new run does not re-send its parent's records");
+        assertEquals(1, EmittedRecords.of(metadata, "parent", log).records().size());
+    }
+
+    @Test
+    void shouldLeaveOutAndNameAMetadataEntryThatDoesNotDecode() {
+        Map<String, String> metadata = new LinkedHashMap<>();
+        metadata.put("emitted.metrics.7", "bm90IGF2cm8=");
+        EmittedRecords good = new EmittedRecords();
+        good.add(Topics.runStepKey(RUN, 8), metrics(RUN, 8));
+        good.writeTo(metadata);
+        EmittedRecords restored = EmittedRecords.of(metadata, RUN, log);
+        assertEquals(List.of(8L), restored.records().stream().map(EmittedRecords.Emitted::step).toList());
+        String logged = out.toString(StandardCharsets.UTF_8);
+        assertTrue(logged.contains("emitted.metrics.7") && logged.contains("not sent again"), logged);
+    }
+
+    private static TrainingMetrics metrics(String runId, long step) {
+        return NumberedBatches.metrics(runId, step);
+    }
+
+    private static TextSample sample(String runId, long step) {
+        return TextSample.newBuilder()
+                .setRunId(runId).setStep(step).setTime(Instant.ofEpochMilli(1_700_000_000_000L + step * 1000))
+                .setPrompt("To be").setGenerated(", or not").setActual(", or not to be")
+                .setTemperature(1).setTopK(40).setMaxNewTokens(8).setSeed(step)
+                .build();
+    }
+}
