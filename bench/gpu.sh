@@ -5,7 +5,7 @@
 #        CARRY (default .device-carry, filled by bench/device-carry.sh), COMMIT (default git rev-parse HEAD),
 #        OUT (if set, the JSON lines go to $OUT/gpu-bench.jsonl, the whole output to $OUT/gpu-bench.log), PROFILE=1 (CudaBench only: time every
 #        kernel of 3 more steps and print the breakdown), BENCH_ARGS (CudaBench only: more options),
-#        JAVA_OPTS (CudaBench only: JVM options)
+#        JAVA_OPTS (JVM options, e.g. -Dstreamtrain.cuda.graphs=false)
 # Ours: `streamtrain bench --backend cuda` when the CLI jar is carried (CARRY/cli/streamtrain-cli.jar, with its
 # dependencies in CARRY/lib), else io.streamtrain.cuda.CudaBench from the carried test classes.
 # The reference: ../shared/anchors/torch_gpt_bench.py copied unchanged into CARRY, run with --mode all.
@@ -28,7 +28,7 @@ echo "commit $commit; $(nvidia-smi --query-gpu=name,driver_version,clocks.sm --f
 for config in "${configs[@]}"; do
   args=(--model "$config" --vocab "${vocab[$config]}" --batch "${batch[$config]}" --seq-len "${seqlen[$config]}" --steps "$steps")
   if [ -f "$carry/cli/streamtrain-cli.jar" ]; then
-    cmd=("$java" -Dstreamtrain.commit="$commit" -cp "$carry/cli/streamtrain-cli.jar:$carry/lib/*" io.streamtrain.cli.Main bench --backend cuda "${args[@]}")
+    cmd=("$java" ${JAVA_OPTS:-} -Dstreamtrain.commit="$commit" -cp "$carry/cli/streamtrain-cli.jar:$carry/lib/*" io.streamtrain.cli.Main bench --backend cuda "${args[@]}")
   else
     cmd=("$java" ${JAVA_OPTS:-} -cp "$carry/lib/*" io.streamtrain.cuda.CudaBench "${args[@]}" ${PROFILE:+--profile} ${BENCH_ARGS:-})
   fi

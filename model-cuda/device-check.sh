@@ -12,7 +12,7 @@ if [ -z "${SKIP_TESTS:-}" ]; then
   start=$(date +%s)
   timeout "${TEST_TIMEOUT:-360}" /tmp/jre/bin/java -Xmx16g -jar .device-carry/junit-platform-console-standalone.jar \
     execute -cp "$classpath" --details=tree --disable-banner \
-    $(for c in CudaDeviceTest PtxFreshnessTest CudaWideShapesTest CudaKernelsCompatibilityTest CudaPipelinedMatmulCompatibilityTest CudaGptCompatibilityTest CudaGenerationTest; \
+    $(for c in CudaDeviceTest PtxFreshnessTest CudaWideShapesTest CudaKernelsCompatibilityTest CudaPipelinedMatmulCompatibilityTest CudaGptCompatibilityTest CudaGenerationTest CudaStepGraphTest; \
       do echo --select-class io.streamtrain.cuda.$c; done) \
     --disable-ansi-colors > "$out/tests.log" 2>&1
   echo "tests: exit $? after $(( $(date +%s) - start )) s"
@@ -21,7 +21,7 @@ if [ -z "${SKIP_TESTS:-}" ]; then
   # the worst error per kernel and output, from the kit's lines
   grep -E 'max relative error' "$out/tests.log" | awk '{k=$1" "$2; e=$(NF-2); if (!(k in m) || e+0 > m[k]+0) m[k]=e} END {for (k in m) printf "%s %s; ", k, m[k]; print ""}'
   sed -n '/golden state on/,/^[^ ]/p' "$out/tests.log" | head -40
-  grep -E 'greedy on|sampled on|opened ' "$out/tests.log" | cut -c1-300
+  grep -E 'greedy on|sampled on|opened |step graphs' "$out/tests.log" | cut -c1-300
 fi
 if [ -z "${SKIP_BENCH:-}" ]; then
   timeout "${BENCH_TIMEOUT:-400}" bench/gpu.sh "$@"

@@ -20,6 +20,7 @@ import io.streamtrain.cuda.internal.KernelProfiler;
 import io.streamtrain.cuda.internal.Launcher;
 import io.streamtrain.cuda.internal.PinnedStaging;
 import io.streamtrain.cuda.internal.PtxModules;
+import io.streamtrain.cuda.internal.StepGraph;
 import io.streamtrain.model.IntTensor;
 import io.streamtrain.model.Kernels;
 import io.streamtrain.model.Tensor;
@@ -44,6 +45,12 @@ import jcuda.driver.CUstream_flags;
  * <p>Precision: matrix products and the products inside attention (head sizes up to 64) run on tensor cores with
  * bf16 operands and fp32 accumulation, as PyTorch autocast does; everything else is fp32.
  *
+ * <p>Step graphs ({@link #captureStep}): the first call of a key runs its kernels directly (scratch buffers grow
+ * then), the second captures them as a CUDA graph, later ones replay it with one launch, after checking every kernel
+ * call against the graph and updating the arguments that changed (see {@code StepGraph}).
+ * On by default; {@code -D}{@value #GRAPHS_PROPERTY}{@code =false} or {@link #stepGraphs(boolean)} turns them off,
+ * and while kernels are profiled steps run directly.
+ *
  * <p>Not thread-safe: one caller at a time, from any thread. {@link #startKernelProfile} times every kernel for
  * benchmarks; {@link #pipelinedMatmulThreshold} moves the size from which products convert their operands to
  * bf16 first (for tests).
@@ -58,6 +65,8 @@ public final class CudaKernels implements Kernels {
     /** Multiply-adds from which a matrix product takes the pipelined bf16 path (the conversions pay off). */
     public static final long DEFAULT_PIPELINED_MATMUL_THRESHOLD = 1L << 30;
     private static final int MATMUL_PIPELINED_SHARED_BYTES = 112 * 1024;
+    /** The system property that turns step graphs off ({@code false}) or on ({@code true}, the default). */
+    public static final String GRAPHS_PROPERTY = "streamtrain.cuda.graphs";
 
     /** The three pipelined products of one block tile (rows x columns x depth), thread count and stage count. */
     private record PipelinedMatmul(CUfunction forward, CUfunction backwardInput, CUfunction backwardWeight,
@@ -76,6 +85,10 @@ public final class CudaKernels implements Kernels {
     private long allocatedBytes;
     private boolean closed;
     private KernelProfiler profiler;
+    private boolean stepGraphs = graphsProperty();
+    /** The step graphs by key (few: one per (B, T) a model trains on), searched in order: no boxing per step. */
+    private final List<StepGraph> graphs = new ArrayList<>();
+    private long stepGraphLaunches;
 
     private final CUfunction encoderForward, encoderBackwardWpe, encoderBackwardWte;
     private final CUfunction layernormForward, layernormBackward, layernormBackwardNarrow;
@@ -206,6 +219,105 @@ public final class CudaKernels implements Kernels {
         return profiler == null ? "not profiled" : profiler.report(steps);
     }
 
+    private static boolean graphsProperty() {
+        String value = System.getProperty(GRAPHS_PROPERTY, "true").trim();
+        if (!value.equals("true") && !value.equals("false")) {
+            throw new IllegalArgumentException("-D" + GRAPHS_PROPERTY + "=" + value + " must be true or false");
+        }
+        return value.equals("true");
+    }
+
+    /** Turns step graphs on or off (for comparisons; on by default, see {@link #GRAPHS_PROPERTY}). */
+    public void stepGraphs(boolean enabled) {
+        this.stepGraphs = enabled;
+    }
+
+    /** Whether {@link #captureStep} uses graphs. */
+    public boolean stepGraphs() {
+        return stepGraphs;
+    }
+
+    /** Step graphs launched so far (captures and replays). */
+    public long stepGraphLaunches() {
+        return stepGraphLaunches;
+    }
+
+    /** Kernel arguments that replays have written into step graphs so far (AdamW's, once per step). */
+    public long stepGraphArgumentUpdates() {
+        long updates = 0;
+        for (StepGraph graph : graphs) {
+            updates += graph.updatedArguments();
+        }
+        return updates;
+    }
+
+    @Override
+    public void captureStep(long key, Runnable enqueue) {
+        enter();
+        if (launcher.inStepGraph()) {
+            throw new IllegalStateException("captureStep inside captureStep: step graphs do not nest");
+        }
+        if (!stepGraphs || launcher.profiling()) {
+            enqueue.run();
+            return;
+        }
+        StepGraph graph = stepGraph(key);
+        if (graph == null) {
+            enqueue.run(); // the first call of a key runs directly: the scratch buffers it needs are allocated now
+            graphs.add(new StepGraph(key, stream));
+            return;
+        }
+        if (graph.captured()) {
+            launcher.replay(graph);
+            try {
+                enqueue.run();
+            } finally {
+                launcher.direct();
+            }
+            if (!graph.endReplay()) {
+                graph.close(); // the calls changed beyond arguments: capture them again
+                capture(graph, enqueue);
+            }
+        } else {
+            capture(graph, enqueue);
+        }
+        graph.launch();
+        stepGraphLaunches++;
+    }
+
+    private StepGraph stepGraph(long key) {
+        for (int i = 0; i < graphs.size(); i++) {
+            if (graphs.get(i).key() == key) {
+                return graphs.get(i);
+            }
+        }
+        return null;
+    }
+
+    /** Runs {@code enqueue} with its launches added to {@code graph} instead of made, then instantiates it. */
+    private void capture(StepGraph graph, Runnable enqueue) {
+        launcher.capture(graph);
+        boolean enqueued = false;
+        try {
+            enqueue.run();
+            enqueued = true;
+        } finally {
+            launcher.direct();
+            if (!enqueued) {
+                graph.close();
+            }
+        }
+        graph.instantiate();
+    }
+
+    /** Rejects a call that is not a kernel launch while a step graph is captured or replayed. */
+    private void notInStepGraph(String what) {
+        if (launcher.inStepGraph()) {
+            throw new IllegalStateException(what + " inside captureStep: a step body may only call kernels "
+                    + "(see Kernels.captureStep); move it before or after the captured step");
+        }
+    }
+
     /** The PTX modules loaded, e.g. {@code matmul.sm80.ptx}: which variant the device got. */
     public List<String> loadedModules() {
         return modules.loadedVariants();
@@ -239,6 +351,7 @@ public final class CudaKernels implements Kernels {
 
     private CudaTensor allocateElements(long size, boolean ints) {
         enter();
+        notInStepGraph("allocate");
         if (size < 0) {
             throw new IllegalArgumentException("cannot allocate " + size + " elements: the size must not be negative");
         }
@@ -269,6 +382,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void write(Tensor dst, float[] src, int srcOffset) {
         enter();
+        notInStepGraph("write");
         CudaTensor d = floats(dst, 0, "write", "dst");
         checkHostRange(src.length, srcOffset, d.size(), "write");
         staging.writeFloats(d, src, srcOffset, (int) d.size());
@@ -277,6 +391,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void writeInts(IntTensor dst, int[] src, int srcOffset, int count) {
         enter();
+        notInStepGraph("writeInts");
         CudaTensor d = ints(dst, count, "writeInts", "dst");
         checkHostRange(src.length, srcOffset, count, "writeInts");
         staging.writeInts(d, src, srcOffset, count);
@@ -285,6 +400,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void read(float[] dst, int dstOffset, Tensor src) {
         enter();
+        notInStepGraph("read");
         CudaTensor s = floats(src, 0, "read", "src");
         checkHostRange(dst.length, dstOffset, s.size(), "read");
         staging.readFloats(dst, dstOffset, s, (int) s.size());
@@ -293,6 +409,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void readInts(int[] dst, int dstOffset, IntTensor src) {
         enter();
+        notInStepGraph("readInts");
         CudaTensor s = ints(src, 0, "readInts", "src");
         checkHostRange(dst.length, dstOffset, s.size(), "readInts");
         staging.readInts(dst, dstOffset, s, (int) s.size());
@@ -796,6 +913,10 @@ public final class CudaKernels implements Kernels {
         if (profiler != null) {
             profiler.close();
         }
+        for (StepGraph graph : graphs) {
+            graph.close();
+        }
+        graphs.clear();
         staging.forgetDevicePointers();
         staging.close();
         modules.close();

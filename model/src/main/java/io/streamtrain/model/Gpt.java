@@ -95,6 +95,12 @@ public final class Gpt implements AutoCloseable {
     private Activations acts;
     private Decoder decoder;
     private long step;
+    /** The step body for {@link Kernels#captureStep}, made once (a lambda per step would allocate). */
+    private final Runnable stepWork = this::enqueueStep;
+    // the arguments of enqueueStep, set by trainStep
+    private int stepB;
+    private int stepT;
+    private double stepLearningRate;
 
     private Gpt(GptConfig config, Kernels kernels, TrainingOptions options, long rngState, long step) {
         this.config = Objects.requireNonNull(config, "config");
@@ -171,21 +177,20 @@ public final class Gpt implements AutoCloseable {
     /**
      * One optimizer step on {@code tokens} (B, T+1) row-major: inputs are [:, :T], targets [:, 1:].
      * Forward, zero-grad, backward, global-norm clip at maxGradientNorm and AdamW with
-     * lr = schedule.at(step + 1), all enqueued on the backend; then one read of the figures.
+     * lr = schedule.at(step + 1), all enqueued on the backend through {@link Kernels#captureStep} keyed by (B, T)
+     * (the CUDA backend replays them as one graph); then one read of the figures.
      *
      * @throws IllegalArgumentException when the shape does not fit the model or an id is outside [0, V),
      *                                  naming its index
      */
     public StepResult trainStep(int[] tokens, int B, int T) {
         upload(tokens, B, T);
-        forward(B, T, true);
-        zeroGradients();
-        backward(B, T);
-        kernels.globalNorm(gradientNorm, grads, parameterCount);
         double learningRate = options.schedule().at(step + 1);
-        kernels.adamw(params, m, v, grads, gradientNorm, parameterCount, decayedSize, (float) learningRate,
-                (float) options.beta1(), (float) options.beta2(), (float) options.eps(),
-                (float) options.weightDecay(), (float) options.maxGradientNorm(), (int) (step + 1));
+        stepB = B;
+        stepT = T;
+        stepLearningRate = learningRate;
+        // between the upload and the read: the same kernels every step of a (B, T), which a backend may replay
+        kernels.captureStep((long) B << 32 | T, stepWork);
         kernels.read(figuresHost, 0, figures); // the step's one host synchronisation
         float norm = figuresHost[GRADIENT_NORM];
         boolean applied = Float.isFinite(norm);
@@ -193,6 +198,22 @@ public final class Gpt implements AutoCloseable {
             step++;
         }
         return new StepResult(figuresHost[LOSS], figuresHost[ACCURACY], norm, learningRate, applied);
+    }
+
+    /**
+     * The kernels of a training step after the upload: forward, zero-grad, backward, global norm and AdamW with
+     * the (B, T) and learning rate that {@link #trainStep} left in the step fields, at optimizer step step + 1.
+     */
+    private void enqueueStep() {
+        int B = stepB;
+        int T = stepT;
+        forward(B, T, true);
+        zeroGradients();
+        backward(B, T);
+        kernels.globalNorm(gradientNorm, grads, parameterCount);
+        kernels.adamw(params, m, v, grads, gradientNorm, parameterCount, decayedSize, (float) stepLearningRate,
+                (float) options.beta1(), (float) options.beta2(), (float) options.eps(),
+                (float) options.weightDecay(), (float) options.maxGradientNorm(), (int) (step + 1));
     }
 
     /** Loss and accuracy of {@code tokens} (B, T+1) without an update; one host synchronisation. */

@@ -126,6 +126,22 @@ public interface Kernels extends AutoCloseable {
     void adamw(Tensor params, Tensor m, Tensor v, Tensor grads, Tensor gradNorm, long n, long decayedSize,
                float learningRate, float beta1, float beta2, float eps, float weightDecay, float maxGradNorm, int step);
 
+    /**
+     * Enqueues the kernel calls that {@code enqueue} makes: a sequence a caller repeats, such as the body of a
+     * training step, which a backend may record once per {@code key} and replay (the CUDA backend as a CUDA
+     * graph: one launch instead of one per kernel). The default simply runs {@code enqueue}.
+     *
+     * <p>The contract for {@code enqueue}: it only calls kernels (no {@code allocate}, {@code write} or
+     * {@code read} methods); every call with the same key makes the same kernel calls in the same order with the
+     * same sizes. Their tensors and scalar arguments may change between calls (AdamW's learning rate and step
+     * change every step): a backend that replays checks them and updates what changed, so the work enqueued is
+     * always what {@code enqueue} asks for. It may be run more than once per call, with only the last run's work
+     * enqueued. The key is a {@code long} (e.g. B and T packed) so that a step allocates nothing.
+     */
+    default void captureStep(long key, Runnable enqueue) {
+        enqueue.run();
+    }
+
     // ---- generation ------------------------------------------------------------------------
 
     /**

@@ -13,7 +13,9 @@ import jcuda.driver.CUstream;
  * Launches kernels without allocating: arguments are written into one direct buffer of 8-byte slots, and the
  * argument lists (a pointer per slot) are built once per argument count. The driver reads each argument's
  * own size from its slot (x86-64 is little-endian, so a 4-byte int or float is the slot's first 4 bytes).
- * Usage: {@code launcher.begin().pointer(out).integer(n).launch(function, ...)}. Not thread-safe.
+ * Usage: {@code launcher.begin().pointer(out).integer(n).launch(function, ...)}. Launches go to the stream directly;
+ * while a {@link StepGraph} is captured they are added to it instead, and while one is replayed only compared with
+ * it (nothing is launched either way). Not thread-safe.
  */
 public final class Launcher {
     private static final int MAX_ARGUMENTS = 24;
@@ -23,6 +25,8 @@ public final class Launcher {
     private final CUstream stream;
     private int count;
     private KernelProfiler profiler;
+    private StepGraph capturing;  // non-null while a step graph is captured
+    private StepGraph replaying;  // non-null while a step graph is replayed
 
     public Launcher(CUstream stream) {
         this.stream = stream;
@@ -38,6 +42,36 @@ public final class Launcher {
     /** Times every launch from now on with {@code profiler} (null: stop timing). */
     public void profile(KernelProfiler profiler) {
         this.profiler = profiler;
+    }
+
+    /** Whether launches are timed (a step graph is then not used: the profiler's events are not graph nodes). */
+    public boolean profiling() {
+        return profiler != null;
+    }
+
+    /** From now on, launches are added to {@code graph} (a new, empty one) instead of made. */
+    public void capture(StepGraph graph) {
+        graph.beginCapture();
+        capturing = graph;
+        replaying = null;
+    }
+
+    /** From now on, launches are not made but compared with {@code graph}'s record, updating changed arguments. */
+    public void replay(StepGraph graph) {
+        graph.beginReplay();
+        replaying = graph;
+        capturing = null;
+    }
+
+    /** From now on, launches go to the stream directly (ends {@link #capture} and {@link #replay}). */
+    public void direct() {
+        capturing = null;
+        replaying = null;
+    }
+
+    /** Whether a step graph is being captured or replayed: only kernel launches are allowed then. */
+    public boolean inStepGraph() {
+        return capturing != null || replaying != null;
     }
 
     public Launcher begin() {
@@ -68,6 +102,16 @@ public final class Launcher {
     /** Enqueues {@code function} on the stream with the arguments given since {@link #begin}. */
     public void launch(CUfunction function, String name, int gridX, int gridY, int gridZ, int blockX, int blockY,
                        int sharedBytes) {
+        if (replaying != null) {
+            replaying.compare(function, name, gridX, gridY, gridZ, blockX, blockY, sharedBytes, slots, count,
+                    argumentLists[count]);
+            return;
+        }
+        if (capturing != null) {
+            capturing.add(function, name, gridX, gridY, gridZ, blockX, blockY, sharedBytes, slots, count,
+                    argumentLists[count]);
+            return;
+        }
         if (profiler != null) {
             profiler.before(name + " " + gridX + "x" + gridY + "x" + gridZ);
         }
