@@ -6,53 +6,44 @@ import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.schemas.Topics;
 import java.nio.charset.StandardCharsets;
 import java.util.Collection;
+import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.Serializer;
 import org.apache.kafka.common.serialization.StringSerializer;
-import org.apache.kafka.common.test.KafkaClusterTestKit;
-import org.apache.kafka.common.test.TestKitNodes;
 
-/** A real single-node KRaft broker in-process (loopback, temporary directory) and producers of the trainer's records. */
+/**
+ * The producer module's in-process KRaft broker (loopback, temporary directory), plus producers of the records the
+ * trainer writes: metrics, samples, dead letters.
+ */
 final class EmbeddedKafka implements AutoCloseable {
-    private final KafkaClusterTestKit cluster;
+    private final io.streamtrain.producer.EmbeddedKafka broker;
 
-    private EmbeddedKafka(KafkaClusterTestKit cluster) {
-        this.cluster = cluster;
+    private EmbeddedKafka(io.streamtrain.producer.EmbeddedKafka broker) {
+        this.broker = broker;
     }
 
     static EmbeddedKafka start() throws Exception {
-        KafkaClusterTestKit cluster = new KafkaClusterTestKit.Builder(new TestKitNodes.Builder()
-            .setCombined(true).setNumBrokerNodes(1).setNumControllerNodes(1).build())
-            // One broker: the internal topics cannot have the default 3 replicas.
-            .setConfigProp("offsets.topic.replication.factor", "1")
-            .setConfigProp("offsets.topic.num.partitions", "1")
-            .setConfigProp("transaction.state.log.replication.factor", "1")
-            .setConfigProp("transaction.state.log.min.isr", "1")
-            .setConfigProp("group.initial.rebalance.delay.ms", "0")
-            .build();
-        cluster.format();
-        cluster.startup();
-        cluster.waitForReadyBrokers();
-        return new EmbeddedKafka(cluster);
+        return new EmbeddedKafka(io.streamtrain.producer.EmbeddedKafka.start());
     }
 
     String bootstrapServers() {
-        return cluster.bootstrapServers();
+        return broker.bootstrapServers();
     }
 
+    /** A new admin client of this broker; the caller closes it. */
     Admin admin() {
-        return cluster.admin();
+        return Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers()));
     }
 
     void createTopics(String... topics) throws Exception {
-        try (Admin admin = admin()) {
-            admin.createTopics(java.util.Arrays.stream(topics).map(topic -> new NewTopic(topic, 2, (short) 1)).toList()).all().get();
+        for (String topic : topics) {
+            broker.createTopic(topic, 2);
         }
     }
 
@@ -105,7 +96,7 @@ final class EmbeddedKafka implements AutoCloseable {
     }
 
     @Override
-    public void close() throws Exception {
-        cluster.close();
+    public void close() {
+        broker.close();
     }
 }
