@@ -1,8 +1,8 @@
 package io.streamtrain.cli;
 
+import io.streamtrain.cli.broker.EmbeddedKafkaBroker;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.streamtrain.cli.internal.EmbeddedKafkaBroker;
 import io.streamtrain.model.Checkpoints;
 import io.streamtrain.model.Gpt;
 import io.streamtrain.model.GptConfig;

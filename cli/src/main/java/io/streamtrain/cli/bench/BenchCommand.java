@@ -1,0 +1,201 @@
+package io.streamtrain.cli.bench;
+
+import io.streamtrain.cli.options.BackendOptions;
+import io.streamtrain.cli.support.Json;
+import io.streamtrain.cli.support.MachineInfo;
+import io.streamtrain.cli.support.WriterOutputStream;
+import io.streamtrain.model.Gpt;
+import io.streamtrain.model.GptConfig;
+import io.streamtrain.model.Kernels;
+import io.streamtrain.model.StepResult;
+import io.streamtrain.model.TrainingOptions;
+import io.streamtrain.trainer.Backends;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code streamtrain bench}: times training steps of a GPT on random token batches, with no Kafka involved.
+ * Prints a header (command, commit, machine, Java) and, as its last line, one JSON object with the figures.
+ *
+ * <p>The batches are drawn once, before timing, from a seeded RNG; the timed loop only calls
+ * {@link Gpt#trainStep}, so {@code alloc_bytes_per_step} (heap bytes the calling thread allocated, from
+ * {@link com.sun.management.ThreadMXBean#getCurrentThreadAllocatedBytes()}) is the model's own allocation.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = {
+                "Benchmark GPT training steps on random token batches (no Kafka).",
+                "",
+                "Prints the command, commit, machine and Java version as # lines, then one JSON line with backend, model, "
+                        + "batch, seq_len, vocab, params, tokens_per_s, ms_per_step, alloc_bytes_per_step, "
+                        + "host_syncs_per_step, loss_first, loss_last, device and commit.",
+                "",
+                "Example: streamtrain bench --backend cpu --model tiny --vocab 8192 --batch 16 --seq-len 256 --steps 20"})
+public final class BenchCommand implements Callable<Integer> {
+    /** Distinct random batches cycled through by warm-up and timed steps. */
+    private static final int DISTINCT_BATCHES = 8;
+
+    @Spec
+    private CommandSpec spec;
+
+    @Mixin
+    private BackendOptions backend;
+
+    @Option(names = "--model", defaultValue = "tiny", paramLabel = "tiny|small|gpt2",
+            description = "Model preset (default: ${DEFAULT-VALUE}).")
+    private String model;
+
+    @Option(names = "--vocab", defaultValue = "8192", paramLabel = "V",
+            description = "Vocabulary size V (default: ${DEFAULT-VALUE}).")
+    private int vocabularySize;
+
+    @Option(names = "--batch", defaultValue = "16", paramLabel = "B", description = "Rows per step (default: ${DEFAULT-VALUE}).")
+    private int batchRows;
+
+    @Option(names = "--seq-len", paramLabel = "T",
+            description = "Sequence length (default: the preset's context length).")
+    private Integer sequenceLength;
+
+    @Option(names = "--steps", defaultValue = "10", paramLabel = "N", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+    private int steps;
+
+    @Option(names = "--warmup", defaultValue = "2", paramLabel = "W",
+            description = "Untimed steps first: JIT, first-call allocations (default: ${DEFAULT-VALUE}).")
+    private int warmupSteps;
+
+    @Option(names = "--seed", defaultValue = "1337", description = "Seed of the weights and the batches (default: ${DEFAULT-VALUE}).")
+    private long seed;
+
+    /** The figures of one benchmark run, as printed on the JSON line. */
+    public record Result(String backend, String model, int batch, int sequenceLength, int vocabularySize, long parameters,
+                         int steps, double tokensPerSecond, double millisecondsPerStep, double allocatedBytesPerStep,
+                         double hostSyncsPerStep, double lossFirst, double lossLast, String device, String commit) {
+
+        /** One JSON object on one line; numbers in plain decimal notation. */
+        public String toJson() {
+            return String.format(Locale.ROOT, "{\"backend\":%s,\"model\":%s,\"batch\":%d,\"seq_len\":%d,\"vocab\":%d,"
+                            + "\"params\":%d,\"steps\":%d,\"tokens_per_s\":%.1f,\"ms_per_step\":%.3f,"
+                            + "\"alloc_bytes_per_step\":%.1f,\"host_syncs_per_step\":%.2f,\"loss_first\":%.6f,"
+                            + "\"loss_last\":%.6f,\"device\":%s,\"commit\":%s}",
+                    Json.quote(backend), Json.quote(model), batch, sequenceLength, vocabularySize, parameters, steps,
+                    tokensPerSecond, millisecondsPerStep, allocatedBytesPerStep, hostSyncsPerStep, lossFirst, lossLast,
+                    Json.quote(device), Json.quote(commit));
+        }
+    }
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        GptConfig config = config();
+        int T = sequenceLength == null ? config.contextLength() : sequenceLength;
+        validate(config, T);
+        backend.validate(spec.commandLine());
+        String commit = MachineInfo.commit();
+        out.println("# streamtrain " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+        out.println("# commit:  " + commit);
+        out.println("# cpu:     " + MachineInfo.cpu() + "; " + MachineInfo.memory());
+        out.println("# os:      " + MachineInfo.os());
+        out.println("# java:    " + MachineInfo.javaVersion());
+        out.flush();
+        Kernels kernels = Backends.open(backend.backend, backend.cpuThreads, WriterOutputStream.printStream(out, "# "));
+        Gpt gpt;
+        try {
+            gpt = Gpt.initialize(config, kernels, TrainingOptions.defaults(), seed);
+        } catch (RuntimeException e) {
+            kernels.close();
+            throw e;
+        }
+        try (gpt) { // closes the kernels too
+            out.println("# device:  " + kernels.deviceName());
+            out.println(String.format(Locale.ROOT, "# model:   %s, V=%d (Vp=%d), T=%d, C=%d, L=%d, NH=%d, %,d parameters; B=%d",
+                    model, config.vocabularySize(), config.paddedVocabularySize(), T, config.channels(), config.layers(),
+                    config.heads(), config.parameterCount(), batchRows));
+            out.flush();
+            Result result = run(gpt, config, T, commit, out);
+            out.println(result.toJson());
+            out.flush();
+        }
+        return 0;
+    }
+
+    private Result run(Gpt gpt, GptConfig config, int T, String commit, PrintWriter out) {
+        int B = batchRows;
+        Kernels kernels = gpt.kernels();
+        int[][] batches = randomBatches(config.vocabularySize(), B, T, seed);
+        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        long warmupStart = System.nanoTime();
+        double lossFirst = Double.NaN;
+        for (int i = 0; i < warmupSteps; i++) {
+            StepResult step = gpt.trainStep(batches[i % batches.length], B, T);
+            if (i == 0) {
+                lossFirst = step.loss();
+            }
+        }
+        out.println(String.format(Locale.ROOT, "# warm-up: %d steps in %.1f s", warmupSteps,
+                (System.nanoTime() - warmupStart) / 1e9));
+        out.flush();
+        long syncsBefore = HostSyncs.count(kernels);
+        long allocatedBefore = threads.getCurrentThreadAllocatedBytes();
+        long start = System.nanoTime();
+        double lossLast = Double.NaN;
+        for (int i = 0; i < steps; i++) {
+            StepResult step = gpt.trainStep(batches[(warmupSteps + i) % batches.length], B, T);
+            if (i == 0 && warmupSteps == 0) {
+                lossFirst = step.loss();
+            }
+            lossLast = step.loss();
+        }
+        long elapsed = System.nanoTime() - start;
+        long allocated = threads.getCurrentThreadAllocatedBytes() - allocatedBefore;
+        long syncs = HostSyncs.count(kernels) - syncsBefore;
+        double seconds = elapsed / 1e9;
+        // A backend that does not count its synchronisations is reported at the model's bound, one per step.
+        double hostSyncsPerStep = syncsBefore >= 0 ? (double) syncs / steps : 1.0;
+        return new Result(kernels.backendName(), model, B, T, config.vocabularySize(), config.parameterCount(), steps,
+                (double) B * T * steps / seconds, elapsed / 1e6 / steps, (double) allocated / steps,
+                hostSyncsPerStep, lossFirst, lossLast, kernels.deviceName(), commit);
+    }
+
+    private GptConfig config() {
+        try {
+            return GptConfig.preset(model, vocabularySize);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage());
+        }
+    }
+
+    private void validate(GptConfig config, int T) {
+        require(batchRows >= 1, "--batch must be at least 1, got " + batchRows);
+        require(T >= 1 && T <= config.contextLength(), "--seq-len must be in [1, " + config.contextLength()
+                + "] (the context length of " + model + "), got " + T);
+        require(steps >= 1, "--steps must be at least 1, got " + steps);
+        require(warmupSteps >= 0, "--warmup must be at least 0, got " + warmupSteps);
+    }
+
+    private void require(boolean condition, String message) {
+        if (!condition) {
+            throw new ParameterException(spec.commandLine(), message);
+        }
+    }
+
+    /** Batches (B, T+1) of ids uniform in [0, V), from a seeded RNG. */
+    static int[][] randomBatches(int V, int B, int T, long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        int[][] batches = new int[DISTINCT_BATCHES][B * (T + 1)];
+        for (int[] batch : batches) {
+            for (int i = 0; i < batch.length; i++) {
+                batch[i] = random.nextInt(V);
+            }
+        }
+        return batches;
+    }
+}

@@ -1,0 +1,263 @@
+package io.streamtrain.cli.broker;
+
+import io.streamtrain.cli.support.Directories;
+import kafka.server.KafkaConfig;
+import kafka.server.KafkaRaftServer;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.Uuid;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.utils.Time;
+import org.apache.kafka.metadata.storage.Formatter;
+import org.apache.kafka.server.common.MetadataVersion;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A real single-node Kafka broker in this JVM: Apache Kafka's own {@link KafkaRaftServer} in KRaft combined mode
+ * (broker and controller in one node), listening on the loopback interface only.
+ *
+ * <p>The log directory is formatted on first use, as {@code kafka-storage.sh format} would. A temporary data
+ * directory is deleted on {@link #close()}; a persistent one (the {@code broker} command's {@code --data-dir})
+ * keeps topics and offsets across restarts. Internal topics have one partition and replication factor 1, so
+ * that the first consumer group forms in milliseconds rather than after creating fifty partitions.
+ */
+public final class EmbeddedKafkaBroker implements AutoCloseable {
+
+    private static final int NODE_ID = 1;
+    private static final String LOOPBACK = "127.0.0.1";
+    private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
+
+    private final KafkaRaftServer server;
+    private final Path dataDirectory;
+    private final boolean deleteOnClose;
+    private final String bootstrapServers;
+    private boolean closed;
+
+    private EmbeddedKafkaBroker(KafkaRaftServer server, Path dataDirectory, boolean deleteOnClose, String bootstrapServers) {
+        this.server = server;
+        this.dataDirectory = dataDirectory;
+        this.deleteOnClose = deleteOnClose;
+        this.bootstrapServers = bootstrapServers;
+    }
+
+    /** Starts a broker on a free loopback port with its data in a new temporary directory, deleted on close. */
+    public static EmbeddedKafkaBroker startTemporary() {
+        Path directory;
+        try {
+            directory = Files.createTempDirectory("streamtrain-kafka-");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create a temporary directory for the embedded Kafka broker in "
+                    + System.getProperty("java.io.tmpdir") + ": free some disk space or set -Djava.io.tmpdir", e);
+        }
+        return start(directory, 0, true);
+    }
+
+    /**
+     * Starts a broker whose data lives in {@code dataDirectory} (created and formatted when new, reused when it
+     * already holds a formatted log directory).
+     *
+     * @param port          the client port on 127.0.0.1, or 0 for a free one
+     * @param deleteOnClose whether {@link #close()} deletes the directory
+     */
+    public static EmbeddedKafkaBroker start(Path dataDirectory, int port, boolean deleteOnClose) {
+        Path logDirectory = dataDirectory.resolve("kraft-combined-logs");
+        int brokerPort = port == 0 ? freePort() : port;
+        int controllerPort = freePort();
+        Map<String, Object> properties = serverProperties(logDirectory, brokerPort, controllerPort);
+        KafkaRaftServer server;
+        try {
+            Files.createDirectories(logDirectory);
+            if (!Files.exists(logDirectory.resolve("meta.properties"))) {
+                format(logDirectory);
+            }
+            server = new KafkaRaftServer(new KafkaConfig(properties, false), Time.SYSTEM);
+            server.startup();
+        } catch (Exception e) {
+            if (deleteOnClose) {
+                Directories.deleteQuietly(dataDirectory, "the embedded broker's data");
+            }
+            throw new IllegalStateException("the embedded Kafka broker did not start on " + LOOPBACK + ":" + brokerPort
+                    + " with data in " + dataDirectory + ": " + rootMessage(e)
+                    + (port != 0 ? " (is the port taken? pick another with --port, or --port 0 for a free one)" : ""), e);
+        }
+        EmbeddedKafkaBroker broker = new EmbeddedKafkaBroker(server, dataDirectory, deleteOnClose,
+                LOOPBACK + ":" + brokerPort);
+        try {
+            broker.awaitReady();
+        } catch (RuntimeException e) {
+            broker.close();
+            throw e;
+        }
+        return broker;
+    }
+
+    /** The address clients connect to, {@code 127.0.0.1:<port>}. */
+    public String bootstrapServers() {
+        return bootstrapServers;
+    }
+
+    public Path dataDirectory() {
+        return dataDirectory;
+    }
+
+    /** Creates each topic that does not exist yet, with {@code partitions} partitions and replication factor 1. */
+    public void createTopics(Collection<String> topics, int partitions) {
+        createTopics(bootstrapServers, topics, partitions);
+    }
+
+    /** Creates each topic that does not exist yet on any cluster, with replication factor 1. */
+    public static void createTopics(String bootstrapServers, Collection<String> topics, int partitions) {
+        List<NewTopic> newTopics = new ArrayList<>();
+        for (String topic : topics) {
+            newTopics.add(new NewTopic(topic, partitions, (short) 1));
+        }
+        try (Admin admin = Admin.create(adminProperties(bootstrapServers))) {
+            for (var entry : admin.createTopics(newTopics).values().entrySet()) {
+                try {
+                    entry.getValue().get(30, TimeUnit.SECONDS);
+                } catch (ExecutionException e) {
+                    if (!(e.getCause() instanceof TopicExistsException)) {
+                        throw new IllegalStateException("cannot create topic " + entry.getKey() + " on "
+                                + bootstrapServers + ": " + rootMessage(e), e);
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while creating topics " + topics, e);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("Kafka at " + bootstrapServers + " did not create topics " + topics
+                    + " within 30 s: check that the broker is running and reachable", e);
+        }
+    }
+
+    /** Stops the broker and waits for it; deletes a temporary data directory. Safe to call twice. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            server.shutdown();
+            server.awaitShutdown();
+        } finally {
+            if (deleteOnClose) {
+                Directories.deleteQuietly(dataDirectory, "the embedded broker's data");
+            }
+        }
+    }
+
+    // The same keys a single-node server.properties of the Kafka distribution sets for KRaft combined mode.
+    private static Map<String, Object> serverProperties(Path logDirectory, int brokerPort, int controllerPort) {
+        Map<String, Object> p = new HashMap<>();
+        p.put("process.roles", "broker,controller");
+        p.put("node.id", String.valueOf(NODE_ID));
+        p.put("controller.quorum.voters", NODE_ID + "@" + LOOPBACK + ":" + controllerPort);
+        p.put("listeners", "PLAINTEXT://" + LOOPBACK + ":" + brokerPort + ",CONTROLLER://" + LOOPBACK + ":" + controllerPort);
+        p.put("advertised.listeners", "PLAINTEXT://" + LOOPBACK + ":" + brokerPort);
+        p.put("controller.listener.names", "CONTROLLER");
+        p.put("inter.broker.listener.name", "PLAINTEXT");
+        p.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
+        p.put("log.dirs", logDirectory.toString());
+        p.put("num.partitions", "1");
+        p.put("default.replication.factor", "1");
+        p.put("min.insync.replicas", "1");
+        p.put("offsets.topic.replication.factor", "1");
+        p.put("offsets.topic.num.partitions", "1");
+        p.put("transaction.state.log.replication.factor", "1");
+        p.put("transaction.state.log.min.isr", "1");
+        p.put("transaction.state.log.num.partitions", "1");
+        p.put("share.coordinator.state.topic.replication.factor", "1");
+        p.put("share.coordinator.state.topic.min.isr", "1");
+        p.put("share.coordinator.state.topic.num.partitions", "1");
+        p.put("group.initial.rebalance.delay.ms", "0");
+        p.put("auto.create.topics.enable", "true");
+        // Token batches of a few hundred KB fit with room to spare.
+        p.put("message.max.bytes", String.valueOf(16 * 1024 * 1024));
+        p.put("log.segment.bytes", String.valueOf(64 * 1024 * 1024));
+        p.put("controlled.shutdown.enable", "true");
+        return p;
+    }
+
+    // What `kafka-storage.sh format --standalone`-less static-quorum formatting does: meta.properties and the
+    // bootstrap checkpoint with the production metadata version.
+    private static void format(Path logDirectory) throws Exception {
+        PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+        new Formatter()
+                .setPrintStream(quiet)
+                .setNodeId(NODE_ID)
+                .setClusterId(Uuid.randomUuid().toString())
+                .addDirectory(logDirectory.toString())
+                .setMetadataLogDirectory(logDirectory.toString())
+                .setReleaseVersion(MetadataVersion.LATEST_PRODUCTION)
+                .setControllerListenerName("CONTROLLER")
+                .run();
+    }
+
+    private void awaitReady() {
+        long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
+        try (Admin admin = Admin.create(adminProperties(bootstrapServers))) {
+            while (true) {
+                try {
+                    if (!admin.describeCluster().nodes().get(5, TimeUnit.SECONDS).isEmpty()) {
+                        return;
+                    }
+                } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
+                    if (System.nanoTime() > deadline) {
+                        throw new IllegalStateException("the embedded Kafka broker at " + bootstrapServers
+                                + " did not become ready within " + READY_TIMEOUT.toSeconds() + " s: " + rootMessage(e), e);
+                    }
+                }
+                Thread.sleep(50);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for the embedded Kafka broker", e);
+        }
+    }
+
+    private static Properties adminProperties(String bootstrapServers) {
+        Properties properties = new Properties();
+        properties.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        properties.put(AdminClientConfig.CLIENT_ID_CONFIG, "streamtrain-admin");
+        properties.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
+        properties.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
+        return properties;
+    }
+
+    private static int freePort() {
+        try (ServerSocket socket = new ServerSocket(0, 50, InetAddress.getByName(LOOPBACK))) {
+            socket.setReuseAddress(true);
+            return socket.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot find a free port on " + LOOPBACK + " for the embedded Kafka broker", e);
+        }
+    }
+
+    static String rootMessage(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return root.getClass().getSimpleName() + (root.getMessage() == null ? "" : ": " + root.getMessage());
+    }
+}

@@ -1,0 +1,117 @@
+package io.streamtrain.cli.demo;
+
+import io.streamtrain.schemas.TextSample;
+import io.streamtrain.schemas.TrainingMetrics;
+import io.streamtrain.trainer.DeadLetterReason;
+import io.streamtrain.trainer.TrainerListener;
+
+import java.io.PrintWriter;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The demo's live view, fed by the trainer on its stream thread: a progress line per step (redrawn in place on a
+ * terminal; every {@code logEvery} steps otherwise) and each text sample as it arrives.
+ */
+final class DemoConsole implements TrainerListener {
+    private final PrintWriter out;
+    private final long maxSteps;
+    private final long logEvery;
+    private final boolean terminal;
+    private final long startNanos = System.nanoTime();
+    private final AtomicLong lastStep = new AtomicLong();
+    private final AtomicLong deadLetters = new AtomicLong();
+    private boolean lineOpen;
+
+    DemoConsole(PrintWriter out, long maxSteps, boolean terminal) {
+        this.out = out;
+        this.maxSteps = maxSteps;
+        this.logEvery = Math.max(1, maxSteps / 20);
+        this.terminal = terminal;
+    }
+
+    /** The latest step seen. */
+    long lastStep() {
+        return lastStep.get();
+    }
+
+    long deadLetters() {
+        return deadLetters.get();
+    }
+
+    @Override
+    public synchronized void onStep(TrainingMetrics metrics) {
+        lastStep.set(metrics.getStep());
+        String line = progress(metrics);
+        if (terminal) {
+            out.print("\r" + line + "\u001b[K");
+            lineOpen = true;
+        } else if (metrics.getStep() % logEvery == 0 || metrics.getStep() == 1 || metrics.getStep() >= maxSteps) {
+            out.println(line);
+        }
+        out.flush();
+    }
+
+    @Override
+    public synchronized void onSample(TextSample sample) {
+        endLine();
+        out.println(String.format(Locale.ROOT, "--- sample at step %d (temperature %.1f, top-k %d) ---",
+                sample.getStep(), sample.getTemperature(), sample.getTopK()));
+        out.println("  prompt:    " + printable(sample.getPrompt()));
+        out.println("  generated: " + printable(sample.getGenerated()));
+        out.println("  actual:    " + printable(sample.getActual()));
+        out.flush();
+    }
+
+    @Override
+    public synchronized void onDeadLetter(DeadLetterReason reason, String message) {
+        deadLetters.incrementAndGet();
+        endLine();
+        out.println("dead letter (" + reason + "): " + message);
+        out.flush();
+    }
+
+    /** Ends a progress line redrawn in place, so that the next output starts on its own line. */
+    synchronized void endLine() {
+        if (lineOpen) {
+            out.println();
+            lineOpen = false;
+        }
+    }
+
+    private String progress(TrainingMetrics m) {
+        double elapsed = (System.nanoTime() - startNanos) / 1e9;
+        long step = m.getStep();
+        String eta = "";
+        if (maxSteps > 0 && step > 0 && step < maxSteps) {
+            eta = "  ETA " + duration(elapsed / step * (maxSteps - step));
+        }
+        return String.format(Locale.ROOT, "step %5d%s  loss %.4f  acc %5.1f%%  %,9.0f tok/s  lr %.2e  %s%s",
+                step, maxSteps > 0 ? "/" + maxSteps : "", m.getLoss(), 100 * m.getAccuracy(), m.getTokensPerSecond(),
+                m.getLearningRate(), duration(elapsed), eta);
+    }
+
+    static String duration(double seconds) {
+        long s = Math.round(seconds);
+        return s >= 3600 ? String.format(Locale.ROOT, "%dh%02dm", s / 3600, s / 60 % 60)
+                : s >= 60 ? String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60) : s + "s";
+    }
+
+    /** One line: line breaks and tabs shown as escapes, other control characters dropped, quoted. */
+    static String printable(String text) {
+        StringBuilder out = new StringBuilder(text.length() + 2).append('"');
+        text.codePoints().forEach(c -> {
+            switch (c) {
+                case '\n' -> out.append("\\n");
+                case '\t' -> out.append("\\t");
+                case '"' -> out.append("\\\"");
+                default -> {
+                    if (!Character.isISOControl(c)) {
+                        out.appendCodePoint(c);
+                    }
+                }
+            }
+        });
+        return out.append('"').toString();
+    }
+}

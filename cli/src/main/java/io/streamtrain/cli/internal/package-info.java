@@ -1,2 +1,0 @@
-/** Subcommands, the embedded Kafka broker, the benchmark and the demo's plumbing behind {@code streamtrain}. */
-package io.streamtrain.cli.internal;
