@@ -97,10 +97,19 @@ public final class Gpt implements AutoCloseable {
     private long step;
     /** The step body for {@link Kernels#captureStep}, made once (a lambda per step would allocate). */
     private final Runnable stepWork = this::enqueueStep;
+    /** The halves of a data-parallel step, around the all-reduce (see {@link #trainStep(int[], int, int, int, GradientReducer)}). */
+    private final Runnable gradientWork = this::enqueueGradients;
+    private final Runnable updateWork = this::enqueueUpdate;
+    /** The captureStep key of the update half: negative, so never a packed (B, T). */
+    private static final long UPDATE_KEY = -1L;
     // the arguments of enqueueStep, set by trainStep
     private int stepB;
     private int stepT;
+    private float stepLossScale;
     private double stepLearningRate;
+    /** (3) loss x rows, accuracy x rows, rows: what replicas sum to report the global figures; made on first use. */
+    private Tensor exchange;
+    private final float[] exchangeHost = new float[3];
 
     private Gpt(GptConfig config, Kernels kernels, TrainingOptions options, long rngState, long step) {
         this.config = Objects.requireNonNull(config, "config");
@@ -185,19 +194,88 @@ public final class Gpt implements AutoCloseable {
      */
     public StepResult trainStep(int[] tokens, int B, int T) {
         upload(tokens, B, T);
-        double learningRate = options.schedule().at(step + 1);
-        stepB = B;
-        stepT = T;
-        stepLearningRate = learningRate;
+        double learningRate = prepareStep(B, T, B);
         // between the upload and the read: the same kernels every step of a (B, T), which a backend may replay
         kernels.captureStep((long) B << 32 | T, stepWork);
         kernels.read(figuresHost, 0, figures); // the step's one host synchronisation
+        return finishStep(figuresHost[LOSS], figuresHost[ACCURACY], learningRate);
+    }
+
+    /**
+     * One data-parallel optimizer step: this replica's {@code B} rows of {@code tokens} (B, T+1) are one share of a
+     * global batch of {@code globalRows} rows spread over the replicas of {@code reducer}. Every replica calls this
+     * once per global step, with its own rows (0 when it has nothing to give: it then computes no gradients and
+     * contributes zeros). The loss of each position is scaled by 1 / (globalRows T), so the gradients that
+     * {@link GradientReducer#allReduceSum} sums over the replicas are those of the mean loss over the global batch;
+     * the global norm, clipping and AdamW then run identically on every replica, which stay equal.
+     *
+     * <p>Kernels: forward and backward ({@link Kernels#captureStep} keyed by (B, T)), the all-reduce, then the norm
+     * and AdamW (a second captured step); with more than one replica, the loss and accuracy are summed too (a second
+     * small all-reduce and host read), so the result is the global batch's on every replica. With one replica and
+     * {@code globalRows == B} the weights are those of {@link #trainStep(int[], int, int)}, bit for bit.
+     *
+     * @throws IllegalArgumentException when B is not in [0, globalRows], or as {@link #trainStep(int[], int, int)}
+     * @throws IllegalStateException    when the replicas' rows do not add up to {@code globalRows} (found after
+     *                                  the update: the callers disagree about the global batch)
+     */
+    public StepResult trainStep(int[] tokens, int B, int T, int globalRows, GradientReducer reducer) {
+        Objects.requireNonNull(reducer, "reducer");
+        if (globalRows <= 0 || B < 0 || B > globalRows) {
+            throw new IllegalArgumentException("this replica's rows B=" + B + " must be in [0, globalRows="
+                    + globalRows + "] and the global batch must have rows");
+        }
+        if (reducer.worldSize() == 1 && B != globalRows) {
+            throw new IllegalArgumentException("a world of one replica trains all " + globalRows
+                    + " rows of the global batch, got B=" + B);
+        }
+        double learningRate = prepareStep(B, T, globalRows);
+        if (B > 0) {
+            upload(tokens, B, T);
+            kernels.captureStep((long) B << 32 | T, gradientWork);
+        } else {
+            checkShape(tokens, 0, T);
+            kernels.fill(grads, 0f); // nothing to give: a zero contribution
+        }
+        reducer.allReduceSum(kernels, grads);
+        kernels.captureStep(UPDATE_KEY, updateWork);
+        kernels.read(figuresHost, 0, figures); // the host synchronisation of a world of one
+        if (reducer.worldSize() == 1) {
+            return finishStep(figuresHost[LOSS], figuresHost[ACCURACY], learningRate);
+        }
+        if (exchange == null) {
+            exchange = kernels.allocate(exchangeHost.length);
+        }
+        exchangeHost[0] = B == 0 ? 0f : figuresHost[LOSS] * B;
+        exchangeHost[1] = B == 0 ? 0f : figuresHost[ACCURACY] * B;
+        exchangeHost[2] = B;
+        kernels.write(exchange, exchangeHost, 0);
+        reducer.allReduceSum(kernels, exchange);
+        kernels.read(exchangeHost, 0, exchange);
+        if (exchangeHost[2] != globalRows) {
+            throw new IllegalStateException("the replicas trained " + (long) exchangeHost[2] + " rows in all but were "
+                    + "told the global batch has " + globalRows + ": every replica must be given the same globalRows");
+        }
+        return finishStep(exchangeHost[0] / globalRows, exchangeHost[1] / globalRows, learningRate);
+    }
+
+    /** Sets the step fields; returns the learning rate of the step. */
+    private double prepareStep(int B, int T, int globalRows) {
+        double learningRate = options.schedule().at(step + 1);
+        stepB = B;
+        stepT = T;
+        stepLossScale = 1.0f / (globalRows * T);
+        stepLearningRate = learningRate;
+        return learningRate;
+    }
+
+    /** Counts the step when it was applied (a finite norm in the figures read last). */
+    private StepResult finishStep(double loss, double accuracy, double learningRate) {
         float norm = figuresHost[GRADIENT_NORM];
         boolean applied = Float.isFinite(norm);
         if (applied) {
             step++;
         }
-        return new StepResult(figuresHost[LOSS], figuresHost[ACCURACY], norm, learningRate, applied);
+        return new StepResult(loss, accuracy, norm, learningRate, applied);
     }
 
     /**
@@ -205,11 +283,21 @@ public final class Gpt implements AutoCloseable {
      * the (B, T) and learning rate that {@link #trainStep} left in the step fields, at optimizer step step + 1.
      */
     private void enqueueStep() {
+        enqueueGradients();
+        enqueueUpdate();
+    }
+
+    /** Forward, zero-grad and backward of the uploaded batch: this replica's gradients. */
+    private void enqueueGradients() {
         int B = stepB;
         int T = stepT;
-        forward(B, T, true);
+        forward(B, T, true, stepLossScale);
         zeroGradients();
         backward(B, T);
+    }
+
+    /** Global norm, clipping and AdamW over the gradients. */
+    private void enqueueUpdate() {
         kernels.globalNorm(gradientNorm, grads, parameterCount);
         kernels.adamw(params, m, v, grads, gradientNorm, parameterCount, decayedSize, (float) stepLearningRate,
                 (float) options.beta1(), (float) options.beta2(), (float) options.eps(),
@@ -226,20 +314,27 @@ public final class Gpt implements AutoCloseable {
 
     /** Validates the (B, T+1) ids and writes inputs [:, :T] and targets [:, 1:] to the device. */
     private void upload(int[] tokens, int B, int T) {
-        Objects.requireNonNull(tokens, "tokens");
-        if (B <= 0 || T <= 0 || T > config.contextLength()) {
-            throw new IllegalArgumentException("batch (B=" + B + ", T=" + T + ") must have B > 0 and 0 < T <= "
-                    + config.contextLength() + " (the context length)");
+        if (B <= 0) {
+            throw new IllegalArgumentException("batch (B=" + B + ", T=" + T + ") must have B > 0");
         }
-        if (tokens.length != B * (T + 1)) {
-            throw new IllegalArgumentException("tokens must be (B, T+1) = (" + B + ", " + (T + 1) + ") = "
-                    + B * (T + 1) + " ids, got " + tokens.length);
-        }
+        checkShape(tokens, B, T);
         checkIds(tokens, 0, tokens.length, "tokens");
         ensureActivations(B, T);
         for (int b = 0; b < B; b++) {
             kernels.writeInts(acts.inputRow(b), tokens, b * (T + 1), T);
             kernels.writeInts(acts.targetRow(b), tokens, b * (T + 1) + 1, T);
+        }
+    }
+
+    private void checkShape(int[] tokens, int B, int T) {
+        Objects.requireNonNull(tokens, "tokens");
+        if (T <= 0 || T > config.contextLength()) {
+            throw new IllegalArgumentException("batch (B=" + B + ", T=" + T + ") must have 0 < T <= "
+                    + config.contextLength() + " (the context length)");
+        }
+        if (tokens.length != B * (T + 1)) {
+            throw new IllegalArgumentException("tokens must be (B, T+1) = (" + B + ", " + (T + 1) + ") = "
+                    + B * (T + 1) + " ids, got " + tokens.length);
         }
     }
 
@@ -261,6 +356,11 @@ public final class Gpt implements AutoCloseable {
 
     /** Forward over the uploaded batch, then loss and accuracy into figures; with dlogits in place when training. */
     private void forward(int B, int T, boolean training) {
+        forward(B, T, training, 1.0f / (B * T));
+    }
+
+    /** As {@link #forward(int, int, boolean)} with each position's loss scaled by {@code lossScale} in the dlogits. */
+    private void forward(int B, int T, boolean training, float lossScale) {
         int C = config.channels();
         int NH = config.heads();
         int N = B * T;
@@ -287,7 +387,7 @@ public final class Gpt implements AutoCloseable {
         kernels.matmulForward(acts.get(LOGITS), acts.get(LNF), param(WTE), null, N, C, config.paddedVocabularySize());
         // dlogits overwrite the logits in place: the mean loss over N positions gives each a scale of 1/N
         kernels.softmaxCrossEntropy(acts.get(LOSSES), acts.get(CORRECT), acts.get(LOGITS), acts.get(LOGITS),
-                acts.targets(), 1.0f / N, training, N, config.vocabularySize(), config.paddedVocabularySize());
+                acts.targets(), lossScale, training, N, config.vocabularySize(), config.paddedVocabularySize());
         kernels.mean(loss, acts.get(LOSSES), N);
         kernels.mean(accuracy, acts.get(CORRECT), N);
     }
