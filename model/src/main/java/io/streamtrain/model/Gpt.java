@@ -44,6 +44,7 @@ import io.streamtrain.model.internal.SplitMix64;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.IntConsumer;
 
 /**
  * The GPT of the reference trainer {@code torch_gpt_bench.py}, resident in a {@link Kernels} backend:
@@ -461,6 +462,17 @@ public final class Gpt implements AutoCloseable {
      * @return the new ids only, maxNewTokens of them
      */
     public int[] generate(int[] prompt, int maxNewTokens, SamplingOptions sampling, long seed) {
+        return generate(prompt, maxNewTokens, sampling, seed, null);
+    }
+
+    /**
+     * {@link #generate(int[], int, SamplingOptions, long)} that also hands each new id to {@code newIds} as soon as
+     * it is sampled, for streaming output: the same ids (the same kernels and coins), at the cost of one host
+     * synchronisation per id.
+     *
+     * @param newIds told every new id in order; null = no streaming (one synchronisation at the end)
+     */
+    public int[] generate(int[] prompt, int maxNewTokens, SamplingOptions sampling, long seed, IntConsumer newIds) {
         Objects.requireNonNull(prompt, "prompt");
         Objects.requireNonNull(sampling, "sampling");
         int contextLength = config.contextLength();
@@ -479,7 +491,7 @@ public final class Gpt implements AutoCloseable {
         if (decoder == null) {
             decoder = new Decoder();
         }
-        return decoder.generate(prompt, prompt.length - kept, kept, maxNewTokens, sampling, seed);
+        return decoder.generate(prompt, prompt.length - kept, kept, maxNewTokens, sampling, seed, newIds);
     }
 
     /** Buffers and passes of single-position decoding, allocated on the first {@link #generate}. */
@@ -505,8 +517,10 @@ public final class Gpt implements AutoCloseable {
         private final Tensor fchGelu = kernels.allocate(4L * C); // (4C)
         private final Tensor fcproj = kernels.allocate(C);    // (C)
         private final Tensor logits = kernels.allocate(config.paddedVocabularySize()); // (Vp)
+        private final int[] one = new int[1]; // a streamed id
 
-        int[] generate(int[] prompt, int start, int kept, int maxNewTokens, SamplingOptions sampling, long seed) {
+        int[] generate(int[] prompt, int start, int kept, int maxNewTokens, SamplingOptions sampling, long seed,
+                       IntConsumer newIds) {
             SplitMix64 coinRng = new SplitMix64(seed);
             float[] coinsHost = new float[maxNewTokens];
             for (int i = 0; i < maxNewTokens; i++) {
@@ -521,6 +535,10 @@ public final class Gpt implements AutoCloseable {
                 if (predicts) {
                     kernels.sample(ids.slice(position + 1, 1), logits, coins.slice(position - (kept - 1), 1),
                             sampling.temperature(), sampling.topK(), config.vocabularySize());
+                    if (newIds != null) {
+                        kernels.readInts(one, 0, ids.slice(position + 1, 1));
+                        newIds.accept(one[0]);
+                    }
                 }
             }
             int[] generated = new int[maxNewTokens];

@@ -202,6 +202,18 @@ class GptTest {
     }
 
     @Test
+    void shouldStreamEachNewIdAsSampledAndTheSameIdsAsWithoutStreaming() {
+        try (Gpt gpt = trainedModel()) {
+            SamplingOptions sampling = new SamplingOptions(0.9f, 5);
+            int[] prompt = {3, 10, 6};
+            java.util.List<Integer> streamed = new java.util.ArrayList<>();
+            int[] returned = gpt.generate(prompt, 12, sampling, 77, streamed::add);
+            assertArrayEquals(gpt.generate(prompt, 12, sampling, 77), returned);
+            assertArrayEquals(returned, streamed.stream().mapToInt(Integer::intValue).toArray());
+        }
+    }
+
+    @Test
     void shouldGenerateGreedilyTheSameTokensWhateverTheSeed() {
         try (Gpt gpt = trainedModel()) {
             SamplingOptions greedy = new SamplingOptions(0f, 0);
