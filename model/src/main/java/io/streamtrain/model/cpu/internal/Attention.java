@@ -1,9 +1,14 @@
 package io.streamtrain.model.cpu.internal;
 
+import static io.streamtrain.model.cpu.internal.Views.floats;
+
+import io.streamtrain.model.Tensor;
+import io.streamtrain.model.cpu.internal.WorkerPool.RangeTask;
 import java.util.Arrays;
 
 /**
- * Causal self-attention of one (batch row b, head h) at a time, as small matrix products on the
+ * The attention family ({@code attention.cu} on the GPU): causal self-attention of one (batch row b, head h)
+ * per index of the worker pool, as small matrix products on the
  * {@link MicroKernel}. Q, K, V (T, hs) are the head's slices of qkv (B, T, 3C). With A the (T, T) causal
  * softmax of Q Kᵀ / sqrt(hs):
  * <pre>
@@ -13,10 +18,73 @@ import java.util.Arrays;
  * </pre>
  * Products whose vectorized loop would run along hs (short) are computed transposed, along T.
  * Every sum runs over its index in order, so decoding one position ({@link #decode}) gives the same bits
- * as the last row of {@link #forward}.
+ * as the last row of {@link #forwardHead}.
  */
 public final class Attention {
-    private Attention() {
+    private final WorkerPool pool;
+    private final ForwardTask forwardTask = new ForwardTask();
+    private final BackwardTask backwardTask = new BackwardTask();
+
+    public Attention(WorkerPool pool) {
+        this.pool = pool;
+    }
+
+    /** Floats of the statistics that forward keeps for backward: the softmax A (B, NH, T, T). */
+    public static long statisticsSize(int B, int T, int NH) {
+        return (long) B * NH * T * T;
+    }
+
+    /** out (B, T, C) from qkv (B, T, 3C); stats (B, NH, T, T) keeps the softmax for backward. */
+    public void forward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH) {
+        ForwardTask task = forwardTask;
+        task.out = floats(out, (long) B * T * C, "attentionForward", "out");
+        task.att = floats(stats, statisticsSize(B, T, NH), "attentionForward", "stats");
+        task.qkv = floats(qkv, (long) B * T * 3 * C, "attentionForward", "qkv");
+        task.T = T;
+        task.C = C;
+        task.NH = NH;
+        pool.parallelFor(task, B * NH, 1);
+    }
+
+    /** One (b, h) pair per index. */
+    private static final class ForwardTask extends RangeTask {
+        CpuTensor out, att, qkv;
+        int T, C, NH;
+
+        @Override
+        public void run(int start, int end) {
+            for (int bh = start; bh < end; bh++) {
+                forwardHead(out, att, qkv, bh / NH, bh % NH, T, C, NH);
+            }
+        }
+    }
+
+    /** dqkv (B, T, 3C) accumulates the gradient of forward from dout (B, T, C). */
+    public void backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
+                         int NH) {
+        BackwardTask task = backwardTask;
+        task.dqkv = floats(dqkv, (long) B * T * 3 * C, "attentionBackward", "dqkv");
+        task.dout = floats(dout, (long) B * T * C, "attentionBackward", "dout");
+        task.qkv = floats(qkv, (long) B * T * 3 * C, "attentionBackward", "qkv");
+        task.out = floats(out, (long) B * T * C, "attentionBackward", "out");
+        task.att = floats(stats, statisticsSize(B, T, NH), "attentionBackward", "stats");
+        task.T = T;
+        task.C = C;
+        task.NH = NH;
+        pool.parallelFor(task, B * NH, 1);
+    }
+
+    /** One (b, h) pair per index. */
+    private static final class BackwardTask extends RangeTask {
+        CpuTensor dqkv, dout, qkv, out, att;
+        int T, C, NH;
+
+        @Override
+        public void run(int start, int end) {
+            for (int bh = start; bh < end; bh++) {
+                backwardHead(dqkv, dout, qkv, out, att, bh / NH, bh % NH, T, C, NH);
+            }
+        }
     }
 
     /** Per-thread (T, T) and (hs, T) work rows, grown on first use. */
@@ -50,7 +118,8 @@ public final class Attention {
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     /** out (B, T, C) at head h of row b, and that head's softmax rows into att (B, NH, T, T). */
-    public static void forward(CpuTensor out, CpuTensor att, CpuTensor qkv, int b, int h, int T, int C, int NH) {
+    private static void forwardHead(CpuTensor out, CpuTensor att, CpuTensor qkv, int b, int h, int T, int C,
+                                    int NH) {
         int hs = C / NH;
         float scale = (float) (1.0 / Math.sqrt(hs));
         Scratch s = SCRATCH.get().ensure(T, hs);
@@ -82,8 +151,8 @@ public final class Attention {
     }
 
     /** dqkv (B, T, 3C) accumulates the gradient of head h of row b. */
-    public static void backward(CpuTensor dqkv, CpuTensor dout, CpuTensor qkv, CpuTensor out, CpuTensor att,
-                                int b, int h, int T, int C, int NH) {
+    private static void backwardHead(CpuTensor dqkv, CpuTensor dout, CpuTensor qkv, CpuTensor out, CpuTensor att,
+                                     int b, int h, int T, int C, int NH) {
         int hs = C / NH;
         float scale = (float) (1.0 / Math.sqrt(hs));
         Scratch s = SCRATCH.get().ensure(T, hs);
@@ -160,7 +229,7 @@ public final class Attention {
     /**
      * One new position against a KV cache, for one head: out (hs) from q (hs) and keys and values of
      * positions [0, count) at kBase + t2 * stride and vBase + t2 * stride. The same operations, in the
-     * same order, as the matching row of {@link #forward}; scores and work (>= count each) are work space.
+     * same order, as the matching row of {@link #forwardHead}; scores and work (>= count each) are work space.
      */
     public static void decode(float[] out, int outBase, float[] q, int qBase, float[] k, int kBase, float[] v,
                               int vBase, int stride, int count, int hs, float[] scores, float[] work) {
@@ -201,7 +270,7 @@ public final class Attention {
         for (int t2 = 0; t2 < count; t2++) {
             row[t2] -= max;
         }
-        Pointwise.exp(row, work, count);
+        Exp.exp(row, work, count);
         float sum = 0f;
         for (int t2 = 0; t2 < count; t2++) {
             sum += row[t2];

@@ -1,9 +1,13 @@
 package io.streamtrain.model.cpu.internal;
 
+import static io.streamtrain.model.cpu.internal.Views.floats;
+
+import io.streamtrain.model.Tensor;
+import io.streamtrain.model.cpu.internal.WorkerPool.RangeTask;
 import java.util.Arrays;
 
 /**
- * The three products of a linear layer, blocked so that the JIT vectorizes them: each is a sequence of
+ * The matmul family ({@code matmul.cu} on the GPU): the three products of a linear layer, blocked so that the JIT vectorizes them: each is a sequence of
  * {@link MicroKernel#accumulate} calls over operands first copied ("packed") into per-thread scratch
  * rows: a transposed tile of the weight for forward, rows of the weight for dinp, a tile of dout rows
  * for dweight. Packing costs O(rows * C) against O(rows * C * tile) multiply-adds.
@@ -16,7 +20,127 @@ public final class Matmul {
     /** Reduction rows per packed panel of the backward passes (about 256 KiB of floats). */
     private static final int PANEL_FLOATS = 1 << 16;
 
-    private Matmul() {
+    private final WorkerPool pool;
+    private final ForwardTask forwardTask = new ForwardTask();
+    private final BackwardInputTask backwardInputTask = new BackwardInputTask();
+    private final BackwardWeightTask backwardWeightTask = new BackwardWeightTask();
+
+    public Matmul(WorkerPool pool) {
+        this.pool = pool;
+    }
+
+    /** out (N, OC) = inp (N, C) · weight (OC, C)ᵀ + bias (OC, or null). */
+    public void forward(Tensor out, Tensor inp, Tensor weight, Tensor bias, int N, int C, int OC) {
+        ForwardTask task = forwardTask;
+        task.out = floats(out, (long) N * OC, "matmulForward", "out");
+        task.inp = floats(inp, (long) N * C, "matmulForward", "inp");
+        task.weight = floats(weight, (long) OC * C, "matmulForward", "weight");
+        task.bias = bias == null ? null : floats(bias, OC, "matmulForward", "bias");
+        task.C = C;
+        task.OC = OC;
+        task.N = N;
+        pool.parallelFor(task, task.split(OC, N, 64, pool.threads()), 1);
+    }
+
+    /**
+     * dinp (N, C) += dout (N, OC) · weight (OC, C); dweight (OC, C) += dout (N, OC)ᵀ · inp (N, C);
+     * dbias (OC, or null) += column sums of dout.
+     */
+    public void backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
+                         int N, int C, int OC) {
+        CpuTensor d = floats(dout, (long) N * OC, "matmulBackward", "dout");
+        BackwardInputTask inputTask = backwardInputTask;
+        inputTask.dinp = floats(dinp, (long) N * C, "matmulBackward", "dinp");
+        inputTask.dout = d;
+        inputTask.weight = floats(weight, (long) OC * C, "matmulBackward", "weight");
+        inputTask.C = C;
+        inputTask.OC = OC;
+        pool.parallelFor(inputTask, N, roundUpTo4((N + 4 * pool.threads() - 1) / (4 * pool.threads())));
+        BackwardWeightTask weightTask = backwardWeightTask;
+        weightTask.dweight = floats(dweight, (long) OC * C, "matmulBackward", "dweight");
+        weightTask.dbias = dbias == null ? null : floats(dbias, OC, "matmulBackward", "dbias");
+        weightTask.dout = d;
+        weightTask.inp = floats(inp, (long) N * C, "matmulBackward", "inp");
+        weightTask.N = N;
+        weightTask.C = C;
+        weightTask.OC = OC;
+        pool.parallelFor(weightTask, weightTask.split(OC, C, 32, pool.threads()), 1);
+    }
+
+    /**
+     * A matrix product split into units of (column tile of OC, chunk of another dimension): enough units
+     * to keep every thread busy, each unit writing its own outputs.
+     */
+    private abstract static class TiledTask extends RangeTask {
+        int outputTile, outputTiles, chunk;
+
+        /** Sets the tiles of OC and the chunks (multiples of 4, at least minimumChunk) of length; returns the units. */
+        int split(int OC, int length, int minimumChunk, int threads) {
+            outputTile = outputTile(OC);
+            outputTiles = (OC + outputTile - 1) / outputTile;
+            int chunks = Math.max(1, Math.min((length + minimumChunk - 1) / minimumChunk,
+                    (4 * threads + outputTiles - 1) / outputTiles));
+            chunk = roundUpTo4((length + chunks - 1) / chunks);
+            return outputTiles * ((length + chunk - 1) / chunk);
+        }
+
+        int tileStart(int unit) {
+            return (unit % outputTiles) * outputTile;
+        }
+
+        int chunkStart(int unit) {
+            return (unit / outputTiles) * chunk;
+        }
+    }
+
+    /** out (N, OC) = inp (N, C) · weight (OC, C)ᵀ + bias, one (column tile, row chunk) per index. */
+    private static final class ForwardTask extends TiledTask {
+        CpuTensor out, inp, weight, bias;
+        int N, C, OC;
+
+        @Override
+        public void run(int start, int end) {
+            for (int unit = start; unit < end; unit++) {
+                int o0 = tileStart(unit);
+                int n0 = chunkStart(unit);
+                forwardTile(out, inp, weight, bias, C, OC, o0, Math.min(outputTile, OC - o0),
+                        n0, Math.min(N, n0 + chunk));
+            }
+        }
+    }
+
+    /** dinp (N, C) += dout (N, OC) · weight (OC, C), over rows n. */
+    private static final class BackwardInputTask extends RangeTask {
+        CpuTensor dinp, dout, weight;
+        int C, OC;
+
+        @Override
+        public void run(int start, int end) {
+            backwardInputRows(dinp, dout, weight, C, OC, start, end);
+        }
+    }
+
+    /**
+     * dweight (OC, C) += dout (N, OC)ᵀ · inp (N, C); dbias (OC) += column sums of dout;
+     * one (column tile, channel chunk) per index.
+     */
+    private static final class BackwardWeightTask extends TiledTask {
+        CpuTensor dweight, dbias, dout, inp;
+        int N, C, OC;
+
+        @Override
+        public void run(int start, int end) {
+            for (int unit = start; unit < end; unit++) {
+                int o0 = tileStart(unit);
+                int c0 = chunkStart(unit);
+                backwardWeightTile(dweight, dbias, dout, inp, N, C, OC, o0, Math.min(outputTile, OC - o0),
+                        c0, Math.min(C, c0 + chunk));
+            }
+        }
+    }
+
+    private static int roundUpTo4(int n) {
+        return Math.max(4, (n + 3) & ~3);
     }
 
     /** Per-thread packed panels, coefficients and accumulator rows, grown on first use. */
@@ -78,7 +202,7 @@ public final class Matmul {
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     /** Columns per forward tile for OC outputs: near {@link #OUTPUT_TILE}, tiles of equal width. */
-    public static int outputTile(int OC) {
+    private static int outputTile(int OC) {
         int tiles = (OC + OUTPUT_TILE - 1) / OUTPUT_TILE;
         return (OC + tiles - 1) / tiles;
     }
@@ -87,7 +211,7 @@ public final class Matmul {
      * out[n, o0..o0+ot) = bias + inp[n, :] · weight[o, :]ᵀ for rows n in [n0, n1).
      * out (N, OC), inp (N, C), weight (OC, C), bias (OC) or null.
      */
-    public static void forward(CpuTensor out, CpuTensor inp, CpuTensor weight, CpuTensor bias, int C, int OC,
+    private static void forwardTile(CpuTensor out, CpuTensor inp, CpuTensor weight, CpuTensor bias, int C, int OC,
                                int o0, int ot, int n0, int n1) {
         Scratch s = SCRATCH.get();
         // panel[c][j] = weight[o0 + j, c]: the tile, transposed
@@ -125,8 +249,8 @@ public final class Matmul {
     }
 
     /** dinp[n, :] += sum over o of dout[n, o] * weight[o, :], for rows n in [n0, n1). */
-    public static void backwardInput(CpuTensor dinp, CpuTensor dout, CpuTensor weight, int C, int OC,
-                                     int n0, int n1) {
+    private static void backwardInputRows(CpuTensor dinp, CpuTensor dout, CpuTensor weight, int C, int OC,
+                                          int n0, int n1) {
         Scratch s = SCRATCH.get();
         int block = Math.max(2, Math.min(OC, PANEL_FLOATS / C));
         float[][] panel = s.panel(block, C);
@@ -161,8 +285,8 @@ public final class Matmul {
      * dweightᵀ[c, o-tile] += inp[n, c] * dout[n, o-tile], so that the vectorized loop runs along a
      * contiguous tile of dout rows; the tile is added into dweight at the end.
      */
-    public static void backwardWeight(CpuTensor dweight, CpuTensor dbias, CpuTensor dout, CpuTensor inp,
-                                      int N, int C, int OC, int o0, int ot, int c0, int c1) {
+    private static void backwardWeightTile(CpuTensor dweight, CpuTensor dbias, CpuTensor dout, CpuTensor inp,
+                                           int N, int C, int OC, int o0, int ot, int c0, int c1) {
         Scratch s = SCRATCH.get();
         int block = Math.max(2, Math.min(N, PANEL_FLOATS / ot));
         float[][] panel = s.panel(block, ot);

@@ -60,6 +60,11 @@ public final class WorkerPool implements AutoCloseable {
         return workers.length + 1;
     }
 
+    /** Rows per chunk so that a chunk holds about 64K multiply-adds of {@code workPerRow} each: enough to pay for a hand-off. */
+    public static int rowsPerChunk(long workPerRow) {
+        return (int) Math.max(1, Math.min(1 << 20, (1 << 16) / Math.max(1, workPerRow)));
+    }
+
     /** Runs {@code task} over [0, n) in chunks of {@code grain} and returns when every chunk is done. */
     public void parallelFor(RangeTask task, int n, int grain) {
         if (closed) {
