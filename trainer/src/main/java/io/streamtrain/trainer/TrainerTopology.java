@@ -41,7 +41,10 @@ public final class TrainerTopology {
         TrainingStepProcessor.StepClock clock = new TrainingStepProcessor.StepClock();
         LossSpikeGuard lossSpikes = new LossSpikeGuard(config.lossSpikeRatio(), config.lossSpikeWarmupSteps());
         Topology topology = new Topology();
-        topology.addSource(SOURCE, Serdes.String().deserializer(), AvroSerdes.tokenBatch().deserializer(),
+        // Raw bytes: a record is decoded by the training step at its own offset, so that a record that is not a
+        // TokenBatch is dead-lettered where it is processed, never while its neighbour is (Kafka Streams deserializes
+        // a partition's next record before it processes the current one).
+        topology.addSource(SOURCE, Serdes.ByteArray().deserializer(), Serdes.ByteArray().deserializer(),
                 config.tokenBatchesTopic());
         topology.addProcessor(PROCESSOR, () -> new TrainingStepProcessor(config, model, safeListener, clock,
                 lossSpikes, METRICS_SINK, SAMPLES_SINK), SOURCE);
@@ -65,11 +68,8 @@ public final class TrainerTopology {
         properties.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
         properties.put(StreamsConfig.STATE_DIR_CONFIG, config.runDir().resolve("kafka-streams").toString());
         properties.put(StreamsConfig.ERRORS_DEAD_LETTER_QUEUE_TOPIC_NAME_CONFIG, config.deadLettersTopic());
-        properties.put(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG,
-                DeadLetterHandlers.Deserialization.class);
         properties.put(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_CLASS_CONFIG, DeadLetterHandlers.Processing.class);
         properties.put(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_GLOBAL_ENABLED_CONFIG, true); // the 5.0 default
-        properties.put(DeadLetterHandlers.MODEL_CONFIG, model);
         properties.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 16);
         properties.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
         properties.putAll(config.streamsOverrides());

@@ -2,6 +2,7 @@ package io.streamtrain.trainer.internal;
 
 import io.streamtrain.model.SamplingOptions;
 import io.streamtrain.model.StepResult;
+import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.TokenBatch;
 import io.streamtrain.schemas.Topics;
@@ -34,7 +35,7 @@ import org.apache.kafka.streams.processor.api.RecordMetadata;
  * building and forwarding records, sampling and checkpointing; a metrics record reports the emit time of the
  * previous step, since its own is not over when it is built.
  */
-public final class TrainingStepProcessor implements Processor<String, TokenBatch, String, SpecificRecord> {
+public final class TrainingStepProcessor implements Processor<byte[], byte[], String, SpecificRecord> {
 
     /** Timing shared by the processors of every task of the process, like the model itself. */
     public static final class StepClock {
@@ -84,7 +85,7 @@ public final class TrainingStepProcessor implements Processor<String, TokenBatch
     }
 
     @Override
-    public void process(Record<String, TokenBatch> record) {
+    public void process(Record<byte[], byte[]> record) {
         long start = System.nanoTime();
         RecordMetadata source = context.recordMetadata().orElseThrow(
                 () -> new IllegalStateException("a token batch without source topic, partition and offset"));
@@ -97,11 +98,7 @@ public final class TrainingStepProcessor implements Processor<String, TokenBatch
         if (maxSteps > 0 && model.step() >= maxSteps) {
             return; // max.steps reached: the trainer is stopping; the record stays unhandled for the next run
         }
-        TokenBatch batch = record.value();
-        if (batch == null) {
-            throw deadLetter(partition, offset, new BadBatchException(DeadLetterReason.EMPTY_BATCH,
-                    "the record of key " + record.key() + " has no value (a tombstone)"));
-        }
+        TokenBatch batch = decode(record, partition, offset);
         int[] tokens;
         try {
             tokens = validator.validateAndDecode(batch);
@@ -190,6 +187,25 @@ public final class TrainingStepProcessor implements Processor<String, TokenBatch
         context.forward(new Record<String, SpecificRecord>(key, sample, now.toEpochMilli()), samplesSink);
         model.recordEmitted(key, sample);
         listener.onSample(sample);
+    }
+
+    /**
+     * The record's TokenBatch, decoded here, at the record's own offset: bytes that are not one are dead-lettered as
+     * {@link DeadLetterReason#NOT_A_TOKEN_BATCH}, a tombstone as {@link DeadLetterReason#EMPTY_BATCH}.
+     */
+    private TokenBatch decode(Record<byte[], byte[]> record, TopicPartition partition, long offset) {
+        byte[] value = record.value();
+        if (value == null) {
+            throw deadLetter(partition, offset, new BadBatchException(DeadLetterReason.EMPTY_BATCH,
+                    "the record at " + partition + "@" + offset + " has no value (a tombstone)"));
+        }
+        try {
+            return AvroSerdes.tokenBatch().deserializer().deserialize(partition.topic(), value);
+        } catch (RuntimeException e) {
+            throw deadLetter(partition, offset, new BadBatchException(DeadLetterReason.NOT_A_TOKEN_BATCH,
+                    "the record at " + partition + "@" + offset + " (" + value.length + " bytes) is not a TokenBatch: "
+                            + e.getMessage()));
+        }
     }
 
     private String decode(int[] ids, int offset, int length) {
