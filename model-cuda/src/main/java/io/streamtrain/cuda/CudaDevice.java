@@ -34,6 +34,15 @@ public record CudaDevice(boolean available, int ordinal, String name, int comput
     /** Why the driver could not be loaded, from the first attempt (the JVM does not retry a failed native load). */
     private static volatile String driverLoadFailure;
 
+    /** Usable devices: ordinals 0, 1, ... as long as the probe finds them usable (0 without a driver or GPU). */
+    public static int count() {
+        int n = 0;
+        while (probe(n).available()) {
+            n++;
+        }
+        return n;
+    }
+
     /** Probes device 0. */
     public static CudaDevice probe() {
         return probe(0);

@@ -21,6 +21,7 @@ import io.streamtrain.cuda.internal.Launcher;
 import io.streamtrain.cuda.internal.PinnedStaging;
 import io.streamtrain.cuda.internal.PtxModules;
 import io.streamtrain.cuda.internal.StepGraph;
+import io.streamtrain.cuda.internal.StreamHandle;
 import io.streamtrain.model.IntTensor;
 import io.streamtrain.model.Kernels;
 import io.streamtrain.model.Tensor;
@@ -76,7 +77,7 @@ public final class CudaKernels implements Kernels {
     private final CudaDevice device;
     private final CUdevice cuDevice = new CUdevice();
     private final CUcontext context = new CUcontext();
-    private final CUstream stream = new CUstream();
+    private final StreamHandle stream = new StreamHandle();
     private final PtxModules modules;
     private final Launcher launcher;
     private final PinnedStaging staging;
@@ -338,6 +339,13 @@ public final class CudaKernels implements Kernels {
             Driver.check(cuCtxSetCurrent(context), "making the CUDA context current");
             CURRENT.set(context);
         }
+    }
+
+    /** For the NCCL reducer: makes this backend's context current on the calling thread; the stream's handle. */
+    long enterForCollective(String what) {
+        enter();
+        notInStepGraph(what);
+        return stream.address();
     }
 
     private void enter() {
