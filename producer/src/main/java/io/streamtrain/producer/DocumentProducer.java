@@ -4,11 +4,13 @@ import io.streamtrain.producer.internal.BadInputLog;
 import io.streamtrain.producer.internal.BrokerCheck;
 import io.streamtrain.producer.internal.DirectoryFollower;
 import io.streamtrain.producer.internal.DocumentReader;
+import io.streamtrain.producer.internal.HoldoutSplit;
 import io.streamtrain.producer.internal.InputSource;
 import io.streamtrain.producer.internal.Inputs;
 import io.streamtrain.producer.internal.KafkaBatchPublisher;
 import io.streamtrain.producer.internal.PackedBatch;
 import io.streamtrain.producer.internal.Progress;
+import io.streamtrain.producer.internal.RowShuffler;
 import io.streamtrain.producer.internal.TokenPacker;
 import io.streamtrain.producer.internal.TokenizingPipeline;
 import io.streamtrain.schemas.TokenizerInfo;
@@ -24,8 +26,10 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.function.Consumer;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -117,33 +121,67 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
         Tokenizer tokenizer = openTokenizer(settings.tokenizerSpec());
         Map<String, Object> clientConfig = new HashMap<>(settings.kafkaOverrides());
         clientConfig.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, settings.bootstrapServers());
-        progress.message(BrokerCheck.ensureReady(clientConfig, settings.topic(), settings.topicCreate(),
+        String topic = settings.evaluationCorpus() ? settings.evalTopic() : settings.topic();
+        boolean holdout = settings.holdout() > 0;
+        progress.message(BrokerCheck.ensureReady(clientConfig, topic, settings.topicCreate(),
                 settings.brokerTimeout()));
+        if (holdout) {
+            progress.message(BrokerCheck.ensureReady(clientConfig, settings.evalTopic(), settings.topicCreate(),
+                    settings.brokerTimeout()));
+        }
         progress.message("producing dataset " + settings.dataset() + ": tokenizer " + tokenizer.name() + " (V="
                 + tokenizer.vocabularySize() + "), B=" + settings.batchRows() + ", T=" + settings.sequenceLength()
                 + ", " + settings.threads() + " tokenizer threads, " + sources.size()
                 + (sources.size() == 1 ? " source" : " sources")
-                + (followed.isEmpty() ? "" : ", then following " + followed));
+                + (followed.isEmpty() ? "" : ", then following " + followed)
+                + (settings.evaluationCorpus() ? "; an evaluation corpus, to " + topic : "")
+                + (holdout ? String.format(Locale.ROOT, "; holding out %.3g of it for evaluation, to %s",
+                settings.holdout(), settings.evalTopic()) : "")
+                + (settings.shuffleRows() > 0 ? "; shuffled through " + settings.shuffleRows() + " rows" : ""));
 
         TokenizerInfo tokenizerInfo = new TokenizerInfo(tokenizer.name(), tokenizer.vocabularySize(),
                 tokenizer.fingerprint());
         int recordBytes = 4 * settings.batchRows() * (settings.sequenceLength() + 1);
-        long[] documents = {0};
-        TokenPacker packer;
-        try (KafkaBatchPublisher publisher = new KafkaBatchPublisher(clientConfig, settings.topic(), settings.dataset(),
-                tokenizerInfo, recordBytes)) {
-            packer = new TokenPacker(settings.batchRows(), settings.sequenceLength(), tokenizer.endOfText(),
-                    settings.firstSequence(), publisher::publish);
+        long[] counts = {0, 0}; // documents, held-out tokens
+        int[] epoch = {0};
+        TrainingSide train;
+        TokenPacker evalPacker = null;
+        try (KafkaBatchPublisher publisher = new KafkaBatchPublisher(clientConfig, topic, settings.dataset(),
+                tokenizerInfo, recordBytes);
+             KafkaBatchPublisher evalPublisher = holdout ? new KafkaBatchPublisher(clientConfig, settings.evalTopic(),
+                     settings.dataset(), tokenizerInfo, recordBytes) : null) {
+            train = new TrainingSide(settings, tokenizer.endOfText(), publisher::publish);
+            HoldoutSplit split = holdout
+                    ? new HoldoutSplit(settings.holdout(), settings.holdoutBlockTokens(), settings.seed()) : null;
+            TokenPacker heldOut = holdout ? new TokenPacker(settings.batchRows(), settings.sequenceLength(),
+                    tokenizer.endOfText(), settings.evalFirstSequence(), evalPublisher::publish) : null;
+            evalPacker = heldOut;
             try (TokenizingPipeline pipeline = new TokenizingPipeline(tokenizer, settings.threads(), encoded -> {
-                packer.add(new PackedBatch.DocumentId(encoded.document().id(), encoded.document().source(),
-                        encoded.document().metadata()),
-                        encoded.ids());
-                documents[0]++;
-                progress.setCounts(documents[0], packer.streamTokens(), packer.batches());
+                PackedBatch.DocumentId id = new PackedBatch.DocumentId(encoded.document().id(),
+                        encoded.document().source(), encoded.document().metadata());
+                int[] ids = encoded.ids();
+                if (split == null) {
+                    train.packer.add(id, ids);
+                } else {
+                    split.split(ids, (from, to, held) -> {
+                        if (!held) {
+                            train.packer.add(id, ids, from, to, from == 0);
+                        } else if (epoch[0] == 0) { // held-out text is sent once
+                            heldOut.add(id, ids, from, to, from == 0);
+                            counts[1] += to - from + (from == 0 ? 1 : 0);
+                        }
+                    });
+                }
+                counts[0]++;
+                progress.setCounts(counts[0], train.packer.streamTokens(), train.batches());
             })) {
                 DocumentReader reader = new DocumentReader(settings.inputFormat(), badInputs, progress::addBytes,
                         this::stopping);
-                for (int epoch = 0; epoch < settings.epochs(); epoch++) {
+                for (; epoch[0] < settings.epochs(); epoch[0]++) {
+                    if (epoch[0] > 0 && (holdout || train.shuffler != null)) {
+                        pipeline.flush(); // every document of the previous epoch is packed
+                        train.startEpoch(epoch[0]);
+                    }
                     for (InputSource source : sources) {
                         if (stopping()) {
                             break;
@@ -151,20 +189,26 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
                         reader.read(source, stdin, pipeline::accept);
                     }
                 }
+                epoch[0] = 0; // what --follow reads is new input: its held-out part is sent
                 if (!followed.isEmpty()) {
                     follow(followed, sources, reader, pipeline, progress);
                 }
                 pipeline.flush();
             }
+            train.drain();
             publisher.flush();
+            if (evalPublisher != null) {
+                evalPublisher.flush();
+            }
         }
         progress.finish();
 
-        ProducerSummary summary = new ProducerSummary(settings.topic(), settings.dataset(), documents[0],
-                packer.streamTokens(), packer.batches(), settings.firstSequence(), packer.nextSequence(),
-                progress.bytes(), packer.tailTokens(), badInputs.counts(), badInputs.examples(),
+        ProducerSummary summary = new ProducerSummary(topic, settings.dataset(), counts[0],
+                train.packer.streamTokens(), train.batches(), settings.firstSequence(), train.nextSequence(),
+                progress.bytes(), train.droppedTokens(), badInputs.counts(), badInputs.examples(),
                 !settings.follow() && stopping(),
-                Duration.ofNanos(System.nanoTime() - startNanos));
+                Duration.ofNanos(System.nanoTime() - startNanos),
+                holdout ? settings.evalTopic() : null, counts[1], evalPacker == null ? 0 : evalPacker.batches());
         if (settings.progress() != ProgressMode.NONE) {
             out.print(summary.describe());
         }
@@ -173,6 +217,66 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
                     + " bad inputs, listed above); fix them or pass other inputs");
         }
         return summary;
+    }
+
+    /**
+     * Where training batches are made: a packer of B rows straight to the topic, or, with {@code shuffle.rows}, a
+     * packer of one row into a {@link RowShuffler} whose B-row batches go to the topic.
+     */
+    private static final class TrainingSide {
+        final TokenPacker packer;
+        final RowShuffler shuffler;
+        private final long seed;
+        private final int sequenceLength;
+
+        TrainingSide(ProducerSettings settings, int endOfText, Consumer<PackedBatch> sink) {
+            this.seed = settings.seed();
+            this.sequenceLength = settings.sequenceLength();
+            if (settings.shuffleRows() > 0) {
+                shuffler = new RowShuffler(settings.batchRows(), sequenceLength, settings.shuffleRows(), seed,
+                        settings.firstSequence(), sink);
+                packer = new TokenPacker(1, sequenceLength, endOfText, 0, shuffler::accept);
+            } else {
+                shuffler = null;
+                packer = new TokenPacker(settings.batchRows(), sequenceLength, endOfText, settings.firstSequence(),
+                        sink);
+            }
+        }
+
+        /** With shuffle: the epoch's windows start at an offset in [0, T) drawn from (seed, epoch). */
+        void startEpoch(int epoch) {
+            if (shuffler != null) {
+                packer.skip(epochOffset(seed, epoch, sequenceLength));
+            }
+        }
+
+        void drain() {
+            if (shuffler != null) {
+                shuffler.drain();
+            }
+        }
+
+        long batches() {
+            return shuffler != null ? shuffler.batches() : packer.batches();
+        }
+
+        long nextSequence() {
+            return shuffler != null ? shuffler.nextSequence() : packer.nextSequence();
+        }
+
+        /** Stream tokens never published as a target: the packer's tail, and rows that did not fill a last batch. */
+        long droppedTokens() {
+            return packer.tailTokens() + (shuffler != null ? (long) shuffler.droppedRows() * sequenceLength : 0);
+        }
+    }
+
+    /** The window offset of a shuffled epoch: SplitMix64 of (seed, epoch), in [0, T). */
+    static int epochOffset(long seed, int epoch, int sequenceLength) {
+        long z = seed + (epoch + 1) * 0x9e3779b97f4a7c15L;
+        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+        z ^= z >>> 31;
+        return (int) Long.remainderUnsigned(z, sequenceLength);
     }
 
     /** Ingests new files of {@code directories} until stopped, publishing what each poll brings. */

@@ -40,6 +40,13 @@ public final class ProducerSettings extends AbstractConfig {
     public static final String TOPIC_CREATE = "topic.create";
     public static final String PROGRESS = "progress";
     public static final String PROGRESS_INTERVAL_MS = "progress.interval.ms";
+    public static final String SPLIT = "split";
+    public static final String HOLDOUT = "holdout";
+    public static final String HOLDOUT_BLOCK_TOKENS = "holdout.block.tokens";
+    public static final String EVAL_TOPIC = "eval.topic";
+    public static final String EVAL_FIRST_SEQUENCE = "eval.first.sequence";
+    public static final String SHUFFLE_ROWS = "shuffle.rows";
+    public static final String SEED = "seed";
     /** Prefix of settings passed to the Kafka clients, e.g. {@code kafka.compression.type=lz4}. */
     public static final String KAFKA_PREFIX = "kafka.";
 
@@ -87,7 +94,35 @@ public final class ProducerSettings extends AbstractConfig {
             .define(PROGRESS, Type.STRING, "auto", ValidString.in("auto", "bar", "log", "none"), Importance.LOW,
                     "auto: a bar on a terminal, plain log lines otherwise.")
             .define(PROGRESS_INTERVAL_MS, Type.LONG, 5000L, Range.atLeast(1), Importance.LOW,
-                    "Time between two progress log lines, in milliseconds.");
+                    "Time between two progress log lines, in milliseconds.")
+            .define(SPLIT, Type.STRING, "train", ValidString.in("train", "eval"), Importance.MEDIUM,
+                    "train: the batches go to topic (held-out parts, with holdout, to eval.topic); eval: the whole "
+                            + "input is an evaluation corpus and goes to eval.topic.")
+            .define(HOLDOUT, Type.DOUBLE, 0.0, ConfigDef.LambdaValidator.with((name, value) -> {
+                        double fraction = (Double) value;
+                        if (!(fraction >= 0 && fraction < 1)) {
+                            throw new ConfigException(name, value, "the held-out fraction must be in [0, 1)");
+                        }
+                    }, () -> "[0, 1)"), Importance.MEDIUM,
+                    "Fraction of the input held out for evaluation and sent to eval.topic instead of topic: each "
+                            + "document is cut into blocks of holdout.block.tokens and a deterministic, evenly spaced "
+                            + "share of them (by the document's content and seed) is held out, so one large document "
+                            + "and many small ones both split, the same way on every run; held-out parts are sent "
+                            + "once, in the first epoch. 0 = off.")
+            .define(HOLDOUT_BLOCK_TOKENS, Type.INT, 8192, Range.atLeast(1), Importance.LOW,
+                    "With holdout: tokens per block, the unit that goes to one side or the other.")
+            .define(EVAL_TOPIC, Type.STRING, Topics.EVAL_BATCHES, new ConfigDef.NonEmptyString(), Importance.MEDIUM,
+                    "Topic of the evaluation batches (holdout, or split=eval); the trainer reads its evaluation "
+                            + "set from it.")
+            .define(EVAL_FIRST_SEQUENCE, Type.LONG, 0L, Range.atLeast(0), Importance.LOW,
+                    "Sequence number of the first evaluation batch (with holdout).")
+            .define(SHUFFLE_ROWS, Type.INT, 0, Range.atLeast(0), Importance.MEDIUM,
+                    "Shuffled epochs: training rows (windows of T+1 tokens) pass through a shuffle buffer of this "
+                            + "many rows, so batches mix windows from far apart; every epoch after the first starts "
+                            + "at a random offset in [0, T), so repeated epochs present other windows in another "
+                            + "order (deterministic by seed and epoch). Memory: rows * (T+1) * 4 bytes. 0 = off.")
+            .define(SEED, Type.LONG, 1337L, Importance.LOW,
+                    "Seed of the held-out split and of the shuffle.");
 
     public ProducerSettings(Map<?, ?> originals) {
         super(DEFINITION, originals, false);
@@ -96,6 +131,10 @@ public final class ProducerSettings extends AbstractConfig {
         }
         if (epochs() > 1 && inputs().contains("-")) {
             throw new ConfigException(EPOCHS, epochs(), "standard input can be read only once; use a file");
+        }
+        if (holdout() > 0 && split().equals("eval")) {
+            throw new ConfigException(HOLDOUT, holdout(), "split=eval sends the whole input to " + EVAL_TOPIC
+                    + "; a holdout makes sense only with split=train");
         }
         long recordBytes = 4L * batchRows() * (sequenceLength() + 1);
         if (recordBytes > 512L * 1024 * 1024) {
@@ -176,6 +215,40 @@ public final class ProducerSettings extends AbstractConfig {
 
     public Duration progressInterval() {
         return Duration.ofMillis(getLong(PROGRESS_INTERVAL_MS));
+    }
+
+    /** train or eval. */
+    public String split() {
+        return getString(SPLIT);
+    }
+
+    /** Whether this run's batches all go to the evaluation topic ({@code split=eval}). */
+    public boolean evaluationCorpus() {
+        return split().equals("eval");
+    }
+
+    public double holdout() {
+        return getDouble(HOLDOUT);
+    }
+
+    public int holdoutBlockTokens() {
+        return getInt(HOLDOUT_BLOCK_TOKENS);
+    }
+
+    public String evalTopic() {
+        return getString(EVAL_TOPIC);
+    }
+
+    public long evalFirstSequence() {
+        return getLong(EVAL_FIRST_SEQUENCE);
+    }
+
+    public int shuffleRows() {
+        return getInt(SHUFFLE_ROWS);
+    }
+
+    public long seed() {
+        return getLong(SEED);
     }
 
     /** The {@value #KAFKA_PREFIX} settings without their prefix. */
@@ -262,6 +335,33 @@ public final class ProducerSettings extends AbstractConfig {
 
         public Builder progressInterval(Duration interval) {
             return set(PROGRESS_INTERVAL_MS, interval.toMillis());
+        }
+
+        /** train or eval. */
+        public Builder split(String split) {
+            return set(SPLIT, split);
+        }
+
+        /** Fraction held out for evaluation, in [0, 1). */
+        public Builder holdout(double fraction) {
+            return set(HOLDOUT, fraction);
+        }
+
+        public Builder holdoutBlockTokens(int tokens) {
+            return set(HOLDOUT_BLOCK_TOKENS, tokens);
+        }
+
+        public Builder evalTopic(String topic) {
+            return set(EVAL_TOPIC, topic);
+        }
+
+        /** Rows of the shuffle buffer; 0 = no shuffle. */
+        public Builder shuffleRows(int rows) {
+            return set(SHUFFLE_ROWS, rows);
+        }
+
+        public Builder seed(long seed) {
+            return set(SEED, seed);
         }
 
         /** A Kafka client setting, e.g. {@code kafka("compression.type", "lz4")}. */

@@ -24,11 +24,15 @@ import java.util.StringJoiner;
  * @param badInputExamples  the first bad inputs with file and line (at most 100)
  * @param stoppedEarly      true when {@link DocumentProducer#stop()} ended a run before its inputs were all read
  * @param elapsed           wall time of the run
+ * @param evalTopic         the topic of the held-out batches, or null without a holdout
+ * @param heldOutTokens     tokens held out for evaluation (sent once, whatever the epochs), end-of-texts included
+ * @param evalBatches       evaluation batches published to evalTopic
  */
 public record ProducerSummary(String topic, String dataset, long documents, long tokens, long batches,
                               long firstSequence, long nextSequence, long bytesRead, long droppedTailTokens,
                               Map<BadInputKind, Long> badInputs, List<BadInput> badInputExamples,
-                              boolean stoppedEarly, Duration elapsed) {
+                              boolean stoppedEarly, Duration elapsed, String evalTopic, long heldOutTokens,
+                              long evalBatches) {
 
     public ProducerSummary {
         badInputs = Map.copyOf(badInputs);
@@ -60,6 +64,11 @@ public record ProducerSummary(String topic, String dataset, long documents, long
             text.append(String.format(Locale.ROOT,
                     "dropped the last %,d tokens: they do not fill a batch (a follow-up run with more input "
                             + "starts afresh)%n", droppedTailTokens));
+        }
+        if (evalTopic != null) {
+            text.append(String.format(Locale.ROOT, "held out %,d tokens for evaluation: %,d batches to topic %s%s%n",
+                    heldOutTokens, evalBatches, evalTopic, evalBatches > 0 ? ""
+                            : " (they do not fill one batch of B*T+1 tokens: raise the holdout or lower B or T)"));
         }
         long bad = badInputTotal();
         if (bad > 0) {

@@ -245,4 +245,129 @@ class DocumentProducerKafkaTest {
 
         assertTrue(fatal.getMessage().startsWith("no documents: every input was bad (2 bad inputs"), fatal.getMessage());
     }
+
+    /** A text whose every 24-character substring is unique, for disjointness checks. */
+    private static String randomText(long seed, int length) {
+        java.util.Random random = new java.util.Random(seed);
+        StringBuilder text = new StringBuilder();
+        for (int i = 0; i < length; i++) {
+            text.append((char) ('a' + random.nextInt(26)));
+        }
+        return text.toString();
+    }
+
+    private static String text(List<TokenBatch> batches) {
+        return BYTES.decode(stream(batches).stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    @Test
+    void shouldHoldOutADeterministicDisjointPartOfOneLargeDocument() throws Exception {
+        String document = randomText(11, 40_000);
+        Path file = Files.writeString(directory.resolve("large.txt"), document);
+        kafka.createTopic("holdout-train", 1);
+        kafka.createTopic("holdout-eval", 1);
+        kafka.createTopic("holdout-eval-again", 1);
+        kafka.createTopic("holdout-train-again", 1);
+
+        ProducerSummary summary = DocumentProducer.run(settings("holdout-train", "large", file.toString())
+                .holdout(0.25).holdoutBlockTokens(1000).evalTopic("holdout-eval").epochs(2).build(), out);
+        ProducerSummary again = DocumentProducer.run(settings("holdout-train-again", "large", file.toString())
+                .holdout(0.25).holdoutBlockTokens(1000).evalTopic("holdout-eval-again").epochs(2).build(), out);
+
+        assertEquals(10_000, summary.heldOutTokens(), "10 of the 40 blocks, sent once although there are 2 epochs");
+        assertEquals((10_000 - 1) / 32, summary.evalBatches());
+        String train = text(read("holdout-train", summary.batches()));
+        String eval = text(read("holdout-eval", summary.evalBatches()));
+        assertEquals(eval, text(read("holdout-eval-again", again.evalBatches())), "the same split on every run");
+        assertEquals(train, text(read("holdout-train-again", again.batches())));
+        assertEquals(30_000 * 2, train.replace(Tokenizer.END_OF_TEXT, "").length() + summary.droppedTailTokens());
+        int heldOutBlocks = 0;
+        for (int block = 0; block < 40; block++) { // byte tokens: block j is characters [1000 j, 1000 (j + 1))
+            String text = document.substring(1000 * block, 1000 * block + 1000);
+            for (int i = 0; i + 24 <= text.length(); i += 7) {
+                String piece = text.substring(i, i + 24);
+                assertTrue(!(eval.contains(piece) && train.contains(piece)), "block " + block + " on both topics");
+            }
+            heldOutBlocks += eval.contains(text) ? 1 : 0;
+        }
+        assertTrue(heldOutBlocks >= 9, "the held-out blocks are whole blocks of the document: " + heldOutBlocks);
+        assertTrue(output.toString(StandardCharsets.UTF_8).contains("held out 10,000 tokens for evaluation"),
+                output.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void shouldSendEachOfManySmallDocumentsWholeToOneTopic() throws Exception {
+        StringBuilder jsonl = new StringBuilder();
+        for (int d = 0; d < 300; d++) {
+            jsonl.append("{\"text\": \"<doc ").append(d).append("> ").append(randomText(d, 30)).append("\"}\n");
+        }
+        Path file = Files.writeString(directory.resolve("small.jsonl"), jsonl);
+        kafka.createTopic("small-train", 1);
+        kafka.createTopic("small-eval", 1);
+
+        ProducerSummary summary = DocumentProducer.run(settings("small-train", "small", file.toString())
+                .holdout(0.3).evalTopic("small-eval").build(), out);
+
+        String train = text(read("small-train", summary.batches()));
+        String eval = text(read("small-eval", summary.evalBatches()));
+        int inTrain = 0;
+        int inEval = 0;
+        for (int d = 0; d < 290; d++) { // the last ones may be in a dropped tail
+            String marker = "<doc " + d + "> " + randomText(d, 30);
+            boolean trained = train.contains(marker);
+            boolean evaluated = eval.contains(marker);
+            assertTrue(trained != evaluated, "document " + d + " whole on exactly one topic");
+            inTrain += trained ? 1 : 0;
+            inEval += evaluated ? 1 : 0;
+        }
+        assertEquals(0.3, inEval / 290.0, 0.1, inEval + " held out, " + inTrain + " trained");
+    }
+
+    @Test
+    void shouldSendAnExplicitEvaluationCorpusToTheEvaluationTopic() throws Exception {
+        Path file = Files.writeString(directory.resolve("eval.txt"), randomText(5, 200));
+        kafka.createTopic("explicit-eval", 1);
+
+        ProducerSummary summary = DocumentProducer.run(settings("explicit-train", "eval", file.toString())
+                .split("eval").evalTopic("explicit-eval").build(), out);
+
+        assertEquals("explicit-eval", summary.topic());
+        assertEquals(6, summary.batches());
+        assertTrue(text(read("explicit-eval", 6)).startsWith(Tokenizer.END_OF_TEXT + randomText(5, 190)));
+    }
+
+    @Test
+    void shouldPresentOtherWindowsInAnotherOrderInEachShuffledEpoch() throws Exception {
+        String document = randomText(21, 1600);
+        Path file = Files.writeString(directory.resolve("epochs.txt"), document);
+        kafka.createTopic("shuffled", 1);
+
+        ProducerSummary summary = DocumentProducer.run(settings("shuffled", "shuffled", file.toString())
+                .epochs(3).shuffleRows(64).build(), out);
+
+        List<TokenBatch> batches = read("shuffled", summary.batches());
+        List<String> rows = new ArrayList<>();
+        for (TokenBatch batch : batches) {
+            int[] ids = TokenIds.decode(batch.getTokens());
+            for (int b = 0; b < batch.getRows(); b++) {
+                rows.add(BYTES.decode(ids, b * 17, 17));
+            }
+        }
+        assertEquals(summary.batches() * 2, rows.size());
+        assertTrue(summary.batches() * 2 >= 3 * 1600 / 16 - 3, "the three epochs are published: " + rows.size());
+        String doubled = Tokenizer.END_OF_TEXT + document + Tokenizer.END_OF_TEXT + document;
+        int inOrder = 0;
+        int acrossAnEpochStart = 0;
+        for (int r = 0; r < rows.size(); r++) {
+            acrossAnEpochStart += doubled.contains(rows.get(r)) ? 0 : 1;
+            if (r > 0 && doubled.indexOf(rows.get(r)) == doubled.indexOf(rows.get(r - 1)) + 16) {
+                inOrder++;
+            }
+        }
+        assertTrue(acrossAnEpochStart <= 2, "every row is a window of the corpus, but for the one row that spans the"
+                + " skipped offset of each later epoch: " + acrossAnEpochStart);
+        assertTrue(inOrder < rows.size() / 4, "rows do not follow each other in stream order: " + inOrder);
+        assertTrue(rows.stream().distinct().count() > 1600 / 16 + 10,
+                "later epochs start at other offsets: other windows than the first epoch's");
+    }
 }

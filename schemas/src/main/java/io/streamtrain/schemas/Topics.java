@@ -4,6 +4,11 @@ package io.streamtrain.schemas;
 public final class Topics {
     /** TokenBatch records, keyed by dataset name so that one dataset keeps its order. */
     public static final String TOKEN_BATCHES = "streamtrain.token-batches";
+    /**
+     * TokenBatch records held out for evaluation (the producer's holdout, or an explicit evaluation corpus); the
+     * trainer evaluates on them and never trains on them.
+     */
+    public static final String EVAL_BATCHES = "streamtrain.eval-batches";
     /** TrainingMetrics records, keyed by {@link #runStepKey(String, long)}. */
     public static final String METRICS = "streamtrain.metrics";
     /** TextSample records, keyed by {@link #runStepKey(String, long)}. */

@@ -30,6 +30,7 @@ public final class TokenPacker {
     private long windowStart;   // stream position of window[0]
     private long nextSequence;
     private long batches;
+    private long skip;          // tokens still to drop, see skip()
     private final ArrayDeque<Span> spans = new ArrayDeque<>(); // documents with tokens at or after windowStart
 
     private record Span(PackedBatch.DocumentId document, long start, long end) {} // stream positions [start, end)
@@ -59,17 +60,43 @@ public final class TokenPacker {
 
     /** Appends end-of-text and the document's ids to the stream, emitting every batch that fills. */
     public void add(PackedBatch.DocumentId document, int[] ids) {
+        add(document, ids, 0, ids.length, true);
+    }
+
+    /**
+     * Appends ids {@code [from, to)} of a document, after an end-of-text when {@code startsDocument} (a part that
+     * continues a document, such as the text after a held-out block, follows the stream without one).
+     */
+    public void add(PackedBatch.DocumentId document, int[] ids, int from, int to, boolean startsDocument) {
+        boolean endOfTextFirst = startsDocument;
+        if (endOfTextFirst && skip > 0) {
+            endOfTextFirst = false;
+            skip--;
+        }
+        int skipped = (int) Math.min(skip, to - from);
+        from += skipped;
+        skip -= skipped;
         long start = windowStart + filled;
-        spans.addLast(new Span(document, start, start + 1 + ids.length));
-        append(endOfText);
-        int offset = 0;
-        while (offset < ids.length) {
-            int count = Math.min(ids.length - offset, window.length - filled);
+        spans.addLast(new Span(document, start, start + (endOfTextFirst ? 1 : 0) + to - from));
+        if (endOfTextFirst) {
+            append(endOfText);
+        }
+        int offset = from;
+        while (offset < to) {
+            int count = Math.min(to - offset, window.length - filled);
             System.arraycopy(ids, offset, window, filled, count);
             filled += count;
             offset += count;
             emitIfFull();
         }
+    }
+
+    /**
+     * Drops the next {@code count} tokens offered (end-of-text included) instead of appending them: shifts every
+     * later window by that much (the shuffled epochs' random offset).
+     */
+    public void skip(long count) {
+        skip += count;
     }
 
     private void append(int id) {
@@ -89,7 +116,8 @@ public final class TokenPacker {
         long windowEnd = windowStart + window.length; // exclusive
         List<PackedBatch.DocumentId> documents = new ArrayList<>();
         for (Span span : spans) {
-            if (span.start < windowEnd && span.end > windowStart) {
+            boolean continues = !documents.isEmpty() && documents.get(documents.size() - 1).equals(span.document);
+            if (span.start < windowEnd && span.end > windowStart && !continues) { // a continued part counts once
                 documents.add(span.document);
             }
         }

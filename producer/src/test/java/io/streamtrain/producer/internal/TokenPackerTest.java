@@ -169,4 +169,19 @@ class TokenPackerTest {
         }
         return packed;
     }
+
+    @Test
+    void shouldContinueADocumentWithoutEndOfTextAndDropSkippedTokens() {
+        TokenPacker packer = new TokenPacker(1, 4, EOT, 0, batches::add);
+
+        packer.add(doc("d0"), new int[] {1, 2, 3, 4, 5, 6}, 0, 2, true);  // 99 1 2
+        packer.add(doc("d0"), new int[] {1, 2, 3, 4, 5, 6}, 4, 6, false); // 5 6 (3 4 held out elsewhere)
+        packer.skip(2);
+        packer.add(doc("d1"), new int[] {7, 8, 9}); // 99 and 7 skipped: 8 9
+
+        assertEquals(1, batches.size());
+        assertArrayEquals(new int[] {99, 1, 2, 5, 6}, row(batches.get(0), 0));
+        assertEquals(List.of("d0"), ids(batches.get(0)));
+        assertEquals(7, packer.streamTokens());
+    }
 }
