@@ -66,6 +66,27 @@ public final class ProduceCommand implements Callable<Integer> {
             description = "Read the inputs N times (not with --follow or stdin) (default: ${DEFAULT-VALUE}).")
     private int epochs;
 
+    @Option(names = "--holdout", defaultValue = "0", paramLabel = "FRACTION",
+            description = "Hold out this fraction of the input for evaluation (e.g. 0.1): a deterministic, disjoint "
+                    + "part of every document, by content, sent once to --eval-topic (default: ${DEFAULT-VALUE}, off).")
+    private double holdout;
+
+    @Option(names = "--split", defaultValue = "train", paramLabel = "train|eval",
+            description = "eval: the whole input is an evaluation corpus, sent to --eval-topic (default: ${DEFAULT-VALUE}).")
+    private String split;
+
+    @Option(names = "--eval-topic", defaultValue = Topics.EVAL_BATCHES,
+            description = "Topic of evaluation batches, read by the trainer (default: ${DEFAULT-VALUE}).")
+    private String evalTopic;
+
+    @Option(names = "--shuffle", defaultValue = "0", paramLabel = "ROWS",
+            description = "Shuffled epochs: batches drawn from a buffer of ROWS windows, each epoch after the first at "
+                    + "a random offset; deterministic by --seed (default: ${DEFAULT-VALUE}, off).")
+    private int shuffleRows;
+
+    @Option(names = "--seed", defaultValue = "1337", description = "Seed of the held-out split and the shuffle (default: ${DEFAULT-VALUE}).")
+    private long seed;
+
     @Option(names = "--first-sequence", defaultValue = "0", paramLabel = "N",
             description = "Sequence number of the first batch, to continue a dataset (default: ${DEFAULT-VALUE}).")
     private long firstSequence;
@@ -120,6 +141,11 @@ public final class ProduceCommand implements Callable<Integer> {
                 .inputFormat(format)
                 .follow(follow)
                 .epochs(epochs)
+                .holdout(holdout)
+                .split(split)
+                .evalTopic(evalTopic)
+                .shuffleRows(shuffleRows)
+                .seed(seed)
                 .firstSequence(firstSequence)
                 .progress(progress);
         if (threads != null) {
