@@ -8,6 +8,7 @@ import io.streamtrain.producer.internal.HoldoutSplit;
 import io.streamtrain.producer.internal.InputSource;
 import io.streamtrain.producer.internal.Inputs;
 import io.streamtrain.producer.internal.KafkaBatchPublisher;
+import io.streamtrain.producer.internal.Mix64;
 import io.streamtrain.producer.internal.PackedBatch;
 import io.streamtrain.producer.internal.Progress;
 import io.streamtrain.producer.internal.RowShuffler;
@@ -272,11 +273,7 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
 
     /** The window offset of a shuffled epoch: SplitMix64 of (seed, epoch), in [0, T). */
     static int epochOffset(long seed, int epoch, int sequenceLength) {
-        long z = seed + (epoch + 1) * 0x9e3779b97f4a7c15L;
-        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
-        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
-        z ^= z >>> 31;
-        return (int) Long.remainderUnsigned(z, sequenceLength);
+        return (int) Long.remainderUnsigned(Mix64.mix(seed + (epoch + 1) * Mix64.GAMMA), sequenceLength);
     }
 
     /** Ingests new files of {@code directories} until stopped, publishing what each poll brings. */

@@ -72,9 +72,6 @@ public final class HoldoutSplit {
         for (int id : ids) {
             h = (h ^ id) * 0x100000001b3L;
         }
-        h = (h ^ (h >>> 30)) * 0xbf58476d1ce4e5b9L;
-        h = (h ^ (h >>> 27)) * 0x94d049bb133111ebL;
-        h ^= h >>> 31;
-        return (h >>> 11) * 0x1.0p-53;
+        return (Mix64.mix(h) >>> 11) * 0x1.0p-53;
     }
 }

@@ -106,11 +106,8 @@ public final class RowShuffler {
 
     /** A uniform index in [0, bound), from SplitMix64. */
     private int nextIndex(int bound) {
-        state += 0x9e3779b97f4a7c15L;
-        long z = state;
-        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
-        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
-        z ^= z >>> 31;
+        state += Mix64.GAMMA;
+        long z = Mix64.mix(state);
         return (int) (((z >>> 33) * bound) >>> 31);
     }
 }
