@@ -1,0 +1,59 @@
+package io.streamtrain.cuda.internal;
+
+import static io.streamtrain.cuda.internal.Grid.ELEMENTWISE_THREADS;
+import static io.streamtrain.cuda.internal.Grid.blocks;
+
+import io.streamtrain.model.Tensor;
+import jcuda.driver.CUfunction;
+
+/** Launches the kernels of {@code gelu_residual.cu}: element-wise, one thread per 4 elements (16-byte accesses). */
+public final class GeluResidualLauncher {
+    private final Launcher launcher;
+    private final TensorChecks args;
+    private final CUfunction geluForward, geluBackward, residualForward, residualBackward;
+
+    public GeluResidualLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args) {
+        this.launcher = launcher;
+        this.args = args;
+        geluForward = kernels.function(KernelFamily.GELU_RESIDUAL, "gelu_forward");
+        geluBackward = kernels.function(KernelFamily.GELU_RESIDUAL, "gelu_backward");
+        residualForward = kernels.function(KernelFamily.GELU_RESIDUAL, "residual_forward");
+        residualBackward = kernels.function(KernelFamily.GELU_RESIDUAL, "residual_backward");
+    }
+
+    /** out (N) = gelu(inp (N)), tanh approximation. */
+    public void geluForward(Tensor out, Tensor inp, int N) {
+        elementwise(geluForward, "gelu_forward", N, args.floats(out, N, "geluForward", "out"),
+                args.floats(inp, N, "geluForward", "inp"), null);
+    }
+
+    /** dinp (N) += gelu'(inp (N)) * dout (N). */
+    public void geluBackward(Tensor dinp, Tensor dout, Tensor inp, int N) {
+        elementwise(geluBackward, "gelu_backward", N, args.floats(dinp, N, "geluBackward", "dinp"),
+                args.floats(dout, N, "geluBackward", "dout"), args.floats(inp, N, "geluBackward", "inp"));
+    }
+
+    /** out (N) = inp1 (N) + inp2 (N). */
+    public void residualForward(Tensor out, Tensor inp1, Tensor inp2, int N) {
+        elementwise(residualForward, "residual_forward", N, args.floats(out, N, "residualForward", "out"),
+                args.floats(inp1, N, "residualForward", "inp1"), args.floats(inp2, N, "residualForward", "inp2"));
+    }
+
+    /** dinp1 (N) += dout (N); dinp2 (N) += dout (N). */
+    public void residualBackward(Tensor dinp1, Tensor dinp2, Tensor dout, int N) {
+        elementwise(residualBackward, "residual_backward", N, args.floats(dinp1, N, "residualBackward", "dinp1"),
+                args.floats(dinp2, N, "residualBackward", "dinp2"), args.floats(dout, N, "residualBackward", "dout"));
+    }
+
+    /** One thread per 4 elements; arguments (a, b[, c], n). */
+    private void elementwise(CUfunction function, String name, long n, CudaTensor a, CudaTensor b, CudaTensor c) {
+        if (n == 0) {
+            return;
+        }
+        Launcher l = launcher.begin().pointer(a).pointer(b);
+        if (c != null) {
+            l.pointer(c);
+        }
+        l.int64(n).launch(function, name, blocks((n + 3) / 4, ELEMENTWISE_THREADS), 1, 1, ELEMENTWISE_THREADS, 1, 0);
+    }
+}

@@ -1,0 +1,182 @@
+package io.streamtrain.cuda.internal;
+
+import static io.streamtrain.cuda.internal.Grid.blocks;
+
+import io.streamtrain.model.Tensor;
+import jcuda.driver.CUfunction;
+
+/**
+ * Launches the kernels of {@code matmul.cu}: the products of a linear layer, either on the register-staged fp32-tile
+ * kernels (128 x 128 tiles, split-K with atomics for the accumulating products) or, from
+ * {@link #DEFAULT_PIPELINED_THRESHOLD} multiply-adds, on the pipelined kernels that read bf16 copies of the operands
+ * ({@link Bf16Scratch}) through cp.async stages.
+ */
+public final class MatmulLauncher {
+    private static final int MATMUL_TILE = 128;
+    private static final int MATMUL_TILE_K = 32;  // the depth of the fp32 path's tiles; K splits are multiples of it
+    private static final int MATMUL_THREADS = 256;
+    /** Multiply-adds from which a matrix product takes the pipelined bf16 path (the conversions pay off). */
+    public static final long DEFAULT_PIPELINED_THRESHOLD = 1L << 30;
+    private static final int MATMUL_PIPELINED_SHARED_BYTES = 112 * 1024;
+
+    /** The three pipelined products of one block tile (rows x columns x depth), thread count and stage count. */
+    private record PipelinedMatmul(CUfunction forward, CUfunction backwardInput, CUfunction backwardWeight,
+                                   int tileRows, int tileColumns, int depth, int threads, int stages) {
+    }
+
+    private final Launcher launcher;
+    private final TensorChecks args;
+    private final Grid grid;
+    private final Bf16Scratch bf16;
+    private final CUfunction matmulForward, matmulBackwardInput, matmulBackwardWeight, matmulBackwardBias;
+    /** The pipelined products: block tile 128 x 128 x 64, 8 warps, 3 stages (NOTES.md says what else was tried). */
+    private final PipelinedMatmul pipelinedMatmul;
+    private long pipelinedMatmulThreshold = DEFAULT_PIPELINED_THRESHOLD;
+
+    public MatmulLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args, Grid grid, Bf16Scratch bf16) {
+        this.launcher = launcher;
+        this.args = args;
+        this.grid = grid;
+        this.bf16 = bf16;
+        matmulForward = kernels.function(KernelFamily.MATMUL, "matmul_forward");
+        matmulBackwardInput = kernels.function(KernelFamily.MATMUL, "matmul_backward_input");
+        matmulBackwardWeight = kernels.function(KernelFamily.MATMUL, "matmul_backward_weight");
+        matmulBackwardBias = kernels.function(KernelFamily.MATMUL, "matmul_backward_bias");
+        pipelinedMatmul = new PipelinedMatmul(
+                kernels.function(KernelFamily.MATMUL, "matmul_forward_bf16_128x128x64", MATMUL_PIPELINED_SHARED_BYTES),
+                kernels.function(KernelFamily.MATMUL, "matmul_backward_input_bf16_128x128x64",
+                        MATMUL_PIPELINED_SHARED_BYTES),
+                kernels.function(KernelFamily.MATMUL, "matmul_backward_weight_bf16_128x128x64",
+                        MATMUL_PIPELINED_SHARED_BYTES), 128, 128, 64, 256, 3);
+    }
+
+    /** out (N, OC) = inp (N, C) · weight (OC, C)ᵀ + bias (OC, or null). */
+    public void forward(Tensor out, Tensor inp, Tensor weight, Tensor bias, int N, int C, int OC) {
+        CudaTensor output = args.floats(out, (long) N * OC, "matmulForward", "out");
+        CudaTensor input = args.floats(inp, (long) N * C, "matmulForward", "inp");
+        CudaTensor weights = args.floats(weight, (long) OC * C, "matmulForward", "weight");
+        CudaTensor biases = bias == null ? null : args.floats(bias, OC, "matmulForward", "bias");
+        if (pipelined(N, C, OC, input, weights, output)) {
+            PipelinedMatmul p = pipelinedMatmul;
+            CudaTensor inputBf16 = bf16.convert(0, input, (long) N * C);
+            CudaTensor weightBf16 = bf16.convert(1, weights, (long) OC * C);
+            launcher.begin().pointer(output).pointer(inputBf16).pointer(weightBf16).pointer(biases)
+                    .int32(N).int32(OC).int32(C)
+                    .launch(p.forward(), "matmul_forward_bf16", blocks(OC, p.tileColumns()), blocks(N, p.tileRows()), 1,
+                            p.threads(), 1, pipelinedSharedBytes(p, true, true));
+            return;
+        }
+        launcher.begin().pointer(output).pointer(input).pointer(weights).pointer(biases)
+                .int32(N).int32(OC).int32(C)
+                .launch(matmulForward, "matmul_forward", tiles(OC), tiles(N), 1, MATMUL_THREADS, 1, 0);
+    }
+
+    /**
+     * Multiply-adds from which matrix products take the pipelined path (operands converted to bf16 first, tiles
+     * streamed with cp.async), where C and OC are multiples of 8; {@link #DEFAULT_PIPELINED_THRESHOLD} by
+     * default, 0 to take it whenever possible (for tests), {@code Long.MAX_VALUE} never. Same precision either way.
+     */
+    public void pipelinedMatmulThreshold(long multiplyAdds) {
+        this.pipelinedMatmulThreshold = multiplyAdds;
+    }
+
+    private boolean pipelined(int N, int C, int OC, CudaTensor a, CudaTensor b, CudaTensor c) {
+        // the conversion reads 16 bytes at a time, the products store 8: operands and outputs must be aligned
+        return C % 8 == 0 && OC % 8 == 0 && (double) N * C * OC >= pipelinedMatmulThreshold
+                && ((a.address() | b.address() | c.address()) & 15) == 0;
+    }
+
+    /** Dynamic shared memory of a pipelined product: its stages of bf16 tile pairs, as StreamTile lays them out. */
+    private static int pipelinedSharedBytes(PipelinedMatmul p, boolean aKContiguous, boolean bKContiguous) {
+        return 2 * p.stages() * (tileElements(p.tileRows(), p.depth(), aKContiguous)
+                + tileElements(p.tileColumns(), p.depth(), bKContiguous));
+    }
+
+    private static int tileElements(int rows, int depth, boolean kContiguous) {
+        return kContiguous ? rows * (depth + 8) : depth * (rows + 8);
+    }
+
+    /**
+     * dinp (N, C) += dout (N, OC) · weight (OC, C); dweight (OC, C) += dout (N, OC)ᵀ · inp (N, C);
+     * dbias (OC, or null) += column sums of dout.
+     */
+    public void backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
+                         int N, int C, int OC) {
+        CudaTensor gradOut = args.floats(dout, (long) N * OC, "matmulBackward", "dout");
+        CudaTensor gradInput = args.floats(dinp, (long) N * C, "matmulBackward", "dinp");
+        CudaTensor gradWeight = args.floats(dweight, (long) OC * C, "matmulBackward", "dweight");
+        CudaTensor input = args.floats(inp, (long) N * C, "matmulBackward", "inp");
+        CudaTensor weights = args.floats(weight, (long) OC * C, "matmulBackward", "weight");
+        if (pipelined(N, C, OC, gradOut, input, weights) && ((gradInput.address() | gradWeight.address()) & 7) == 0) {
+            PipelinedMatmul p = pipelinedMatmul;
+            // the conversions launch kernels themselves: all of them before the products' arguments are packed
+            CudaTensor a = bf16.convert(0, gradOut, (long) N * OC);
+            CudaTensor b = bf16.convert(1, weights, (long) OC * C);
+            CudaTensor c = bf16.convert(2, input, (long) N * C);
+            // dinp (N, C) += dout (N, OC) . weight (OC, C): M = N, columns C, K = OC
+            int splitInput = kPerSplit(blocks(C, p.tileColumns()) * blocks(N, p.tileRows()), OC);
+            launcher.begin().pointer(gradInput).pointer(a).pointer(b).int32(N).int32(C).int32(OC).int32(splitInput)
+                    .launch(p.backwardInput(), "matmul_backward_input_bf16", blocks(C, p.tileColumns()),
+                            blocks(N, p.tileRows()), splits(OC, splitInput), p.threads(), 1,
+                            pipelinedSharedBytes(p, true, false));
+            // dweight (OC, C) += dout^T (OC, N) . inp (N, C): M = OC, columns C, K = N
+            int splitWeight = kPerSplit(blocks(C, p.tileColumns()) * blocks(OC, p.tileRows()), N);
+            launcher.begin().pointer(gradWeight).pointer(a).pointer(c).int32(OC).int32(C).int32(N).int32(splitWeight)
+                    .launch(p.backwardWeight(), "matmul_backward_weight_bf16", blocks(C, p.tileColumns()),
+                            blocks(OC, p.tileRows()), splits(N, splitWeight), p.threads(), 1,
+                            pipelinedSharedBytes(p, false, false));
+        } else {
+            // dinp (N, C) += dout (N, OC) . weight (OC, C): M = N, columns C, K = OC
+            int splitInput = kPerSplit(tiles(C) * tiles(N), OC);
+            launcher.begin().pointer(gradInput).pointer(gradOut).pointer(weights).int32(N).int32(C).int32(OC)
+                    .int32(splitInput)
+                    .launch(matmulBackwardInput, "matmul_backward_input", tiles(C), tiles(N), splits(OC, splitInput),
+                            MATMUL_THREADS, 1, 0);
+            // dweight (OC, C) += dout^T (OC, N) . inp (N, C): M = OC, columns C, K = N
+            int splitWeight = kPerSplit(tiles(C) * tiles(OC), N);
+            launcher.begin().pointer(gradWeight).pointer(gradOut).pointer(input).int32(OC).int32(C).int32(N)
+                    .int32(splitWeight)
+                    .launch(matmulBackwardWeight, "matmul_backward_weight", tiles(C), tiles(OC), splits(N, splitWeight),
+                            MATMUL_THREADS, 1, 0);
+        }
+        if (dbias != null) {
+            int rowsPerBlock = 256;
+            launcher.begin().pointer(args.floats(dbias, OC, "matmulBackward", "dbias")).pointer(gradOut)
+                    .int32(N).int32(OC)
+                    .int32(rowsPerBlock)
+                    .launch(matmulBackwardBias, "matmul_backward_bias", blocks(OC, 32), blocks(N, rowsPerBlock), 1,
+                            32, 8, 0);
+        }
+    }
+
+    private static int tiles(int n) {
+        return Math.max(1, (n + MATMUL_TILE - 1) / MATMUL_TILE);
+    }
+
+    /**
+     * K per split of an accumulating product over {@code tileCount} output tiles. The blocks run in waves of two
+     * per SM; a last wave that is mostly empty leaves SMs idle (384 tiles on 132 SMs: 1.45 waves), so the split
+     * count (1 to 32, at least 4 k-tiles of 32 each) is the one whose waves are fullest: a further split must fill
+     * them 5% better.
+     */
+    private int kPerSplit(int tileCount, int K) {
+        int slots = 2 * grid.multiprocessors();
+        int maxSplits = Math.max(1, Math.min(32, K / (4 * MATMUL_TILE_K)));
+        int count = 1;
+        double best = 0;
+        for (int splits = 1; splits <= maxSplits; splits++) {
+            double waves = (double) tileCount * splits / slots;
+            double fullness = waves / Math.ceil(waves);
+            if (fullness > best * 1.05) {
+                best = fullness;
+                count = splits;
+            }
+        }
+        int per = (K + count - 1) / count;
+        return Math.max(MATMUL_TILE_K, (per + MATMUL_TILE_K - 1) / MATMUL_TILE_K * MATMUL_TILE_K);
+    }
+
+    private static int splits(int K, int kPerSplit) {
+        return Math.max(1, (K + kPerSplit - 1) / kPerSplit);
+    }
+}
