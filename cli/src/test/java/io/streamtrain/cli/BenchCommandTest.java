@@ -41,4 +41,28 @@ class BenchCommandTest {
         assertTrue(Double.isFinite(json.get("loss_last").asDouble()), run.out());
         assertTrue(json.hasNonNull("device") && json.hasNonNull("commit"), run.out());
     }
+
+    @Test
+    void shouldPrintTokensPerSecondAndAllReduceTimeOfTwoCpuReplicas() throws Exception {
+        CommandLineRun run = CommandLineRun.of("bench", "--backend", "cpu", "--threads", "2", "--replicas", "2",
+                "--model", "tiny", "--vocab", "512", "--batch", "1", "--seq-len", "32", "--steps", "3", "--warmup", "1");
+        assertEquals(0, run.exitCode(), run.transcript());
+        assertTrue(run.out().contains("2 replicas of 1 CPU thread"), run.transcript());
+        assertTrue(run.out().contains("B=1 per replica, 2 replicas, global batch 2"), run.transcript());
+        List<String> lines = run.outLines();
+        JsonNode json = new ObjectMapper().readTree(lines.get(lines.size() - 1));
+        assertEquals(2, json.get("replicas").asInt());
+        assertEquals(1, json.get("batch").asInt());
+        assertEquals("2 x 1 CPU thread", json.get("device").asText());
+        assertTrue(json.get("tokens_per_s").asDouble() > 0, run.out());
+        assertTrue(json.get("allreduce_ms").asDouble() > 0, run.out());
+        assertEquals(Math.log(512), json.get("loss_first").asDouble(), 0.5, run.out());
+    }
+
+    @Test
+    void shouldRefuseReplicasOutsideOneToSixtyFour() {
+        CommandLineRun run = CommandLineRun.of("bench", "--backend", "cpu", "--replicas", "0");
+        assertEquals(2, run.exitCode(), run.transcript());
+        assertTrue(run.transcript().contains("--replicas must be in [1, 64], got 0"), run.transcript());
+    }
 }

@@ -1,6 +1,7 @@
 package io.streamtrain.model;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -58,21 +59,59 @@ public final class DataParallelGpt implements AutoCloseable {
     /** {@code kernels.size()} CPU or GPU replicas initialized alike from {@code seed}, summed in process. */
     public static DataParallelGpt initialize(GptConfig config, List<? extends Kernels> kernels,
                                              TrainingOptions options, long seed) {
+        return initialize(config, kernels, InProcessReducer.world(kernels.size()), options, seed);
+    }
+
+    /** Replicas initialized alike from {@code seed}, one per kernels, summed by {@code reducers} (rank by rank). */
+    public static DataParallelGpt initialize(GptConfig config, List<? extends Kernels> kernels,
+                                             List<? extends GradientReducer> reducers, TrainingOptions options,
+                                             long seed) {
         List<Gpt> replicas = new ArrayList<>();
         for (Kernels k : kernels) {
             replicas.add(Gpt.initialize(config, k, options, seed));
         }
-        return new DataParallelGpt(replicas, InProcessReducer.world(replicas.size()));
+        return new DataParallelGpt(replicas, reducers);
     }
 
     /** {@code kernels.size()} replicas of a checkpoint, summed in process. */
     public static DataParallelGpt restore(Checkpoint checkpoint, List<? extends Kernels> kernels,
                                           TrainingOptions options) {
+        return restore(checkpoint, kernels, InProcessReducer.world(kernels.size()), options);
+    }
+
+    /** Replicas of a checkpoint, one per kernels, summed by {@code reducers} (rank by rank). */
+    public static DataParallelGpt restore(Checkpoint checkpoint, List<? extends Kernels> kernels,
+                                          List<? extends GradientReducer> reducers, TrainingOptions options) {
         List<Gpt> replicas = new ArrayList<>();
         for (Kernels k : kernels) {
             replicas.add(Gpt.restore(checkpoint, k, options));
         }
-        return new DataParallelGpt(replicas, InProcessReducer.world(replicas.size()));
+        return new DataParallelGpt(replicas, reducers);
+    }
+
+    /**
+     * Splits the rows of {@code tokens} (B, T+1) as evenly as possible over the replicas, in order (the first
+     * B mod N replicas get one row more; with B < N the last get none) and trains them as one global step: the
+     * same step as one model on the whole batch, up to the order of float sums.
+     */
+    public StepResult trainStep(int[] tokens, int B, int T) {
+        int n = replicas.size();
+        if (n == 1) {
+            return trainStep(new int[][] {tokens}, new int[] {B}, T);
+        }
+        if (tokens.length != B * (T + 1)) {
+            throw new IllegalArgumentException("tokens must be (B, T+1) = (" + B + ", " + (T + 1) + ") = "
+                    + B * (T + 1) + " ids, got " + tokens.length);
+        }
+        int[][] shares = new int[n][];
+        int[] rows = new int[n];
+        int first = 0;
+        for (int r = 0; r < n; r++) {
+            rows[r] = B / n + (r < B % n ? 1 : 0);
+            shares[r] = Arrays.copyOfRange(tokens, first * (T + 1), (first + rows[r]) * (T + 1));
+            first += rows[r];
+        }
+        return trainStep(shares, rows, T);
     }
 
     /** Replicas in this world. */
@@ -172,11 +211,25 @@ public final class DataParallelGpt implements AutoCloseable {
         return replicas.get(0).checkpoint(tokenizer, metadata);
     }
 
+    /** Closes the reducers that hold resources (NCCL communicators), then the replicas and their kernels. */
     @Override
     public void close() {
         threads.shutdownNow();
+        RuntimeException failure = null;
+        for (GradientReducer reducer : reducers) {
+            if (reducer instanceof AutoCloseable closeable) {
+                try {
+                    closeable.close();
+                } catch (Exception e) {
+                    failure = failure == null ? new IllegalStateException("closing a reducer failed: " + e, e) : failure;
+                }
+            }
+        }
         for (Gpt replica : replicas) {
             replica.close();
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 }

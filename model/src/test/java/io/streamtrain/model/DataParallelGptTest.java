@@ -87,6 +87,21 @@ class DataParallelGptTest {
     }
 
     @Test
+    void shouldSplitTheRowsOfOneBatchOverTheReplicasInOrder() {
+        try (DataParallelGpt split = replicas(3); DataParallelGpt given = replicas(3)) {
+            for (int step = 0; step < 3; step++) {
+                StepResult a = split.trainStep(rows(step, 0, 5), 5, T);
+                StepResult b = given.trainStep(new int[][] {rows(step, 0, 2), rows(step, 2, 2), rows(step, 4, 1)},
+                        new int[] {2, 2, 1}, T);
+                assertEquals(a, b);
+            }
+            StepResult fewer = split.trainStep(rows(9, 0, 2), 2, T); // the third replica has no row
+            assertTrue(fewer.applied());
+            assertArrayEquals(weights(split, 0), weights(split, 2));
+        }
+    }
+
+    @Test
     void shouldGiveTheSameBitsOnEveryRun() {
         try (DataParallelGpt first = replicas(3); DataParallelGpt second = replicas(3)) {
             int[] split = {3, 1, 2};

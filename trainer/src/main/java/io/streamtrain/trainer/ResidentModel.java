@@ -2,6 +2,7 @@ package io.streamtrain.trainer;
 
 import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.EvalResult;
+import io.streamtrain.model.DataParallelGpt;
 import io.streamtrain.model.Gpt;
 import io.streamtrain.model.GptConfig;
 import io.streamtrain.model.Kernels;
@@ -52,7 +53,8 @@ public final class ResidentModel implements AutoCloseable {
      */
     public static final String BATCHES_CHECKSUM_KEY_PREFIX = "batches.checksum.";
 
-    private final Gpt gpt;
+    private final Gpt gpt;               // replica 0 when data-parallel: it speaks for the model
+    private final DataParallelGpt replicas; // null with one replica
     private final Tokenizer tokenizer;
     private final TokenizerIdentity tokenizerIdentity;
     private final String runId;
@@ -74,9 +76,11 @@ public final class ResidentModel implements AutoCloseable {
     private boolean changedSinceCheckpoint;
     private TrainerListener listener = new TrainerListener() {};
 
-    private ResidentModel(Gpt gpt, Tokenizer tokenizer, String runId, CheckpointStore checkpoints,
-                          TrainerConfig config, Optional<CheckpointStore.Loaded> restored, PrintStream log) {
+    private ResidentModel(Gpt gpt, DataParallelGpt replicas, Tokenizer tokenizer, String runId,
+                          CheckpointStore checkpoints, TrainerConfig config, Optional<CheckpointStore.Loaded> restored,
+                          PrintStream log) {
         this.gpt = gpt;
+        this.replicas = replicas;
         this.tokenizer = tokenizer;
         this.tokenizerIdentity = identityOf(tokenizer);
         this.runId = runId;
@@ -119,25 +123,46 @@ public final class ResidentModel implements AutoCloseable {
         Optional<CheckpointStore.Loaded> restored = store.loadNewest(log);
         restored.ifPresent(loaded -> requireCompatible(loaded, gptConfig, identity, config));
         TrainingOptions options = trainingOptions(config);
-        Kernels kernels = Backends.open(config.backend(), config.cpuThreads(), log);
+        DataParallelGpt replicas = config.replicas() == 1 ? null : openReplicas(config, gptConfig, restored, options, log);
         Gpt gpt;
-        try {
-            gpt = restored.isPresent() ? Gpt.restore(restored.get().checkpoint(), kernels, options)
-                    : Gpt.initialize(gptConfig, kernels, options, config.seed());
-        } catch (RuntimeException e) {
-            kernels.close();
-            throw e;
+        if (replicas != null) {
+            gpt = replicas.replica(0);
+        } else {
+            Kernels kernels = Backends.open(config.backend(), config.cpuThreads(), log);
+            try {
+                gpt = restored.isPresent() ? Gpt.restore(restored.get().checkpoint(), kernels, options)
+                        : Gpt.initialize(gptConfig, kernels, options, config.seed());
+            } catch (RuntimeException e) {
+                kernels.close();
+                throw e;
+            }
         }
         String runId = !config.runId().isEmpty() ? config.runId()
                 : restored.map(loaded -> loaded.checkpoint().metadata().get(RUN_ID_KEY))
                 .orElseGet(TrainerConfig::generateRunId);
-        ResidentModel model = new ResidentModel(gpt, tokenizer, runId, store, config, restored, log);
+        ResidentModel model = new ResidentModel(gpt, replicas, tokenizer, runId, store, config, restored, log);
         log.println(restored.map(loaded -> "restored " + loaded.path() + ": step " + gpt.step() + ", "
                         + model.batchesTrained + " batches, offsets " + model.handledOffsets)
                 .orElse("no checkpoint in " + store.directory() + ": new " + config.model() + " model ("
                         + gptConfig.parameterCount() + " parameters, seed " + config.seed() + ")")
                 + "; run " + runId);
         return model;
+    }
+
+    /** The replicas of {@code replicas} > 1: restored alike or initialized alike, on their backends. */
+    private static DataParallelGpt openReplicas(TrainerConfig config, GptConfig gptConfig,
+                                                Optional<CheckpointStore.Loaded> restored, TrainingOptions options,
+                                                PrintStream log) {
+        Backends.Replicas backends = Backends.openReplicas(config.backend(), config.cpuThreads(), config.replicas(), log);
+        try {
+            return restored.isPresent()
+                    ? DataParallelGpt.restore(restored.get().checkpoint(), backends.kernels(), backends.reducers(), options)
+                    : DataParallelGpt.initialize(gptConfig, backends.kernels(), backends.reducers(), options,
+                    config.seed());
+        } catch (RuntimeException e) {
+            backends.kernels().forEach(Kernels::close);
+            throw e;
+        }
     }
 
     /** The AdamW options and learning-rate schedule the configuration asks for. */
@@ -216,7 +241,7 @@ public final class ResidentModel implements AutoCloseable {
      */
     public synchronized StepResult train(int[] tokens, int B, int T, String dataset, long sequence,
                                          TopicPartition partition, long offset) {
-        StepResult result = gpt.trainStep(tokens, B, T);
+        StepResult result = replicas == null ? gpt.trainStep(tokens, B, T) : replicas.trainStep(tokens, B, T);
         handledOffsets.put(partition, offset);
         changedSinceCheckpoint = true;
         if (result.applied()) {
@@ -353,12 +378,20 @@ public final class ResidentModel implements AutoCloseable {
     public TokenizerIdentity tokenizerIdentity() { return tokenizerIdentity; }
     public GptConfig config() { return gpt.config(); }
     public String backendName() { return gpt.kernels().backendName(); }
-    public String deviceName() { return gpt.kernels().deviceName(); }
+    public String deviceName() {
+        return replicas == null ? gpt.kernels().deviceName() : replicas.replicas() + " x " + gpt.kernels().deviceName();
+    }
+    /** Model replicas trained data-parallel in this process (1: one model). */
+    public int replicas() { return replicas == null ? 1 : replicas.replicas(); }
     public TrainingMeters meters() { return meters; }
 
     /** Releases the model and its backend (no checkpoint: call {@link #checkpoint()} first for that). */
     @Override
     public synchronized void close() {
-        gpt.close();
+        if (replicas != null) {
+            replicas.close();
+        } else {
+            gpt.close();
+        }
     }
 }

@@ -33,6 +33,7 @@ public final class TrainerConfig extends AbstractConfig {
     public static final String MODEL = "model";
     public static final String BACKEND = "backend";
     public static final String CPU_THREADS = "cpu.threads";
+    public static final String REPLICAS = "replicas";
     public static final String TOKENIZER = "tokenizer";
     public static final String BATCH_ROWS = "batch.rows";
     public static final String SEQUENCE_LENGTH = "sequence.length";
@@ -90,6 +91,11 @@ public final class TrainerConfig extends AbstractConfig {
                     "Where the model lives: cuda, cpu, or auto (CUDA when a usable device exists, else CPU).")
             .define(CPU_THREADS, Type.INT, 0, ConfigDef.Range.atLeast(0), Importance.LOW,
                     "Threads of the CPU backend; 0 = every available processor.")
+            .define(REPLICAS, Type.INT, 1, ConfigDef.Range.between(1, 64), Importance.MEDIUM,
+                    "Model replicas in this process, trained data-parallel: N GPUs (0 to N-1, gradients all-reduced"
+                            + " by NCCL) or, with backend cpu, N CPU workers sharing cpu.threads (gradients summed in"
+                            + " rank order: bit-reproducible). Each batch's rows are split among the replicas; one"
+                            + " optimizer step per batch, as with one replica.")
             .define(TOKENIZER, Type.STRING, "byte", new ConfigDef.NonEmptyString(), Importance.HIGH,
                     "Tokenizer spec: byte, gpt2 or the path of a trained BPE file. Batches must come from the same one.")
             .define(BATCH_ROWS, Type.INT, 0, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
@@ -209,6 +215,7 @@ public final class TrainerConfig extends AbstractConfig {
     public String model() { return getString(MODEL); }
     public String backend() { return getString(BACKEND); }
     public int cpuThreads() { return getInt(CPU_THREADS); }
+    public int replicas() { return getInt(REPLICAS); }
     public String tokenizer() { return getString(TOKENIZER); }
     /** Expected B, resolved from the preset when not set. */
     public int batchRows() { return batchRows; }

@@ -1,9 +1,11 @@
 package io.streamtrain.cli.bench;
 
 import io.streamtrain.cli.options.BackendOptions;
+import io.streamtrain.cli.options.ReplicaOptions;
 import io.streamtrain.cli.support.Json;
 import io.streamtrain.cli.support.MachineInfo;
 import io.streamtrain.cli.support.WriterOutputStream;
+import io.streamtrain.model.DataParallelGpt;
 import io.streamtrain.model.Gpt;
 import io.streamtrain.model.GptConfig;
 import io.streamtrain.model.Kernels;
@@ -37,7 +39,10 @@ import java.util.concurrent.Callable;
                 "",
                 "Prints the command, commit, machine and Java version as # lines, then one JSON line with backend, model, "
                         + "batch, seq_len, vocab, params, tokens_per_s, ms_per_step, alloc_bytes_per_step, "
-                        + "host_syncs_per_step, loss_first, loss_last, device and commit.",
+                        + "host_syncs_per_step, loss_first, loss_last, device, commit, replicas and allreduce_ms.",
+                "With --replicas N, --batch is the rows of each replica (the global batch is N times it), tokens_per_s "
+                        + "counts every replica's tokens, and allreduce_ms is one all-reduce of the gradients (timed "
+                        + "after the steps, waiting for it each time; 0 without --replicas).",
                 "",
                 "Example: streamtrain bench --backend cpu --model tiny --vocab 8192 --batch 16 --seq-len 256 --steps 20"})
 public final class BenchCommand implements Callable<Integer> {
@@ -49,6 +54,9 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Mixin
     private BackendOptions backend;
+
+    @Mixin
+    private ReplicaOptions replicaOptions;
 
     @Option(names = "--model", defaultValue = "tiny", paramLabel = "tiny|small|gpt2",
             description = "Model preset (default: ${DEFAULT-VALUE}).")
@@ -78,17 +86,18 @@ public final class BenchCommand implements Callable<Integer> {
     /** The figures of one benchmark run, as printed on the JSON line. */
     public record Result(String backend, String model, int batch, int sequenceLength, int vocabularySize, long parameters,
                          int steps, double tokensPerSecond, double millisecondsPerStep, double allocatedBytesPerStep,
-                         double hostSyncsPerStep, double lossFirst, double lossLast, String device, String commit) {
+                         double hostSyncsPerStep, double lossFirst, double lossLast, String device, String commit,
+                         int replicas, double allReduceMilliseconds) {
 
         /** One JSON object on one line; numbers in plain decimal notation. */
         public String toJson() {
             return String.format(Locale.ROOT, "{\"backend\":%s,\"model\":%s,\"batch\":%d,\"seq_len\":%d,\"vocab\":%d,"
                             + "\"params\":%d,\"steps\":%d,\"tokens_per_s\":%.1f,\"ms_per_step\":%.3f,"
                             + "\"alloc_bytes_per_step\":%.1f,\"host_syncs_per_step\":%.2f,\"loss_first\":%.6f,"
-                            + "\"loss_last\":%.6f,\"device\":%s,\"commit\":%s}",
+                            + "\"loss_last\":%.6f,\"device\":%s,\"commit\":%s,\"replicas\":%d,\"allreduce_ms\":%.3f}",
                     Json.quote(backend), Json.quote(model), batch, sequenceLength, vocabularySize, parameters, steps,
                     tokensPerSecond, millisecondsPerStep, allocatedBytesPerStep, hostSyncsPerStep, lossFirst, lossLast,
-                    Json.quote(device), Json.quote(commit));
+                    Json.quote(device), Json.quote(commit), replicas, allReduceMilliseconds);
         }
     }
 
@@ -99,6 +108,7 @@ public final class BenchCommand implements Callable<Integer> {
         int T = sequenceLength == null ? config.contextLength() : sequenceLength;
         validate(config, T);
         backend.validate(spec.commandLine());
+        replicaOptions.validate(spec.commandLine());
         String commit = MachineInfo.commit();
         out.println("# streamtrain " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
         out.println("# commit:  " + commit);
@@ -106,6 +116,12 @@ public final class BenchCommand implements Callable<Integer> {
         out.println("# os:      " + MachineInfo.os());
         out.println("# java:    " + MachineInfo.javaVersion());
         out.flush();
+        if (replicaOptions.replicas != null) {
+            Result result = runReplicas(config, T, commit, out);
+            out.println(result.toJson());
+            out.flush();
+            return 0;
+        }
         Kernels kernels = Backends.open(backend.backend, backend.cpuThreads, WriterOutputStream.printStream(out, "# "));
         Gpt gpt;
         try {
@@ -162,7 +178,66 @@ public final class BenchCommand implements Callable<Integer> {
         double hostSyncsPerStep = syncsBefore >= 0 ? (double) syncs / steps : 1.0;
         return new Result(kernels.backendName(), model, B, T, config.vocabularySize(), config.parameterCount(), steps,
                 (double) B * T * steps / seconds, elapsed / 1e6 / steps, (double) allocated / steps,
-                hostSyncsPerStep, lossFirst, lossLast, kernels.deviceName(), commit);
+                hostSyncsPerStep, lossFirst, lossLast, kernels.deviceName(), commit, 1, 0);
+    }
+
+    /** N replicas of B rows each: timed global steps, then timed all-reduces of a gradient-sized buffer. */
+    private Result runReplicas(GptConfig config, int T, String commit, PrintWriter out) {
+        int n = replicaOptions.replicas;
+        int B = batchRows;
+        Backends.Replicas backends = Backends.openReplicas(backend.backend, backend.cpuThreads, n,
+                WriterOutputStream.printStream(out, "# "));
+        DataParallelGpt parallel;
+        try {
+            parallel = DataParallelGpt.initialize(config, backends.kernels(), backends.reducers(),
+                    TrainingOptions.defaults(), seed);
+        } catch (RuntimeException e) {
+            backends.kernels().forEach(Kernels::close);
+            throw e;
+        }
+        try (parallel) {
+            Kernels first = backends.kernels().get(0);
+            out.println("# device:  " + n + " x " + first.deviceName());
+            out.println(String.format(Locale.ROOT, "# model:   %s, V=%d (Vp=%d), T=%d, C=%d, L=%d, NH=%d, %,d parameters;"
+                            + " B=%d per replica, %d replicas, global batch %d", model, config.vocabularySize(),
+                    config.paddedVocabularySize(), T, config.channels(), config.layers(), config.heads(),
+                    config.parameterCount(), B, n, n * B));
+            out.flush();
+            int[][] batches = randomBatches(config.vocabularySize(), B, T, seed);
+            int[] rows = new int[n];
+            java.util.Arrays.fill(rows, B);
+            int[][][] shares = new int[batches.length][n][];
+            for (int i = 0; i < batches.length; i++) {
+                for (int r = 0; r < n; r++) {
+                    shares[i][r] = batches[(i + r) % batches.length];
+                }
+            }
+            double lossFirst = Double.NaN;
+            for (int i = 0; i < warmupSteps; i++) {
+                double loss = parallel.trainStep(shares[i % shares.length], rows, T).loss();
+                lossFirst = i == 0 ? loss : lossFirst;
+            }
+            com.sun.management.ThreadMXBean threads =
+                    (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+            long syncsBefore = HostSyncs.count(first);
+            long allocatedBefore = threads.getCurrentThreadAllocatedBytes();
+            long start = System.nanoTime();
+            double lossLast = Double.NaN;
+            for (int i = 0; i < steps; i++) {
+                lossLast = parallel.trainStep(shares[(warmupSteps + i) % shares.length], rows, T).loss();
+                lossFirst = i == 0 && warmupSteps == 0 ? lossLast : lossFirst;
+            }
+            long elapsed = System.nanoTime() - start;
+            long allocated = threads.getCurrentThreadAllocatedBytes() - allocatedBefore;
+            long syncs = HostSyncs.count(first) - syncsBefore;
+            double allReduceMs = AllReduceTiming.millisecondsPerAllReduce(backends, config.parameterCount(), 10);
+            out.println(String.format(Locale.ROOT, "# all-reduce of %,d floats: %.3f ms", config.parameterCount(),
+                    allReduceMs));
+            return new Result(first.backendName(), model, B, T, config.vocabularySize(), config.parameterCount(),
+                    steps, (double) n * B * T * steps / (elapsed / 1e9), elapsed / 1e6 / steps, (double) allocated / steps,
+                    syncsBefore >= 0 ? (double) syncs / steps : 1.0, lossFirst, lossLast, n + " x " + first.deviceName(),
+                    commit, n, allReduceMs);
+        }
     }
 
     private GptConfig config() {

@@ -1,6 +1,7 @@
 package io.streamtrain.cli.commands;
 
 import io.streamtrain.cli.options.BackendOptions;
+import io.streamtrain.cli.options.ReplicaOptions;
 import io.streamtrain.cli.options.KafkaOptions;
 import io.streamtrain.cli.options.PipelineOptions;
 import io.streamtrain.cli.support.CliException;
@@ -53,6 +54,9 @@ public final class TrainCommand implements Callable<Integer> {
     @Mixin
     private BackendOptions backend;
 
+    @Mixin
+    private ReplicaOptions replicas;
+
     @Option(names = "--max-steps", defaultValue = "0", paramLabel = "N",
             description = "Stop after N optimizer steps in all (restored steps count); 0 = until Ctrl-C (default: ${DEFAULT-VALUE}).")
     private long maxSteps;
@@ -91,6 +95,7 @@ public final class TrainCommand implements Callable<Integer> {
         }
         pipeline.validate(spec.commandLine());
         backend.validate(spec.commandLine());
+        replicas.validate(spec.commandLine());
         TrainerConfig config = config();
         Trainer trainer = new Trainer(config, console);
         AtomicBoolean interrupted = new AtomicBoolean();
@@ -134,6 +139,9 @@ public final class TrainCommand implements Callable<Integer> {
         properties.put(TrainerConfig.APPLICATION_ID, applicationId);
         properties.put(TrainerConfig.BACKEND, backend.backend);
         properties.put(TrainerConfig.CPU_THREADS, backend.cpuThreads);
+        if (replicas.replicas != null) {
+            properties.put(TrainerConfig.REPLICAS, replicas.replicas);
+        }
         properties.put(TrainerConfig.MODEL, pipeline.model);
         properties.put(TrainerConfig.TOKENIZER, pipeline.tokenizer);
         properties.put(TrainerConfig.BATCH_ROWS, pipeline.batchRows());

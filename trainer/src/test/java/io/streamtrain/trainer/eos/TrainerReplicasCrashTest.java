@@ -1,0 +1,133 @@
+package io.streamtrain.trainer.eos;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.streamtrain.model.Checkpoint;
+import io.streamtrain.model.Checkpoints;
+import io.streamtrain.schemas.AvroSerdes;
+import io.streamtrain.schemas.TokenBatch;
+import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.TrainerConfig;
+import io.streamtrain.trainer.internal.CheckpointStore;
+import io.streamtrain.trainer.testing.NumberedBatches;
+import io.streamtrain.trainer.testing.TestCluster;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.LongStream;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Data-parallel replicas keep exactly once: a 4-partition topic (one dataset per partition, each in order) trained by
+ * 2 CPU replicas in a child JVM, SIGKILLed mid-run after a checkpoint, then restarted with 1 replica: the final
+ * checkpoint counts every batch once, holds the last offset of every partition and, per partition, the
+ * order-sensitive checksum of batches 0..n-1.
+ */
+class TrainerReplicasCrashTest {
+    private static final int PARTITIONS = 4;
+    private static final int PER_PARTITION = 6;
+    private static final int BATCHES = PARTITIONS * PER_PARTITION;
+    private static final int FIRST_HALF = 3; // batches per partition produced before the kill
+
+    @TempDir
+    Path dir;
+
+    @Test
+    @Timeout(240)
+    void shouldTrainEveryBatchOnceWhenTwoReplicasAreKilledAndOneReplicaResumes() throws Exception {
+        String topic = "replicas-batches";
+        try (TestCluster cluster = TestCluster.start()) {
+            cluster.createTopic(topic, PARTITIONS);
+            Map<String, String> config = NumberedBatches.trainerConfig(cluster.bootstrapServers(), "replicas-trainer",
+                    topic, dir.resolve("run"), TrainerConfig.CHECKPOINT_EVERY_STEPS, "2",
+                    TrainerConfig.MAX_STEPS, Integer.toString(BATCHES), TrainerConfig.RUN_ID, "replicas-run",
+                    TrainerConfig.CPU_THREADS, "2", TrainerConfig.REPLICAS, "2");
+            CheckpointStore checkpoints = new CheckpointStore(new TrainerConfig(config).checkpointDir(), 3);
+            Path logs = Path.of("target", "eos-logs");
+            Files.createDirectories(logs);
+
+            produce(cluster, topic, 0, FIRST_HALF);
+            ChildTrainer trainer = ChildTrainer.start(config, logs.resolve("replicas-1.log"));
+            long killedAt = awaitCheckpoint(checkpoints, 6, trainer);
+            assertTrue(trainer.isAlive(), "the first run waits for the rest of the stream");
+            trainer.kill();
+            assertTrue(Files.readString(logs.resolve("replicas-1.log")).contains("2 replicas"),
+                    "the first run trained with 2 replicas:\n" + trainer.logTail());
+
+            config.put(TrainerConfig.REPLICAS, "1");
+            trainer = ChildTrainer.start(config, logs.resolve("replicas-2.log"));
+            produce(cluster, topic, FIRST_HALF, PER_PARTITION);
+            assertEquals(0, trainer.awaitExit(Duration.ofSeconds(120)), "the second run reaches max.steps; log:\n"
+                    + trainer.logTail());
+
+            Checkpoint last = Checkpoints.read(checkpoints.newestFirst().get(0));
+            Map<String, String> metadata = last.metadata();
+            List<String> problems = new ArrayList<>();
+            if (last.step() != BATCHES) {
+                problems.add("step " + last.step());
+            }
+            if (!Integer.toString(BATCHES).equals(metadata.get(ResidentModel.BATCHES_TRAINED_KEY))) {
+                problems.add("batches trained " + metadata.get(ResidentModel.BATCHES_TRAINED_KEY));
+            }
+            long expected = ExactlyOnceVerifier.checksum(LongStream.range(0, PER_PARTITION).boxed().toList());
+            for (int p = 0; p < PARTITIONS; p++) {
+                String offset = metadata.get(ResidentModel.offsetKey(new TopicPartition(topic, p)));
+                if (!Integer.toString(PER_PARTITION - 1).equals(offset)) {
+                    problems.add("partition " + p + ": last handled offset " + offset);
+                }
+                String checksum = metadata.get(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + dataset(p));
+                if (!Long.toString(expected).equals(checksum)) {
+                    problems.add("partition " + p + ": checksum " + checksum + ", expected " + expected);
+                }
+            }
+            assertEquals(List.of(), problems, "killed after checkpoint step " + killedAt + "; final checkpoint "
+                    + metadata);
+        }
+    }
+
+    private static String dataset(int partition) {
+        return "part-" + partition;
+    }
+
+    /** Batches from..to-1 of every partition, each partition its own dataset, in order. */
+    private static void produce(TestCluster cluster, String topic, int from, int to) throws Exception {
+        try (KafkaProducer<byte[], byte[]> producer = cluster.producer()) {
+            for (long sequence = from; sequence < to; sequence++) {
+                for (int p = 0; p < PARTITIONS; p++) {
+                    TokenBatch batch = NumberedBatches.batch(sequence * PARTITIONS + p);
+                    batch.setDataset(dataset(p));
+                    batch.setSequence(sequence);
+                    byte[] value = AvroSerdes.tokenBatch().serializer().serialize(topic, batch);
+                    producer.send(new ProducerRecord<>(topic, p, NumberedBatches.key(), value)).get();
+                }
+            }
+        }
+    }
+
+    /** Waits for a checkpoint of at least {@code step}; returns the step of the newest one. */
+    private static long awaitCheckpoint(CheckpointStore checkpoints, long step, ChildTrainer trainer)
+            throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+        while (true) {
+            List<Path> files = checkpoints.newestFirst();
+            long newest = files.isEmpty() ? -1 : Long.parseLong(files.get(0).getFileName().toString().substring(5, 17));
+            if (newest >= step) {
+                return newest;
+            }
+            if (!trainer.isAlive() || System.nanoTime() > deadline) {
+                throw new AssertionError("no checkpoint of step " + step + " (newest " + newest + "); log:\n"
+                        + trainer.logTail());
+            }
+            Thread.sleep(10);
+        }
+    }
+}
