@@ -9,6 +9,7 @@ import io.streamtrain.cli.commands.ReplayCommand;
 import io.streamtrain.cli.commands.TokenizerCommand;
 import io.streamtrain.cli.commands.TrainCommand;
 import io.streamtrain.cli.demo.DemoCommand;
+import io.streamtrain.cli.options.CommandSettings;
 import io.streamtrain.cli.support.ErrorHandler;
 import io.streamtrain.cli.support.Logging;
 import io.streamtrain.cli.support.UsageErrorHandler;
@@ -22,6 +23,7 @@ import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
 import java.util.Arrays;
+import java.util.Map;
 
 /**
  * {@code streamtrain}: train a GPT continuously from Kafka. Exit codes: 0 success, 1 a fatal error (one line saying
@@ -45,7 +47,8 @@ import java.util.Arrays;
                 TokenizerCommand.class,
                 BenchCommand.class,
                 CommandLine.HelpCommand.class})
-public final class Main implements Runnable {
+public final class Main implements Runnable, CommandSettings.Environment {
+    private final Map<String, String> environment;
 
     @Spec
     private CommandSpec spec;
@@ -76,9 +79,14 @@ public final class Main implements Runnable {
 
     /** Runs the command with its output and error text going to {@code out} and {@code err}. */
     public static int execute(PrintWriter out, PrintWriter err, String... args) {
+        return execute(System.getenv(), out, err, args);
+    }
+
+    /** Runs the command with {@code environment} as its {@code STREAMTRAIN_*} variables (for tests). */
+    public static int execute(Map<String, String> environment, PrintWriter out, PrintWriter err, String... args) {
         boolean verbose = Arrays.asList(args).contains("--verbose");
         Logging.configure(verbose);
-        CommandLine commandLine = commandLine();
+        CommandLine commandLine = commandLine(environment);
         commandLine.setOut(out);
         commandLine.setErr(err);
         commandLine.setExecutionExceptionHandler(new ErrorHandler(verbose));
@@ -88,9 +96,23 @@ public final class Main implements Runnable {
 
     /** The command tree, for help and completion. */
     public static CommandLine commandLine() {
-        return new CommandLine(new Main())
+        return commandLine(System.getenv());
+    }
+
+    /** The command tree reading settings from {@code environment} instead of the process's. */
+    public static CommandLine commandLine(Map<String, String> environment) {
+        return new CommandLine(new Main(environment))
                 .setCaseInsensitiveEnumValuesAllowed(true)
                 .setUsageHelpAutoWidth(true);
+    }
+
+    private Main(Map<String, String> environment) {
+        this.environment = Map.copyOf(environment);
+    }
+
+    @Override
+    public Map<String, String> environment() {
+        return environment;
     }
 
     @Override

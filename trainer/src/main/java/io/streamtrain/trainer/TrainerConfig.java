@@ -99,9 +99,9 @@ public final class TrainerConfig extends AbstractConfig {
             .define(TOKENIZER, Type.STRING, "byte", new ConfigDef.NonEmptyString(), Importance.HIGH,
                     "Tokenizer spec: byte, gpt2 or the path of a trained BPE file. Batches must come from the same one.")
             .define(BATCH_ROWS, Type.INT, 0, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
-                    "Expected rows B of every batch; 0 = the preset's default (see defaultBatchRows).")
+                    "Expected rows B of every batch; 0 = the preset's default (8 for tiny and small, 4 for gpt2).")
             .define(SEQUENCE_LENGTH, Type.INT, 0, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
-                    "Expected sequence length T of every batch; 0 = the preset's context length.")
+                    "Expected sequence length T of every batch; 0 = the preset's context length (256 for tiny and small, 1024 for gpt2).")
             .define(SEED, Type.LONG, 1337L, Importance.LOW,
                     "Seed of the initial weights and of sampling.")
             .define(LEARNING_RATE, Type.DOUBLE, 3e-4, ConfigDef.Range.between(0.0, 1.0), Importance.MEDIUM,
