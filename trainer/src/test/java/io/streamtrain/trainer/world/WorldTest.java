@@ -1,0 +1,172 @@
+package io.streamtrain.trainer.world;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.streamtrain.model.DataParallelGpt;
+import io.streamtrain.model.Gpt;
+import io.streamtrain.model.GptConfig;
+import io.streamtrain.model.LearningRateSchedule;
+import io.streamtrain.model.Tensor;
+import io.streamtrain.model.TokenizerIdentity;
+import io.streamtrain.model.TrainingOptions;
+import io.streamtrain.model.cpu.CpuKernels;
+import io.streamtrain.trainer.testing.TestCluster;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Ranks that find each other on a Kafka control topic and sum over TCP, against a real in-process broker. */
+@Timeout(120)
+class WorldTest {
+    private static final GptConfig CONFIG = GptConfig.of(67, 16, 32, 2, 4);
+    private static final TokenizerIdentity TOKENIZER = new TokenizerIdentity("test", 67, "");
+    private static final TrainingOptions OPTIONS =
+            TrainingOptions.defaults().withSchedule(LearningRateSchedule.constant(1e-2, 2));
+    private static final int T = 16;
+    private static TestCluster cluster;
+
+    @BeforeAll
+    static void startBroker() throws Exception {
+        cluster = TestCluster.start();
+    }
+
+    @AfterAll
+    static void stopBroker() {
+        cluster.close();
+    }
+
+    private static int[] rows(int step, int first, int rows) {
+        int[] tokens = new int[rows * (T + 1)];
+        for (int i = 0; i < tokens.length; i++) {
+            int position = first * (T + 1) + i;
+            tokens[i] = (position * 7 + step * 5 + position / (T + 1) * 3) % 13 + 2;
+        }
+        return tokens;
+    }
+
+    /** The reducers of a world of {@code size} formed through {@code rendezvous}, by rank (threads join). */
+    private static List<SocketReducer> form(Rendezvous rendezvous, int size) throws Exception {
+        ExecutorService threads = Executors.newFixedThreadPool(size);
+        try {
+            Rendezvous.Formed<SocketReducer.Listener> lead = rendezvous.lead("127.0.0.1", size, new byte[0]);
+            List<Future<SocketReducer>> joins = new ArrayList<>();
+            for (int r = 1; r < size; r++) {
+                int rank = r;
+                joins.add(threads.submit(() -> rendezvous.join(size, rank, Duration.ofSeconds(30)).link()));
+            }
+            List<SocketReducer> world = new ArrayList<>();
+            world.add(lead.link().accept(Duration.ofSeconds(30)));
+            for (Future<SocketReducer> join : joins) {
+                world.add(join.get());
+            }
+            return world;
+        } finally {
+            threads.shutdown();
+        }
+    }
+
+    @Test
+    void shouldTrainThreeRanksOverSocketsToTheBitsOfThreeReplicasInOneProcess() throws Exception {
+        List<SocketReducer> world = form(new Rendezvous(cluster.bootstrapServers(), "control-bits", "bits"), 3);
+        ExecutorService threads = Executors.newFixedThreadPool(3);
+        List<Gpt> ranks = new ArrayList<>();
+        try (DataParallelGpt inProcess = DataParallelGpt.initialize(CONFIG,
+                List.of(new CpuKernels(1), new CpuKernels(1), new CpuKernels(1)), OPTIONS, 7)) {
+            int[] split = {2, 0, 1};
+            for (int r = 0; r < 3; r++) {
+                ranks.add(Gpt.initialize(CONFIG, new CpuKernels(1), OPTIONS, 7));
+            }
+            for (int step = 0; step < 4; step++) {
+                int s = step;
+                List<Future<Double>> losses = new ArrayList<>();
+                int first = 0;
+                int[][] shares = new int[3][];
+                for (int r = 0; r < 3; r++) {
+                    shares[r] = rows(s, first, split[r]);
+                    first += split[r];
+                    int rank = r;
+                    losses.add(threads.submit(() -> ranks.get(rank).trainStep(shares[rank], split[rank], T, 3,
+                            world.get(rank)).loss()));
+                }
+                double expected = inProcess.trainStep(shares, split, T).loss();
+                for (Future<Double> loss : losses) {
+                    assertEquals(expected, loss.get(), "step " + step);
+                }
+            }
+            float[] expected = inProcess.checkpoint(TOKENIZER, Map.of()).parameters();
+            for (Gpt rank : ranks) {
+                assertArrayEquals(expected, rank.checkpoint(TOKENIZER, Map.of()).parameters());
+            }
+        } finally {
+            threads.shutdownNow();
+            ranks.forEach(Gpt::close);
+            world.forEach(SocketReducer::close);
+        }
+    }
+
+    @Test
+    void shouldPassOverTheRecordOfADeadWorldAndFormTheNextGeneration() throws Exception {
+        Rendezvous rendezvous = new Rendezvous(cluster.bootstrapServers(), "control-dead", "dead");
+        rendezvous.ensureTopic();
+        // a world of generation 5 whose rank 0 is gone: nothing listens at its address
+        java.net.ServerSocket gone = new java.net.ServerSocket(0);
+        String address = "127.0.0.1:" + gone.getLocalPort();
+        gone.close();
+        rendezvous.publish(new Rendezvous.World(5, 2, address, new byte[0]));
+        ExecutorService threads = Executors.newSingleThreadExecutor();
+        try {
+            Future<Rendezvous.Formed<SocketReducer>> joined =
+                    threads.submit(() -> rendezvous.join(2, 1, Duration.ofSeconds(30)));
+            Thread.sleep(1000); // rank 1 first meets the dead record
+            Rendezvous.Formed<SocketReducer.Listener> lead = rendezvous.lead("127.0.0.1", 2, new byte[] {1, 2});
+            assertEquals(6, lead.world().generation());
+            try (SocketReducer zero = lead.link().accept(Duration.ofSeconds(30));
+                 SocketReducer one = joined.get().link()) {
+                assertEquals(6, joined.get().world().generation());
+                assertArrayEquals(new byte[] {1, 2}, joined.get().world().ncclId());
+                assertEquals(1, one.rank());
+                assertEquals(2, zero.worldSize());
+            }
+        } finally {
+            threads.shutdownNow();
+        }
+    }
+
+    @Test
+    void shouldStopEveryRankWhenOneDies() throws Exception {
+        List<SocketReducer> world = form(new Rendezvous(cluster.bootstrapServers(), "control-die", "die"), 2);
+        try (CpuKernels kernels = new CpuKernels(1)) {
+            Tensor buffer = kernels.allocate(4);
+            world.get(1).close(); // as a SIGKILL closes its sockets
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> world.get(0).allReduceSum(kernels, buffer));
+            assertTrue(e.getMessage().contains("rank 0 lost rank 1 of the world"), e.getMessage());
+        } finally {
+            world.forEach(SocketReducer::close);
+        }
+    }
+
+    @Test
+    void shouldSayWhatItSawWhenNoRankZeroOfItsWorldSizeAppears() throws Exception {
+        Rendezvous rendezvous = new Rendezvous(cluster.bootstrapServers(), "control-size", "size");
+        Rendezvous.Formed<SocketReducer.Listener> lead = rendezvous.lead("127.0.0.1", 3, new byte[0]);
+        try {
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> rendezvous.join(2, 1, Duration.ofSeconds(2)));
+            assertTrue(e.getMessage().contains("generation 1 of world size 3"), e.getMessage());
+        } finally {
+            lead.link().close();
+        }
+    }
+}
