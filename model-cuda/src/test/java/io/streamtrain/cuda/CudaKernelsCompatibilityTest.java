@@ -5,8 +5,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import io.streamtrain.model.KernelsCompatibilityTest;
 
 /**
- * Every CUDA kernel against the CPU reference on random inputs (the model's compatibility kit); skipped
- * with the probe's reason where there is no usable GPU.
+ * Every CUDA kernel against the plain-loop ground truth in double ({@code ReferenceKernels}) on random inputs (the
+ * model's compatibility kit); skipped with the probe's reason where there is no usable GPU.
  */
 @ExtendWith(RequiresCudaDevice.class)
 class CudaKernelsCompatibilityTest extends KernelsCompatibilityTest {

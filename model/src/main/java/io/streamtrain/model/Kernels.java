@@ -2,8 +2,9 @@ package io.streamtrain.model;
 
 /**
  * The backend seam: every kernel of a GPT training step and of generation, over memory the
- * backend owns. {@link io.streamtrain.model.cpu.CpuKernels} is the readable reference; the CUDA
- * backend implements the same contract and is checked against it.
+ * backend owns. {@link io.streamtrain.model.cpu.CpuKernels} and the CUDA backend implement it, one file per
+ * kernel family on each side; both are checked against the plain-loop ground truth {@code ReferenceKernels} of the
+ * model's tests (shared through its test-jar).
  *
  * <p>Conventions. Shapes are written with B batch, T sequence length, C channels, NH heads,
  * V vocabulary, Vp padded vocabulary, OC output channels and N = B * T positions. Arguments come

@@ -3,7 +3,6 @@ package io.streamtrain.model;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.streamtrain.model.cpu.CpuKernels;
 import java.util.Arrays;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -16,7 +15,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * The compatibility kit every {@link Kernels} backend extends: each kernel runs on fresh random inputs
  * of several shapes (sizes that are not multiples of any tile included) on the backend under test and
- * on the CPU reference, and every output must agree within {@link #tolerance} in max relative error
+ * on the reference ({@link ReferenceKernels}, plain loops in double, unless {@link #createReference} says
+ * otherwise), and every output must agree within {@link #tolerance} in max relative error
  * (max |actual - expected| / max |expected|). NaN never passes, and outputs that a kernel overwrites are
  * poisoned with NaN first, so an element the backend forgets to write fails. Gradients start from the
  * same random values on both sides, so accumulation is checked too. Each comparison prints one line:
@@ -26,6 +26,11 @@ public abstract class KernelsCompatibilityTest {
 
     /** The backend under test; closed after each test. */
     protected abstract Kernels createKernels();
+
+    /** What the backend under test is compared with: the plain-loop ground truth unless a subclass says otherwise. */
+    protected Kernels createReference() {
+        return new ReferenceKernels();
+    }
 
     /**
      * Max relative error allowed for the outputs of {@code kernel}, a {@link Kernels} method name:
@@ -68,7 +73,7 @@ public abstract class KernelsCompatibilityTest {
     @BeforeEach
     void open() {
         tested = createKernels();
-        reference = new CpuKernels(Math.max(2, Runtime.getRuntime().availableProcessors()));
+        reference = createReference();
     }
 
     @AfterEach

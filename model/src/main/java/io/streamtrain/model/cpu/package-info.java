@@ -1,2 +1,2 @@
-/** The CPU reference backend: every {@link io.streamtrain.model.Kernels} kernel as plain, multithreaded Java loops. */
+/** The CPU backend: every {@link io.streamtrain.model.Kernels} kernel as multithreaded Java loops, one file per family. */
 package io.streamtrain.model.cpu;

@@ -11,6 +11,7 @@ import static io.streamtrain.model.cpu.KernelTesting.uploadInts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 import io.streamtrain.model.IntTensor;
+import io.streamtrain.model.ReferenceKernels;
 import io.streamtrain.model.Tensor;
 import java.util.Random;
 import java.util.function.Function;
@@ -69,7 +70,7 @@ class CpuKernelsGradientTest {
         Tensor out = kernels.allocate(N * C);
         IntTensor tokenTensor = uploadInts(kernels, tokens);
         kernels.encoderForward(out, tokenTensor, upload(kernels, wte), upload(kernels, wpe), B, T, C);
-        Function<double[][], double[]> f = x -> DoubleReference.encoder(tokens, x[0], x[1], B, T, C);
+        Function<double[][], double[]> f = x -> ReferenceKernels.encoder(tokens, x[0], x[1], B, T, C);
         double[][] inputs = {toDouble(wte), toDouble(wpe)};
         assertClose("encoder out", download(kernels, out), f.apply(inputs), FORWARD_TOLERANCE);
 
@@ -92,7 +93,7 @@ class CpuKernelsGradientTest {
         Tensor inpTensor = upload(kernels, inp);
         Tensor weightTensor = upload(kernels, weight);
         kernels.layernormForward(out, mean, rstd, inpTensor, weightTensor, upload(kernels, bias), N, C);
-        Function<double[][], double[]> f = x -> DoubleReference.layernorm(x[0], x[1], x[2], N, C);
+        Function<double[][], double[]> f = x -> ReferenceKernels.layernorm(x[0], x[1], x[2], N, C);
         double[][] inputs = {toDouble(inp), toDouble(weight), toDouble(bias)};
         assertClose("layernorm out", download(kernels, out), f.apply(inputs), FORWARD_TOLERANCE);
 
@@ -131,7 +132,7 @@ class CpuKernelsGradientTest {
         Tensor inpTensor = upload(kernels, inp);
         Tensor weightTensor = upload(kernels, weight);
         kernels.matmulForward(out, inpTensor, weightTensor, withBias ? upload(kernels, bias) : null, n, c, oc);
-        Function<double[][], double[]> f = x -> DoubleReference.matmul(x[0], x[1], withBias ? x[2] : null, n, c, oc);
+        Function<double[][], double[]> f = x -> ReferenceKernels.matmul(x[0], x[1], withBias ? x[2] : null, n, c, oc);
         double[][] inputs = {toDouble(inp), toDouble(weight), withBias ? toDouble(bias) : new double[0]};
         assertClose("matmul out", download(kernels, out), f.apply(inputs), FORWARD_TOLERANCE);
 
@@ -167,7 +168,7 @@ class CpuKernelsGradientTest {
         Tensor weightTensor = upload(kernels, weight);
         kernels.matmulForward(out, inpTensor, weightTensor, upload(kernels, bias), n, c, oc);
         assertClose("matmul out", download(kernels, out),
-                DoubleReference.matmul(toDouble(inp), toDouble(weight), toDouble(bias), n, c, oc), FORWARD_TOLERANCE);
+                ReferenceKernels.matmul(toDouble(inp), toDouble(weight), toDouble(bias), n, c, oc), FORWARD_TOLERANCE);
 
         float[] dout = randomFloats(random, n * oc, 1f);
         Gradient dinp = new Gradient(n * c);
@@ -215,7 +216,7 @@ class CpuKernelsGradientTest {
         Tensor stats = kernels.allocate(kernels.attentionStatisticsSize(b, t, nh));
         Tensor qkvTensor = upload(kernels, qkv);
         kernels.attentionForward(out, stats, qkvTensor, b, t, c, nh);
-        Function<double[][], double[]> f = x -> DoubleReference.attention(x[0], b, t, c, nh);
+        Function<double[][], double[]> f = x -> ReferenceKernels.attention(x[0], b, t, c, nh);
         double[][] inputs = {toDouble(qkv)};
         assertClose("attention out", download(kernels, out), f.apply(inputs), FORWARD_TOLERANCE);
 
@@ -231,7 +232,7 @@ class CpuKernelsGradientTest {
         Tensor out = kernels.allocate(inp.length);
         Tensor inpTensor = upload(kernels, inp);
         kernels.geluForward(out, inpTensor, inp.length);
-        Function<double[][], double[]> f = x -> DoubleReference.gelu(x[0]);
+        Function<double[][], double[]> f = x -> ReferenceKernels.gelu(x[0]);
         double[][] inputs = {toDouble(inp)};
         assertClose("gelu out", download(kernels, out), f.apply(inputs), FORWARD_TOLERANCE);
 
@@ -247,7 +248,7 @@ class CpuKernelsGradientTest {
         float[] b = randomFloats(random, N * C, 1f);
         Tensor out = kernels.allocate(N * C);
         kernels.residualForward(out, upload(kernels, a), upload(kernels, b), N * C);
-        Function<double[][], double[]> f = x -> DoubleReference.residual(x[0], x[1]);
+        Function<double[][], double[]> f = x -> ReferenceKernels.residual(x[0], x[1]);
         double[][] inputs = {toDouble(a), toDouble(b)};
         assertClose("residual out", download(kernels, out), f.apply(inputs), FORWARD_TOLERANCE);
 
@@ -272,7 +273,7 @@ class CpuKernelsGradientTest {
         Tensor dlogits = upload(kernels, poison); // overwritten, not accumulated
         kernels.softmaxCrossEntropy(losses, correct, dlogits, upload(kernels, logits), uploadInts(kernels, targets),
                 dlossScale, true, N, V, Vp);
-        Function<double[][], double[]> f = x -> DoubleReference.crossEntropy(x[0], targets, N, V, Vp);
+        Function<double[][], double[]> f = x -> ReferenceKernels.crossEntropy(x[0], targets, N, V, Vp);
         double[][] inputs = {toDouble(logits)};
         assertClose("losses", download(kernels, losses), f.apply(inputs), FORWARD_TOLERANCE);
         double[] scale = new double[N];
