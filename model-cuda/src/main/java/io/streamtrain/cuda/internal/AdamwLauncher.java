@@ -89,8 +89,8 @@ public final class AdamwLauncher {
         launcher.begin().pointer(args.floats(params, n, "adamw", "params")).pointer(args.floats(m, n, "adamw", "m"))
                 .pointer(args.floats(v, n, "adamw", "v")).pointer(args.floats(grads, n, "adamw", "grads"))
                 .pointer(args.floats(gradNorm, 1, "adamw", "gradNorm")).int64(n).int64(decayedSize)
-                .float32(learningRate)
-                .float32(beta1).float32(beta2).float32(eps).float32(weightDecay).float32(maxGradNorm)
+                .float32(learningRate).float32(beta1).float32(beta2).float32(eps).float32(weightDecay)
+                .float32(maxGradNorm)
                 .float32(biasCorrection1).float32(biasCorrection2)
                 .launch(adamw, "adamw", grid.gridStride(n), 1, 1, ELEMENTWISE_THREADS, 1, 0);
     }
