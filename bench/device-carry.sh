@@ -6,16 +6,16 @@
 #                 are re-stored uncompressed so that xz compresses across them (unpacks to lib/ and cli/)
 #   torch_gpt_bench.py   the PyTorch reference, copied unchanged
 #   tinyshakespeare.txt  the corpus for the end-to-end demo
-# usage: bench/device-carry.sh   (from anywhere; builds with Maven offline)
+# usage: bench/device-carry.sh   (from anywhere, a clean clone too; MVN_FLAGS=-o builds offline once ~/.m2 has
+#        everything, including the JUnit console launcher that the model-cuda profile device-carry fetches)
 # On the GPU machine: bench/device-unpack.sh, then model-cuda/device-check.sh, bench/gpu.sh, ./streamtrain ...
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 carry=$root/.device-carry
 shared=$root/../shared
-m2=${M2_REPOSITORY:-$HOME/.m2/repository}
 cd "$root"
-mvn -q -o -B -DskipTests -pl cli -am package
-mvn -q -o -B -DskipTests -pl model-cuda test-compile
+# model-cuda's tests are compiled by package (-DskipTests skips running them only); the profile copies the launcher
+mvn -q -B ${MVN_FLAGS:-} -DskipTests -P device-carry -pl cli,model-cuda -am package
 mkdir -p "$carry"
 [ -f "$carry/jre.tar.xz" ] || bash "$shared/tools/device-runtime.sh" "$carry"
 stage=$(mktemp -d)
@@ -26,8 +26,7 @@ cp cli/target/lib/*.jar "$stage/lib/"
 rm -f "$stage"/lib/pdfbox-*.jar "$stage"/lib/fontbox-*.jar "$stage"/lib/graphics2d-*.jar
 cp model/target/streamtrain-model-*-tests.jar "$stage/lib/"
 jar cf "$stage/lib/streamtrain-model-cuda-tests.jar" -C model-cuda/target/test-classes .
-cp "$m2/org/junit/platform/junit-platform-console-standalone/1.14.4/junit-platform-console-standalone-1.14.4.jar" \
-   "$stage/junit-platform-console-standalone.jar"
+cp model-cuda/target/device-carry/junit-platform-console-standalone.jar "$stage/junit-platform-console-standalone.jar"
 python3 - "$stage" <<'PY'
 import sys, zipfile, pathlib
 # Keep linux-x86_64 natives only, and store entries uncompressed (xz then compresses the whole folder far better).

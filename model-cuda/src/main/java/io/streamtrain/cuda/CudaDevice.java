@@ -31,6 +31,14 @@ public record CudaDevice(boolean available, int ordinal, String name, int comput
     /** The oldest compute capability the kernels run on: bf16 tensor cores (mma.sync m16n8k16) need 8.0. */
     public static final int MINIMUM_COMPUTE_MAJOR = 8;
 
+    /**
+     * The PTX ISA version of the shipped kernels ({@code .version} in their header, e.g. 90 for 9.0), as
+     * model-cuda/build-ptx.sh's nvcc wrote it: a driver loads PTX only up to the ISA of its own CUDA version.
+     */
+    public static final int PTX_ISA_VERSION = ptxIsaVersion(
+            new String(io.streamtrain.cuda.internal.PtxModules.readResource("matmul.sm80.ptx"), 0, 400,
+                    java.nio.charset.StandardCharsets.US_ASCII));
+
     /** Why the driver could not be loaded, from the first attempt (the JVM does not retry a failed native load). */
     private static volatile String driverLoadFailure;
 
@@ -74,6 +82,10 @@ public record CudaDevice(boolean available, int ordinal, String name, int comput
             return unavailable(ordinal, driver, "no CUDA device: the NVIDIA driver is installed but sees no GPU; "
                     + "use --backend cpu");
         }
+        String tooOld = driverTooOld(driver, PTX_ISA_VERSION);
+        if (!tooOld.isEmpty()) {
+            return unavailable(ordinal, driver, tooOld);
+        }
         if (result != CUresult.CUDA_SUCCESS) {
             return unavailable(ordinal, driver, "the CUDA driver failed to initialise (" + CUresult.stringFor(result)
                     + "); check the NVIDIA driver (nvidia-smi), or use --backend cpu");
@@ -110,6 +122,42 @@ public record CudaDevice(boolean available, int ordinal, String name, int comput
                             + ", older than the 8.0 this backend needs (bf16 tensor cores); use --backend cpu");
         }
         return new CudaDevice(true, ordinal, name, major, minor, memory[0], multiprocessors, driver, "");
+    }
+
+    /**
+     * The CUDA version (driver API numbering, 13000 for 13.0) whose drivers load PTX of ISA {@code isa} (90 for 9.0):
+     * ISA 9.0 came with CUDA 13.0, 8.0 to 8.8 with 12.0 to 12.8, 7.0 to 7.8 with 11.0 to 11.8.
+     */
+    public static int minimumCudaVersionForPtx(int isa) {
+        int major = isa / 10, minor = isa % 10;
+        return (major + 4) * 1000 + minor * 10;
+    }
+
+    /**
+     * Empty when a driver of CUDA version {@code driverVersion} (cuDriverGetVersion, 12040 for 12.4) can load PTX of
+     * ISA {@code isa}; else why not, in words a user can act on.
+     */
+    public static String driverTooOld(int driverVersion, int isa) {
+        int needed = minimumCudaVersionForPtx(isa);
+        if (driverVersion <= 0 || driverVersion >= needed) {
+            return "";
+        }
+        return "the NVIDIA driver is too old for these kernels: it supports CUDA " + cudaVersion(driverVersion)
+                + ", and their PTX (ISA " + isa / 10 + "." + isa % 10 + ") needs CUDA " + cudaVersion(needed)
+                + (needed == 13000 ? " (Linux driver 580 or newer)" : "") + "; update the NVIDIA driver, or use --backend cpu";
+    }
+
+    private static String cudaVersion(int version) {
+        return version / 1000 + "." + version % 1000 / 10;
+    }
+
+    /** The ISA of a PTX header ({@code .version 9.0} gives 90). */
+    static int ptxIsaVersion(String header) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^\\.version (\\d+)\\.(\\d+)").matcher(header);
+        if (!m.find()) {
+            throw new IllegalStateException("the shipped PTX has no .version line: rebuild model-cuda/build-ptx.sh");
+        }
+        return Integer.parseInt(m.group(1)) * 10 + Integer.parseInt(m.group(2));
     }
 
     /** The line of JCuda's long load-failure message that says what is missing (e.g. libcuda.so.1). */

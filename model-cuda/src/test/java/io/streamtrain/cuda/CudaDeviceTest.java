@@ -29,6 +29,20 @@ class CudaDeviceTest {
     }
 
     @Test
+    void shouldSayTheDriverIsTooOldWhenItCannotLoadTheShippedPtx() {
+        assertEquals(90, CudaDevice.PTX_ISA_VERSION, "nvcc 13.0 writes PTX ISA 9.0; README states the driver it needs");
+        assertEquals(13000, CudaDevice.minimumCudaVersionForPtx(90));
+        assertEquals(12080, CudaDevice.minimumCudaVersionForPtx(88));
+        assertEquals(12000, CudaDevice.minimumCudaVersionForPtx(80));
+        String reason = CudaDevice.driverTooOld(12040, 90);
+        assertTrue(reason.startsWith("the NVIDIA driver is too old for these kernels: it supports CUDA 12.4, and their "
+                + "PTX (ISA 9.0) needs CUDA 13.0 (Linux driver 580 or newer)"), reason);
+        assertTrue(reason.endsWith("update the NVIDIA driver, or use --backend cpu"), reason);
+        assertEquals("", CudaDevice.driverTooOld(13000, 90));
+        assertEquals("", CudaDevice.driverTooOld(13020, 90));
+    }
+
+    @Test
     void shouldFailAtOnceWithTheProbeReasonWhenOpeningWithoutADevice() {
         CudaDevice device = CudaTesting.device();
         assumeFalse(device.available(), "this machine has a usable GPU: " + device.describe());
