@@ -22,7 +22,12 @@ public enum DeadLetterReason {
     /** The step's loss or gradient norm was NaN or infinite; the update was skipped and the model is unchanged. */
     NON_FINITE_STEP("non-finite-step"),
     /** The batch's loss, evaluated before its step, was a spike above loss.spike.ratio times the recent average. */
-    LOSS_SPIKE("loss-spike");
+    LOSS_SPIKE("loss-spike"),
+    /**
+     * The record (for any of the reasons above) is larger than the dead-letter topic accepts: its dead letter is a
+     * reference (first bytes of key and value, the value's length and SHA-256, its topic, partition and offset).
+     */
+    RECORD_TOO_LARGE("record-too-large");
 
     private final String code;
 

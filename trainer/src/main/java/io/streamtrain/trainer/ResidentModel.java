@@ -52,6 +52,8 @@ public final class ResidentModel implements AutoCloseable {
      * reordered changes it.
      */
     public static final String BATCHES_CHECKSUM_KEY_PREFIX = "batches.checksum.";
+    /** Checkpoint metadata key prefix of the next offset of a dead-letter partition: {@code dead.letters.next.<p>}. */
+    public static final String DEAD_LETTERS_NEXT_KEY_PREFIX = "dead.letters.next.";
 
     private final Gpt gpt;               // replica 0 when data-parallel: it speaks for the model
     private final DataParallelGpt replicas; // null with one replica
@@ -66,6 +68,7 @@ public final class ResidentModel implements AutoCloseable {
             (a, b) -> a.topic().equals(b.topic()) ? Integer.compare(a.partition(), b.partition())
                     : a.topic().compareTo(b.topic()));
     private final Map<String, Long> batchChecksums = new TreeMap<>();   // dataset -> h = 31 h + sequence
+    private final Map<Integer, Long> deadLetterPositions = new TreeMap<>(); // dead-letter partition -> next offset
     private final EmittedRecords emitted;
     private final Optional<Path> restoredFrom;
     private long batchesTrained;
@@ -100,6 +103,7 @@ public final class ResidentModel implements AutoCloseable {
             batchesTrained = Long.parseLong(metadata.getOrDefault(BATCHES_TRAINED_KEY, "0"));
             tokensTrained = Long.parseLong(metadata.getOrDefault(TOKENS_TRAINED_KEY, "0"));
             batchChecksums.putAll(batchChecksumsOf(metadata));
+            deadLetterPositions.putAll(deadLetterPositionsOf(metadata));
         });
     }
 
@@ -216,6 +220,18 @@ public final class ResidentModel implements AutoCloseable {
         return checksums;
     }
 
+    /** The dead-letter positions stored under {@code dead.letters.next.<partition>}: partition to next offset. */
+    public static Map<Integer, Long> deadLetterPositionsOf(Map<String, String> metadata) {
+        Map<Integer, Long> positions = new TreeMap<>();
+        metadata.forEach((key, value) -> {
+            if (key.startsWith(DEAD_LETTERS_NEXT_KEY_PREFIX)) {
+                positions.put(Integer.parseInt(key.substring(DEAD_LETTERS_NEXT_KEY_PREFIX.length())),
+                        Long.parseLong(value));
+            }
+        });
+        return positions;
+    }
+
     /** One batch more in a checksum: {@code h = 31 h + sequence}. */
     private static long nextChecksum(long h, long sequence) {
         return 31 * h + sequence;
@@ -294,12 +310,14 @@ public final class ResidentModel implements AutoCloseable {
     }
 
     /**
-     * Records that the record at {@code offset} goes to the dead-letter topic: handled (never replayed), counted,
-     * and reported to the topology's listener.
+     * Records that the record at {@code offset} is on the dead-letter topic: handled (never replayed), counted,
+     * and reported to the topology's listener; {@code deadLetterPositions} (dead-letter partition to next offset)
+     * go into the checkpoints, where a restart starts looking for dead letters sent after them.
      */
     public synchronized void recordDeadLetter(TopicPartition partition, long offset, DeadLetterReason reason,
-                                              String message) {
+                                              String message, Map<Integer, Long> deadLetterPositions) {
         handledOffsets.put(partition, offset);
+        this.deadLetterPositions.putAll(deadLetterPositions);
         changedSinceCheckpoint = true;
         meters.recordDeadLetter(reason);
         listener.onDeadLetter(reason, message);
@@ -340,6 +358,7 @@ public final class ResidentModel implements AutoCloseable {
         metadata.put(CREATED_AT_KEY, Instant.now().toString());
         handledOffsets.forEach((partition, offset) -> metadata.put(offsetKey(partition), Long.toString(offset)));
         batchChecksums.forEach((dataset, h) -> metadata.put(BATCHES_CHECKSUM_KEY_PREFIX + dataset, Long.toString(h)));
+        deadLetterPositions.forEach((p, next) -> metadata.put(DEAD_LETTERS_NEXT_KEY_PREFIX + p, Long.toString(next)));
         emitted.writeTo(metadata);
         try {
             lastCheckpoint = checkpoints.write(gpt.checkpoint(tokenizerIdentity, metadata));
@@ -365,6 +384,8 @@ public final class ResidentModel implements AutoCloseable {
     public synchronized Map<TopicPartition, Long> handledOffsets() {
         return Collections.unmodifiableMap(new LinkedHashMap<>(handledOffsets));
     }
+    /** The next offset of every dead-letter partition, as of the last dead letter sent or restored. */
+    public synchronized Map<Integer, Long> deadLetterPositions() { return Map.copyOf(deadLetterPositions); }
     public synchronized Optional<Path> lastCheckpoint() { return Optional.ofNullable(lastCheckpoint); }
     /**
      * Whether a step or a dead letter happened since the last checkpoint (or since start, when none exists), or the

@@ -26,8 +26,11 @@ import java.util.Properties;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.CloseOptions;
@@ -61,6 +64,7 @@ public final class Trainer implements AutoCloseable {
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final JvmGcMetrics gcMetrics = new JvmGcMetrics();
     private KafkaStreams streams;
+    private DeadLetters deadLetters;
     private KafkaStreamsMetrics streamsMetrics;
     private MetricsServer metricsServer;
     private volatile Throwable failure;
@@ -98,6 +102,7 @@ public final class Trainer implements AutoCloseable {
         if (streams != null || stopped) {
             throw new IllegalStateException("a Trainer starts once; create a new one to start again");
         }
+        int deadLetterLimit;
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers()))) {
             GroupPosition position = new GroupPosition(admin, ADMIN_TIMEOUT, console);
             position.createMissingTopics(List.of(config.tokenBatchesTopic(), config.metricsTopic(),
@@ -106,11 +111,13 @@ public final class Trainer implements AutoCloseable {
                 position.alignWithCheckpoint(config.applicationId(), config.tokenBatchesTopic(),
                         model.handledOffsets());
             }
+            deadLetterLimit = position.maxMessageBytes(config.deadLettersTopic());
         }
         resendCheckpointedRecords();
+        deadLetters = openDeadLetters(deadLetterLimit);
         Files.createDirectories(config.runDir());
-        streams = new KafkaStreams(TrainerTopology.build(config, model, TrainerListener.all(listeners)),
-                TrainerTopology.streamsProperties(config, model));
+        streams = new KafkaStreams(TrainerTopology.build(config, model, TrainerListener.all(listeners), deadLetters),
+                TrainerTopology.streamsProperties(config));
         streams.setUncaughtExceptionHandler(exception -> {
             failure = exception;
             console.println("trainer failed: " + exception);
@@ -125,6 +132,35 @@ public final class Trainer implements AutoCloseable {
         streams.start();
         console.println("training run " + model.runId() + " from topic " + config.tokenBatchesTopic() + " on "
                 + config.bootstrapServers() + (config.maxSteps() > 0 ? ", until step " + config.maxSteps() : ""));
+    }
+
+    /**
+     * The dead-letter topic's writer, its requests as large as the topic allows, and, when this run may have sent
+     * dead letters after its last checkpoint (a restored or named run), those found on the topic, not to send again.
+     */
+    private DeadLetters openDeadLetters(int maxMessageBytes) {
+        DeadLetters letters = new DeadLetters(new KafkaProducer<>(Map.of(
+                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers(),
+                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
+                ProducerConfig.LINGER_MS_CONFIG, 0, ProducerConfig.MAX_REQUEST_SIZE_CONFIG, maxMessageBytes),
+                new ByteArraySerializer(), new ByteArraySerializer()),
+                config.deadLettersTopic(), maxMessageBytes, model.runId());
+        if (model.restoredFrom().isPresent() || !config.runId().isEmpty()) {
+            try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(Map.of(
+                    ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers()),
+                    new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+                int found = letters.findSent(consumer, model.deadLetterPositions(), model.handledOffsets(),
+                        ADMIN_TIMEOUT);
+                if (found > 0) {
+                    console.println(found + " dead letter(s) of run " + model.runId() + " were sent after the"
+                            + " checkpoint; their records are not sent again when they are read again");
+                }
+            } catch (RuntimeException e) {
+                letters.close();
+                throw e;
+            }
+        }
+        return letters;
     }
 
     /**
@@ -200,6 +236,9 @@ public final class Trainer implements AutoCloseable {
             if (closed && failure == null) {
                 model.emittedRecordsDelivered(); // flushed: the final checkpoint carries none to re-send
             }
+        }
+        if (deadLetters != null) {
+            deadLetters.close();
         }
         if (metricsServer != null) {
             metricsServer.close();

@@ -83,8 +83,8 @@ public final class TrainerConfig extends AbstractConfig {
             .define(SAMPLES_TOPIC, Type.STRING, Topics.SAMPLES, new ConfigDef.NonEmptyString(), Importance.MEDIUM,
                     "Topic of TextSample records, keyed by run id and step.")
             .define(DEAD_LETTERS_TOPIC, Type.STRING, Topics.DEAD_LETTERS, new ConfigDef.NonEmptyString(),
-                    Importance.MEDIUM, "Topic of batches the trainer could not use: original bytes, with the reason,"
-                            + " topic, partition and offset in headers (Kafka Streams' dead-letter queue).")
+                    Importance.MEDIUM, "Topic of records the trainer could not use: original key and bytes, with the"
+                            + " reason, topic, partition, offset and run id in headers (a reference when too large).")
             .define(MODEL, Type.STRING, "tiny", ConfigDef.ValidString.in("tiny", "small", "gpt2"), Importance.HIGH,
                     "Model preset: tiny (C=128, L=2), small (C=384, L=6) or gpt2 (C=768, L=12).")
             .define(BACKEND, Type.STRING, "auto", ConfigDef.ValidString.in("auto", "cpu", "cuda"), Importance.HIGH,

@@ -1,7 +1,6 @@
 package io.streamtrain.trainer;
 
 import io.streamtrain.schemas.AvroSerdes;
-import io.streamtrain.trainer.internal.DeadLetterHandlers;
 import io.streamtrain.trainer.internal.LossSpikeGuard;
 import io.streamtrain.trainer.internal.TrainingStepProcessor;
 import java.util.List;
@@ -18,7 +17,7 @@ import org.apache.kafka.streams.Topology;
  * <pre>
  *   token-batches (source) → training-step ({@code TrainingStepProcessor}) → metrics (sink)
  *                                                                        → samples (sink)
- *   bad records → the dead-letter topic (Kafka Streams' dead-letter queue, see {@link #streamsProperties})
+ *   records it cannot train → the dead-letter topic ({@link DeadLetters}: sent by the training step itself)
  * </pre>
  * Topic names come from the {@link TrainerConfig}, serdes from {@link AvroSerdes}: one place each.
  */
@@ -34,8 +33,10 @@ public final class TrainerTopology {
      * @param model    the process's one resident model, shared by the processors of every task
      * @param listener called after each step, sample, checkpoint and dead letter (wrapped so that its failures never
      *                 stop training); it becomes the model's dead-letter listener
+     * @param deadLetters where the training step sends the records it cannot train
      */
-    public static Topology build(TrainerConfig config, ResidentModel model, TrainerListener listener) {
+    public static Topology build(TrainerConfig config, ResidentModel model, TrainerListener listener,
+                                 DeadLetters deadLetters) {
         TrainerListener safeListener = TrainerListener.all(List.of(listener));
         model.listener(safeListener);
         TrainingStepProcessor.StepClock clock = new TrainingStepProcessor.StepClock();
@@ -47,7 +48,7 @@ public final class TrainerTopology {
         topology.addSource(SOURCE, Serdes.ByteArray().deserializer(), Serdes.ByteArray().deserializer(),
                 config.tokenBatchesTopic());
         topology.addProcessor(PROCESSOR, () -> new TrainingStepProcessor(config, model, safeListener, clock,
-                lossSpikes, METRICS_SINK, SAMPLES_SINK), SOURCE);
+                lossSpikes, METRICS_SINK, SAMPLES_SINK, deadLetters), SOURCE);
         topology.addSink(METRICS_SINK, config.metricsTopic(), Serdes.String().serializer(),
                 recordSerializer(AvroSerdes.trainingMetrics().serializer()), PROCESSOR);
         topology.addSink(SAMPLES_SINK, config.samplesTopic(), Serdes.String().serializer(),
@@ -56,20 +57,16 @@ public final class TrainerTopology {
     }
 
     /**
-     * Kafka Streams settings of the trainer: one stream thread (one model per process), the dead-letter queue with
-     * the handlers that route bad records there and continue, few records per poll (a step can take seconds), then
-     * the user's {@code streams.*} overrides.
+     * Kafka Streams settings of the trainer: one stream thread (one model per process), few records per poll (a step
+     * can take seconds), then the user's {@code streams.*} overrides. No exception handler: a record's content never
+     * throws out of the training step, and anything else that does is a fault that stops the trainer.
      */
-    @SuppressWarnings("deprecation") // the global-handler switch: deprecated because it becomes the default in 5.0
-    public static Properties streamsProperties(TrainerConfig config, ResidentModel model) {
+    public static Properties streamsProperties(TrainerConfig config) {
         Properties properties = new Properties();
         properties.put(StreamsConfig.APPLICATION_ID_CONFIG, config.applicationId());
         properties.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers());
         properties.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
         properties.put(StreamsConfig.STATE_DIR_CONFIG, config.runDir().resolve("kafka-streams").toString());
-        properties.put(StreamsConfig.ERRORS_DEAD_LETTER_QUEUE_TOPIC_NAME_CONFIG, config.deadLettersTopic());
-        properties.put(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_CLASS_CONFIG, DeadLetterHandlers.Processing.class);
-        properties.put(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_GLOBAL_ENABLED_CONFIG, true); // the 5.0 default
         properties.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 16);
         properties.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
         properties.putAll(config.streamsOverrides());

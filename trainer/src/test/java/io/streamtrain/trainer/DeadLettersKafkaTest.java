@@ -9,14 +9,18 @@ import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.Checkpoints;
 import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TrainingMetrics;
+import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.testing.NumberedBatches;
 import io.streamtrain.trainer.testing.TestCluster;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -80,13 +84,19 @@ class DeadLettersKafkaTest {
         for (TestBatches.BadRecord record : TestBatches.badRecords(B, T)) {
             bad.add(new Bad(record.reason(), record.description(), NumberedBatches.key(), record.bytes()));
         }
+        byte[] huge = new byte[3 << 19];   // 1.5 MiB: above the dead-letter topic's 1 MiB
+        random.nextBytes(huge);
+        bad.add(new Bad("record-too-large", "1.5 MiB of random bytes", NumberedBatches.key(), huge));
+        int rows = (3 << 19) / ((T + 1) * Integer.BYTES);
+        bad.add(new Bad("record-too-large", "a 1.5 MiB TokenBatch of the wrong shape", NumberedBatches.key(),
+                TestBatches.serialize(new TestBatches(B, T).batch(new int[rows * (T + 1)], rows, T))));
         return bad;
     }
 
     @Test
     void everyGoodRecordIsTrainedOnceAndEveryBadOneIsDeadLetteredOnceWithItsReason() throws Exception {
         String topic = "interleaved";
-        kafka.createTopic(topic, 1);
+        kafka.createTopic(topic, 1, Map.of("max.message.bytes", Integer.toString(8 << 20)));
         List<Bad> bad = badRecords();
         List<Long> goodOffsets = new ArrayList<>();
         List<Long> badOffsets = new ArrayList<>();
@@ -131,8 +141,60 @@ class DeadLettersKafkaTest {
             assertEquals(topic, header(letter, "__streams.errors.topic"));
             assertEquals("0", header(letter, "__streams.errors.partition"));
             assertArrayEquals(expected.key(), letter.key(), "the original key of " + expected.description());
-            assertArrayEquals(expected.value(), letter.value(), "the original bytes of " + expected.description());
+            if (expected.reason().equals("record-too-large")) {
+                assertArrayEquals(Arrays.copyOf(expected.value(), 1024), letter.value(), "a reference holds the"
+                        + " first 1024 bytes of " + expected.description());
+                assertEquals(Integer.toString(expected.value().length), header(letter, "streamtrain.value.length"));
+                assertEquals(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(expected.value())),
+                        header(letter, "streamtrain.value.sha256"));
+            } else {
+                assertArrayEquals(expected.value(), letter.value(), "the original bytes of "
+                        + expected.description());
+            }
         }
+    }
+
+    @Test
+    void aDeadLetterSentAfterTheCheckpointIsNotSentAgainWhenTheRestartReplaysItsRecord() throws Exception {
+        String topic = "replayed";
+        kafka.createTopic(topic, 1);
+        List<Long> badOffsets = new ArrayList<>();
+        int goods = 8;
+        try (KafkaProducer<byte[], byte[]> producer = kafka.producer()) {
+            for (int i = 0; i < goods; i++) {   // good, bad, good, bad ..., good: a dead letter after each step
+                send(producer, topic, NumberedBatches.key(), NumberedBatches.value(topic, i));
+                if (i < goods - 1) {
+                    badOffsets.add(send(producer, topic, NumberedBatches.key(), ("not a batch " + i).getBytes(UTF_8)));
+                }
+            }
+        }
+        Map<String, String> config = NumberedBatches.trainerConfig(kafka.bootstrapServers(), "replayed", topic,
+                dir.resolve("run"), TrainerConfig.MAX_STEPS, Integer.toString(goods), TrainerConfig.RUN_ID, "replayed",
+                TrainerConfig.CHECKPOINT_EVERY_STEPS, "2", TrainerConfig.CHECKPOINT_KEEP, "10");
+        try (Trainer trainer = new Trainer(new TrainerConfig(config), new PrintStream(new ByteArrayOutputStream()))) {
+            trainer.start();
+            assertTrue(trainer.awaitSteps(goods, TIMEOUT));
+        }
+        // As after a crash right after the checkpoint of step 2: the newer ones never written.
+        CheckpointStore store = new CheckpointStore(new TrainerConfig(config).checkpointDir(), 10);
+        for (Path newer : store.newestFirst()) {
+            if (!newer.equals(store.pathOf(2))) {
+                Files.delete(newer);
+            }
+        }
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        try (Trainer restarted = new Trainer(new TrainerConfig(config), new PrintStream(console, true, UTF_8))) {
+            assertEquals(2, restarted.step());
+            restarted.start();
+            assertTrue(restarted.awaitSteps(goods, TIMEOUT), console.toString(UTF_8));
+            assertEquals(Long.toString(checksum(goods)), Checkpoints.read(restarted.stop().orElseThrow()).metadata()
+                    .get(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + NumberedBatches.DATASET));
+        }
+        assertTrue(console.toString(UTF_8).contains("6 dead letter(s) of run replayed were sent after the"
+                + " checkpoint"), console.toString(UTF_8));
+        List<Long> lettered = kafka.readAll(config.get(TrainerConfig.DEAD_LETTERS_TOPIC), TIMEOUT).stream()
+                .map(l -> Long.parseLong(header(l, "__streams.errors.offset"))).toList();
+        assertEquals(badOffsets, lettered, "each bad record dead-lettered once, though the restart read it again");
     }
 
     static long send(KafkaProducer<byte[], byte[]> producer, String topic, byte[] key, byte[] value)

@@ -62,7 +62,7 @@ class ResidentModelTest {
         try (ResidentModel model = open()) {
             train(model, P0, 7);
             train(model, P3, 2);
-            model.recordDeadLetter(P0, 8, DeadLetterReason.EMPTY_BATCH, "empty-batch: test");
+            model.recordDeadLetter(P0, 8, DeadLetterReason.EMPTY_BATCH, "empty-batch: test", Map.of());
             path = model.checkpoint();
         }
         Checkpoint checkpoint = Checkpoints.read(path);

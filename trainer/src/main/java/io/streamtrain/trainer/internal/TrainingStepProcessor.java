@@ -9,6 +9,7 @@ import io.streamtrain.schemas.Topics;
 import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.trainer.DeadLetterReason;
+import io.streamtrain.trainer.DeadLetters;
 import io.streamtrain.trainer.ResidentModel;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.TrainerListener;
@@ -28,8 +29,9 @@ import org.apache.kafka.streams.processor.api.RecordMetadata;
  * preallocated array, train the resident model, then forward one TrainingMetrics record and, every
  * {@code sample.every.steps}, TextSample records (each also kept by the model, for its checkpoints to carry); write
  * a checkpoint when due. With {@code loss.spike.ratio} set, a
- * batch is evaluated first and a loss spike is not trained. A bad batch throws
- * {@link BadBatchException}, which the processing exception handler sends to the dead-letter topic.
+ * batch is evaluated first and a loss spike is not trained. A record that cannot be trained (not a TokenBatch, a bad
+ * batch, a loss spike, a non-finite step) goes to the dead-letter topic through {@link DeadLetters}, synchronously,
+ * before its offset counts as handled; nothing a record holds stops the trainer.
  *
  * <p>Times of a step: wait = since the previous step ended (waiting for data), compute = the training step, emit =
  * building and forwarding records, sampling and checkpointing; a metrics record reports the emit time of the
@@ -49,6 +51,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
     private final LossSpikeGuard lossSpikes;
     private final String metricsSink;
     private final String samplesSink;
+    private final DeadLetters deadLetters;
     private final BatchValidator validator;
     private final long maxSteps;
     private final int sampleEverySteps;
@@ -60,13 +63,15 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
     private ProcessorContext<String, SpecificRecord> context;
 
     public TrainingStepProcessor(TrainerConfig config, ResidentModel model, TrainerListener listener, StepClock clock,
-                                 LossSpikeGuard lossSpikes, String metricsSink, String samplesSink) {
+                                 LossSpikeGuard lossSpikes, String metricsSink, String samplesSink,
+                                 DeadLetters deadLetters) {
         this.model = model;
         this.listener = listener;
         this.clock = clock;
         this.lossSpikes = lossSpikes;
         this.metricsSink = metricsSink;
         this.samplesSink = samplesSink;
+        this.deadLetters = deadLetters;
         this.validator = new BatchValidator(model.tokenizerIdentity(), model.config().contextLength(),
                 config.batchRows(), config.sequenceLength());
         this.maxSteps = config.maxSteps();
@@ -98,13 +103,19 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
         if (maxSteps > 0 && model.step() >= maxSteps) {
             return; // max.steps reached: the trainer is stopping; the record stays unhandled for the next run
         }
-        TokenBatch batch = decode(record, partition, offset);
-        int[] tokens;
         try {
-            tokens = validator.validateAndDecode(batch);
+            train(record, partition, offset, start);
         } catch (BadBatchException e) {
-            throw deadLetter(partition, offset, e);
+            DeadLetterReason sentAs = deadLetters.send(record.key(), record.value(), partition, offset, e.reason(),
+                    e.getMessage());
+            model.recordDeadLetter(partition, offset, sentAs, e.getMessage(), deadLetters.positions());
         }
+    }
+
+    /** Decodes, validates and trains; a record that cannot be trained throws {@link BadBatchException}. */
+    private void train(Record<byte[], byte[]> record, TopicPartition partition, long offset, long start) {
+        TokenBatch batch = decode(record, partition, offset);
+        int[] tokens = validator.validateAndDecode(batch);
         int B = validator.rows();
         int T = validator.sequenceLength();
         double waitMillis = clock.lastStepEndNanos == 0 ? 0 : (start - clock.lastStepEndNanos) / 1e6;
@@ -112,18 +123,18 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
         if (lossSpikes.enabled()) {
             double loss = model.evaluate(tokens, B, T).loss();
             if (lossSpikes.isSpike(loss)) {
-                throw deadLetter(partition, offset, new BadBatchException(DeadLetterReason.LOSS_SPIKE,
+                throw new BadBatchException(DeadLetterReason.LOSS_SPIKE,
                         BatchValidator.describe(batch) + " has loss " + String.format("%.4f", loss) + ", above "
                                 + String.format("%.4f", lossSpikes.limit()) + " (loss.spike.ratio times the recent"
-                                + " average); it was not trained"));
+                                + " average); it was not trained");
             }
         }
         StepResult result = model.train(tokens, B, T, batch.getDataset(), batch.getSequence(), partition, offset);
         long computed = System.nanoTime();
         if (!result.applied()) {
-            throw deadLetter(partition, offset, new BadBatchException(DeadLetterReason.NON_FINITE_STEP,
+            throw new BadBatchException(DeadLetterReason.NON_FINITE_STEP,
                     BatchValidator.describe(batch) + " gave loss " + result.loss() + " and gradient norm "
-                            + result.gradientNorm() + "; the update was skipped and the model is unchanged"));
+                            + result.gradientNorm() + "; the update was skipped and the model is unchanged");
         }
         lossSpikes.record(result.loss());
         double computeMillis = (computed - start) / 1e6;
@@ -196,26 +207,20 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
     private TokenBatch decode(Record<byte[], byte[]> record, TopicPartition partition, long offset) {
         byte[] value = record.value();
         if (value == null) {
-            throw deadLetter(partition, offset, new BadBatchException(DeadLetterReason.EMPTY_BATCH,
-                    "the record at " + partition + "@" + offset + " has no value (a tombstone)"));
+            throw new BadBatchException(DeadLetterReason.EMPTY_BATCH,
+                    "the record at " + partition + "@" + offset + " has no value (a tombstone)");
         }
         try {
             return AvroSerdes.tokenBatch().deserializer().deserialize(partition.topic(), value);
-        } catch (RuntimeException e) {
-            throw deadLetter(partition, offset, new BadBatchException(DeadLetterReason.NOT_A_TOKEN_BATCH,
-                    "the record at " + partition + "@" + offset + " (" + value.length + " bytes) is not a TokenBatch: "
-                            + e.getMessage()));
+        } catch (RuntimeException | StackOverflowError | OutOfMemoryError e) {
+            // whatever the bytes make Avro do, it is the record's fault: never the trainer's end
+            throw new BadBatchException(DeadLetterReason.NOT_A_TOKEN_BATCH, "the record at " + partition + "@"
+                    + offset + " (" + value.length + " bytes) is not a TokenBatch: " + e.getMessage());
         }
     }
 
     private String decode(int[] ids, int offset, int length) {
         Tokenizer tokenizer = model.tokenizer();
         return tokenizer.decode(ids, offset, length);
-    }
-
-    /** Marks the record handled, counts and reports it (ResidentModel); returns the exception to throw. */
-    private BadBatchException deadLetter(TopicPartition partition, long offset, BadBatchException exception) {
-        model.recordDeadLetter(partition, offset, exception.reason(), exception.getMessage());
-        return exception;
     }
 }

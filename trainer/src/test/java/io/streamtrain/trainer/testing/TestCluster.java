@@ -62,16 +62,24 @@ public final class TestCluster implements AutoCloseable {
     }
 
     public void createTopic(String topic, int partitions) throws Exception {
+        createTopic(topic, partitions, Map.of());
+    }
+
+    /** A topic with these topic-level settings, e.g. {@code max.message.bytes}. */
+    public void createTopic(String topic, int partitions, Map<String, String> configs) throws Exception {
         try (Admin admin = admin()) {
-            admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1))).all().get();
+            admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1).configs(configs))).all().get();
         }
     }
 
-    /** An idempotent producer of raw bytes (acks=all); the caller closes it. */
+    /**
+     * An idempotent producer of raw bytes (acks=all), its requests up to 16 MiB (what a topic accepts is the topic's
+     * say); the caller closes it.
+     */
     public KafkaProducer<byte[], byte[]> producer() {
         return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers(),
                 ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true, ProducerConfig.ACKS_CONFIG, "all",
-                ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 120_000),
+                ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 120_000, ProducerConfig.MAX_REQUEST_SIZE_CONFIG, 16 << 20),
                 new ByteArraySerializer(), new ByteArraySerializer());
     }
 
