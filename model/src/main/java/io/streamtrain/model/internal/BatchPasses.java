@@ -1,0 +1,190 @@
+package io.streamtrain.model.internal;
+
+import static io.streamtrain.model.ParameterTensor.ATTPROJB;
+import static io.streamtrain.model.ParameterTensor.ATTPROJW;
+import static io.streamtrain.model.ParameterTensor.FCB;
+import static io.streamtrain.model.ParameterTensor.FCPROJB;
+import static io.streamtrain.model.ParameterTensor.FCPROJW;
+import static io.streamtrain.model.ParameterTensor.FCW;
+import static io.streamtrain.model.ParameterTensor.LN1B;
+import static io.streamtrain.model.ParameterTensor.LN1W;
+import static io.streamtrain.model.ParameterTensor.LN2B;
+import static io.streamtrain.model.ParameterTensor.LN2W;
+import static io.streamtrain.model.ParameterTensor.LNFB;
+import static io.streamtrain.model.ParameterTensor.LNFW;
+import static io.streamtrain.model.ParameterTensor.QKVB;
+import static io.streamtrain.model.ParameterTensor.QKVW;
+import static io.streamtrain.model.ParameterTensor.WPE;
+import static io.streamtrain.model.ParameterTensor.WTE;
+import static io.streamtrain.model.internal.ActivationTensor.ATTPROJ;
+import static io.streamtrain.model.internal.ActivationTensor.ATTY;
+import static io.streamtrain.model.internal.ActivationTensor.ATT_STATS;
+import static io.streamtrain.model.internal.ActivationTensor.CORRECT;
+import static io.streamtrain.model.internal.ActivationTensor.ENCODED;
+import static io.streamtrain.model.internal.ActivationTensor.FCH;
+import static io.streamtrain.model.internal.ActivationTensor.FCH_GELU;
+import static io.streamtrain.model.internal.ActivationTensor.FCPROJ;
+import static io.streamtrain.model.internal.ActivationTensor.LN1;
+import static io.streamtrain.model.internal.ActivationTensor.LN1_MEAN;
+import static io.streamtrain.model.internal.ActivationTensor.LN1_RSTD;
+import static io.streamtrain.model.internal.ActivationTensor.LN2;
+import static io.streamtrain.model.internal.ActivationTensor.LN2_MEAN;
+import static io.streamtrain.model.internal.ActivationTensor.LN2_RSTD;
+import static io.streamtrain.model.internal.ActivationTensor.LNF;
+import static io.streamtrain.model.internal.ActivationTensor.LNF_MEAN;
+import static io.streamtrain.model.internal.ActivationTensor.LNF_RSTD;
+import static io.streamtrain.model.internal.ActivationTensor.LOGITS;
+import static io.streamtrain.model.internal.ActivationTensor.LOSSES;
+import static io.streamtrain.model.internal.ActivationTensor.QKV;
+import static io.streamtrain.model.internal.ActivationTensor.RESIDUAL2;
+import static io.streamtrain.model.internal.ActivationTensor.RESIDUAL3;
+
+import io.streamtrain.model.GptConfig;
+import io.streamtrain.model.Kernels;
+import io.streamtrain.model.ParameterTensor;
+import io.streamtrain.model.Tensor;
+
+/**
+ * The passes of the model over a (B, T) batch, in llm.c's order: upload, forward (loss and accuracy into the
+ * figures), zero-grad and backward (forward's calls in reverse). Owns the batch's {@link Activations},
+ * allocated on the first upload of a (B, T) and grown for a larger one.
+ */
+public final class BatchPasses {
+
+    private final GptConfig config;
+    private final Kernels kernels;
+    private final Parameters parameters;
+    private final Tensor loss;     // (1) the mean loss, written by forward
+    private final Tensor accuracy; // (1) the mean accuracy, written by forward
+    private Activations acts;
+
+    /** Passes over {@code parameters} that write the batch's mean loss and accuracy to the given (1) tensors. */
+    public BatchPasses(GptConfig config, Kernels kernels, Parameters parameters, Tensor loss, Tensor accuracy) {
+        this.config = config;
+        this.kernels = kernels;
+        this.parameters = parameters;
+        this.loss = loss;
+        this.accuracy = accuracy;
+    }
+
+    /** Validates the (B, T+1) ids and writes inputs [:, :T] and targets [:, 1:] to the device. */
+    public void upload(int[] tokens, int B, int T) {
+        if (B <= 0) {
+            throw new IllegalArgumentException("batch (B=" + B + ", T=" + T + ") must have B > 0");
+        }
+        TokenChecks.checkShape(config, tokens, B, T);
+        TokenChecks.checkIds(config, tokens, 0, tokens.length, "tokens");
+        ensureActivations(B, T);
+        for (int b = 0; b < B; b++) {
+            kernels.writeInts(acts.inputRow(b), tokens, b * (T + 1), T);
+            kernels.writeInts(acts.targetRow(b), tokens, b * (T + 1) + 1, T);
+        }
+    }
+
+    private void ensureActivations(int B, int T) {
+        if (acts == null || !acts.fits(B, T)) {
+            acts = Activations.of(kernels, config, B, T, acts);
+        }
+    }
+
+    /** The logits (B, T, Vp) of the last forward without training (training overwrites them with dlogits). */
+    public Tensor logits() {
+        return acts.get(LOGITS);
+    }
+
+    /** Forward over the uploaded batch, then loss and accuracy into figures; with dlogits in place when training. */
+    public void forward(int B, int T, boolean training) {
+        forward(B, T, training, 1.0f / (B * T));
+    }
+
+    /** As {@link #forward(int, int, boolean)} with each position's loss scaled by {@code lossScale} in the dlogits. */
+    public void forward(int B, int T, boolean training, float lossScale) {
+        int C = config.channels();
+        int NH = config.heads();
+        int N = B * T;
+        kernels.encoderForward(acts.get(ENCODED), acts.inputs(), param(WTE), param(WPE), B, T, C);
+        for (int l = 0; l < config.layers(); l++) {
+            Tensor residual = l == 0 ? acts.get(ENCODED) : acts.get(RESIDUAL3, l - 1);
+            kernels.layernormForward(acts.get(LN1, l), acts.get(LN1_MEAN, l), acts.get(LN1_RSTD, l),
+                    residual, param(LN1W, l), param(LN1B, l), N, C);
+            kernels.matmulForward(acts.get(QKV, l), acts.get(LN1, l), param(QKVW, l), param(QKVB, l), N, C, 3 * C);
+            kernels.attentionForward(acts.get(ATTY, l), acts.get(ATT_STATS, l), acts.get(QKV, l), B, T, C, NH);
+            kernels.matmulForward(acts.get(ATTPROJ, l), acts.get(ATTY, l), param(ATTPROJW, l), param(ATTPROJB, l),
+                    N, C, C);
+            kernels.residualForward(acts.get(RESIDUAL2, l), residual, acts.get(ATTPROJ, l), N * C);
+            kernels.layernormForward(acts.get(LN2, l), acts.get(LN2_MEAN, l), acts.get(LN2_RSTD, l),
+                    acts.get(RESIDUAL2, l), param(LN2W, l), param(LN2B, l), N, C);
+            kernels.matmulForward(acts.get(FCH, l), acts.get(LN2, l), param(FCW, l), param(FCB, l), N, C, 4 * C);
+            kernels.geluForward(acts.get(FCH_GELU, l), acts.get(FCH, l), N * 4 * C);
+            kernels.matmulForward(acts.get(FCPROJ, l), acts.get(FCH_GELU, l), param(FCPROJW, l), param(FCPROJB, l),
+                    N, 4 * C, C);
+            kernels.residualForward(acts.get(RESIDUAL3, l), acts.get(RESIDUAL2, l), acts.get(FCPROJ, l), N * C);
+        }
+        kernels.layernormForward(acts.get(LNF), acts.get(LNF_MEAN), acts.get(LNF_RSTD),
+                acts.get(RESIDUAL3, config.layers() - 1), param(LNFW), param(LNFB), N, C);
+        kernels.matmulForward(acts.get(LOGITS), acts.get(LNF), param(WTE), null, N, C, config.paddedVocabularySize());
+        // dlogits overwrite the logits in place: the mean loss over N positions gives each a scale of 1/N
+        kernels.softmaxCrossEntropy(acts.get(LOSSES), acts.get(CORRECT), acts.get(LOGITS), acts.get(LOGITS),
+                acts.targets(), lossScale, training, N, config.vocabularySize(), config.paddedVocabularySize());
+        kernels.mean(loss, acts.get(LOSSES), N);
+        kernels.mean(accuracy, acts.get(CORRECT), N);
+    }
+
+    /** Zero-grad: one fill of the parameter gradients and one of the activation gradients. */
+    public void zeroGradients() {
+        kernels.fill(parameters.gradients(), 0f);
+        kernels.fill(acts.gradients(), 0f);
+    }
+
+    /** Backward: forward's calls in reverse order, from the dlogits that forward left in the logits. */
+    public void backward(int B, int T) {
+        int C = config.channels();
+        int NH = config.heads();
+        int N = B * T;
+        int L = config.layers();
+        kernels.matmulBackward(acts.gradient(LNF), grad(WTE), null, acts.get(LOGITS), acts.get(LNF), param(WTE),
+                N, C, config.paddedVocabularySize());
+        kernels.layernormBackward(acts.gradient(RESIDUAL3, L - 1), grad(LNFW), grad(LNFB), acts.gradient(LNF),
+                acts.get(RESIDUAL3, L - 1), param(LNFW), acts.get(LNF_MEAN), acts.get(LNF_RSTD), N, C);
+        for (int l = L - 1; l >= 0; l--) {
+            Tensor residual = l == 0 ? acts.get(ENCODED) : acts.get(RESIDUAL3, l - 1);
+            Tensor dresidual = l == 0 ? acts.gradient(ENCODED) : acts.gradient(RESIDUAL3, l - 1);
+            kernels.residualBackward(acts.gradient(RESIDUAL2, l), acts.gradient(FCPROJ, l),
+                    acts.gradient(RESIDUAL3, l), N * C);
+            kernels.matmulBackward(acts.gradient(FCH_GELU, l), grad(FCPROJW, l), grad(FCPROJB, l),
+                    acts.gradient(FCPROJ, l), acts.get(FCH_GELU, l), param(FCPROJW, l), N, 4 * C, C);
+            kernels.geluBackward(acts.gradient(FCH, l), acts.gradient(FCH_GELU, l), acts.get(FCH, l), N * 4 * C);
+            kernels.matmulBackward(acts.gradient(LN2, l), grad(FCW, l), grad(FCB, l),
+                    acts.gradient(FCH, l), acts.get(LN2, l), param(FCW, l), N, C, 4 * C);
+            kernels.layernormBackward(acts.gradient(RESIDUAL2, l), grad(LN2W, l), grad(LN2B, l),
+                    acts.gradient(LN2, l), acts.get(RESIDUAL2, l), param(LN2W, l), acts.get(LN2_MEAN, l),
+                    acts.get(LN2_RSTD, l), N, C);
+            kernels.residualBackward(dresidual, acts.gradient(ATTPROJ, l), acts.gradient(RESIDUAL2, l), N * C);
+            kernels.matmulBackward(acts.gradient(ATTY, l), grad(ATTPROJW, l), grad(ATTPROJB, l),
+                    acts.gradient(ATTPROJ, l), acts.get(ATTY, l), param(ATTPROJW, l), N, C, C);
+            kernels.attentionBackward(acts.gradient(QKV, l), acts.gradient(ATTY, l), acts.get(QKV, l),
+                    acts.get(ATTY, l), acts.get(ATT_STATS, l), B, T, C, NH);
+            kernels.matmulBackward(acts.gradient(LN1, l), grad(QKVW, l), grad(QKVB, l),
+                    acts.gradient(QKV, l), acts.get(LN1, l), param(QKVW, l), N, C, 3 * C);
+            kernels.layernormBackward(dresidual, grad(LN1W, l), grad(LN1B, l), acts.gradient(LN1, l),
+                    residual, param(LN1W, l), acts.get(LN1_MEAN, l), acts.get(LN1_RSTD, l), N, C);
+        }
+        kernels.encoderBackward(grad(WTE), grad(WPE), acts.gradient(ENCODED), acts.inputs(), B, T, C);
+    }
+
+    private Tensor param(ParameterTensor t) {
+        return parameters.param(t);
+    }
+
+    private Tensor param(ParameterTensor t, int layer) {
+        return parameters.param(t, layer);
+    }
+
+    private Tensor grad(ParameterTensor t) {
+        return parameters.grad(t);
+    }
+
+    private Tensor grad(ParameterTensor t, int layer) {
+        return parameters.grad(t, layer);
+    }
+}
