@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,11 +39,13 @@ public final class Monitor implements AutoCloseable {
     private final RunStore store;
     private final List<AutoCloseable> parts;
     private final DashboardServer dashboard;
+    private final TopicFollower follower;
 
-    private Monitor(RunStore store, List<AutoCloseable> parts, DashboardServer dashboard) {
+    private Monitor(RunStore store, List<AutoCloseable> parts, DashboardServer dashboard, TopicFollower follower) {
         this.store = store;
         this.parts = parts;
         this.dashboard = dashboard;
+        this.follower = follower;
     }
 
     /** Starts with the console view, when configured, on {@code System.out}. */
@@ -69,12 +72,12 @@ public final class Monitor implements AutoCloseable {
         try {
             DashboardServer dashboard = DashboardServer.start(config.httpHost(), config.httpPort(), store);
             parts.add(dashboard);
-            TopicFollower follower = new TopicFollower(config.bootstrapServers(), config.metricsTopic(), config.samplesTopic(),
+            TopicFollower follower = new TopicFollower(config.kafkaClients(), config.metricsTopic(), config.samplesTopic(),
                 config.deadLettersTopic(), config.startTime().orElse(null), store);
             parts.add(follower);
             follower.start();
             if (config.trainerApplicationId().isPresent()) {
-                ConsumerLagPoller lag = new ConsumerLagPoller(config.bootstrapServers(), config.trainerApplicationId().get(), store);
+                ConsumerLagPoller lag = new ConsumerLagPoller(config.kafkaClients(), config.trainerApplicationId().get(), store);
                 parts.add(lag);
                 lag.start(config.lagPollIntervalMillis());
             }
@@ -90,7 +93,7 @@ public final class Monitor implements AutoCloseable {
                 view.start(Duration.ofMillis(config.consoleRefreshMillis()));
             }
             log.info("Monitoring {} at {}", config.bootstrapServers(), dashboard.url());
-            return new Monitor(store, parts, dashboard);
+            return new Monitor(store, parts, dashboard, follower);
         } catch (IOException | RuntimeException e) {
             closeAll(parts);
             throw e;
@@ -100,6 +103,14 @@ public final class Monitor implements AutoCloseable {
     /** The dashboard's address, e.g. {@code http://127.0.0.1:8080/}. */
     public URI url() {
         return dashboard.url();
+    }
+
+    /**
+     * Why the monitor stopped reading the topics, if it did: e.g. the cluster rejected its credentials (found at the
+     * first request, within seconds). An unreachable broker is no failure: the monitor keeps trying.
+     */
+    public Optional<Throwable> failure() {
+        return Optional.ofNullable(follower.failure());
     }
 
     /** What the monitor has read so far (live; thread-safe). */

@@ -1,5 +1,6 @@
 package io.streamtrain.monitor;
 
+import io.streamtrain.schemas.KafkaClientSettings;
 import io.streamtrain.schemas.Topics;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -22,7 +23,9 @@ import org.apache.kafka.common.config.ConfigException;
  *     MonitorConfig.HTTP_PORT, 0,                       // 0: any free port
  *     MonitorConfig.RUN_DIRECTORY, "runs/2026-11-20"));  // metrics_history.json, text_samples.json, charts/*.png
  * }</pre>
- * {@link #CONFIG} lists every key with its doc ({@code CONFIG.toRst()} for a table).
+ * {@link #CONFIG} lists every key with its doc ({@code CONFIG.toRst()} for a table). The consumer and the lag admin get
+ * the settings of the {@value KafkaClientSettings#COMMAND_CONFIG} file and of {@code kafka.*} keys
+ * ({@link KafkaClientSettings}).
  */
 public final class MonitorConfig extends AbstractConfig {
     public static final String BOOTSTRAP_SERVERS = "bootstrap.servers";
@@ -46,7 +49,7 @@ public final class MonitorConfig extends AbstractConfig {
     public static final String MAX_RUNS = "max.runs";
 
     /** Every key, with default, validator and doc. */
-    public static final ConfigDef CONFIG = new ConfigDef()
+    public static final ConfigDef CONFIG = KafkaClientSettings.define(new ConfigDef()
         .define(BOOTSTRAP_SERVERS, Type.STRING, ConfigDef.NO_DEFAULT_VALUE, new ConfigDef.NonEmptyString(), Importance.HIGH,
             "Kafka bootstrap servers (host:port,...) of the cluster that holds the metrics and samples topics.")
         .define(HTTP_HOST, Type.STRING, "127.0.0.1", new ConfigDef.NonEmptyString(), Importance.MEDIUM,
@@ -78,13 +81,15 @@ public final class MonitorConfig extends AbstractConfig {
             "Steps kept per run; beyond it the oldest steps are dropped (bounds memory).")
         .define(MAX_SAMPLES_PER_RUN, Type.INT, 200, Range.atLeast(1), Importance.LOW, "Text samples kept per run.")
         .define(MAX_RUNS, Type.INT, 64, Range.atLeast(1), Importance.LOW,
-            "Runs kept; beyond it the run updated longest ago is dropped.");
+            "Runs kept; beyond it the run updated longest ago is dropped."));
 
     public MonitorConfig(Map<String, ?> properties) {
         super(CONFIG, properties, false);
     }
 
     public String bootstrapServers() { return getString(BOOTSTRAP_SERVERS); }
+    /** Settings of the monitor's Kafka clients: bootstrap servers, the client properties file, kafka.* keys. */
+    public KafkaClientSettings kafkaClients() { return KafkaClientSettings.from(this, bootstrapServers()); }
     public String httpHost() { return getString(HTTP_HOST); }
     public int httpPort() { return getInt(HTTP_PORT); }
     /** The one run to show, or empty for all runs. */

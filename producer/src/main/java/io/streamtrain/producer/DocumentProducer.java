@@ -14,10 +14,10 @@ import io.streamtrain.producer.internal.Progress;
 import io.streamtrain.producer.internal.RowShuffler;
 import io.streamtrain.producer.internal.TokenPacker;
 import io.streamtrain.producer.internal.TokenizingPipeline;
+import io.streamtrain.schemas.KafkaClientSettings;
 import io.streamtrain.schemas.TokenizerInfo;
 import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.tokenizer.Tokenizers;
-import org.apache.kafka.clients.CommonClientConfigs;
 
 import java.io.InputStream;
 import java.io.PrintStream;
@@ -25,7 +25,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -120,14 +119,14 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
         }
         progress.setTotalBytes(settings.follow() ? -1 : totalBytes(sources) * settings.epochs());
         Tokenizer tokenizer = openTokenizer(settings.tokenizerSpec());
-        Map<String, Object> clientConfig = new HashMap<>(settings.kafkaOverrides());
-        clientConfig.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, settings.bootstrapServers());
+        KafkaClientSettings clients = settings.kafkaClients();
+        Map<String, Object> clientConfig = clients.clientConfig();
         String topic = settings.evaluationCorpus() ? settings.evalTopic() : settings.topic();
         boolean holdout = settings.holdout() > 0;
-        progress.message(BrokerCheck.ensureReady(clientConfig, topic, settings.topicCreate(),
+        progress.message(BrokerCheck.ensureReady(clients, topic, settings.topicCreate(),
                 settings.brokerTimeout()));
         if (holdout) {
-            progress.message(BrokerCheck.ensureReady(clientConfig, settings.evalTopic(), settings.topicCreate(),
+            progress.message(BrokerCheck.ensureReady(clients, settings.evalTopic(), settings.topicCreate(),
                     settings.brokerTimeout()));
         }
         progress.message("producing dataset " + settings.dataset() + ": tokenizer " + tokenizer.name() + " (V="

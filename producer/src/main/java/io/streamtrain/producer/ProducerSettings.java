@@ -1,5 +1,6 @@
 package io.streamtrain.producer;
 
+import io.streamtrain.schemas.KafkaClientSettings;
 import io.streamtrain.schemas.Topics;
 import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef;
@@ -17,8 +18,9 @@ import java.util.Map;
 
 /**
  * Settings of a {@link DocumentProducer} run, Kafka ConfigDef style: every key with its type, default, validator
- * and doc in {@link #DEFINITION}. Keys starting with {@value #KAFKA_PREFIX} are passed, without the prefix, to the
- * Kafka producer and admin clients (security, compression ...); idempotence and {@code acks=all} are always on.
+ * and doc in {@link #DEFINITION}. The Kafka producer and admin clients get the settings of the
+ * {@value KafkaClientSettings#COMMAND_CONFIG} file and the keys starting with {@value #KAFKA_PREFIX}, without the
+ * prefix (security, compression ...; see {@link KafkaClientSettings}); idempotence and {@code acks=all} are always on.
  * Build with {@link #builder()} or from a map with {@link #ProducerSettings(Map)}; invalid values fail with a
  * {@link ConfigException} that names the key.
  */
@@ -48,10 +50,10 @@ public final class ProducerSettings extends AbstractConfig {
     public static final String SHUFFLE_ROWS = "shuffle.rows";
     public static final String SEED = "seed";
     /** Prefix of settings passed to the Kafka clients, e.g. {@code kafka.compression.type=lz4}. */
-    public static final String KAFKA_PREFIX = "kafka.";
+    public static final String KAFKA_PREFIX = KafkaClientSettings.PREFIX;
 
     /** Every key with type, default, validator and doc. */
-    public static final ConfigDef DEFINITION = new ConfigDef()
+    public static final ConfigDef DEFINITION = KafkaClientSettings.define(new ConfigDef()
             .define(BOOTSTRAP_SERVERS, Type.STRING, "localhost:9092", new ConfigDef.NonEmptyString(), Importance.HIGH,
                     "Kafka brokers to publish to, host:port[,host:port...].")
             .define(TOPIC, Type.STRING, Topics.TOKEN_BATCHES, new ConfigDef.NonEmptyString(), Importance.HIGH,
@@ -122,7 +124,7 @@ public final class ProducerSettings extends AbstractConfig {
                             + "at a random offset in [0, T), so repeated epochs present other windows in another "
                             + "order (deterministic by seed and epoch). Memory: rows * (T+1) * 4 bytes. 0 = off.")
             .define(SEED, Type.LONG, 1337L, Importance.LOW,
-                    "Seed of the held-out split and of the shuffle.");
+                    "Seed of the held-out split and of the shuffle."));
 
     public ProducerSettings(Map<?, ?> originals) {
         super(DEFINITION, originals, false);
@@ -251,6 +253,11 @@ public final class ProducerSettings extends AbstractConfig {
         return getLong(SEED);
     }
 
+    /** Settings of the Kafka clients: bootstrap servers, the client properties file, the {@value #KAFKA_PREFIX} keys. */
+    public KafkaClientSettings kafkaClients() {
+        return KafkaClientSettings.from(this, bootstrapServers());
+    }
+
     /** The {@value #KAFKA_PREFIX} settings without their prefix. */
     public Map<String, Object> kafkaOverrides() {
         return originalsWithPrefix(KAFKA_PREFIX);
@@ -362,6 +369,11 @@ public final class ProducerSettings extends AbstractConfig {
 
         public Builder seed(long seed) {
             return set(SEED, seed);
+        }
+
+        /** A properties file of Kafka client settings, as Kafka's tools' {@code --command-config}. */
+        public Builder commandConfig(String file) {
+            return set(KafkaClientSettings.COMMAND_CONFIG, file);
         }
 
         /** A Kafka client setting, e.g. {@code kafka("compression.type", "lz4")}. */

@@ -24,9 +24,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.CopyOnWriteArrayList;
+import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -102,19 +101,25 @@ public final class Trainer implements AutoCloseable {
         if (streams != null || stopped) {
             throw new IllegalStateException("a Trainer starts once; create a new one to start again");
         }
-        int deadLetterLimit;
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers()))) {
-            GroupPosition position = new GroupPosition(admin, ADMIN_TIMEOUT, console);
-            position.createMissingTopics(List.of(config.tokenBatchesTopic(), config.metricsTopic(),
-                    config.samplesTopic(), config.deadLettersTopic()));
-            if (config.rewindGroup()) {
-                position.alignWithCheckpoint(config.applicationId(), config.tokenBatchesTopic(),
-                        model.handledOffsets());
+        try {
+            int deadLetterLimit;
+            try (Admin admin = Admin.create(clientConfig("start", Map.of()))) {
+                GroupPosition position = new GroupPosition(admin, ADMIN_TIMEOUT, console);
+                position.createMissingTopics(List.of(config.tokenBatchesTopic(), config.metricsTopic(),
+                        config.samplesTopic(), config.deadLettersTopic()));
+                if (config.rewindGroup()) {
+                    position.alignWithCheckpoint(config.applicationId(), config.tokenBatchesTopic(),
+                            model.handledOffsets());
+                }
+                deadLetterLimit = position.maxMessageBytes(config.deadLettersTopic());
             }
-            deadLetterLimit = position.maxMessageBytes(config.deadLettersTopic());
+            resendCheckpointedRecords();
+            deadLetters = openDeadLetters(deadLetterLimit);
+        } catch (RuntimeException e) {
+            // The cluster rejected the client (credentials, TLS, ACLs): say so, and which settings to check.
+            throw config.kafkaClients().explain(e).<RuntimeException>map(message -> new IllegalStateException(message, e))
+                    .orElse(e);
         }
-        resendCheckpointedRecords();
-        deadLetters = openDeadLetters(deadLetterLimit);
         Files.createDirectories(config.runDir());
         streams = new KafkaStreams(TrainerTopology.build(config, model, TrainerListener.all(listeners), deadLetters),
                 TrainerTopology.streamsProperties(config));
@@ -139,15 +144,13 @@ public final class Trainer implements AutoCloseable {
      * dead letters after its last checkpoint (a restored or named run), those found on the topic, not to send again.
      */
     private DeadLetters openDeadLetters(int maxMessageBytes) {
-        DeadLetters letters = new DeadLetters(new KafkaProducer<>(Map.of(
-                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers(),
+        DeadLetters letters = new DeadLetters(new KafkaProducer<>(clientConfig("dead-letters", Map.of(
                 ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
-                ProducerConfig.LINGER_MS_CONFIG, 0, ProducerConfig.MAX_REQUEST_SIZE_CONFIG, maxMessageBytes),
+                ProducerConfig.LINGER_MS_CONFIG, 0, ProducerConfig.MAX_REQUEST_SIZE_CONFIG, maxMessageBytes)),
                 new ByteArraySerializer(), new ByteArraySerializer()),
                 config.deadLettersTopic(), maxMessageBytes, model.runId());
         if (model.restoredFrom().isPresent() || !config.runId().isEmpty()) {
-            try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(Map.of(
-                    ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers()),
+            try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(clientConfig("dead-letters-check", Map.of()),
                     new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
                 int found = letters.findSent(consumer, model.deadLetterPositions(), model.handledOffsets(),
                         ADMIN_TIMEOUT);
@@ -164,6 +167,17 @@ public final class Trainer implements AutoCloseable {
     }
 
     /**
+     * A Kafka client's configuration: client id {@code <application id>-<role>}, the user's Kafka client settings
+     * ({@code command.config}, {@code kafka.*}), the bootstrap servers, then what this client must have.
+     */
+    private Map<String, Object> clientConfig(String role, Map<String, ?> required) {
+        Map<String, Object> clientConfig = config.kafkaClients().clientConfig(
+                Map.of(CommonClientConfigs.CLIENT_ID_CONFIG, config.applicationId() + "-" + role));
+        clientConfig.putAll(required);
+        return clientConfig;
+    }
+
+    /**
      * Sends the restored checkpoint's metrics and sample records again, before training resumes: a crash can lose
      * the last ones in Kafka Streams' producer buffer, and steps already checkpointed are not trained again. The
      * copies have the same (run id, step) keys, so they replace any that did arrive.
@@ -172,9 +186,8 @@ public final class Trainer implements AutoCloseable {
         if (model.restoredFrom().isEmpty()) {
             return;
         }
-        try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of(
-                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers(),
-                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true),
+        try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(clientConfig("resend", Map.of(
+                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true)),
                 new StringSerializer(), new ByteArraySerializer())) {
             int sent = model.resendEmitted(producer, config.metricsTopic(), config.samplesTopic());
             if (sent > 0) {

@@ -1,5 +1,6 @@
 package io.streamtrain.trainer;
 
+import io.streamtrain.schemas.KafkaClientSettings;
 import io.streamtrain.schemas.Topics;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
@@ -19,8 +20,10 @@ import org.apache.kafka.common.config.ConfigException;
  * The trainer's configuration: every key with its default, validator and doc together, Kafka {@link ConfigDef} style.
  * Values left at their "derive" default (0 or empty) are resolved once, here: batch rows and sequence length from the
  * model preset, the run id generated, the run and checkpoint directories from the application id. {@link #toString()}
- * prints the effective values. Keys prefixed {@value #STREAMS_PREFIX} are passed to Kafka Streams as they are
- * (e.g. {@code streams.commit.interval.ms}).
+ * prints the effective values, secrets masked. Kafka client settings for every client of the trainer (admin, Kafka
+ * Streams, the re-send producer) come from the {@value KafkaClientSettings#COMMAND_CONFIG} file and
+ * {@code kafka.*} keys ({@link KafkaClientSettings}); keys prefixed {@value #STREAMS_PREFIX} are passed to Kafka
+ * Streams only, after those (e.g. {@code streams.commit.interval.ms}).
  */
 public final class TrainerConfig extends AbstractConfig {
 
@@ -67,7 +70,7 @@ public final class TrainerConfig extends AbstractConfig {
     /** Keys with this prefix go to Kafka Streams with the prefix removed. */
     public static final String STREAMS_PREFIX = "streams.";
 
-    public static final ConfigDef CONFIG = new ConfigDef()
+    public static final ConfigDef CONFIG = KafkaClientSettings.define(new ConfigDef()
             .define(BOOTSTRAP_SERVERS, Type.LIST, "localhost:9092", ConfigDef.LambdaValidator.with((name, value) -> {
                         if (((List<?>) value).isEmpty()) {
                             throw new ConfigException(name, value, "give at least one host:port");
@@ -155,7 +158,7 @@ public final class TrainerConfig extends AbstractConfig {
             .define(REWIND_GROUP, Type.BOOLEAN, true, Importance.LOW,
                     "Before start, evict stale members of the group and move its offsets to checkpoint offset + 1.")
             .define(METRICS_PORT, Type.INT, 0, ConfigDef.Range.between(0, 65535), Importance.LOW,
-                    "Port of the Prometheus /metrics endpoint; 0 = off.");
+                    "Port of the Prometheus /metrics endpoint; 0 = off."));
 
     private static final DateTimeFormatter RUN_ID_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
 
@@ -164,6 +167,7 @@ public final class TrainerConfig extends AbstractConfig {
     private final String runId;
     private final Path runDir;
     private final Path checkpointDir;
+    private final KafkaClientSettings kafkaClients;
 
     public TrainerConfig(Map<?, ?> properties) {
         super(CONFIG, properties, false);
@@ -174,6 +178,7 @@ public final class TrainerConfig extends AbstractConfig {
         this.runDir = getString(RUN_DIR).isEmpty() ? Path.of("runs", applicationId()) : Path.of(getString(RUN_DIR));
         this.checkpointDir = getString(CHECKPOINT_DIR).isEmpty()
                 ? runDir.resolve("checkpoints") : Path.of(getString(CHECKPOINT_DIR));
+        this.kafkaClients = KafkaClientSettings.from(this, bootstrapServers());
         if (getString(LEARNING_RATE_DECAY).equals("cosine") && getLong(LEARNING_RATE_DECAY_STEPS) == 0
                 && getLong(MAX_STEPS) == 0) {
             throw new ConfigException(LEARNING_RATE_DECAY, "cosine", "a cosine decay needs an end: set "
@@ -252,6 +257,9 @@ public final class TrainerConfig extends AbstractConfig {
     public boolean rewindGroup() { return getBoolean(REWIND_GROUP); }
     public int metricsPort() { return getInt(METRICS_PORT); }
 
+    /** Settings of every Kafka client of the trainer: bootstrap servers, the client properties file, kafka.* keys. */
+    public KafkaClientSettings kafkaClients() { return kafkaClients; }
+
     /** Kafka Streams overrides given with the {@value #STREAMS_PREFIX} prefix, prefix removed. */
     public Map<String, Object> streamsOverrides() {
         return originalsWithPrefix(STREAMS_PREFIX);
@@ -271,7 +279,8 @@ public final class TrainerConfig extends AbstractConfig {
         values.put(RUN_DIR, runDir.toString());
         values.put(CHECKPOINT_DIR, checkpointDir.toString());
         values.put(LEARNING_RATE_DECAY_STEPS, Long.toString(learningRateDecaySteps()));
-        streamsOverrides().forEach((key, value) -> values.put(STREAMS_PREFIX + key, String.valueOf(value)));
+        values.putAll(kafkaClients.describe());
+        streamsOverrides().forEach((key, value) -> values.put(STREAMS_PREFIX + key, KafkaClientSettings.mask(key, value)));
         return values;
     }
 

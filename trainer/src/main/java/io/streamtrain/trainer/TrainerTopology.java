@@ -58,17 +58,18 @@ public final class TrainerTopology {
 
     /**
      * Kafka Streams settings of the trainer: one stream thread (one model per process), few records per poll (a step
-     * can take seconds), then the user's {@code streams.*} overrides. No exception handler: a record's content never
+     * can take seconds), then the user's Kafka client settings ({@code command.config}, {@code kafka.*}) and
+     * {@code streams.*} overrides. No exception handler: a record's content never
      * throws out of the training step, and anything else that does is a fault that stops the trainer.
      */
     public static Properties streamsProperties(TrainerConfig config) {
         Properties properties = new Properties();
         properties.put(StreamsConfig.APPLICATION_ID_CONFIG, config.applicationId());
-        properties.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers());
         properties.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
         properties.put(StreamsConfig.STATE_DIR_CONFIG, config.runDir().resolve("kafka-streams").toString());
         properties.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 16);
         properties.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+        properties.putAll(config.kafkaClients().clientConfig());
         properties.putAll(config.streamsOverrides());
         return properties;
     }

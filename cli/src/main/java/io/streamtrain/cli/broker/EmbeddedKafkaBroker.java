@@ -29,6 +29,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * A real single-node Kafka broker in this JVM: Apache Kafka's own {@link KafkaRaftServer} in KRaft combined mode
@@ -78,10 +79,20 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
      * @param deleteOnClose whether {@link #close()} deletes the directory
      */
     public static EmbeddedKafkaBroker start(Path dataDirectory, int port, boolean deleteOnClose) {
+        return start(dataDirectory, port, deleteOnClose, properties -> { });
+    }
+
+    /**
+     * {@link #start(Path, int, boolean)} with the server properties changed by {@code customize} first, e.g. more
+     * listeners (SASL, TLS) beside the PLAINTEXT one that {@link #bootstrapServers()} names.
+     */
+    static EmbeddedKafkaBroker start(Path dataDirectory, int port, boolean deleteOnClose,
+                                     Consumer<Map<String, Object>> customize) {
         Path logDirectory = dataDirectory.resolve("kraft-combined-logs");
         int brokerPort = port == 0 ? freePort() : port;
         int controllerPort = freePort();
         Map<String, Object> properties = serverProperties(logDirectory, brokerPort, controllerPort);
+        customize.accept(properties);
         KafkaRaftServer server;
         try {
             Files.createDirectories(logDirectory);
@@ -244,7 +255,8 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         return properties;
     }
 
-    private static int freePort() {
+    /** A port of 127.0.0.1 that is free now. */
+    static int freePort() {
         try (ServerSocket socket = new ServerSocket(0, 50, InetAddress.getByName(LOOPBACK))) {
             socket.setReuseAddress(true);
             return socket.getLocalPort();

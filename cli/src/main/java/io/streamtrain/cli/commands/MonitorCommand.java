@@ -1,9 +1,12 @@
 package io.streamtrain.cli.commands;
 
 import io.streamtrain.cli.options.KafkaOptions;
+import io.streamtrain.cli.support.CliException;
+import io.streamtrain.cli.support.ShutdownHooks;
 import io.streamtrain.cli.support.WriterOutputStream;
 import io.streamtrain.monitor.Monitor;
 import io.streamtrain.monitor.MonitorConfig;
+import io.streamtrain.schemas.KafkaClientSettings;
 import org.apache.kafka.common.config.ConfigException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -16,8 +19,10 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /** {@code streamtrain monitor}: the live dashboard (and console view, files, charts) from the metrics and samples topics. */
 @Command(name = "monitor", mixinStandardHelpOptions = true,
@@ -62,6 +67,7 @@ public final class MonitorCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Map<String, Object> properties = new HashMap<>();
         properties.put(MonitorConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers);
+        properties.put(KafkaClientSettings.COMMAND_CONFIG, kafka.commandConfigValue());
         properties.put(MonitorConfig.HTTP_PORT, port);
         properties.put(MonitorConfig.HTTP_HOST, host);
         properties.put(MonitorConfig.CONSOLE, console);
@@ -86,13 +92,22 @@ public final class MonitorCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         Monitor monitor = Monitor.start(config, WriterOutputStream.printStream(out, ""));
         CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        Thread stopOnCtrlC = new Thread(() -> {
             monitor.close();
             stopped.countDown();
-        }, "streamtrain-monitor-stop"));
+        }, "streamtrain-monitor-stop");
+        Runtime.getRuntime().addShutdownHook(stopOnCtrlC);
         out.println("dashboard: " + monitor.url() + " (reading " + kafka.bootstrapServers + "; Ctrl-C stops)");
         out.flush();
-        stopped.await();
+        // Until Ctrl-C, or until the monitor cannot read the topics at all (e.g. the cluster rejects its credentials).
+        while (!stopped.await(200, TimeUnit.MILLISECONDS)) {
+            Optional<Throwable> failure = monitor.failure();
+            if (failure.isPresent()) {
+                ShutdownHooks.remove(stopOnCtrlC);
+                monitor.close();
+                throw new CliException(failure.get().getMessage(), failure.get());
+            }
+        }
         return 0;
     }
 }

@@ -132,6 +132,7 @@ public final class ProduceCommand implements Callable<Integer> {
     private ProducerSettings settings() {
         ProducerSettings.Builder builder = ProducerSettings.builder()
                 .bootstrapServers(kafka.bootstrapServers)
+                .commandConfig(kafka.commandConfigValue())
                 .topic(topic)
                 .dataset(dataset)
                 .tokenizer(pipeline.tokenizer)

@@ -1,6 +1,9 @@
 package io.streamtrain.cli.commands;
 
+import io.streamtrain.cli.options.KafkaOptions;
+import io.streamtrain.cli.support.CliException;
 import io.streamtrain.cli.support.WriterOutputStream;
+import io.streamtrain.schemas.KafkaClientSettings;
 import io.streamtrain.schemas.Topics;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.replay.Replay;
@@ -9,6 +12,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -46,9 +50,8 @@ public final class ReplayCommand implements Callable<Integer> {
             description = "The trainer's application id (its consumer group).")
     private String applicationId;
 
-    @Option(names = "--bootstrap-servers", defaultValue = "localhost:9092", paramLabel = "HOST:PORT",
-            description = "Kafka brokers (default: ${DEFAULT-VALUE}).")
-    private String bootstrapServers;
+    @Mixin
+    private KafkaOptions kafka;
 
     @Option(names = "--topic", defaultValue = Topics.TOKEN_BATCHES, paramLabel = "TOPIC",
             description = "The trainer's input topic (default: ${DEFAULT-VALUE}).")
@@ -113,9 +116,12 @@ public final class ReplayCommand implements Callable<Integer> {
         PrintStream console = WriterOutputStream.printStream(spec.commandLine().getOut(), "");
         Replay.Request request = new Replay.Request(applicationId, topic, replayTarget, checkpointDirectory(),
                 Optional.ofNullable(fromCheckpoint), newRun, Optional.ofNullable(newRunDirectory), dryRun);
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
-                AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000))) {
+        KafkaClientSettings clients = kafka.clientSettings();
+        try (Admin admin = Admin.create(clients.clientConfig(Map.of(AdminClientConfig.CLIENT_ID_CONFIG, "streamtrain-replay",
+                AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000)))) {
             new Replay(admin, Duration.ofSeconds(30), console).run(request);
+        } catch (RuntimeException e) {
+            throw clients.explain(e).<RuntimeException>map(message -> new CliException(message, e)).orElse(e);
         }
         return 0;
     }

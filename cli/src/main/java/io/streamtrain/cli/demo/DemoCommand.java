@@ -58,6 +58,11 @@ public final class DemoCommand implements Callable<Integer> {
             description = "Use this Kafka instead of starting an embedded broker; batches go to a topic of their own for this run.")
     private String bootstrapServers;
 
+    @Option(names = "--command-config", paramLabel = "FILE",
+            description = "With --bootstrap-servers: Kafka client properties (security.protocol, sasl.*, ssl.* ...) for "
+                    + "every Kafka client of the demo, as Kafka's tools take them.")
+    private Path commandConfig;
+
     @Option(names = "--sample-every", paramLabel = "N",
             description = "Generate a text sample every N steps (default: max-steps / 5, at most 50).")
     private Integer sampleEvery;
@@ -83,6 +88,8 @@ public final class DemoCommand implements Callable<Integer> {
         require(sampleEvery == null || sampleEvery >= 0, "--sample-every must be at least 0, got " + sampleEvery);
         require(dashboardPort >= 0 && dashboardPort <= 65535, "--dashboard-port must be in [0, 65535], got " + dashboardPort);
         require(learningRate > 0 && learningRate < 1, "--learning-rate must be in (0, 1), got " + learningRate);
+        require(commandConfig == null || bootstrapServers != null,
+                "--command-config is for an existing Kafka: give its --bootstrap-servers too");
         backend.validate(spec.commandLine());
         for (Path input : inputs) {
             if (!Files.exists(input)) {
@@ -94,7 +101,7 @@ public final class DemoCommand implements Callable<Integer> {
         DemoRun.Settings settings = new DemoRun.Settings(pipeline.model, pipeline.tokenizer, backend.backend, backend.cpuThreads,
                 pipeline.batchRows(), pipeline.sequenceLength(), maxSteps,
                 sampleEvery != null ? sampleEvery : (int) Math.max(1, Math.min(50, maxSteps / 5)),
-                inputs, runDir, bootstrapServers, noDashboard ? -1 : dashboardPort, seed, learningRate);
+                inputs, runDir, bootstrapServers, commandConfig == null ? "" : commandConfig.toString(), noDashboard ? -1 : dashboardPort, seed, learningRate);
         return new DemoRun(settings, spec.commandLine().getOut()).run();
     }
 

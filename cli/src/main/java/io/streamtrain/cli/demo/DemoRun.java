@@ -13,6 +13,7 @@ import io.streamtrain.monitor.RunFiles;
 import io.streamtrain.producer.DocumentProducer;
 import io.streamtrain.producer.ProducerSettings;
 import io.streamtrain.producer.ProducerSummary;
+import io.streamtrain.schemas.KafkaClientSettings;
 import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.Topics;
 import io.streamtrain.schemas.TrainingMetrics;
@@ -60,10 +61,12 @@ final class DemoRun {
      * What the demo command resolved from its options.
      *
      * @param bootstrapServers an existing Kafka, or null for the embedded broker
+     * @param commandConfig    the Kafka client properties file of an existing Kafka, or empty
      * @param dashboardPort    port of the dashboard; 0 any free port; negative: no dashboard
      */
     record Settings(String model, String tokenizer, String backend, int cpuThreads, int batchRows, int sequenceLength,
                     long maxSteps, int sampleEverySteps, List<Path> inputs, Path runDirectory, String bootstrapServers,
+                    String commandConfig,
                     int dashboardPort, long seed, double learningRate) {}
 
     private final Settings settings;
@@ -171,6 +174,7 @@ final class DemoRun {
 
         ProducerSettings producerSettings = ProducerSettings.builder()
                 .bootstrapServers(bootstrapServers)
+                .commandConfig(settings.commandConfig())
                 .topic(tokenBatchesTopic)
                 .dataset("demo-" + runId)
                 .tokenizer(settings.tokenizer())
@@ -197,6 +201,7 @@ final class DemoRun {
     private Map<String, Object> trainerProperties(String bootstrapServers, String tokenBatchesTopic, String applicationId) {
         Map<String, Object> properties = new HashMap<>();
         properties.put(TrainerConfig.BOOTSTRAP_SERVERS, bootstrapServers);
+        properties.put(KafkaClientSettings.COMMAND_CONFIG, settings.commandConfig());
         properties.put(TrainerConfig.APPLICATION_ID, applicationId);
         properties.put(TrainerConfig.TOKEN_BATCHES_TOPIC, tokenBatchesTopic);
         properties.put(TrainerConfig.RUN_ID, runId);
@@ -217,6 +222,7 @@ final class DemoRun {
     private void startDashboard(String bootstrapServers, String applicationId) throws IOException {
         Map<String, Object> properties = new HashMap<>();
         properties.put(MonitorConfig.BOOTSTRAP_SERVERS, bootstrapServers);
+        properties.put(KafkaClientSettings.COMMAND_CONFIG, settings.commandConfig());
         properties.put(MonitorConfig.RUN_ID, runId);
         properties.put(MonitorConfig.RUN_DIRECTORY, settings.runDirectory().toString());
         properties.put(MonitorConfig.TRAINER_APPLICATION_ID, applicationId);

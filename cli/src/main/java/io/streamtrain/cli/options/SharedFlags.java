@@ -1,6 +1,7 @@
 package io.streamtrain.cli.options;
 
 import io.streamtrain.model.GptConfig;
+import io.streamtrain.schemas.KafkaClientSettings;
 import io.streamtrain.trainer.TrainerConfig;
 
 /**
@@ -25,9 +26,14 @@ public final class SharedFlags {
                 .flag("--threads", TrainerConfig.CPU_THREADS, "N");
     }
 
-    /** {@code --bootstrap-servers HOST:PORT}. */
+    /**
+     * {@code --bootstrap-servers HOST:PORT}, {@code --command-config FILE} (Kafka client properties) and the
+     * {@code kafka.*} keys of every Kafka client ({@link KafkaClientSettings}).
+     */
     public static CommandSettings kafka(CommandSettings settings) {
-        return settings.flag("--bootstrap-servers", TrainerConfig.BOOTSTRAP_SERVERS, "HOST:PORT");
+        return settings.flag("--bootstrap-servers", TrainerConfig.BOOTSTRAP_SERVERS, "HOST:PORT")
+                .flag("--command-config", KafkaClientSettings.COMMAND_CONFIG, "FILE")
+                .passThrough(KafkaClientSettings.PREFIX);
     }
 
     /**

@@ -2,10 +2,10 @@ package io.streamtrain.monitor.internal;
 
 import io.streamtrain.monitor.RunStore;
 import io.streamtrain.monitor.RunStore.ConsumerLag;
+import io.streamtrain.schemas.KafkaClientSettings;
 import java.time.Instant;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.Properties;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -30,11 +30,9 @@ public final class ConsumerLagPoller implements AutoCloseable {
     private final RunStore store;
     private final ScheduledExecutorService scheduler = DaemonThreads.scheduler("streamtrain-monitor-lag");
 
-    public ConsumerLagPoller(String bootstrapServers, String groupId, RunStore store) {
-        Properties properties = new Properties();
-        properties.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
-        properties.put(AdminClientConfig.CLIENT_ID_CONFIG, "streamtrain-monitor-lag");
-        this.admin = Admin.create(properties);
+    public ConsumerLagPoller(KafkaClientSettings clients, String groupId, RunStore store) {
+        this.admin = Admin.create(clients.clientConfig(
+            Map.of(AdminClientConfig.CLIENT_ID_CONFIG, "streamtrain-monitor-lag")));
         this.groupId = groupId;
         this.store = store;
     }

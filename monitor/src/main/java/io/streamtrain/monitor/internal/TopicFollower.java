@@ -2,6 +2,7 @@ package io.streamtrain.monitor.internal;
 
 import io.streamtrain.monitor.RunStore;
 import io.streamtrain.schemas.AvroSerdes;
+import io.streamtrain.schemas.KafkaClientSettings;
 import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.TrainingMetrics;
 import java.nio.charset.StandardCharsets;
@@ -12,12 +13,13 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
+import java.util.Optional;
 import java.util.Set;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.RetriableException;
@@ -42,6 +44,7 @@ public final class TopicFollower implements AutoCloseable {
     private static final String ERROR_HEADER_PREFIX = "__streams.errors.";
 
     private final KafkaConsumer<byte[], byte[]> consumer;
+    private final KafkaClientSettings clients;
     private final String bootstrapServers;
     private final String metricsTopic;
     private final String samplesTopic;
@@ -59,18 +62,17 @@ public final class TopicFollower implements AutoCloseable {
     /**
      * @param startTime where to start in each partition, or null for the beginning
      */
-    public TopicFollower(String bootstrapServers, String metricsTopic, String samplesTopic, String deadLettersTopic,
+    public TopicFollower(KafkaClientSettings clients, String metricsTopic, String samplesTopic, String deadLettersTopic,
                          Instant startTime, RunStore store) {
-        Properties properties = new Properties();
-        properties.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
-        properties.put(ConsumerConfig.CLIENT_ID_CONFIG, "streamtrain-monitor");
+        Map<String, Object> properties = clients.clientConfig(Map.of(ConsumerConfig.CLIENT_ID_CONFIG, "streamtrain-monitor"));
         properties.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         properties.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
         properties.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         // read_committed: a trainer with exactly-once shows only steps whose transaction committed.
         properties.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         this.consumer = new KafkaConsumer<>(properties, new ByteArrayDeserializer(), new ByteArrayDeserializer());
-        this.bootstrapServers = bootstrapServers;
+        this.clients = clients;
+        this.bootstrapServers = clients.bootstrapServers();
         this.metricsTopic = metricsTopic;
         this.samplesTopic = samplesTopic;
         this.deadLettersTopic = deadLettersTopic;
@@ -84,7 +86,7 @@ public final class TopicFollower implements AutoCloseable {
         thread.start();
     }
 
-    /** The error that stopped the follower, if one did. */
+    /** The error that stopped the follower, if one did: a rejection by the cluster says so in its message. */
     public Throwable failure() {
         return failure;
     }
@@ -124,7 +126,12 @@ public final class TopicFollower implements AutoCloseable {
                 failure = e;
             }
         } catch (RuntimeException e) {
-            failure = e;
+            Optional<String> rejected = clients.explain(e);
+            failure = rejected.<Throwable>map(message -> new KafkaException(message, e)).orElse(e);
+            if (rejected.isPresent()) {
+                log.error("The monitor stopped: {}", rejected.get());
+                return;
+            }
             log.error("The monitor stopped reading {}, {} and {} from Kafka at {}: {}", metricsTopic, samplesTopic,
                 deadLettersTopic, bootstrapServers, e.toString(), e);
         } finally {

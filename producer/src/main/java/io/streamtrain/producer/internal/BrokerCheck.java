@@ -1,6 +1,7 @@
 package io.streamtrain.producer.internal;
 
 import io.streamtrain.producer.ProducerException;
+import io.streamtrain.schemas.KafkaClientSettings;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
@@ -12,7 +13,6 @@ import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -31,10 +31,10 @@ public final class BrokerCheck {
      * @return a line for the log, e.g. {@code Kafka cluster abc at localhost:9092, topic t (3 partitions)}
      * @throws ProducerException when the broker does not answer in time or the topic is missing and may not be created
      */
-    public static String ensureReady(Map<String, Object> clientConfig, String topic, boolean createTopic,
+    public static String ensureReady(KafkaClientSettings clients, String topic, boolean createTopic,
                                      Duration timeout) {
-        String servers = String.valueOf(clientConfig.get(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG));
-        Map<String, Object> config = new HashMap<>(clientConfig);
+        String servers = clients.bootstrapServers();
+        Map<String, Object> config = clients.clientConfig();
         int timeoutMs = (int) Math.min(Integer.MAX_VALUE, timeout.toMillis());
         config.putIfAbsent(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, timeoutMs);
         config.putIfAbsent(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, Math.min(timeoutMs, 30_000));
@@ -53,6 +53,9 @@ public final class BrokerCheck {
                         .clusterId().get(timeoutMs + 1000L, TimeUnit.MILLISECONDS);
             } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
                 Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
+                clients.explain(cause).ifPresent(rejected -> {
+                    throw new ProducerException(rejected, cause);
+                });
                 throw new ProducerException("cannot reach Kafka at " + servers + " within " + timeoutMs + " ms ("
                         + cause.getClass().getSimpleName() + ": " + cause.getMessage() + "); start a broker "
                         + "(`streamtrain demo` runs one, or `docker compose up kafka`) or pass the right "
@@ -63,6 +66,9 @@ public final class BrokerCheck {
                 partitions = ensureTopic(admin, topic, createTopic, timeoutMs, servers);
             } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
                 Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
+                clients.explain(cause).ifPresent(rejected -> {
+                    throw new ProducerException("cannot check or create topic " + topic + ": " + rejected, cause);
+                });
                 throw new ProducerException("cannot check or create topic " + topic + " at " + servers + " ("
                         + cause.getClass().getSimpleName() + ": " + cause.getMessage() + "); create the topic "
                         + "yourself or grant this client DESCRIBE and CREATE on it", cause);
