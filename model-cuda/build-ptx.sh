@@ -6,8 +6,9 @@
 #        model-cuda/build-ptx.sh --list   prints the families and flags it would build with (needs no nvcc)
 # The families are read from KernelFamily.java (one constant per line, NAME("file", hopperVariant)), the one list
 # that the PTX loader and the tests read too. Every family gets compute_80 PTX (portable: JIT-compiled by the driver
-# on any cc >= 8.0 GPU); the families whose hopperVariant is true also get a compute_90 variant (built with
-# -DSTREAMTRAIN_HOPPER), which the loader picks on cc 9.x. Nothing is replaced unless every file compiles.
+# on any cc >= 8.0 GPU); the families whose hopperVariant is true also get a compute_90a variant (built with
+# -DSTREAMTRAIN_HOPPER: their Hopper-only kernels, such as wgmma, too), which the loader picks on cc 9.0 (compute_90a
+# runs there alone). Nothing is replaced unless every file compiles.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$here/src/main/cuda
@@ -15,7 +16,7 @@ out=$here/src/main/resources/io/streamtrain/cuda/ptx
 list=$here/src/main/java/io/streamtrain/cuda/internal/KernelFamily.java
 nvcc=${NVCC:-nvcc}
 portable_flags=(-ptx -O3 -std=c++17 -arch=compute_80)
-hopper_flags=(-ptx -O3 -std=c++17 -arch=compute_90 -DSTREAMTRAIN_HOPPER)
+hopper_flags=(-ptx -O3 -std=c++17 -gencode=arch=compute_90a,code=compute_90a -DSTREAMTRAIN_HOPPER)
 
 families=()
 hopper_families=()

@@ -378,3 +378,8 @@ extern "C" __global__ void matmul_backward_bias(float* dbias, const float* dout,
         atomicAdd(&dbias[c], sum);
     }
 }
+
+#ifdef STREAMTRAIN_HOPPER
+// The Hopper variant (matmul.sm90.ptx, compute_90a) adds the wgmma products.
+#include "matmul_hopper.cuh"
+#endif

@@ -53,6 +53,8 @@ public final class CudaKernels implements Kernels {
     public static final long DEFAULT_PIPELINED_MATMUL_THRESHOLD = MatmulLauncher.DEFAULT_PIPELINED_THRESHOLD;
     /** The system property that turns step graphs off ({@code false}) or on ({@code true}, the default). */
     public static final String GRAPHS_PROPERTY = StepGraphPolicy.PROPERTY;
+    /** The system property that turns the wgmma matrix products of cc 9.0 off ({@code false}; on by default). */
+    public static final String WGMMA_PROPERTY = MatmulLauncher.WGMMA_PROPERTY;
 
     private final CudaDevice device;
     private final DeviceSetup setup;
@@ -68,7 +70,7 @@ public final class CudaKernels implements Kernels {
     private CudaKernels(CudaDevice device) {
         boolean graphs = StepGraphPolicy.enabledByProperty();
         this.device = device;
-        this.setup = new DeviceSetup(device.ordinal(), device.computeMajor());
+        this.setup = new DeviceSetup(device.ordinal(), device.computeMajor(), device.computeMinor());
         this.staging = setup.staging();
         this.stepGraphs = new StepGraphPolicy(setup.launcher(), setup.stream(), graphs);
         this.launchers = Launchers.create(setup.modules(), setup.launcher(), args, new Grid(device.multiprocessors()),
@@ -154,6 +156,32 @@ public final class CudaKernels implements Kernels {
      */
     public void pipelinedMatmulThreshold(long multiplyAdds) {
         launchers.matmul().pipelinedMatmulThreshold(multiplyAdds);
+    }
+
+    /**
+     * Turns the wgmma products (cc 9.0 only) on or off (for comparisons and tests; on by default, see
+     * {@link #WGMMA_PROPERTY}); off, the pipelined products take the compute_80 kernels.
+     */
+    public void hopperMatmul(boolean enabled) {
+        launchers.matmul().hopperMatmul(enabled);
+    }
+
+    /** Whether the pipelined products run on the wgmma kernels (a cc 9.0 device, not turned off). */
+    public boolean hopperMatmul() {
+        return launchers.matmul().hopperMatmul();
+    }
+
+    /**
+     * Takes the wgmma block tile {@code name} for every product (e.g. {@code 128x256s3}; {@code auto}: the default);
+     * for tests and benchmarks. Fails where there are no wgmma products.
+     */
+    public void hopperMatmulTile(String name) {
+        launchers.matmul().hopperMatmulTile(name, device.describe());
+    }
+
+    /** The wgmma block tiles (empty where there are none). */
+    public List<String> hopperMatmulTiles() {
+        return launchers.matmul().hopperMatmulTiles();
     }
 
     /** The PTX modules loaded, e.g. {@code matmul.sm80.ptx}: which variant the device got. */

@@ -28,4 +28,16 @@ final class CudaTesting {
         requireDevice();
         return CudaKernels.open(0);
     }
+
+    /** max |expected - actual| / max |expected| (at least 1e-6); infinite where any difference is NaN. */
+    static double relativeError(float[] expected, float[] actual) {
+        double max = 1e-6;
+        double difference = 0;
+        for (int i = 0; i < expected.length; i++) {
+            max = Math.max(max, Math.abs(expected[i]));
+            double d = Math.abs((double) expected[i] - actual[i]);
+            difference = Double.isNaN(d) ? Double.POSITIVE_INFINITY : Math.max(difference, d);
+        }
+        return difference / max;
+    }
 }

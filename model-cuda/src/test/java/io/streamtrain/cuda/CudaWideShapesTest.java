@@ -47,17 +47,6 @@ class CudaWideShapesTest {
         return result;
     }
 
-    private static double relativeError(float[] expected, float[] actual) {
-        double max = 1e-6;
-        double difference = 0;
-        for (int i = 0; i < expected.length; i++) {
-            max = Math.max(max, Math.abs(expected[i]));
-            double d = Math.abs((double) expected[i] - actual[i]);
-            difference = Double.isNaN(d) ? Double.POSITIVE_INFINITY : Math.max(difference, d);
-        }
-        return difference / max;
-    }
-
     @Test
     void shouldMatchTheReferenceWithHeadsOf96() {
         int B = 2;
@@ -72,7 +61,7 @@ class CudaWideShapesTest {
             for (boolean backward : new boolean[] {false, true}) {
                 float[] expected = run(cpu, qkv, dout, dqkv0, B, T, C, NH, backward);
                 float[] actual = run(gpu, qkv, dout, dqkv0, B, T, C, NH, backward);
-                double error = relativeError(expected, actual);
+                double error = CudaTesting.relativeError(expected, actual);
                 System.out.printf("attention, head size 96, %s: max relative error %.3e%n",
                         backward ? "dqkv" : "out", error);
                 assertTrue(error < 1e-4, (backward ? "dqkv" : "out") + " relative error " + error + "; first values "
@@ -98,7 +87,7 @@ class CudaWideShapesTest {
             float[][] actual = layernorm(gpu, dout, inp, weight, bias, dinp0, dweight0, dbias0, N, C);
             String[] names = {"dinp", "dweight", "dbias"};
             for (int i = 0; i < 3; i++) {
-                double error = relativeError(expected[i], actual[i]);
+                double error = CudaTesting.relativeError(expected[i], actual[i]);
                 System.out.printf("layernormBackward, C = 1100, %s: max relative error %.3e%n", names[i], error);
                 assertTrue(error < 1e-4, names[i] + " relative error " + error);
             }

@@ -66,6 +66,17 @@ class KernelFamilyTest {
         public CUfunction function(KernelFamily family, String name, int maxDynamicSharedBytes) {
             return function(family, name);
         }
+
+        /** Hopper-only kernels (wgmma): in the family's Hopper PTX, which must exist. */
+        @Override
+        public CUfunction hopperFunction(KernelFamily family, String name, int maxDynamicSharedBytes) {
+            asked.computeIfAbsent(family, f -> new TreeSet<>()).add(name);
+            if (!family.hopperVariant() || !entries(family.hopperPtx()).contains(name)) {
+                missing.add(name + " (asked of the Hopper variant of " + family + ", absent from " + family.hopperPtx()
+                        + ")");
+            }
+            return new CUfunction();
+        }
     }
 
     @Test

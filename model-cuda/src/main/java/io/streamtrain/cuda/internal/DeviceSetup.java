@@ -28,13 +28,14 @@ public final class DeviceSetup implements AutoCloseable {
     private final Launcher launcher;
     private final PinnedStaging staging;
 
-    /** Sets up device {@code ordinal} of compute capability {@code computeMajor}.x (the PTX variant depends on it). */
-    public DeviceSetup(int ordinal, int computeMajor) {
+    /** Sets up device {@code ordinal} of compute capability {@code computeMajor}.{@code computeMinor} (the PTX variant
+     * depends on it). */
+    public DeviceSetup(int ordinal, int computeMajor, int computeMinor) {
         Driver.check(cuDeviceGet(cuDevice, ordinal), "getting CUDA device " + ordinal);
         Driver.check(cuDevicePrimaryCtxRetain(context, cuDevice), "creating the CUDA context");
         makeCurrent();
         Driver.check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "creating a CUDA stream");
-        modules = new PtxModules(computeMajor);
+        modules = new PtxModules(computeMajor, computeMinor);
         launcher = new Launcher(stream);
         staging = new PinnedStaging(stream);
     }

@@ -11,7 +11,7 @@ package io.streamtrain.cuda.internal;
 public enum KernelFamily {
     ENCODER("encoder", false),
     LAYERNORM("layernorm", false),
-    MATMUL("matmul", false),
+    MATMUL("matmul", true),
     ATTENTION("attention", false),
     GELU_RESIDUAL("gelu_residual", false),
     CROSSENTROPY("crossentropy", false),
@@ -36,12 +36,15 @@ public enum KernelFamily {
         return file + ".sm80.ptx";
     }
 
-    /** The Hopper PTX resource (compute_90, built with {@code -DSTREAMTRAIN_HOPPER}), if {@link #hopperVariant}. */
+    /**
+     * The Hopper PTX resource (compute_90a, built with {@code -DSTREAMTRAIN_HOPPER}: the family's kernels and its
+     * Hopper-only ones, such as wgmma), if {@link #hopperVariant}; compute_90a runs on cc 9.0 alone.
+     */
     public String hopperPtx() {
         return file + ".sm90.ptx";
     }
 
-    /** Whether build-ptx.sh also builds {@link #hopperPtx}, which the loader prefers on cc 9.x. */
+    /** Whether build-ptx.sh also builds {@link #hopperPtx}, which the loader takes on cc 9.0. */
     public boolean hopperVariant() {
         return hopperVariant;
     }

@@ -12,4 +12,11 @@ public interface KernelLookup {
 
     /** The kernel {@code name} of {@code family}, allowed {@code maxDynamicSharedBytes} of dynamic shared memory. */
     CUfunction function(KernelFamily family, String name, int maxDynamicSharedBytes);
+
+    /**
+     * The kernel {@code name} of the Hopper variant of {@code family} (allowed {@code maxDynamicSharedBytes} of dynamic
+     * shared memory where over 0), or null where the device did not load that variant: kernels that only
+     * {@link KernelFamily#hopperPtx} defines (wgmma).
+     */
+    CUfunction hopperFunction(KernelFamily family, String name, int maxDynamicSharedBytes);
 }

@@ -16,7 +16,7 @@ public record Launchers(EncoderLauncher encoder, LayernormLauncher layernorm, Ma
         Bf16Scratch bf16 = new Bf16Scratch(kernels, launcher, grid, allocate);
         return new Launchers(new EncoderLauncher(kernels, launcher, args),
                 new LayernormLauncher(kernels, launcher, args, grid),
-                new MatmulLauncher(kernels, launcher, args, grid, bf16),
+                new MatmulLauncher(kernels, launcher, args, grid, bf16, allocate),
                 new AttentionLauncher(kernels, launcher, args, bf16),
                 new GeluResidualLauncher(kernels, launcher, args),
                 new CrossEntropyLauncher(kernels, launcher, args),

@@ -3,13 +3,16 @@ package io.streamtrain.cuda.internal;
 import static io.streamtrain.cuda.internal.Grid.blocks;
 
 import io.streamtrain.model.Tensor;
+import java.util.List;
+import java.util.function.LongFunction;
 import jcuda.driver.CUfunction;
 
 /**
  * Launches the kernels of {@code matmul.cu}: the products of a linear layer, either on the register-staged fp32-tile
  * kernels (128 x 128 tiles, split-K with atomics for the accumulating products) or, from
  * {@link #DEFAULT_PIPELINED_THRESHOLD} multiply-adds, on the pipelined kernels that read bf16 copies of the operands
- * ({@link Bf16Scratch}) through cp.async stages.
+ * ({@link Bf16Scratch}) through cp.async stages; on cc 9.0 those products run on the wgmma kernels of
+ * {@link HopperMatmul} instead, unless {@link #WGMMA_PROPERTY} is false.
  */
 public final class MatmulLauncher {
     private static final int MATMUL_TILE = 128;
@@ -18,6 +21,8 @@ public final class MatmulLauncher {
     /** Multiply-adds from which a matrix product takes the pipelined bf16 path (the conversions pay off). */
     public static final long DEFAULT_PIPELINED_THRESHOLD = 1L << 30;
     private static final int MATMUL_PIPELINED_SHARED_BYTES = 112 * 1024;
+    /** The system property that turns the wgmma matrix products of cc 9.0 off ({@code false}; on by default). */
+    public static final String WGMMA_PROPERTY = "streamtrain.cuda.wgmma";
 
     /** The three pipelined products of one block tile (rows x columns x depth), thread count and stage count. */
     private record PipelinedMatmul(CUfunction forward, CUfunction backwardInput, CUfunction backwardWeight,
@@ -32,8 +37,12 @@ public final class MatmulLauncher {
     /** The pipelined products: block tile 128 x 128 x 64, 8 warps, 3 stages (NOTES.md says what else was tried). */
     private final PipelinedMatmul pipelinedMatmul;
     private long pipelinedMatmulThreshold = DEFAULT_PIPELINED_THRESHOLD;
+    /** The wgmma products (cc 9.0 only, else null): the pipelined products' path there unless turned off. */
+    private final HopperMatmul hopper;
+    private boolean useHopper;
 
-    public MatmulLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args, Grid grid, Bf16Scratch bf16) {
+    public MatmulLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args, Grid grid, Bf16Scratch bf16,
+                          LongFunction<CudaTensor> allocate) {
         this.launcher = launcher;
         this.args = args;
         this.grid = grid;
@@ -48,6 +57,39 @@ public final class MatmulLauncher {
                         MATMUL_PIPELINED_SHARED_BYTES),
                 kernels.function(KernelFamily.MATMUL, "matmul_backward_weight_bf16_128x128x64",
                         MATMUL_PIPELINED_SHARED_BYTES), 128, 128, 64, 256, 3);
+        hopper = HopperMatmul.create(kernels, launcher, allocate, grid);
+        useHopper = hopper != null && wgmmaProperty();
+    }
+
+    private static boolean wgmmaProperty() {
+        String value = System.getProperty(WGMMA_PROPERTY, "true").trim();
+        if (!value.equals("true") && !value.equals("false")) {
+            throw new IllegalArgumentException("-D" + WGMMA_PROPERTY + "=" + value + " must be true or false");
+        }
+        return value.equals("true");
+    }
+
+    /** Turns the wgmma products on or off where there are any (cc 9.0). */
+    public void hopperMatmul(boolean enabled) {
+        useHopper = enabled && hopper != null;
+    }
+
+    /** Whether the pipelined products run on the wgmma kernels. */
+    public boolean hopperMatmul() {
+        return useHopper;
+    }
+
+    /** Takes wgmma block tile {@code name} for every product; fails on {@code device} where there are none. */
+    public void hopperMatmulTile(String name, String device) {
+        if (hopper == null) {
+            throw new IllegalStateException("no wgmma matrix products on " + device + ": they need cc 9.0");
+        }
+        hopper.force(name);
+    }
+
+    /** The wgmma block tiles (empty where there are none). */
+    public List<String> hopperMatmulTiles() {
+        return hopper == null ? List.of() : hopper.tileNames();
     }
 
     /** out (N, OC) = inp (N, C) · weight (OC, C)ᵀ + bias (OC, or null). */
@@ -60,6 +102,10 @@ public final class MatmulLauncher {
             PipelinedMatmul p = pipelinedMatmul;
             CudaTensor inputBf16 = bf16.convert(0, input, (long) N * C);
             CudaTensor weightBf16 = bf16.convert(1, weights, (long) OC * C);
+            if (useHopper) {
+                hopper.forward(output, inputBf16, weightBf16, biases, N, C, OC);
+                return;
+            }
             launcher.begin().pointer(output).pointer(inputBf16).pointer(weightBf16).pointer(biases)
                     .int32(N).int32(OC).int32(C)
                     .launch(p.forward(), "matmul_forward_bf16", blocks(OC, p.tileColumns()), blocks(N, p.tileRows()), 1,
@@ -107,7 +153,10 @@ public final class MatmulLauncher {
         CudaTensor gradWeight = args.floats(dweight, (long) OC * C, "matmulBackward", "dweight");
         CudaTensor input = args.floats(inp, (long) N * C, "matmulBackward", "inp");
         CudaTensor weights = args.floats(weight, (long) OC * C, "matmulBackward", "weight");
-        if (pipelined(N, C, OC, gradOut, input, weights) && ((gradInput.address() | gradWeight.address()) & 7) == 0) {
+        boolean aligned = ((gradInput.address() | gradWeight.address()) & 7) == 0;
+        if (useHopper && aligned && pipelined(N, C, OC, gradOut, input, weights)) {
+            hopper.backward(gradInput, gradWeight, gradOut, input, weights, N, C, OC);
+        } else if (aligned && pipelined(N, C, OC, gradOut, input, weights)) {
             PipelinedMatmul p = pipelinedMatmul;
             // the conversions launch kernels themselves: all of them before the products' arguments are packed
             CudaTensor a = bf16.convert(0, gradOut, (long) N * OC);
@@ -153,30 +202,12 @@ public final class MatmulLauncher {
         return Math.max(1, (n + MATMUL_TILE - 1) / MATMUL_TILE);
     }
 
-    /**
-     * K per split of an accumulating product over {@code tileCount} output tiles. The blocks run in waves of two
-     * per SM; a last wave that is mostly empty leaves SMs idle (384 tiles on 132 SMs: 1.45 waves), so the split
-     * count (1 to 32, at least 4 k-tiles of 32 each) is the one whose waves are fullest: a further split must fill
-     * them 5% better.
-     */
+    /** K per split of an accumulating product over {@code tileCount} output tiles: two blocks per SM, k-tiles of 32. */
     private int kPerSplit(int tileCount, int K) {
-        int slots = 2 * grid.multiprocessors();
-        int maxSplits = Math.max(1, Math.min(32, K / (4 * MATMUL_TILE_K)));
-        int count = 1;
-        double best = 0;
-        for (int splits = 1; splits <= maxSplits; splits++) {
-            double waves = (double) tileCount * splits / slots;
-            double fullness = waves / Math.ceil(waves);
-            if (fullness > best * 1.05) {
-                best = fullness;
-                count = splits;
-            }
-        }
-        int per = (K + count - 1) / count;
-        return Math.max(MATMUL_TILE_K, (per + MATMUL_TILE_K - 1) / MATMUL_TILE_K * MATMUL_TILE_K);
+        return KSplit.kPerSplit(2 * grid.multiprocessors(), tileCount, K, MATMUL_TILE_K);
     }
 
     private static int splits(int K, int kPerSplit) {
-        return Math.max(1, (K + kPerSplit - 1) / kPerSplit);
+        return KSplit.splits(K, kPerSplit);
     }
 }

@@ -16,7 +16,7 @@ import jcuda.driver.CUmodule;
 
 /**
  * The PTX modules shipped as resources under {@code io/streamtrain/cuda/ptx/}, one per {@link KernelFamily}, loaded
- * once. On a Hopper GPU (cc 9.x) a family's {@code .sm90.ptx} is taken where the family has one
+ * once. On a Hopper GPU (cc 9.0) a family's {@code .sm90.ptx} (compute_90a) is taken where the family has one
  * ({@link KernelFamily#hopperVariant}); else the portable {@code .sm80.ptx}, which the driver JIT-compiles for any
  * GPU of cc 8.0 or newer.
  */
@@ -26,17 +26,18 @@ public final class PtxModules implements KernelLookup, AutoCloseable {
 
     private final List<CUmodule> modules = new ArrayList<>();
     private final List<String> loaded = new ArrayList<>();
-    private final int computeMajor;
+    private final boolean hopper;
 
-    public PtxModules(int computeMajor) {
-        this.computeMajor = computeMajor;
+    /** The modules for a device of compute capability {@code computeMajor}.{@code computeMinor}. */
+    public PtxModules(int computeMajor, int computeMinor) {
+        this.hopper = computeMajor == 9 && computeMinor == 0;  // compute_90a PTX runs on cc 9.0 alone
         for (KernelFamily family : KernelFamily.values()) {
             load(family);
         }
     }
 
     private void load(KernelFamily family) {
-        String variant = computeMajor == 9 && family.hopperVariant() ? family.hopperPtx() : family.portablePtx();
+        String variant = hopper && family.hopperVariant() ? family.hopperPtx() : family.portablePtx();
         byte[] ptx = readResource(variant);
         byte[] terminated = new byte[ptx.length + 1];  // the driver reads PTX as a NUL-terminated string
         System.arraycopy(ptx, 0, terminated, 0, ptx.length);
@@ -61,6 +62,14 @@ public final class PtxModules implements KernelLookup, AutoCloseable {
         Driver.check(cuFuncSetAttribute(function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                 maxDynamicSharedBytes), "raising the shared memory limit of " + name);
         return function;
+    }
+
+    @Override
+    public CUfunction hopperFunction(KernelFamily family, String name, int maxDynamicSharedBytes) {
+        if (!loaded.get(family.ordinal()).equals(family.hopperPtx())) {
+            return null;
+        }
+        return maxDynamicSharedBytes > 0 ? function(family, name, maxDynamicSharedBytes) : function(family, name);
     }
 
     /** The resource names of the modules loaded, e.g. {@code matmul.sm80.ptx}. */

@@ -1,0 +1,234 @@
+// Matrix products on Hopper (compute capability 9.0) tensor cores with wgmma: included by matmul.cu only in its
+// Hopper variant (-DSTREAMTRAIN_HOPPER, compute_90a PTX: matmul.sm90.ptx), which the loader takes on cc 9.0 alone
+// (model-cuda/build-ptx.sh; PtxModules). The compute_80 products of matmul.cu stay the path everywhere else.
+//
+// One form: out (M, N) (+)= A (M, K) . B (N, K)^T (+ bias (N)), A and B bf16 and K-contiguous with leading dimensions
+// lda and ldb (multiples of 8: rows start 16-byte aligned), fp32 accumulation, fp32 out (leading dimension ldo, even).
+// The three products of a linear layer take it with bf16 copies of their operands, transposed where the layer's
+// operand is not K-contiguous (to_bf16_transposed below): one shared-memory layout for wgmma, the 128-byte swizzle.
+//
+// A block of 256 threads (two warpgroups) computes a tile of 128 x COLS: warpgroup g the rows [64 g, 64 g + 64) with
+// wgmma m64nBNk16, A and B from shared memory. Every thread copies its share of each 64-deep stage with cp.async
+// (16 bytes, zero-filled past the edges), written in the swizzled layout that wgmma's descriptors name: in a tile of
+// rows of 64 bf16 (128 bytes), 16-byte chunk c of row r lies at r * 128 + ((c ^ (r % 8)) * 16), tiles 1024-byte
+// aligned. STAGES stages in flight; the k-range of a block is [blockIdx.z * kPerSplit, ...) (split-K accumulates with
+// atomics).
+#pragma once
+#include "common.cuh"
+#include "tensorcore.cuh"
+
+typedef unsigned long long u64;
+
+#define HBM 128
+#define HBK 64
+#define HTHREADS 256
+
+// The shared-memory descriptor of a K-major, 128-byte swizzled tile at shared address `address` (1024-byte aligned
+// tiles; +32 bytes per 16 of K inside one): leading byte offset 16 (unused by this layout), stride 1024 bytes
+// between groups of 8 rows.
+__device__ __forceinline__ u64 descriptor(u32 address) {
+    return (u64)((address & 0x3FFFF) >> 4) | ((u64)(16 >> 4) << 16) | ((u64)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void wgmmaFence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmmaCommit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmmaWait() { asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory"); }
+__device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+
+// d (64 x 128 fp32, the warpgroup's fragments) += A (64 x 16) . B (128 x 16)^T, both K-major 128-byte swizzled.
+__device__ __forceinline__ void wgmma128(float* d, u64 descA, u64 descB) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+        "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(descA), "l"(descB));
+}
+
+// d (64 x 256 fp32, the warpgroup's fragments) += A (64 x 16) . B (256 x 16)^T, both K-major 128-byte swizzled.
+__device__ __forceinline__ void wgmma256(float* d, u64 descA, u64 descB) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+        "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+        "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+        "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+        "}, %128, %129, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+          "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+          "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+          "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+          "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+          "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+          "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+          "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+          "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+        : "l"(descA), "l"(descB));
+}
+
+template <int COLS>
+__device__ __forceinline__ void wgmmaTile(float* d, u64 descA, u64 descB);
+template <>
+__device__ __forceinline__ void wgmmaTile<128>(float* d, u64 descA, u64 descB) { wgmma128(d, descA, descB); }
+template <>
+__device__ __forceinline__ void wgmmaTile<256>(float* d, u64 descA, u64 descB) { wgmma256(d, descA, descB); }
+
+// Starts the copy of rows [row0, row0 + ROWS) (of `rows`), k [k0, k0 + 64) (of kEnd) into the swizzled tile at s.
+template <int ROWS>
+__device__ __forceinline__ void loadSwizzled(u32 s, const __nv_bfloat16* base, int ld, int row0, int rows, int k0,
+                                             int kEnd) {
+#pragma unroll
+    for (int i = 0; i < ROWS * 8 / HTHREADS; i++) {
+        int c = threadIdx.x + i * HTHREADS;
+        int r = c >> 3, chunk = c & 7;
+        int row = row0 + r, k = k0 + chunk * 8;
+        bool inside = row < rows && k < kEnd;
+        const __nv_bfloat16* src = inside ? base + (long long)row * ld + k : base;
+        u32 dst = s + r * 128 + ((chunk ^ (r & 7)) << 4);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(inside ? 16 : 0));
+    }
+}
+
+// INFLIGHT 0: each stage's wgmma finishes before the next barrier, and STAGES - 1 stages of copies are in flight.
+// INFLIGHT 1: one stage's wgmma stays in flight across the barrier (the tensor cores do not wait for it), so the stage
+// refilled is the one read two iterations back, and STAGES - 2 stages of copies are in flight.
+template <int COLS, int STAGES, int INFLIGHT, bool ACCUMULATE>
+__device__ __forceinline__ void matmulWgmma(float* out, const __nv_bfloat16* A, const __nv_bfloat16* Bm,
+                                            const float* bias, int M, int N, int K, int lda, int ldb, int ldo,
+                                            int kPerSplit) {
+    constexpr int STAGE_A = HBM * HBK * 2, STAGE_B = COLS * HBK * 2, STAGE = STAGE_A + STAGE_B;
+    extern __shared__ unsigned char dynamicShared[];
+    u32 shared = ((u32)__cvta_generic_to_shared(dynamicShared) + 1023) & ~1023u;
+    int m0 = blockIdx.y * HBM, n0 = blockIdx.x * COLS;
+    int kBegin = blockIdx.z * kPerSplit;
+    int kEnd = min(K, kBegin + kPerSplit);
+    int tiles = kEnd > kBegin ? (kEnd - kBegin + HBK - 1) / HBK : 0;
+    int warpgroup = threadIdx.x >> 7;
+
+    float d[COLS / 2];
+#pragma unroll
+    for (int i = 0; i < COLS / 2; i++) d[i] = 0.0f;
+
+    constexpr int AHEAD = STAGES - 1 - INFLIGHT;  // tiles whose copies are in flight before a tile's wgmma
+#pragma unroll
+    for (int stage = 0; stage < AHEAD; stage++) {
+        if (stage < tiles) {
+            u32 s = shared + stage * STAGE;
+            loadSwizzled<HBM>(s, A, lda, m0, M, kBegin + stage * HBK, kEnd);
+            loadSwizzled<COLS>(s + STAGE_A, Bm, ldb, n0, N, kBegin + stage * HBK, kEnd);
+        }
+        commitCopies();
+    }
+    for (int kt = 0; kt < tiles; kt++) {
+        asm volatile("cp.async.wait_group %0;" :: "n"(AHEAD - 1) : "memory");
+        fenceProxyAsync();  // the copies (generic proxy) before the tensor cores' reads (async proxy)
+        __syncthreads();    // tile kt is in for every thread; every warpgroup is done with tile kt - 1 - INFLIGHT
+        int next = kt + AHEAD;  // into the stage of tile kt - 1 - INFLIGHT
+        if (next < tiles) {
+            u32 s = shared + (next % STAGES) * STAGE;
+            loadSwizzled<HBM>(s, A, lda, m0, M, kBegin + next * HBK, kEnd);
+            loadSwizzled<COLS>(s + STAGE_A, Bm, ldb, n0, N, kBegin + next * HBK, kEnd);
+        }
+        commitCopies();
+        u32 s = shared + (kt % STAGES) * STAGE;
+        u32 a = s + warpgroup * (64 * 128), b = s + STAGE_A;
+        wgmmaFence();
+#pragma unroll
+        for (int kk = 0; kk < HBK / 16; kk++) wgmmaTile<COLS>(d, descriptor(a + kk * 32), descriptor(b + kk * 32));
+        wgmmaCommit();
+        wgmmaWait<INFLIGHT>();
+    }
+    wgmmaWait<0>();
+    waitCopies();
+
+    // d[4 j + e]: row 16 w + lane / 4 (+ 8 for e >= 2), column 8 j + 2 (lane % 4) (+ 1 for odd e)
+    int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+    int rowBase = m0 + warpgroup * 64 + warp * 16 + (lane >> 2);
+    bool split = gridDim.z > 1;
+#pragma unroll
+    for (int j = 0; j < COLS / 8; j++) {
+        int n = n0 + j * 8 + 2 * (lane & 3);
+        if (n >= N) continue;  // N is even: n + 1 < N too
+        float2 add = !ACCUMULATE && bias != nullptr ? make_float2(bias[n], bias[n + 1]) : make_float2(0.f, 0.f);
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            int m = rowBase + half * 8;
+            if (m >= M) continue;
+            float v0 = d[4 * j + 2 * half], v1 = d[4 * j + 2 * half + 1];
+            float* o = out + (long long)m * ldo + n;
+            if (ACCUMULATE) {
+                if (split) { atomicAdd(o, v0); atomicAdd(o + 1, v1); }
+                else { float2 old = *reinterpret_cast<float2*>(o); *reinterpret_cast<float2*>(o) = make_float2(old.x + v0, old.y + v1); }
+            } else {
+                *reinterpret_cast<float2*>(o) = make_float2(v0 + add.x, v1 + add.y);
+            }
+        }
+    }
+}
+
+// matmul_wgmma_{store,accumulate}_128x<COLS>s<STAGES>[w1]: out = A . B^T + bias (bias may be null), or out += A . B^T;
+// w1: INFLIGHT 1.
+#define WGMMA_KERNELS(COLS, STAGES, INFLIGHT, SUFFIX, BLOCKS)                                                             \
+    extern "C" __global__ void __launch_bounds__(HTHREADS, BLOCKS) matmul_wgmma_store_128x##COLS##s##STAGES##SUFFIX(    \
+            float* out, const __nv_bfloat16* A, const __nv_bfloat16* B, const float* bias, int M, int N, int K,      \
+            int lda, int ldb, int ldo) {                                                                               \
+        matmulWgmma<COLS, STAGES, INFLIGHT, false>(out, A, B, bias, M, N, K, lda, ldb, ldo, K);                        \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(HTHREADS, BLOCKS) matmul_wgmma_accumulate_128x##COLS##s##STAGES##SUFFIX( \
+            float* out, const __nv_bfloat16* A, const __nv_bfloat16* B, int M, int N, int K, int lda, int ldb,       \
+            int ldo, int kPerSplit) {                                                                                  \
+        matmulWgmma<COLS, STAGES, INFLIGHT, true>(out, A, B, nullptr, M, N, K, lda, ldb, ldo, kPerSplit);             \
+    }
+
+WGMMA_KERNELS(128, 3, 0, , 2)
+WGMMA_KERNELS(128, 3, 1, w1, 2)
+WGMMA_KERNELS(128, 4, 1, w1, 1)
+WGMMA_KERNELS(256, 3, 0, , 1)
+WGMMA_KERNELS(256, 4, 1, w1, 1)
+
+// transposed (cols, ldOut) = bf16(in (rows, cols))^T, zero in the columns [rows, ldOut) of it: the K-contiguous copy of
+// an operand stored M- or N-contiguous; and, unless straight is null, straight (rows, cols) = bf16(in) in the same pass
+// (both copies of dout that the backward products read). Blocks of 32 x 8 threads move 32 x 32 elements.
+extern "C" __global__ void to_bf16_transposed(__nv_bfloat16* transposed, __nv_bfloat16* straight, const float* in,
+                                              int rows, int cols, int ldOut) {
+    __shared__ float tile[32][33];
+    int c0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
+#pragma unroll
+    for (int i = 0; i < 32; i += 8) {
+        int r = r0 + threadIdx.y + i, c = c0 + threadIdx.x;
+        bool inside = r < rows && c < cols;
+        float v = inside ? in[(long long)r * cols + c] : 0.0f;
+        if (straight != nullptr && inside) straight[(long long)r * cols + c] = __float2bfloat16_rn(v);
+        tile[threadIdx.y + i][threadIdx.x] = v;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < 32; i += 8) {
+        int c = c0 + threadIdx.y + i, r = r0 + threadIdx.x;
+        if (c < cols && r < ldOut) transposed[(long long)c * ldOut + r] = __float2bfloat16_rn(tile[threadIdx.x][threadIdx.y + i]);
+    }
+}

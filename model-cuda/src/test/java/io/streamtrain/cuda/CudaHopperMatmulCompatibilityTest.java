@@ -1,0 +1,32 @@
+package io.streamtrain.cuda;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.streamtrain.model.Kernels;
+import io.streamtrain.model.KernelsCompatibilityTest;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * The compatibility kit with every matrix product whose sizes allow it on the wgmma kernels of a cc 9.0 GPU
+ * ({@code matmul_hopper.cu}); skipped, saying so, on other GPUs.
+ */
+@ExtendWith(RequiresCudaDevice.class)
+class CudaHopperMatmulCompatibilityTest extends KernelsCompatibilityTest {
+
+    @Override
+    protected Kernels createKernels() {
+        CudaKernels kernels = CudaTesting.openOrSkip();
+        if (!kernels.hopperMatmul()) {
+            String device = kernels.device().describe();
+            kernels.close();
+            assumeTrue(false, "skipped: no wgmma matrix products on " + device + " (they need cc 9.0)");
+        }
+        kernels.pipelinedMatmulThreshold(0);
+        return kernels;
+    }
+
+    @Override
+    protected double tolerance(String kernel) {
+        return new CudaKernelsCompatibilityTest().tolerance(kernel);
+    }
+}

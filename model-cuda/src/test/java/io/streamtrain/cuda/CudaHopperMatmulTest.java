@@ -1,0 +1,96 @@
+package io.streamtrain.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.streamtrain.model.Kernels;
+import io.streamtrain.model.Tensor;
+import io.streamtrain.model.cpu.CpuKernels;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Every block tile of the wgmma products (cc 9.0) against the CPU reference, on shapes of the model's layers that
+ * are no multiple of any tile (rows, columns and depth), one whose weight gradient splits its depth over blocks, and
+ * a 50304-wide output head. Each output starts as NaN (forward) or random (the accumulated gradients).
+ */
+@ExtendWith(RequiresCudaDevice.class)
+class CudaHopperMatmulTest {
+    /** bf16 operands: 8 bits of mantissa, averaged over K (CudaKernelsCompatibilityTest says more). */
+    private static final double TOLERANCE = 1e-2;
+
+    private static float[] random(Random random, long n) {
+        float[] x = new float[Math.toIntExact(n)];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = random.nextFloat() * 2 - 1;
+        }
+        return x;
+    }
+
+    private static Tensor tensor(Kernels k, float[] host) {
+        Tensor t = k.allocate(host.length);
+        k.write(t, host, 0);
+        return t;
+    }
+
+    private static float[] read(Kernels k, Tensor t, long n) {
+        float[] host = new float[Math.toIntExact(n)];
+        k.read(host, 0, t);
+        return host;
+    }
+
+    /** Forward out, dinp, dweight, dbias of one linear layer on {@code k}. */
+    private static float[][] layer(Kernels k, float[] inp, float[] weight, float[] bias, float[] dout, float[] dinp0,
+                                   float[] dweight0, int N, int C, int OC) {
+        float[] nan = new float[N * OC];
+        java.util.Arrays.fill(nan, Float.NaN);
+        Tensor out = tensor(k, nan);
+        Tensor in = tensor(k, inp);
+        Tensor w = tensor(k, weight);
+        Tensor b = tensor(k, bias);
+        k.matmulForward(out, in, w, b, N, C, OC);
+        Tensor dinp = tensor(k, dinp0);
+        Tensor dweight = tensor(k, dweight0);
+        Tensor dbias = tensor(k, new float[OC]);
+        k.matmulBackward(dinp, dweight, dbias, tensor(k, dout), in, w, N, C, OC);
+        return new float[][] {read(k, out, (long) N * OC), read(k, dinp, (long) N * C), read(k, dweight, (long) OC * C),
+                read(k, dbias, OC)};
+    }
+
+    @Test
+    void shouldMatchTheReferenceOnEveryTileAndShapeIncludingTheWideHead() {
+        int[][] shapes = {{1000, 776, 2312}, {37, 64, 264}, {4100, 136, 264}, {136, 768, 50304}};
+        String[] outputs = {"out", "dinp", "dweight", "dbias"};
+        try (CudaKernels gpu = CudaTesting.openOrSkip(); CpuKernels cpu = new CpuKernels(
+                Math.max(2, Runtime.getRuntime().availableProcessors()))) {
+            assumeTrue(gpu.hopperMatmul(), "skipped: no wgmma matrix products on " + gpu.device().describe()
+                    + " (they need cc 9.0)");
+            gpu.pipelinedMatmulThreshold(0);
+            Random random = new Random(90);
+            for (int[] shape : shapes) {
+                int N = shape[0];
+                int C = shape[1];
+                int OC = shape[2];
+                float[] inp = random(random, (long) N * C);
+                float[] weight = random(random, (long) OC * C);
+                float[] bias = random(random, OC);
+                float[] dout = random(random, (long) N * OC);
+                float[] dinp0 = random(random, (long) N * C);
+                float[] dweight0 = random(random, (long) OC * C);
+                float[][] expected = layer(cpu, inp, weight, bias, dout, dinp0, dweight0, N, C, OC);
+                for (String tile : gpu.hopperMatmulTiles()) {
+                    gpu.hopperMatmulTile(tile);
+                    float[][] actual = layer(gpu, inp, weight, bias, dout, dinp0, dweight0, N, C, OC);
+                    for (int i = 0; i < outputs.length; i++) {
+                        double error = CudaTesting.relativeError(expected[i], actual[i]);
+                        System.out.printf("wgmma %-10s %-8s N=%d C=%d OC=%d max relative error %.3e%n", tile,
+                                outputs[i], N, C, OC, error);
+                        assertTrue(error <= TOLERANCE, "tile " + tile + ", " + outputs[i] + " at N=" + N + " C=" + C
+                                + " OC=" + OC + ": relative error " + error + " exceeds " + TOLERANCE);
+                    }
+                }
+            }
+        }
+    }
+}
