@@ -172,7 +172,7 @@ public final class CudaKernels implements Kernels {
     }
 
     /**
-     * Takes the wgmma block tile {@code name} for every product (e.g. {@code 128x256s3}; {@code auto}: the default);
+     * Takes the wgmma block tile {@code name} for every product (e.g. {@code 128x128s4w1}; {@code auto}: the default);
      * for tests and benchmarks. Fails where there are no wgmma products.
      */
     public void hopperMatmulTile(String name) {

@@ -14,7 +14,7 @@ import jcuda.driver.CUfunction;
  * The caller converts the operands that are already K-contiguous (it shares those copies with its other products).
  */
 public final class HopperMatmul {
-    /** The system property that picks a block tile ({@code 128x256s3}, ...) instead of the default 128x128s3. */
+    /** The system property that picks a block tile ({@code 128x128s4w1}, ...) instead of the default 128x128s3. */
     public static final String TILE_PROPERTY = "streamtrain.cuda.wgmma.tile";
     private static final int THREADS = 256;
     private static final int DEPTH = 64;
@@ -44,8 +44,7 @@ public final class HopperMatmul {
         this.launcher = launcher;
         this.allocate = allocate;
         this.multiprocessors = multiprocessors;
-        this.tiles = List.of(tile(kernels, 128, 3, "", 2), tile(kernels, 128, 3, "w1", 2), tile(kernels, 128, 4, "w1", 1),
-                tile(kernels, 256, 3, "", 1), tile(kernels, 256, 4, "w1", 1));
+        this.tiles = List.of(tile(kernels, 128, 3, "", 2), tile(kernels, 128, 3, "w1", 2), tile(kernels, 128, 4, "w1", 1));
         this.toBf16Transposed = toBf16Transposed;
         String property = System.getProperty(TILE_PROPERTY, "auto").trim();
         if (!property.equals("auto")) {
@@ -76,7 +75,7 @@ public final class HopperMatmul {
                 "matmul_wgmma_accumulate_" + name + " dweight");
     }
 
-    /** Takes block tile {@code name} (e.g. {@code 128x256s3}) for every product; {@code auto}: the default tile. */
+    /** Takes block tile {@code name} (e.g. {@code 128x128s4w1}) for every product; {@code auto}: the default tile. */
     public void force(String name) {
         if (name.equals("auto")) {
             forced = null;
