@@ -16,7 +16,7 @@ import org.apache.kafka.common.config.ConfigException;
 
 /**
  * Settings of a {@link Monitor}, Kafka ConfigDef style: each key with its default, validator and doc together.
- * Only {@code bootstrap.servers} is required:
+ * Every key has a default ({@code bootstrap.servers}: {@code localhost:9092}, as the trainer's and the producer's):
  * <pre>{@code
  * MonitorConfig config = new MonitorConfig(Map.of(
  *     MonitorConfig.BOOTSTRAP_SERVERS, "localhost:9092",
@@ -50,7 +50,7 @@ public final class MonitorConfig extends AbstractConfig {
 
     /** Every key, with default, validator and doc. */
     public static final ConfigDef CONFIG = KafkaClientSettings.define(new ConfigDef()
-        .define(BOOTSTRAP_SERVERS, Type.STRING, ConfigDef.NO_DEFAULT_VALUE, new ConfigDef.NonEmptyString(), Importance.HIGH,
+        .define(BOOTSTRAP_SERVERS, Type.STRING, "localhost:9092", new ConfigDef.NonEmptyString(), Importance.HIGH,
             "Kafka bootstrap servers (host:port,...) of the cluster that holds the metrics and samples topics.")
         .define(HTTP_HOST, Type.STRING, "127.0.0.1", new ConfigDef.NonEmptyString(), Importance.MEDIUM,
             "Address the dashboard listens on; 0.0.0.0 to reach it from other machines (or from outside a container).")

@@ -1,7 +1,9 @@
 package io.streamtrain.cli.bench;
 
-import io.streamtrain.cli.options.BackendOptions;
-import io.streamtrain.cli.options.ReplicaOptions;
+import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.Definitions;
+import io.streamtrain.cli.options.ResolvedSettings;
+import io.streamtrain.cli.options.SharedFlags;
 import io.streamtrain.cli.support.Json;
 import io.streamtrain.cli.support.MachineInfo;
 import io.streamtrain.cli.support.WriterOutputStream;
@@ -12,10 +14,13 @@ import io.streamtrain.model.Kernels;
 import io.streamtrain.model.StepResult;
 import io.streamtrain.model.TrainingOptions;
 import io.streamtrain.trainer.Backends;
+import io.streamtrain.trainer.TrainerConfig;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Range;
+import org.apache.kafka.common.config.ConfigDef.Type;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
@@ -33,7 +38,7 @@ import java.util.concurrent.Callable;
  * {@link Gpt#trainStep}, so {@code alloc_bytes_per_step} (heap bytes the calling thread allocated, from
  * {@link com.sun.management.ThreadMXBean#getCurrentThreadAllocatedBytes()}) is the model's own allocation.
  */
-@Command(name = "bench", mixinStandardHelpOptions = true,
+@Command(name = "bench", mixinStandardHelpOptions = true, modelTransformer = CommandSettings.Flags.class,
         description = {
                 "Benchmark GPT training steps on random token batches (no Kafka).",
                 "",
@@ -45,43 +50,57 @@ import java.util.concurrent.Callable;
                         + "after the steps, waiting for it each time; 0 without --replicas).",
                 "",
                 "Example: streamtrain bench --backend cpu --model tiny --vocab 8192 --batch 16 --seq-len 256 --steps 20"})
-public final class BenchCommand implements Callable<Integer> {
+public final class BenchCommand implements Callable<Integer>, CommandSettings.Configurable {
     /** Distinct random batches cycled through by warm-up and timed steps. */
     private static final int DISTINCT_BATCHES = 8;
 
     @Spec
     private CommandSpec spec;
 
-    @Mixin
-    private BackendOptions backend;
+    static final String VOCABULARY_SIZE = "vocab.size";
+    static final String STEPS = "steps";
+    static final String WARMUP_STEPS = "warmup.steps";
 
-    @Mixin
-    private ReplicaOptions replicaOptions;
+    static final ConfigDef DEFINITION = Definitions.merge(
+            Definitions.keys(TrainerConfig.CONFIG, TrainerConfig.MODEL, TrainerConfig.BACKEND, TrainerConfig.CPU_THREADS,
+                    TrainerConfig.SEQUENCE_LENGTH),
+            Definitions.of(Definitions.withDoc(TrainerConfig.CONFIG, TrainerConfig.SEED, "Seed of the weights and the batches.")),
+            new ConfigDef()
+                    .define(VOCABULARY_SIZE, Type.INT, 8192, Range.atLeast(1), Importance.HIGH, "Vocabulary size V.")
+                    .define(TrainerConfig.BATCH_ROWS, Type.INT, 16, Range.atLeast(1), Importance.HIGH, "Rows B per step.")
+                    .define(STEPS, Type.INT, 10, Range.atLeast(1), Importance.HIGH, "Timed steps.")
+                    .define(WARMUP_STEPS, Type.INT, 2, Range.atLeast(0), Importance.MEDIUM,
+                            "Untimed steps first: JIT, first-call allocations.")
+                    .define(TrainerConfig.REPLICAS, Type.INT, null, Definitions.nullOr(Range.between(1, 64)),
+                            Importance.MEDIUM, "Train N model replicas data-parallel in this process: GPUs 0..N-1 "
+                                    + "(gradients all-reduced by NCCL, found as README says) or, with backend cpu, N CPU "
+                                    + "workers sharing cpu.threads (gradients summed in a fixed order); unset = one model."));
 
-    @Option(names = "--model", defaultValue = "tiny", paramLabel = "tiny|small|gpt2",
-            description = "Model preset (default: ${DEFAULT-VALUE}).")
+    static final CommandSettings SETTINGS = CommandSettings.of(DEFINITION)
+            .with(SharedFlags::backend)
+            .flag("--replicas", TrainerConfig.REPLICAS, "N")
+            .flag("--model", TrainerConfig.MODEL, "tiny|small|gpt2")
+            .flag("--vocab", VOCABULARY_SIZE, "V")
+            .flag("--batch", TrainerConfig.BATCH_ROWS, "B")
+            .flag("--seq-len", TrainerConfig.SEQUENCE_LENGTH, "T")
+            .flag("--steps", STEPS, "N")
+            .flag("--warmup", WARMUP_STEPS, "W")
+            .flag("--seed", TrainerConfig.SEED, "SEED");
+
+    private String backend;
+    private int cpuThreads;
+    private Integer replicas;
     private String model;
-
-    @Option(names = "--vocab", defaultValue = "8192", paramLabel = "V",
-            description = "Vocabulary size V (default: ${DEFAULT-VALUE}).")
     private int vocabularySize;
-
-    @Option(names = "--batch", defaultValue = "16", paramLabel = "B", description = "Rows per step (default: ${DEFAULT-VALUE}).")
     private int batchRows;
-
-    @Option(names = "--seq-len", paramLabel = "T",
-            description = "Sequence length (default: the preset's context length).")
-    private Integer sequenceLength;
-
-    @Option(names = "--steps", defaultValue = "10", paramLabel = "N", description = "Timed steps (default: ${DEFAULT-VALUE}).")
     private int steps;
-
-    @Option(names = "--warmup", defaultValue = "2", paramLabel = "W",
-            description = "Untimed steps first: JIT, first-call allocations (default: ${DEFAULT-VALUE}).")
     private int warmupSteps;
-
-    @Option(names = "--seed", defaultValue = "1337", description = "Seed of the weights and the batches (default: ${DEFAULT-VALUE}).")
     private long seed;
+
+    @Override
+    public CommandSettings settings() {
+        return SETTINGS;
+    }
 
     /** The figures of one benchmark run, as printed on the JSON line. */
     public record Result(String backend, String model, int batch, int sequenceLength, int vocabularySize, long parameters,
@@ -103,12 +122,23 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        ResolvedSettings settings = SETTINGS.resolve(spec);
+        if (settings.printListIfRequested()) {
+            return 0;
+        }
+        SharedFlags.derivePipelineShape(settings); // T: the preset's context length unless set; checked against it
+        backend = (String) settings.value(TrainerConfig.BACKEND);
+        cpuThreads = (Integer) settings.value(TrainerConfig.CPU_THREADS);
+        replicas = (Integer) settings.value(TrainerConfig.REPLICAS);
+        model = (String) settings.value(TrainerConfig.MODEL);
+        vocabularySize = (Integer) settings.value(VOCABULARY_SIZE);
+        batchRows = (Integer) settings.value(TrainerConfig.BATCH_ROWS);
+        steps = (Integer) settings.value(STEPS);
+        warmupSteps = (Integer) settings.value(WARMUP_STEPS);
+        seed = (Long) settings.value(TrainerConfig.SEED);
+        int T = (Integer) settings.value(TrainerConfig.SEQUENCE_LENGTH);
         PrintWriter out = spec.commandLine().getOut();
         GptConfig config = config();
-        int T = sequenceLength == null ? config.contextLength() : sequenceLength;
-        validate(config, T);
-        backend.validate(spec.commandLine());
-        replicaOptions.validate(spec.commandLine());
         String commit = MachineInfo.commit();
         out.println("# streamtrain " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
         out.println("# commit:  " + commit);
@@ -116,13 +146,13 @@ public final class BenchCommand implements Callable<Integer> {
         out.println("# os:      " + MachineInfo.os());
         out.println("# java:    " + MachineInfo.javaVersion());
         out.flush();
-        if (replicaOptions.replicas != null) {
+        if (replicas != null) {
             Result result = runReplicas(config, T, commit, out);
             out.println(result.toJson());
             out.flush();
             return 0;
         }
-        Kernels kernels = Backends.open(backend.backend, backend.cpuThreads, WriterOutputStream.printStream(out, "# "));
+        Kernels kernels = Backends.open(backend, cpuThreads, WriterOutputStream.printStream(out, "# "));
         Gpt gpt;
         try {
             gpt = Gpt.initialize(config, kernels, TrainingOptions.defaults(), seed);
@@ -183,9 +213,9 @@ public final class BenchCommand implements Callable<Integer> {
 
     /** N replicas of B rows each: timed global steps, then timed all-reduces of a gradient-sized buffer. */
     private Result runReplicas(GptConfig config, int T, String commit, PrintWriter out) {
-        int n = replicaOptions.replicas;
+        int n = replicas;
         int B = batchRows;
-        Backends.Replicas backends = Backends.openReplicas(backend.backend, backend.cpuThreads, n,
+        Backends.Replicas backends = Backends.openReplicas(backend, cpuThreads, n,
                 WriterOutputStream.printStream(out, "# "));
         DataParallelGpt parallel;
         try {
@@ -245,20 +275,6 @@ public final class BenchCommand implements Callable<Integer> {
             return GptConfig.preset(model, vocabularySize);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
-        }
-    }
-
-    private void validate(GptConfig config, int T) {
-        require(batchRows >= 1, "--batch must be at least 1, got " + batchRows);
-        require(T >= 1 && T <= config.contextLength(), "--seq-len must be in [1, " + config.contextLength()
-                + "] (the context length of " + model + "), got " + T);
-        require(steps >= 1, "--steps must be at least 1, got " + steps);
-        require(warmupSteps >= 0, "--warmup must be at least 0, got " + warmupSteps);
-    }
-
-    private void require(boolean condition, String message) {
-        if (!condition) {
-            throw new ParameterException(spec.commandLine(), message);
         }
     }
 

@@ -1,10 +1,15 @@
 package io.streamtrain.cli.broker;
 
 import io.streamtrain.cli.support.CliException;
+import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ResolvedSettings;
 import io.streamtrain.schemas.Topics;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Range;
+import org.apache.kafka.common.config.ConfigDef.Type;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
@@ -18,39 +23,49 @@ import java.util.concurrent.CountDownLatch;
  * that survives restarts, so that {@code produce}, {@code train} and {@code monitor} can run in other terminals
  * without Docker. Ctrl-C stops it cleanly.
  */
-@Command(name = "broker", mixinStandardHelpOptions = true,
+@Command(name = "broker", mixinStandardHelpOptions = true, modelTransformer = CommandSettings.Flags.class,
         description = {
                 "Run a single-node Kafka broker (KRaft) in the foreground until Ctrl-C.",
                 "",
                 "Apache Kafka's own server, in this process, on 127.0.0.1. Topics and offsets persist in --data-dir "
                         + "across restarts. Prints the bootstrap address to pass to produce, train and monitor with "
                         + "--bootstrap-servers."})
-public final class BrokerCommand implements Callable<Integer> {
+public final class BrokerCommand implements Callable<Integer>, CommandSettings.Configurable {
+    static final String DATA_DIR = "data.dir";
+    static final String PORT = "port";
+    static final String PARTITIONS = "partitions";
+
+    static final ConfigDef DEFINITION = new ConfigDef()
+            .define(DATA_DIR, Type.STRING, "streamtrain-kafka-data", new ConfigDef.NonEmptyString(), Importance.HIGH,
+                    "Directory of the broker's logs and metadata; created and formatted when new.")
+            .define(PORT, Type.INT, 9092, Range.between(0, 65535), Importance.HIGH,
+                    "Client port on 127.0.0.1; 0 picks a free one.")
+            .define(PARTITIONS, Type.INT, 1, Range.atLeast(1), Importance.MEDIUM,
+                    "Partitions of the streamtrain topics created at start when missing.");
+
+    static final CommandSettings SETTINGS = CommandSettings.of(DEFINITION)
+            .flag("--data-dir", DATA_DIR, "DIR")
+            .flag("--port", PORT, "PORT")
+            .flag("--partitions", PARTITIONS, "N");
 
     @Spec
     private CommandSpec spec;
 
-    @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "streamtrain-kafka-data",
-            description = "Directory of the broker's logs and metadata; created and formatted when new (default: ${DEFAULT-VALUE}).")
-    private Path dataDirectory;
-
-    @Option(names = "--port", paramLabel = "PORT", defaultValue = "9092",
-            description = "Client port on 127.0.0.1; 0 picks a free one (default: ${DEFAULT-VALUE}).")
-    private int port;
-
-    @Option(names = "--partitions", paramLabel = "N", defaultValue = "1",
-            description = "Partitions of the streamtrain topics created at start when missing (default: ${DEFAULT-VALUE}).")
-    private int partitions;
+    @Override
+    public CommandSettings settings() {
+        return SETTINGS;
+    }
 
     @Override
     public Integer call() throws Exception {
+        ResolvedSettings settings = SETTINGS.resolve(spec);
+        if (settings.printListIfRequested()) {
+            return 0;
+        }
+        Path dataDirectory = Path.of((String) settings.value(DATA_DIR));
+        int port = (Integer) settings.value(PORT);
+        int partitions = (Integer) settings.value(PARTITIONS);
         PrintWriter out = spec.commandLine().getOut();
-        if (port < 0 || port > 65535) {
-            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--port must be in [0, 65535], got " + port);
-        }
-        if (partitions < 1) {
-            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--partitions must be at least 1, got " + partitions);
-        }
         out.println("starting Kafka broker with data in " + dataDirectory.toAbsolutePath() + " ...");
         out.flush();
         EmbeddedKafkaBroker broker;

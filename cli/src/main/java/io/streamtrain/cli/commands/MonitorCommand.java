@@ -1,94 +1,56 @@
 package io.streamtrain.cli.commands;
 
-import io.streamtrain.cli.options.KafkaOptions;
+import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ResolvedSettings;
+import io.streamtrain.cli.options.SharedFlags;
 import io.streamtrain.cli.support.CliException;
 import io.streamtrain.cli.support.ShutdownHooks;
 import io.streamtrain.cli.support.WriterOutputStream;
 import io.streamtrain.monitor.Monitor;
 import io.streamtrain.monitor.MonitorConfig;
-import io.streamtrain.schemas.KafkaClientSettings;
-import org.apache.kafka.common.config.ConfigException;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
-import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /** {@code streamtrain monitor}: the live dashboard (and console view, files, charts) from the metrics and samples topics. */
-@Command(name = "monitor", mixinStandardHelpOptions = true,
+@Command(name = "monitor", mixinStandardHelpOptions = true, modelTransformer = CommandSettings.Flags.class,
         description = {
                 "Watch training from the metrics and samples topics: a live web dashboard, until Ctrl-C.",
                 "",
                 "Reads the topics from the beginning (or --from), keeps the last record per run and step, and shows each "
                         + "run as its own series. Nothing is committed to Kafka: any number of monitors may run."})
-public final class MonitorCommand implements Callable<Integer> {
+public final class MonitorCommand implements Callable<Integer>, CommandSettings.Configurable {
+    static final CommandSettings SETTINGS = CommandSettings.of(MonitorConfig.CONFIG)
+            .with(SharedFlags::kafka)
+            .flag("--port", MonitorConfig.HTTP_PORT, "PORT")
+            .flag("--host", MonitorConfig.HTTP_HOST, "ADDRESS")
+            .flag("--run", MonitorConfig.RUN_ID, "ID")
+            .flag("--from", MonitorConfig.START_TIME, "TIME")
+            .flag("--run-dir", MonitorConfig.RUN_DIRECTORY, "DIR")
+            .flag("--trainer-application-id", MonitorConfig.TRAINER_APPLICATION_ID, "ID")
+            .switchFlag("--console", MonitorConfig.CONSOLE, true);
+
     @Spec
     private CommandSpec spec;
 
-    @Mixin
-    private KafkaOptions kafka;
-
-    @Option(names = "--port", defaultValue = "8080", paramLabel = "PORT",
-            description = "Port of the dashboard; 0 picks a free one (default: ${DEFAULT-VALUE}).")
-    private int port;
-
-    @Option(names = "--host", defaultValue = "127.0.0.1", paramLabel = "ADDRESS",
-            description = "Address to listen on; 0.0.0.0 to reach it from other machines (default: ${DEFAULT-VALUE}).")
-    private String host;
-
-    @Option(names = "--run", paramLabel = "ID", description = "Show only this run id (default: every run).")
-    private String runId;
-
-    @Option(names = "--from", paramLabel = "TIME", description = "Read the topics from this ISO-8601 time, e.g. 2026-11-20T21:00:00Z.")
-    private String startTime;
-
-    @Option(names = "--run-dir", paramLabel = "DIR",
-            description = "Keep metrics_history.json, text_samples.json and charts/*.png current in this directory.")
-    private Path runDirectory;
-
-    @Option(names = "--trainer-application-id", paramLabel = "ID",
-            description = "Application id of the trainer, to show its consumer lag (e.g. streamtrain-trainer).")
-    private String trainerApplicationId;
-
-    @Option(names = "--console", description = "Also show the live view as a table on this terminal.")
-    private boolean console;
+    @Override
+    public CommandSettings settings() {
+        return SETTINGS;
+    }
 
     @Override
     public Integer call() throws Exception {
-        Map<String, Object> properties = new HashMap<>();
-        properties.put(MonitorConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers);
-        properties.put(KafkaClientSettings.COMMAND_CONFIG, kafka.commandConfigValue());
-        properties.put(MonitorConfig.HTTP_PORT, port);
-        properties.put(MonitorConfig.HTTP_HOST, host);
-        properties.put(MonitorConfig.CONSOLE, console);
-        if (runId != null) {
-            properties.put(MonitorConfig.RUN_ID, runId);
+        ResolvedSettings settings = SETTINGS.resolve(spec);
+        if (settings.printListIfRequested()) {
+            return 0;
         }
-        if (startTime != null) {
-            properties.put(MonitorConfig.START_TIME, startTime);
-        }
-        if (runDirectory != null) {
-            properties.put(MonitorConfig.RUN_DIRECTORY, runDirectory.toString());
-        }
-        if (trainerApplicationId != null) {
-            properties.put(MonitorConfig.TRAINER_APPLICATION_ID, trainerApplicationId);
-        }
-        MonitorConfig config;
-        try {
-            config = new MonitorConfig(properties);
-        } catch (ConfigException e) {
-            throw new ParameterException(spec.commandLine(), e.getMessage());
-        }
+        MonitorConfig config = settings.build(MonitorConfig::new);
         PrintWriter out = spec.commandLine().getOut();
         Monitor monitor = Monitor.start(config, WriterOutputStream.printStream(out, ""));
         CountDownLatch stopped = new CountDownLatch(1);
@@ -97,7 +59,7 @@ public final class MonitorCommand implements Callable<Integer> {
             stopped.countDown();
         }, "streamtrain-monitor-stop");
         Runtime.getRuntime().addShutdownHook(stopOnCtrlC);
-        out.println("dashboard: " + monitor.url() + " (reading " + kafka.bootstrapServers + "; Ctrl-C stops)");
+        out.println("dashboard: " + monitor.url() + " (reading " + config.bootstrapServers() + "; Ctrl-C stops)");
         out.flush();
         // Until Ctrl-C, or until the monitor cannot read the topics at all (e.g. the cluster rejects its credentials).
         while (!stopped.await(200, TimeUnit.MILLISECONDS)) {

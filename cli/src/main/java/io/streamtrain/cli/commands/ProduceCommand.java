@@ -1,111 +1,77 @@
 package io.streamtrain.cli.commands;
 
-import io.streamtrain.cli.options.KafkaOptions;
-import io.streamtrain.cli.options.PipelineOptions;
+import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.Definitions;
+import io.streamtrain.cli.options.ResolvedSettings;
+import io.streamtrain.cli.options.SharedFlags;
 import io.streamtrain.cli.support.CliException;
 import io.streamtrain.cli.support.ShutdownHooks;
 import io.streamtrain.cli.support.WriterOutputStream;
 import io.streamtrain.producer.DocumentProducer;
 import io.streamtrain.producer.ProducerException;
 import io.streamtrain.producer.ProducerSettings;
-import io.streamtrain.schemas.Topics;
-import org.apache.kafka.common.config.ConfigException;
+import io.streamtrain.trainer.TrainerConfig;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
-import java.io.PrintStream;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
-/** {@code streamtrain produce}: documents from files, directories or stdin -> TokenBatch records on Kafka. */
-@Command(name = "produce", mixinStandardHelpOptions = true,
+/**
+ * {@code streamtrain produce}: documents from files, directories or stdin -> TokenBatch records on Kafka. Its settings
+ * are the {@link ProducerSettings} keys, with the trainer's model preset and batch shape keys (B and T default from
+ * the preset, as the trainer's do).
+ */
+@Command(name = "produce", mixinStandardHelpOptions = true, modelTransformer = CommandSettings.Flags.class,
         description = {
                 "Tokenize documents and publish them to Kafka as Avro token batches of B rows of T+1 ids.",
                 "",
                 "Inputs: plain text (one document per file), JSON Lines with a text field, gzip of either; '-' reads "
                         + "standard input. Bad input is reported with file and line, skipped and counted; only fatal "
-                        + "errors (no input, broker unreachable) exit non-zero."})
-public final class ProduceCommand implements Callable<Integer> {
+                        + "errors (no input, broker unreachable) exit non-zero. Keys starting with kafka. go to the "
+                        + "Kafka clients (e.g. -c kafka.compression.type=lz4)."})
+public final class ProduceCommand implements Callable<Integer>, CommandSettings.Configurable {
     private static final long STOP_TIMEOUT_SECONDS = 30;
+
+    static final CommandSettings SETTINGS = CommandSettings.of(Definitions.merge(ProducerSettings.DEFINITION,
+                    Definitions.keys(TrainerConfig.CONFIG, TrainerConfig.MODEL, TrainerConfig.BATCH_ROWS,
+                            TrainerConfig.SEQUENCE_LENGTH)))
+            .setFlagAlso("-P", "--producer-property")
+            .listFlag("--input", ProducerSettings.INPUTS, "PATH")
+            .with(SharedFlags::pipeline)
+            .with(SharedFlags::kafka)
+            .flag("--topic", ProducerSettings.TOPIC, "TOPIC")
+            .flag("--dataset", ProducerSettings.DATASET, "NAME")
+            .flag("--format", ProducerSettings.INPUT_FORMAT, "auto|text|jsonl")
+            .switchFlag("--follow", ProducerSettings.FOLLOW, true)
+            .flag("--epochs", ProducerSettings.EPOCHS, "N")
+            .flag("--holdout", ProducerSettings.HOLDOUT, "FRACTION")
+            .flag("--split", ProducerSettings.SPLIT, "train|eval")
+            .flag("--eval-topic", ProducerSettings.EVAL_TOPIC, "TOPIC")
+            .flag("--shuffle", ProducerSettings.SHUFFLE_ROWS, "ROWS")
+            .flag("--seed", ProducerSettings.SEED, "SEED")
+            .flag("--first-sequence", ProducerSettings.FIRST_SEQUENCE, "N")
+            .flag("--threads", ProducerSettings.THREADS, "N")
+            .flag("--progress", ProducerSettings.PROGRESS, "auto|bar|log|none");
 
     @Spec
     private CommandSpec spec;
 
-    @Mixin
-    private PipelineOptions pipeline;
-
-    @Option(names = "--input", required = true, arity = "1..*", paramLabel = "PATH",
-            description = "Files, directories (recursive, in path order) or - for standard input.")
-    private List<String> inputs;
-
-    @Mixin
-    private KafkaOptions kafka;
-
-    @Option(names = "--topic", defaultValue = Topics.TOKEN_BATCHES, description = "Token-batch topic (default: ${DEFAULT-VALUE}).")
-    private String topic;
-
-    @Option(names = "--dataset", defaultValue = "default",
-            description = "Dataset name: the record key, so one dataset keeps its order (default: ${DEFAULT-VALUE}).")
-    private String dataset;
-
-    @Option(names = "--format", defaultValue = "auto", paramLabel = "auto|text|jsonl",
-            description = "Input format; auto decides by suffix, then by the first character (default: ${DEFAULT-VALUE}).")
-    private String format;
-
-    @Option(names = "--follow", description = "Keep watching the input directories and ingest new files until Ctrl-C.")
-    private boolean follow;
-
-    @Option(names = "--epochs", defaultValue = "1", paramLabel = "N",
-            description = "Read the inputs N times (not with --follow or stdin) (default: ${DEFAULT-VALUE}).")
-    private int epochs;
-
-    @Option(names = "--holdout", defaultValue = "0", paramLabel = "FRACTION",
-            description = "Hold out this fraction of the input for evaluation (e.g. 0.1): a deterministic, disjoint "
-                    + "part of every document, by content, sent once to --eval-topic (default: ${DEFAULT-VALUE}, off).")
-    private double holdout;
-
-    @Option(names = "--split", defaultValue = "train", paramLabel = "train|eval",
-            description = "eval: the whole input is an evaluation corpus, sent to --eval-topic (default: ${DEFAULT-VALUE}).")
-    private String split;
-
-    @Option(names = "--eval-topic", defaultValue = Topics.EVAL_BATCHES,
-            description = "Topic of evaluation batches, read by the trainer (default: ${DEFAULT-VALUE}).")
-    private String evalTopic;
-
-    @Option(names = "--shuffle", defaultValue = "0", paramLabel = "ROWS",
-            description = "Shuffled epochs: batches drawn from a buffer of ROWS windows, each epoch after the first at "
-                    + "a random offset; deterministic by --seed (default: ${DEFAULT-VALUE}, off).")
-    private int shuffleRows;
-
-    @Option(names = "--seed", defaultValue = "1337", description = "Seed of the held-out split and the shuffle (default: ${DEFAULT-VALUE}).")
-    private long seed;
-
-    @Option(names = "--first-sequence", defaultValue = "0", paramLabel = "N",
-            description = "Sequence number of the first batch, to continue a dataset (default: ${DEFAULT-VALUE}).")
-    private long firstSequence;
-
-    @Option(names = "--threads", paramLabel = "N", description = "Tokenizer threads (default: the number of processors).")
-    private Integer threads;
-
-    @Option(names = "--progress", defaultValue = "auto", paramLabel = "auto|bar|log|none",
-            description = "Progress display; auto: a bar on a terminal, log lines otherwise (default: ${DEFAULT-VALUE}).")
-    private String progress;
-
-    @Option(names = {"-P", "--producer-property"}, paramLabel = "KEY=VALUE",
-            description = "Any producer setting (ProducerSettings keys, or kafka.* for the Kafka client, e.g. kafka.compression.type=lz4).")
-    private Map<String, String> properties = Map.of();
+    @Override
+    public CommandSettings settings() {
+        return SETTINGS;
+    }
 
     @Override
     public Integer call() {
-        pipeline.validate(spec.commandLine());
-        ProducerSettings settings = settings();
+        ResolvedSettings resolved = SETTINGS.resolve(spec);
+        if (resolved.printListIfRequested()) {
+            return 0;
+        }
+        ProducerSettings settings = settings(resolved);
         DocumentProducer producer = new DocumentProducer(settings, WriterOutputStream.printStream(spec.commandLine().getOut(), ""));
         // Ctrl-C: the producer finishes the current document and publishes its full batches before the JVM exits.
         CountDownLatch done = new CountDownLatch(1);
@@ -129,34 +95,17 @@ public final class ProduceCommand implements Callable<Integer> {
         return 0;
     }
 
-    private ProducerSettings settings() {
-        ProducerSettings.Builder builder = ProducerSettings.builder()
-                .bootstrapServers(kafka.bootstrapServers)
-                .commandConfig(kafka.commandConfigValue())
-                .topic(topic)
-                .dataset(dataset)
-                .tokenizer(pipeline.tokenizer)
-                .batchRows(pipeline.batchRows())
-                .sequenceLength(pipeline.sequenceLength())
-                .inputs(inputs)
-                .inputFormat(format)
-                .follow(follow)
-                .epochs(epochs)
-                .holdout(holdout)
-                .split(split)
-                .evalTopic(evalTopic)
-                .shuffleRows(shuffleRows)
-                .seed(seed)
-                .firstSequence(firstSequence)
-                .progress(progress);
-        if (threads != null) {
-            builder.threads(threads);
+    /** The producer's settings from those this command was given: B and T from the preset unless set. */
+    static ProducerSettings settings(ResolvedSettings resolved) {
+        if (((List<?>) resolved.value(ProducerSettings.INPUTS)).isEmpty()) {
+            throw resolved.usageError("--input is required: files, directories or - for standard input (or "
+                    + ProducerSettings.INPUTS + " by -c, --config or "
+                    + CommandSettings.environmentVariable(ProducerSettings.INPUTS) + ")");
         }
-        properties.forEach(builder::set);
-        try {
-            return builder.build();
-        } catch (ConfigException e) {
-            throw new ParameterException(spec.commandLine(), e.getMessage());
-        }
+        SharedFlags.derivePipelineShape(resolved);
+        return resolved.build(originals -> {
+            originals.remove(TrainerConfig.MODEL); // only the defaults of B and T depend on it
+            return new ProducerSettings(originals);
+        });
     }
 }

@@ -1,18 +1,22 @@
 package io.streamtrain.cli.commands;
 
-import io.streamtrain.cli.options.KafkaOptions;
+import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.Definitions;
+import io.streamtrain.cli.options.ResolvedSettings;
+import io.streamtrain.cli.options.SharedFlags;
 import io.streamtrain.cli.support.CliException;
 import io.streamtrain.cli.support.WriterOutputStream;
 import io.streamtrain.schemas.KafkaClientSettings;
-import io.streamtrain.schemas.Topics;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.replay.Replay;
 import io.streamtrain.trainer.replay.ReplayTarget;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Type;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -33,7 +37,7 @@ import java.util.concurrent.Callable;
  * --to-earliest) [--from-checkpoint PATH] [--new-run] [--dry-run]}: moves a stopped trainer to an input position
  * ({@link Replay}).
  */
-@Command(name = "replay", mixinStandardHelpOptions = true,
+@Command(name = "replay", mixinStandardHelpOptions = true, modelTransformer = CommandSettings.Flags.class,
         description = {
                 "Move a stopped trainer to an input position: offsets, a time, a duration back, or the earliest record.",
                 "",
@@ -42,22 +46,42 @@ import java.util.concurrent.Callable;
                         + "that step and later are moved aside, never deleted) and moves the consumer group. With "
                         + "--new-run the checkpoint starts a new run id in a new run directory instead. The trainer "
                         + "must be stopped: replay refuses while its group has live members."})
-public final class ReplayCommand implements Callable<Integer> {
+public final class ReplayCommand implements Callable<Integer>, CommandSettings.Configurable {
+    static final String FROM_CHECKPOINT = "from.checkpoint";
+    static final String NEW_RUN = "new.run";
+    static final String NEW_RUN_DIR = "new.run.dir";
+    static final String DRY_RUN = "dry.run";
+
+    /** The trainer's keys that say where its group and checkpoints are, and replay's own. */
+    static final ConfigDef DEFINITION = Definitions.merge(
+            Definitions.keys(TrainerConfig.CONFIG, TrainerConfig.BOOTSTRAP_SERVERS, KafkaClientSettings.COMMAND_CONFIG,
+                    TrainerConfig.TOKEN_BATCHES_TOPIC, TrainerConfig.RUN_DIR, TrainerConfig.CHECKPOINT_DIR),
+            Definitions.of(Definitions.withDefault(TrainerConfig.CONFIG, TrainerConfig.APPLICATION_ID,
+                    ConfigDef.NO_DEFAULT_VALUE, "The trainer's application id (its consumer group).")),
+            new ConfigDef()
+                    .define(FROM_CHECKPOINT, Type.STRING, "", Importance.MEDIUM,
+                            "Start the model from this checkpoint; empty = the newest valid one of the run.")
+                    .define(NEW_RUN, Type.BOOLEAN, false, Importance.MEDIUM,
+                            "Start a new run id from the checkpoint, in a new run directory.")
+                    .define(NEW_RUN_DIR, Type.STRING, "", Importance.LOW,
+                            "Directory of the new run with new.run; empty = runs/<new run id>.")
+                    .define(DRY_RUN, Type.BOOLEAN, false, Importance.MEDIUM, "Print the plan only; change nothing."));
+
+    static final CommandSettings SETTINGS = CommandSettings.of(DEFINITION)
+            .flag("--application-id", TrainerConfig.APPLICATION_ID, "ID")
+            .with(SharedFlags::kafka)
+            .flag("--topic", TrainerConfig.TOKEN_BATCHES_TOPIC, "TOPIC")
+            .flag("--from-checkpoint", FROM_CHECKPOINT, "PATH")
+            .flag("--run-dir", TrainerConfig.RUN_DIR, "DIR")
+            .flag("--checkpoint-dir", TrainerConfig.CHECKPOINT_DIR, "DIR")
+            .switchFlag("--new-run", NEW_RUN, true)
+            .flag("--new-run-dir", NEW_RUN_DIR, "DIR")
+            .switchFlag("--dry-run", DRY_RUN, true);
+
     @Spec
     private CommandSpec spec;
 
-    @Option(names = "--application-id", required = true, paramLabel = "ID",
-            description = "The trainer's application id (its consumer group).")
-    private String applicationId;
-
-    @Mixin
-    private KafkaOptions kafka;
-
-    @Option(names = "--topic", defaultValue = Topics.TOKEN_BATCHES, paramLabel = "TOPIC",
-            description = "The trainer's input topic (default: ${DEFAULT-VALUE}).")
-    private String topic;
-
-    @ArgGroup(exclusive = true, multiplicity = "1")
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
     private Target target;
 
     static final class Target {
@@ -77,33 +101,30 @@ public final class ReplayCommand implements Callable<Integer> {
         boolean earliest;
     }
 
-    @Option(names = "--from-checkpoint", paramLabel = "PATH",
-            description = "Start the model from this checkpoint (default: the newest valid one of the run).")
-    private Path fromCheckpoint;
-
-    @Option(names = "--run-dir", paramLabel = "DIR",
-            description = "The trainer's run directory (default: runs/<application id>, as `train`).")
-    private Path runDirectory;
-
-    @Option(names = "--checkpoint-dir", paramLabel = "DIR",
-            description = "The trainer's checkpoint directory (default: <run dir>/checkpoints).")
-    private Path checkpointDirectory;
-
-    @Option(names = "--new-run", description = "Start a new run id from the checkpoint, in a new run directory.")
-    private boolean newRun;
-
-    @Option(names = "--new-run-dir", paramLabel = "DIR",
-            description = "Directory of the new run with --new-run (default: runs/<new run id>).")
-    private Path newRunDirectory;
-
-    @Option(names = "--dry-run", description = "Print the plan only; change nothing.")
-    private boolean dryRun;
+    @Override
+    public CommandSettings settings() {
+        return SETTINGS;
+    }
 
     @Override
     public Integer call() throws Exception {
-        if (newRunDirectory != null && !newRun) {
-            throw new ParameterException(spec.commandLine(), "--new-run-dir needs --new-run");
+        ResolvedSettings settings = SETTINGS.resolve(spec);
+        if (settings.printListIfRequested()) {
+            return 0;
         }
+        if (target == null) {
+            throw settings.usageError("give the position to move to: --to-offset P:O..., --to-datetime ISO, "
+                    + "--by-duration D or --to-earliest");
+        }
+        settings.requireKeysWithoutDefault();
+        boolean newRun = (Boolean) settings.value(NEW_RUN);
+        String newRunDirectory = (String) settings.value(NEW_RUN_DIR);
+        String fromCheckpoint = (String) settings.value(FROM_CHECKPOINT);
+        if (!newRunDirectory.isEmpty() && !newRun) {
+            throw settings.usageError(settings.describe(NEW_RUN_DIR) + " needs --new-run");
+        }
+        // The checkpoint directory by the trainer's own rules, from the same keys.
+        TrainerConfig trainer = settings.build(TrainerConfig::new);
         ReplayTarget replayTarget;
         try {
             replayTarget = target.offsets != null ? ReplayTarget.parseOffsets(target.offsets)
@@ -114,9 +135,11 @@ public final class ReplayCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
         PrintStream console = WriterOutputStream.printStream(spec.commandLine().getOut(), "");
-        Replay.Request request = new Replay.Request(applicationId, topic, replayTarget, checkpointDirectory(),
-                Optional.ofNullable(fromCheckpoint), newRun, Optional.ofNullable(newRunDirectory), dryRun);
-        KafkaClientSettings clients = kafka.clientSettings();
+        Replay.Request request = new Replay.Request(trainer.applicationId(), trainer.tokenBatchesTopic(), replayTarget,
+                trainer.checkpointDir(), Optional.of(fromCheckpoint).filter(path -> !path.isEmpty()).map(Path::of), newRun,
+                Optional.of(newRunDirectory).filter(path -> !path.isEmpty()).map(Path::of),
+                (Boolean) settings.value(DRY_RUN));
+        KafkaClientSettings clients = trainer.kafkaClients();
         try (Admin admin = Admin.create(clients.clientConfig(Map.of(AdminClientConfig.CLIENT_ID_CONFIG, "streamtrain-replay",
                 AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000)))) {
             new Replay(admin, Duration.ofSeconds(30), console).run(request);
@@ -124,16 +147,5 @@ public final class ReplayCommand implements Callable<Integer> {
             throw clients.explain(e).<RuntimeException>map(message -> new CliException(message, e)).orElse(e);
         }
         return 0;
-    }
-
-    /** The checkpoint directory the trainer of these flags uses, resolved by the trainer's own rules. */
-    private Path checkpointDirectory() {
-        if (checkpointDirectory != null) {
-            return checkpointDirectory;
-        }
-        TrainerConfig config = new TrainerConfig(runDirectory == null
-                ? Map.of(TrainerConfig.APPLICATION_ID, applicationId)
-                : Map.of(TrainerConfig.APPLICATION_ID, applicationId, TrainerConfig.RUN_DIR, runDirectory.toString()));
-        return config.checkpointDir();
     }
 }

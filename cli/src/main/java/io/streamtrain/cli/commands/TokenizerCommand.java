@@ -2,10 +2,15 @@ package io.streamtrain.cli.commands;
 
 import io.streamtrain.cli.support.CliException;
 import io.streamtrain.cli.support.ProgressLine;
+import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ResolvedSettings;
 import io.streamtrain.tokenizer.BpeTrainer;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Range;
+import org.apache.kafka.common.config.ConfigDef.Type;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
@@ -30,33 +35,50 @@ public final class TokenizerCommand implements Runnable {
     }
 
     /** {@code streamtrain tokenizer train --input PATH... --vocab-size N --out FILE}. */
-    @Command(name = "train", mixinStandardHelpOptions = true,
+    @Command(name = "train", mixinStandardHelpOptions = true, modelTransformer = CommandSettings.Flags.class,
             description = {
                     "Train a byte-level BPE vocabulary on your corpus.",
                     "",
                     "Inputs: UTF-8 text files, .gz files, or directories of them. Use the file it writes as "
                             + "--tokenizer FILE with produce, train and demo."})
-    public static final class Train implements Callable<Integer> {
+    public static final class Train implements Callable<Integer>, CommandSettings.Configurable {
+        static final String INPUTS = "inputs";
+        static final String VOCABULARY_SIZE = "vocab.size";
+        static final String OUT = "out";
+
+        static final ConfigDef DEFINITION = new ConfigDef()
+                .define(INPUTS, Type.LIST, ConfigDef.NO_DEFAULT_VALUE, Importance.HIGH,
+                        "Text files, .gz files or directories (read recursively, in name order).")
+                .define(VOCABULARY_SIZE, Type.INT, ConfigDef.NO_DEFAULT_VALUE,
+                        Range.between(BpeTrainer.MIN_VOCABULARY_SIZE, BpeTrainer.MAX_VOCABULARY_SIZE), Importance.HIGH,
+                        "Vocabulary size: 256 bytes + merges + end-of-text, at least " + BpeTrainer.MIN_VOCABULARY_SIZE + ".")
+                .define(OUT, Type.STRING, ConfigDef.NO_DEFAULT_VALUE, new ConfigDef.NonEmptyString(), Importance.HIGH,
+                        "Vocabulary file to write.");
+
+        static final CommandSettings SETTINGS = CommandSettings.of(DEFINITION)
+                .listFlag("--input", INPUTS, "PATH")
+                .flag("--vocab-size", VOCABULARY_SIZE, "N")
+                .flag("--out", OUT, "FILE");
+
         @Spec
         private CommandSpec spec;
 
-        @Option(names = "--input", required = true, arity = "1..*", paramLabel = "PATH",
-                description = "Text files, .gz files or directories (read recursively, in name order).")
-        private List<Path> inputs;
-
-        @Option(names = "--vocab-size", required = true, paramLabel = "N",
-                description = "Vocabulary size: 256 bytes + merges + end-of-text, at least " + BpeTrainer.MIN_VOCABULARY_SIZE + ".")
-        private int vocabularySize;
-
-        @Option(names = "--out", required = true, paramLabel = "FILE", description = "Vocabulary file to write.")
-        private Path out;
+        @Override
+        public CommandSettings settings() {
+            return SETTINGS;
+        }
 
         @Override
         public Integer call() throws Exception {
-            if (vocabularySize < BpeTrainer.MIN_VOCABULARY_SIZE || vocabularySize > BpeTrainer.MAX_VOCABULARY_SIZE) {
-                throw new ParameterException(spec.commandLine(), "--vocab-size must be in [" + BpeTrainer.MIN_VOCABULARY_SIZE
-                        + ", " + BpeTrainer.MAX_VOCABULARY_SIZE + "], got " + vocabularySize);
+            ResolvedSettings settings = SETTINGS.resolve(spec);
+            if (settings.printListIfRequested()) {
+                return 0;
             }
+            settings.requireKeysWithoutDefault();
+            @SuppressWarnings("unchecked")
+            List<Path> inputs = ((List<String>) settings.value(INPUTS)).stream().map(Path::of).toList();
+            int vocabularySize = (Integer) settings.value(VOCABULARY_SIZE);
+            Path out = Path.of((String) settings.value(OUT));
             for (Path input : inputs) {
                 if (!Files.exists(input)) {
                     throw new CliException("input " + input.toAbsolutePath() + " does not exist: pass existing files or directories to --input");

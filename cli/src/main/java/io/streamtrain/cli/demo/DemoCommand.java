@@ -1,12 +1,17 @@
 package io.streamtrain.cli.demo;
 
-import io.streamtrain.cli.options.BackendOptions;
-import io.streamtrain.cli.options.PipelineOptions;
+import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.Definitions;
+import io.streamtrain.cli.options.ResolvedSettings;
+import io.streamtrain.cli.options.SharedFlags;
+import io.streamtrain.schemas.KafkaClientSettings;
+import io.streamtrain.trainer.TrainerConfig;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Range;
+import org.apache.kafka.common.config.ConfigDef.Type;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 import java.nio.file.Files;
@@ -20,7 +25,7 @@ import java.util.concurrent.Callable;
  * {@code streamtrain demo}: the whole pipeline in one process on a real Kafka broker: embedded broker, producer,
  * trainer and dashboard, until {@code --max-steps} or Ctrl-C. See {@link DemoRun} for what happens in which order.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true,
+@Command(name = "demo", mixinStandardHelpOptions = true, modelTransformer = CommandSettings.Flags.class,
         description = {
                 "Run the whole pipeline on an embedded Kafka broker, with live progress and a dashboard.",
                 "",
@@ -30,84 +35,100 @@ import java.util.concurrent.Callable;
                         + "read as many times as the steps need.",
                 "",
                 "Leaves metrics_history.json, text_samples.json, charts, the final checkpoint and logs in --run-dir."})
-public final class DemoCommand implements Callable<Integer> {
+public final class DemoCommand implements Callable<Integer>, CommandSettings.Configurable {
     private static final DateTimeFormatter RUN_DIRECTORY_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
+
+    static final String INPUTS = "inputs";
+    static final String DASHBOARD = "dashboard";
+    static final String DASHBOARD_PORT = "dashboard.port";
+
+    /** The trainer's keys the demo passes on (some with the demo's own default), and the demo's own. */
+    static final ConfigDef DEFINITION = Definitions.merge(
+            Definitions.keys(TrainerConfig.CONFIG, TrainerConfig.MODEL, TrainerConfig.TOKENIZER, TrainerConfig.BATCH_ROWS,
+                    TrainerConfig.SEQUENCE_LENGTH, TrainerConfig.BACKEND, TrainerConfig.CPU_THREADS, TrainerConfig.SEED,
+                    KafkaClientSettings.COMMAND_CONFIG),
+            Definitions.of(
+                    Definitions.withDefault(TrainerConfig.CONFIG, TrainerConfig.MAX_STEPS, 200L,
+                            "Training steps (one batch each) before the demo stops."),
+                    Definitions.withDefault(TrainerConfig.CONFIG, TrainerConfig.LEARNING_RATE, 1e-3,
+                            "Peak AdamW learning rate; higher than the trainer's so that a short demo shows learning."),
+                    Definitions.withDefault(TrainerConfig.CONFIG, TrainerConfig.RUN_DIR, "",
+                            "Where the run's files go; empty = runs/<date-time>.")),
+            new ConfigDef()
+                    .define(TrainerConfig.BOOTSTRAP_SERVERS, Type.STRING, "", Importance.HIGH,
+                            "Use this Kafka, host:port[,host:port...], instead of starting an embedded broker (empty); "
+                                    + "batches go to a topic of their own for this run.")
+                    .define(INPUTS, Type.LIST, List.of(), Importance.HIGH,
+                            "Files or directories to train on; empty = the sample corpus shipped with streamtrain.")
+                    .define(TrainerConfig.SAMPLE_EVERY_STEPS, Type.INT, null, Definitions.nullOr(Range.atLeast(0)),
+                            Importance.MEDIUM, "Generate a text sample every N steps; unset = max.steps / 5, at most 50.")
+                    .define(DASHBOARD, Type.BOOLEAN, true, Importance.MEDIUM, "Start the live dashboard.")
+                    .define(DASHBOARD_PORT, Type.INT, 8080, Range.between(0, 65535), Importance.MEDIUM,
+                            "Port of the live dashboard on 127.0.0.1; a free port is taken when it is busy; 0 = any "
+                                    + "free port."));
+
+    static final CommandSettings SETTINGS = CommandSettings.of(DEFINITION)
+            .with(SharedFlags::pipeline)
+            .listFlag("--input", INPUTS, "PATH")
+            .with(SharedFlags::backend)
+            .flag("--max-steps", TrainerConfig.MAX_STEPS, "N")
+            .flag("--run-dir", TrainerConfig.RUN_DIR, "DIR")
+            .flag("--bootstrap-servers", TrainerConfig.BOOTSTRAP_SERVERS, "HOST:PORT")
+            .flag("--command-config", KafkaClientSettings.COMMAND_CONFIG, "FILE")
+            .flag("--sample-every", TrainerConfig.SAMPLE_EVERY_STEPS, "N")
+            .flag("--dashboard-port", DASHBOARD_PORT, "PORT")
+            .switchFlag("--no-dashboard", DASHBOARD, false)
+            .flag("--seed", TrainerConfig.SEED, "SEED")
+            .flag("--learning-rate", TrainerConfig.LEARNING_RATE, "LR");
 
     @Spec
     private CommandSpec spec;
 
-    @Mixin
-    private PipelineOptions pipeline;
-
-    @Option(names = "--input", arity = "1..*", paramLabel = "PATH",
-            description = "Files or directories to train on (default: the sample corpus shipped with streamtrain).")
-    private List<Path> inputs = List.of();
-
-    @Mixin
-    private BackendOptions backend;
-
-    @Option(names = "--max-steps", defaultValue = "200", paramLabel = "N",
-            description = "Training steps (one batch each) before the demo stops (default: ${DEFAULT-VALUE}).")
-    private long maxSteps;
-
-    @Option(names = "--run-dir", paramLabel = "DIR",
-            description = "Where the run's files go (default: runs/<date-time>).")
-    private Path runDirectory;
-
-    @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT",
-            description = "Use this Kafka instead of starting an embedded broker; batches go to a topic of their own for this run.")
-    private String bootstrapServers;
-
-    @Option(names = "--command-config", paramLabel = "FILE",
-            description = "With --bootstrap-servers: Kafka client properties (security.protocol, sasl.*, ssl.* ...) for "
-                    + "every Kafka client of the demo, as Kafka's tools take them.")
-    private Path commandConfig;
-
-    @Option(names = "--sample-every", paramLabel = "N",
-            description = "Generate a text sample every N steps (default: max-steps / 5, at most 50).")
-    private Integer sampleEvery;
-
-    @Option(names = "--dashboard-port", defaultValue = "8080", paramLabel = "PORT",
-            description = "Port of the live dashboard on 127.0.0.1; a free port is taken when it is busy; 0 = any free port (default: ${DEFAULT-VALUE}).")
-    private int dashboardPort;
-
-    @Option(names = "--no-dashboard", description = "Do not start the dashboard.")
-    private boolean noDashboard;
-
-    @Option(names = "--seed", defaultValue = "1337", description = "Seed of the initial weights and of sampling (default: ${DEFAULT-VALUE}).")
-    private long seed;
-
-    @Option(names = "--learning-rate", defaultValue = "1e-3", paramLabel = "LR",
-            description = "Peak AdamW learning rate; higher than the trainer's 3e-4 so that a short demo shows learning (default: ${DEFAULT-VALUE}).")
-    private double learningRate;
+    @Override
+    public CommandSettings settings() {
+        return SETTINGS;
+    }
 
     @Override
     public Integer call() throws Exception {
-        pipeline.validate(spec.commandLine());
-        require(maxSteps >= 1, "--max-steps must be at least 1, got " + maxSteps);
-        require(sampleEvery == null || sampleEvery >= 0, "--sample-every must be at least 0, got " + sampleEvery);
-        require(dashboardPort >= 0 && dashboardPort <= 65535, "--dashboard-port must be in [0, 65535], got " + dashboardPort);
-        require(learningRate > 0 && learningRate < 1, "--learning-rate must be in (0, 1), got " + learningRate);
-        require(commandConfig == null || bootstrapServers != null,
-                "--command-config is for an existing Kafka: give its --bootstrap-servers too");
-        backend.validate(spec.commandLine());
+        ResolvedSettings settings = SETTINGS.resolve(spec);
+        if (settings.printListIfRequested()) {
+            return 0;
+        }
+        SharedFlags.derivePipelineShape(settings);
+        long maxSteps = (Long) settings.value(TrainerConfig.MAX_STEPS);
+        if (maxSteps < 1) {
+            throw settings.usageError(settings.describe(TrainerConfig.MAX_STEPS) + " must be at least 1, got " + maxSteps);
+        }
+        double learningRate = (Double) settings.value(TrainerConfig.LEARNING_RATE);
+        if (learningRate <= 0) {
+            throw settings.usageError(settings.describe(TrainerConfig.LEARNING_RATE) + " must be in (0, 1], got " + learningRate);
+        }
+        @SuppressWarnings("unchecked")
+        List<Path> inputs = ((List<String>) settings.value(INPUTS)).stream().map(Path::of).toList();
         for (Path input : inputs) {
             if (!Files.exists(input)) {
-                throw new ParameterException(spec.commandLine(), "--input " + input + " does not exist");
+                throw settings.usageError(settings.describe(INPUTS) + ": " + input + " does not exist");
             }
         }
-        Path runDir = runDirectory != null ? runDirectory
+        String runDirectory = (String) settings.value(TrainerConfig.RUN_DIR);
+        Path runDir = !runDirectory.isEmpty() ? Path.of(runDirectory)
                 : Path.of("runs", LocalDateTime.now().format(RUN_DIRECTORY_TIME));
-        DemoRun.Settings settings = new DemoRun.Settings(pipeline.model, pipeline.tokenizer, backend.backend, backend.cpuThreads,
-                pipeline.batchRows(), pipeline.sequenceLength(), maxSteps,
-                sampleEvery != null ? sampleEvery : (int) Math.max(1, Math.min(50, maxSteps / 5)),
-                inputs, runDir, bootstrapServers, commandConfig == null ? "" : commandConfig.toString(), noDashboard ? -1 : dashboardPort, seed, learningRate);
-        return new DemoRun(settings, spec.commandLine().getOut()).run();
-    }
-
-    private void require(boolean condition, String message) {
-        if (!condition) {
-            throw new ParameterException(spec.commandLine(), message);
+        Integer sampleEvery = (Integer) settings.value(TrainerConfig.SAMPLE_EVERY_STEPS);
+        String bootstrapServers = (String) settings.value(TrainerConfig.BOOTSTRAP_SERVERS);
+        String commandConfig = (String) settings.value(KafkaClientSettings.COMMAND_CONFIG);
+        if (!commandConfig.isEmpty() && bootstrapServers.isEmpty()) {
+            throw settings.usageError(settings.describe(KafkaClientSettings.COMMAND_CONFIG)
+                    + " is for an existing Kafka: give its --bootstrap-servers too");
         }
+        DemoRun.Settings demo = new DemoRun.Settings((String) settings.value(TrainerConfig.MODEL),
+                (String) settings.value(TrainerConfig.TOKENIZER), (String) settings.value(TrainerConfig.BACKEND),
+                (Integer) settings.value(TrainerConfig.CPU_THREADS), (Integer) settings.value(TrainerConfig.BATCH_ROWS),
+                (Integer) settings.value(TrainerConfig.SEQUENCE_LENGTH), maxSteps,
+                sampleEvery != null ? sampleEvery : (int) Math.max(1, Math.min(50, maxSteps / 5)),
+                inputs, runDir, bootstrapServers.isEmpty() ? null : bootstrapServers, commandConfig,
+                (Boolean) settings.value(DASHBOARD) ? (Integer) settings.value(DASHBOARD_PORT) : -1,
+                (Long) settings.value(TrainerConfig.SEED), learningRate);
+        return new DemoRun(demo, spec.commandLine().getOut()).run();
     }
 }

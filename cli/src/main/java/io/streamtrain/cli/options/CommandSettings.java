@@ -105,8 +105,16 @@ public final class CommandSettings {
         return this;
     }
 
-    ConfigDef definition() {
+    /** The keys of this command. */
+    public ConfigDef definition() {
         return definition;
+    }
+
+    /** Each flag's name and the key it sets, in declaration order. */
+    public Map<String, String> flagKeys() {
+        Map<String, String> keys = new LinkedHashMap<>();
+        flags.forEach(flag -> keys.put(flag.name(), flag.key()));
+        return keys;
     }
 
     List<Flag> flags() {

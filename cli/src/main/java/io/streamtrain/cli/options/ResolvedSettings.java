@@ -58,17 +58,22 @@ public final class ResolvedSettings {
                 parsed = ConfigDef.parseType(name, value, key.type);
             } catch (ConfigException e) {
                 throw usageError(describe(name) + " must be of type " + key.type.name().toLowerCase()
-                        + ", got '" + CommandSettings.shown(value) + "'");
+                        + ", got " + quoted(value));
             }
             if (key.validator != null) {
                 try {
                     key.validator.ensureValid(name, parsed);
                 } catch (ConfigException e) {
-                    throw usageError(describe(name) + " must be " + constraint(key.validator, e)
-                            + ", got '" + CommandSettings.shown(value) + "'");
+                    throw usageError(describe(name) + " must be " + constraint(key.validator, e) + ", got " + quoted(value));
                 }
             }
         });
+    }
+
+    /** A value for a message: numbers as they are, anything else in quotes. */
+    private static String quoted(Object value) {
+        String text = CommandSettings.shown(value);
+        return text.matches("-?[0-9][0-9.eE+-]*") ? text : "'" + text + "'";
     }
 
     /** What a validator asks for, in words: "one of a, b", "at least 0", "in [0, 65535]", else Kafka's message. */

@@ -5,15 +5,12 @@ import io.streamtrain.trainer.TrainerConfig;
 import org.apache.kafka.common.config.ConfigDef.ConfigKey;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
-import picocli.CommandLine.ParseResult;
 
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -30,12 +27,7 @@ class TrainSettingsTest {
 
     /** The trainer config that {@code streamtrain train ARGS} would train with, in {@code environment}. */
     static TrainerConfig trainerConfig(Map<String, String> environment, String... args) {
-        List<String> words = new ArrayList<>(List.of("train"));
-        words.addAll(List.of(args));
-        CommandLine commandLine = Main.commandLine(environment);
-        ParseResult parsed = commandLine.parseArgs(words.toArray(String[]::new));
-        CommandLine train = parsed.subcommand().commandSpec().commandLine();
-        return TrainCommand.config(TrainCommand.SETTINGS.resolve(train.getCommandSpec()));
+        return TrainCommand.config(CommandLineSettings.resolve(environment, "train", args));
     }
 
     /** One in-process run of {@code streamtrain ARGS} in {@code environment}: exit code, standard output and error. */
@@ -137,7 +129,7 @@ class TrainSettingsTest {
     void shouldExitWithUsageCodeNamingTheVariableWhenTheEnvironmentSetsABadValue() {
         String[] run = run(Map.of("STREAMTRAIN_MAX_STEPS", "-1"), "train");
         assertEquals("2", run[0], run[2]);
-        assertTrue(run[2].contains("max.steps (from STREAMTRAIN_MAX_STEPS) must be at least 0, got '-1'"), run[2]);
+        assertTrue(run[2].contains("max.steps (from STREAMTRAIN_MAX_STEPS) must be at least 0, got -1"), run[2]);
     }
 
     @Test
