@@ -13,6 +13,7 @@ import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.trainer.internal.ConsoleSummary;
 import io.streamtrain.trainer.internal.GroupPosition;
 import io.streamtrain.trainer.internal.MetricsServer;
+import io.streamtrain.trainer.world.RankTrainer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
@@ -294,7 +295,13 @@ public final class Trainer implements AutoCloseable {
     public static void main(String[] args) throws InterruptedException {
         Trainer trainer;
         try {
-            trainer = new Trainer(new TrainerConfig(properties(args)), System.out);
+            TrainerConfig config = new TrainerConfig(properties(args));
+            if (config.worldSize() > 1) {
+                System.out.print(config);
+                System.exit(RankTrainer.runToEnd(config, System.out));
+                return;
+            }
+            trainer = new Trainer(config, System.out);
         } catch (IOException | RuntimeException e) {
             System.err.println("cannot start the trainer: " + e.getMessage());
             System.exit(2);

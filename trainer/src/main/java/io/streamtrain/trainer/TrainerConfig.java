@@ -37,6 +37,13 @@ public final class TrainerConfig extends AbstractConfig {
     public static final String BACKEND = "backend";
     public static final String CPU_THREADS = "cpu.threads";
     public static final String REPLICAS = "replicas";
+    public static final String WORLD_SIZE = "world.size";
+    public static final String WORLD_RANK = "world.rank";
+    public static final String WORLD_HOST = "world.host";
+    public static final String WORLD_WAIT_MS = "world.wait.ms";
+    public static final String WORLD_JOIN_SECONDS = "world.join.seconds";
+    public static final String CONTROL_TOPIC = "topic.control";
+    public static final String MAX_BATCHES = "max.batches";
     public static final String TOKENIZER = "tokenizer";
     public static final String BATCH_ROWS = "batch.rows";
     public static final String SEQUENCE_LENGTH = "sequence.length";
@@ -121,6 +128,26 @@ public final class TrainerConfig extends AbstractConfig {
                     "Decoupled weight decay of AdamW, applied to matrices only.")
             .define(MAX_GRADIENT_NORM, Type.DOUBLE, 1.0, ConfigDef.Range.atLeast(0.0), Importance.LOW,
                     "Global gradient norm clip.")
+            .define(WORLD_SIZE, Type.INT, 1, ConfigDef.Range.between(1, 1024), Importance.MEDIUM,
+                    "Trainer processes (ranks) of one data-parallel world; 1 = the Kafka Streams trainer. With W > 1"
+                            + " every rank reads its own partitions of the token-batch topic (partition p goes to rank"
+                            + " p mod W; the topic needs at least W partitions) and each global step trains one batch"
+                            + " per rank.")
+            .define(WORLD_RANK, Type.INT, 0, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
+                    "This process's rank in [0, world.size); rank 0 leads the rendezvous and writes the checkpoints.")
+            .define(WORLD_HOST, Type.STRING, "", Importance.LOW,
+                    "The address rank 0 listens on for the other ranks; empty = this host's address.")
+            .define(WORLD_WAIT_MS, Type.INT, 500, ConfigDef.Range.atLeast(1), Importance.LOW,
+                    "How long a rank waits for a batch of its partitions before a global step; with none it"
+                            + " contributes zero rows, so an idle partition never stalls the world.")
+            .define(WORLD_JOIN_SECONDS, Type.INT, 300, ConfigDef.Range.atLeast(1), Importance.LOW,
+                    "How long ranks wait for each other at the rendezvous.")
+            .define(CONTROL_TOPIC, Type.STRING, "streamtrain.control", new ConfigDef.NonEmptyString(), Importance.LOW,
+                    "Compacted topic of the world's rendezvous (generation, world size, rank 0's address, NCCL id),"
+                            + " keyed by application.id.")
+            .define(MAX_BATCHES, Type.LONG, 0L, ConfigDef.Range.atLeast(0), Importance.LOW,
+                    "World only: stop after N batches trained in all ranks together (restored ones count); 0 = no"
+                            + " limit. (A global step trains up to one batch per rank.)")
             .define(MAX_STEPS, Type.LONG, 0L, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
                     "Stop after this many optimizer steps; 0 = run until stopped.")
             .define(LOSS_SPIKE_RATIO, Type.DOUBLE, 0.0, ConfigDef.Range.atLeast(0.0), Importance.LOW,
@@ -221,6 +248,13 @@ public final class TrainerConfig extends AbstractConfig {
     public String backend() { return getString(BACKEND); }
     public int cpuThreads() { return getInt(CPU_THREADS); }
     public int replicas() { return getInt(REPLICAS); }
+    public int worldSize() { return getInt(WORLD_SIZE); }
+    public int worldRank() { return getInt(WORLD_RANK); }
+    public String worldHost() { return getString(WORLD_HOST); }
+    public int worldWaitMillis() { return getInt(WORLD_WAIT_MS); }
+    public int worldJoinSeconds() { return getInt(WORLD_JOIN_SECONDS); }
+    public String controlTopic() { return getString(CONTROL_TOPIC); }
+    public long maxBatches() { return getLong(MAX_BATCHES); }
     public String tokenizer() { return getString(TOKENIZER); }
     /** Expected B, resolved from the preset when not set. */
     public int batchRows() { return batchRows; }

@@ -7,6 +7,7 @@ import io.streamtrain.cli.support.ShutdownHooks;
 import io.streamtrain.cli.support.WriterOutputStream;
 import io.streamtrain.trainer.Trainer;
 import io.streamtrain.trainer.TrainerConfig;
+import io.streamtrain.trainer.world.RankTrainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
@@ -36,6 +37,8 @@ public final class TrainCommand implements Callable<Integer>, CommandSettings.Co
             .with(SharedFlags::pipeline)
             .with(SharedFlags::backend)
             .flag("--replicas", TrainerConfig.REPLICAS, "N")
+            .flag("--world-size", TrainerConfig.WORLD_SIZE, "W")
+            .flag("--rank", TrainerConfig.WORLD_RANK, "R")
             .flag("--topic", TrainerConfig.TOKEN_BATCHES_TOPIC, "TOPIC")
             .flag("--max-steps", TrainerConfig.MAX_STEPS, "N")
             .flag("--run-dir", TrainerConfig.RUN_DIR, "DIR")
@@ -59,6 +62,10 @@ public final class TrainCommand implements Callable<Integer>, CommandSettings.Co
             return 0;
         }
         TrainerConfig config = config(settings);
+        if (config.worldSize() > 1) {
+            console.print(config);
+            return RankTrainer.runToEnd(config, console); // one rank of a world of processes
+        }
         Trainer trainer = new Trainer(config, console);
         AtomicBoolean interrupted = new AtomicBoolean();
         Thread stopOnCtrlC = new Thread(() -> {

@@ -1,5 +1,6 @@
 package io.streamtrain.trainer.world;
 
+import io.streamtrain.schemas.KafkaClientSettings;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.Base64;
@@ -7,10 +8,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -53,28 +52,29 @@ public final class Rendezvous {
         }
     }
 
-    private final String bootstrapServers;
+    private final KafkaClientSettings clients;
     private final String topic;
     private final String name;
 
-    /** The rendezvous of world {@code name} on control topic {@code topic}, created (compacted) when missing. */
-    public Rendezvous(String bootstrapServers, String topic, String name) {
-        this.bootstrapServers = bootstrapServers;
+    /**
+     * The rendezvous of world {@code name} on control topic {@code topic} (created, compacted, when missing), through
+     * Kafka clients of the user's {@code clients} settings (security and all).
+     */
+    public Rendezvous(KafkaClientSettings clients, String topic, String name) {
+        this.clients = clients;
         this.topic = topic;
         this.name = name;
     }
 
     /** Creates the control topic, compacted with one partition, unless it exists. */
     public void ensureTopic() throws IOException {
-        Properties properties = new Properties();
-        properties.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
-        try (Admin admin = Admin.create(properties)) {
+        try (Admin admin = Admin.create(clients.clientConfig())) {
             admin.createTopics(List.of(new NewTopic(topic, 1, (short) -1)
                     .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT))))
                     .all().get();
         } catch (ExecutionException e) {
             if (!(e.getCause() instanceof TopicExistsException)) {
-                throw new IOException("cannot create the control topic " + topic + " on " + bootstrapServers + ": "
+                throw new IOException("cannot create the control topic " + topic + " on " + clients.bootstrapServers() + ": "
                         + e.getCause().getMessage(), e.getCause());
             }
         } catch (InterruptedException e) {
@@ -85,9 +85,9 @@ public final class Rendezvous {
 
     /** The newest record of this world on the control topic, if any. */
     public Optional<World> newest() {
-        Properties properties = new Properties();
-        properties.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        Map<String, Object> properties = clients.clientConfig();
         properties.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        properties.remove(ConsumerConfig.GROUP_ID_CONFIG);
         try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(properties, new StringDeserializer(),
                 new StringDeserializer())) {
             TopicPartition partition = new TopicPartition(topic, 0);
@@ -109,8 +109,7 @@ public final class Rendezvous {
 
     /** Publishes rank 0's record of a new generation (waits for the broker's acknowledgement). */
     public void publish(World world) throws IOException {
-        Properties properties = new Properties();
-        properties.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        Map<String, Object> properties = clients.clientConfig();
         properties.put(ProducerConfig.ACKS_CONFIG, "all");
         try (KafkaProducer<String, String> producer = new KafkaProducer<>(properties, new StringSerializer(),
                 new StringSerializer())) {

@@ -182,11 +182,47 @@ public final class SocketReducer implements GradientReducer, AutoCloseable {
     @Override
     public void allReduceSum(Kernels kernels, Tensor buffer) {
         int n = Math.toIntExact(buffer.size());
+        kernels.read(slots(n), 0, buffer);
+        kernels.write(buffer, sumOverWorld(), 0);
+    }
+
+    /** The element-wise sum of {@code values} over the ranks, in rank order (a host all-reduce of a few numbers). */
+    public float[] allReduce(float[] values) {
+        System.arraycopy(values, 0, slots(values.length), 0, values.length);
+        return sumOverWorld().clone();
+    }
+
+    /** Rank 0 gets every rank's {@code text}, by rank; the others get an empty list (after sending theirs). */
+    public java.util.List<String> gather(String text) {
+        try {
+            if (rank != 0) {
+                out[0].writeUTF(text);
+                out[0].flush();
+                return java.util.List.of();
+            }
+            java.util.List<String> texts = new java.util.ArrayList<>(java.util.List.of(text));
+            for (int peer = 1; peer < worldSize; peer++) {
+                texts.add(in[peer].readUTF());
+            }
+            return texts;
+        } catch (IOException e) {
+            throw new IllegalStateException("rank " + rank + " lost a rank of the world while gathering (" + e.getMessage()
+                    + "): the world stops; restart every rank to resume from the last checkpoint", e);
+        }
+    }
+
+    /** parts[0] sized to n (this rank's slot); the others too. */
+    private float[] slots(int n) {
         if (parts.length != worldSize || parts[0].length != n) {
             parts = new float[worldSize][n];
             bytes = new byte[4 * n];
         }
-        kernels.read(parts[0], 0, buffer);
+        return parts[0];
+    }
+
+    /** Sums parts[0] over the world into parts[0]. */
+    private float[] sumOverWorld() {
+        int n = parts[0].length;
         int peer = 0;
         try {
             if (rank == 0) {
@@ -213,7 +249,7 @@ public final class SocketReducer implements GradientReducer, AutoCloseable {
             throw new IllegalStateException("rank " + rank + " lost rank " + other + " of the world (" + e.getMessage()
                     + "): the world stops; restart every rank to resume from the last checkpoint", e);
         }
-        kernels.write(buffer, parts[0], 0);
+        return parts[0];
     }
 
     private void send(int peer, float[] values) throws IOException {

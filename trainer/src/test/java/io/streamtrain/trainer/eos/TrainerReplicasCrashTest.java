@@ -22,76 +22,140 @@ import java.util.stream.LongStream;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Data-parallel replicas keep exactly once: a 4-partition topic (one dataset per partition, each in order) trained by
- * 2 CPU replicas in a child JVM, SIGKILLed mid-run after a checkpoint, then restarted with 1 replica: the final
- * checkpoint counts every batch once, holds the last offset of every partition and, per partition, the
- * order-sensitive checksum of batches 0..n-1.
+ * Data parallelism keeps exactly once, on a 4-partition topic (one dataset per partition, each in order), the
+ * trainers in child JVMs killed with SIGKILL mid-run: 2 CPU replicas in one process resumed with 1 replica, and a
+ * world of 2 rank processes resumed as a new generation. The final checkpoint counts every batch once, holds the
+ * last offset of every partition and, per partition, the order-sensitive checksum of batches 0..n-1.
  */
+@Timeout(300)
 class TrainerReplicasCrashTest {
     private static final int PARTITIONS = 4;
     private static final int PER_PARTITION = 6;
     private static final int BATCHES = PARTITIONS * PER_PARTITION;
     private static final int FIRST_HALF = 3; // batches per partition produced before the kill
 
+    private static TestCluster cluster;
+
     @TempDir
     Path dir;
 
+    @BeforeAll
+    static void startBroker() throws Exception {
+        cluster = TestCluster.start();
+    }
+
+    @AfterAll
+    static void stopBroker() {
+        cluster.close();
+    }
+
     @Test
-    @Timeout(240)
     void shouldTrainEveryBatchOnceWhenTwoReplicasAreKilledAndOneReplicaResumes() throws Exception {
         String topic = "replicas-batches";
-        try (TestCluster cluster = TestCluster.start()) {
-            cluster.createTopic(topic, PARTITIONS);
-            Map<String, String> config = NumberedBatches.trainerConfig(cluster.bootstrapServers(), "replicas-trainer",
-                    topic, dir.resolve("run"), TrainerConfig.CHECKPOINT_EVERY_STEPS, "2",
-                    TrainerConfig.MAX_STEPS, Integer.toString(BATCHES), TrainerConfig.RUN_ID, "replicas-run",
-                    TrainerConfig.CPU_THREADS, "2", TrainerConfig.REPLICAS, "2");
-            CheckpointStore checkpoints = new CheckpointStore(new TrainerConfig(config).checkpointDir(), 3);
-            Path logs = Path.of("target", "eos-logs");
-            Files.createDirectories(logs);
+        cluster.createTopic(topic, PARTITIONS);
+        Map<String, String> config = NumberedBatches.trainerConfig(cluster.bootstrapServers(), "replicas-trainer",
+                topic, dir.resolve("run"), TrainerConfig.CHECKPOINT_EVERY_STEPS, "2",
+                TrainerConfig.MAX_STEPS, Integer.toString(BATCHES), TrainerConfig.RUN_ID, "replicas-run",
+                TrainerConfig.CPU_THREADS, "2", TrainerConfig.REPLICAS, "2");
+        CheckpointStore checkpoints = new CheckpointStore(new TrainerConfig(config).checkpointDir(), 3);
+        Path logs = Path.of("target", "eos-logs");
+        Files.createDirectories(logs);
 
-            produce(cluster, topic, 0, FIRST_HALF);
-            ChildTrainer trainer = ChildTrainer.start(config, logs.resolve("replicas-1.log"));
-            long killedAt = awaitCheckpoint(checkpoints, 6, trainer);
-            assertTrue(trainer.isAlive(), "the first run waits for the rest of the stream");
-            trainer.kill();
-            assertTrue(Files.readString(logs.resolve("replicas-1.log")).contains("2 replicas"),
-                    "the first run trained with 2 replicas:\n" + trainer.logTail());
+        produce(cluster, topic, 0, FIRST_HALF);
+        ChildTrainer trainer = ChildTrainer.start(config, logs.resolve("replicas-1.log"));
+        long killedAt = awaitCheckpoint(checkpoints, 6, trainer);
+        assertTrue(trainer.isAlive(), "the first run waits for the rest of the stream");
+        trainer.kill();
+        assertTrue(Files.readString(logs.resolve("replicas-1.log")).contains("2 replicas"),
+                "the first run trained with 2 replicas:\n" + trainer.logTail());
 
-            config.put(TrainerConfig.REPLICAS, "1");
-            trainer = ChildTrainer.start(config, logs.resolve("replicas-2.log"));
-            produce(cluster, topic, FIRST_HALF, PER_PARTITION);
-            assertEquals(0, trainer.awaitExit(Duration.ofSeconds(120)), "the second run reaches max.steps; log:\n"
-                    + trainer.logTail());
+        config.put(TrainerConfig.REPLICAS, "1");
+        trainer = ChildTrainer.start(config, logs.resolve("replicas-2.log"));
+        produce(cluster, topic, FIRST_HALF, PER_PARTITION);
+        assertEquals(0, trainer.awaitExit(Duration.ofSeconds(120)), "the second run reaches max.steps; log:\n"
+                + trainer.logTail());
 
-            Checkpoint last = Checkpoints.read(checkpoints.newestFirst().get(0));
-            Map<String, String> metadata = last.metadata();
-            List<String> problems = new ArrayList<>();
-            if (last.step() != BATCHES) {
-                problems.add("step " + last.step());
-            }
-            if (!Integer.toString(BATCHES).equals(metadata.get(ResidentModel.BATCHES_TRAINED_KEY))) {
-                problems.add("batches trained " + metadata.get(ResidentModel.BATCHES_TRAINED_KEY));
-            }
-            long expected = ExactlyOnceVerifier.checksum(LongStream.range(0, PER_PARTITION).boxed().toList());
-            for (int p = 0; p < PARTITIONS; p++) {
-                String offset = metadata.get(ResidentModel.offsetKey(new TopicPartition(topic, p)));
-                if (!Integer.toString(PER_PARTITION - 1).equals(offset)) {
-                    problems.add("partition " + p + ": last handled offset " + offset);
-                }
-                String checksum = metadata.get(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + dataset(p));
-                if (!Long.toString(expected).equals(checksum)) {
-                    problems.add("partition " + p + ": checksum " + checksum + ", expected " + expected);
-                }
-            }
-            assertEquals(List.of(), problems, "killed after checkpoint step " + killedAt + "; final checkpoint "
-                    + metadata);
+        Checkpoint last = Checkpoints.read(checkpoints.newestFirst().get(0));
+        List<String> problems = problems(last, topic);
+        if (last.step() != BATCHES) {
+            problems.add("step " + last.step());
         }
+        assertEquals(List.of(), problems, "killed after checkpoint step " + killedAt + "; final checkpoint "
+                + last.metadata());
+    }
+
+    @Test
+    void shouldTrainEveryBatchOnceWhenARankOfAWorldOfTwoIsKilledAndTheWorldRestarts() throws Exception {
+        String topic = "world-batches";
+        cluster.createTopic(topic, PARTITIONS);
+        Map<String, String> config = NumberedBatches.trainerConfig(cluster.bootstrapServers(), "world-trainer",
+                topic, dir.resolve("run"), TrainerConfig.CHECKPOINT_EVERY_STEPS, "2",
+                TrainerConfig.MAX_BATCHES, Integer.toString(BATCHES), TrainerConfig.RUN_ID, "world-run",
+                TrainerConfig.WORLD_SIZE, "2", TrainerConfig.WORLD_HOST, "127.0.0.1",
+                TrainerConfig.WORLD_WAIT_MS, "300", TrainerConfig.CONTROL_TOPIC, "world-control");
+        CheckpointStore checkpoints = new CheckpointStore(new TrainerConfig(config).checkpointDir(), 3);
+        Path logs = Path.of("target", "eos-logs");
+        Files.createDirectories(logs);
+        produce(cluster, topic, 0, FIRST_HALF);
+        ChildTrainer[] ranks = startWorld(config, logs, "world-1");
+        long killedAt = awaitCheckpoint(checkpoints, 4, ranks[0]);
+        ranks[1].kill();
+        assertEquals(1, ranks[0].awaitExit(Duration.ofSeconds(60)), "rank 0 stops when rank 1 dies; log:\n"
+                + ranks[0].logTail());
+        assertTrue(ranks[0].logTail().contains("lost rank 1"), ranks[0].logTail());
+
+        ranks = startWorld(config, logs, "world-2");
+        produce(cluster, topic, FIRST_HALF, PER_PARTITION);
+        for (int r = 0; r < 2; r++) {
+            assertEquals(0, ranks[r].awaitExit(Duration.ofSeconds(120)), "rank " + r + " reaches max.batches; log:\n"
+                    + ranks[r].logTail());
+        }
+        Checkpoint last = Checkpoints.read(checkpoints.newestFirst().get(0));
+        List<String> problems = problems(last, topic);
+        if (!"2".equals(last.metadata().get("world.generation"))) {
+            problems.add("generation " + last.metadata().get("world.generation"));
+        }
+        assertEquals(List.of(), problems, "rank 1 killed after checkpoint step " + killedAt + "; final checkpoint "
+                + last.metadata());
+    }
+
+    /** Rank 1 first (it meets the dead generation's record), then rank 0. */
+    private static ChildTrainer[] startWorld(Map<String, String> config, Path logs, String name) throws Exception {
+        ChildTrainer[] ranks = new ChildTrainer[2];
+        for (int r = 1; r >= 0; r--) {
+            Map<String, String> rank = new java.util.HashMap<>(config);
+            rank.put(TrainerConfig.WORLD_RANK, Integer.toString(r));
+            ranks[r] = ChildTrainer.start(rank, logs.resolve(name + "-rank-" + r + ".log"));
+        }
+        return ranks;
+    }
+
+    /** What is wrong with the final checkpoint's counts, offsets and checksums. */
+    private static List<String> problems(Checkpoint last, String topic) {
+        Map<String, String> metadata = last.metadata();
+        List<String> problems = new ArrayList<>();
+        if (!Integer.toString(BATCHES).equals(metadata.get(ResidentModel.BATCHES_TRAINED_KEY))) {
+            problems.add("batches trained " + metadata.get(ResidentModel.BATCHES_TRAINED_KEY));
+        }
+        long expected = ExactlyOnceVerifier.checksum(LongStream.range(0, PER_PARTITION).boxed().toList());
+        for (int p = 0; p < PARTITIONS; p++) {
+            String offset = metadata.get(ResidentModel.offsetKey(new TopicPartition(topic, p)));
+            if (!Integer.toString(PER_PARTITION - 1).equals(offset)) {
+                problems.add("partition " + p + ": last handled offset " + offset);
+            }
+            String checksum = metadata.get(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + dataset(p));
+            if (!Long.toString(expected).equals(checksum)) {
+                problems.add("partition " + p + ": checksum " + checksum + ", expected " + expected);
+            }
+        }
+        return problems;
     }
 
     private static String dataset(int partition) {

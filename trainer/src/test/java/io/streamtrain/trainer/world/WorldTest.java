@@ -13,6 +13,7 @@ import io.streamtrain.model.Tensor;
 import io.streamtrain.model.TokenizerIdentity;
 import io.streamtrain.model.TrainingOptions;
 import io.streamtrain.model.cpu.CpuKernels;
+import io.streamtrain.schemas.KafkaClientSettings;
 import io.streamtrain.trainer.testing.TestCluster;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -78,7 +79,7 @@ class WorldTest {
 
     @Test
     void shouldTrainThreeRanksOverSocketsToTheBitsOfThreeReplicasInOneProcess() throws Exception {
-        List<SocketReducer> world = form(new Rendezvous(cluster.bootstrapServers(), "control-bits", "bits"), 3);
+        List<SocketReducer> world = form(new Rendezvous(KafkaClientSettings.plaintext(cluster.bootstrapServers()), "control-bits", "bits"), 3);
         ExecutorService threads = Executors.newFixedThreadPool(3);
         List<Gpt> ranks = new ArrayList<>();
         try (DataParallelGpt inProcess = DataParallelGpt.initialize(CONFIG,
@@ -117,7 +118,7 @@ class WorldTest {
 
     @Test
     void shouldPassOverTheRecordOfADeadWorldAndFormTheNextGeneration() throws Exception {
-        Rendezvous rendezvous = new Rendezvous(cluster.bootstrapServers(), "control-dead", "dead");
+        Rendezvous rendezvous = new Rendezvous(KafkaClientSettings.plaintext(cluster.bootstrapServers()), "control-dead", "dead");
         rendezvous.ensureTopic();
         // a world of generation 5 whose rank 0 is gone: nothing listens at its address
         java.net.ServerSocket gone = new java.net.ServerSocket(0);
@@ -145,7 +146,7 @@ class WorldTest {
 
     @Test
     void shouldStopEveryRankWhenOneDies() throws Exception {
-        List<SocketReducer> world = form(new Rendezvous(cluster.bootstrapServers(), "control-die", "die"), 2);
+        List<SocketReducer> world = form(new Rendezvous(KafkaClientSettings.plaintext(cluster.bootstrapServers()), "control-die", "die"), 2);
         try (CpuKernels kernels = new CpuKernels(1)) {
             Tensor buffer = kernels.allocate(4);
             world.get(1).close(); // as a SIGKILL closes its sockets
@@ -159,7 +160,7 @@ class WorldTest {
 
     @Test
     void shouldSayWhatItSawWhenNoRankZeroOfItsWorldSizeAppears() throws Exception {
-        Rendezvous rendezvous = new Rendezvous(cluster.bootstrapServers(), "control-size", "size");
+        Rendezvous rendezvous = new Rendezvous(KafkaClientSettings.plaintext(cluster.bootstrapServers()), "control-size", "size");
         Rendezvous.Formed<SocketReducer.Listener> lead = rendezvous.lead("127.0.0.1", 3, new byte[0]);
         try {
             IllegalStateException e = assertThrows(IllegalStateException.class,
@@ -167,6 +168,23 @@ class WorldTest {
             assertTrue(e.getMessage().contains("generation 1 of world size 3"), e.getMessage());
         } finally {
             lead.link().close();
+        }
+    }
+
+    @Test
+    void shouldGiveRankRPartitionsPModWAndRefuseATopicWithFewerPartitionsThanRanks() throws Exception {
+        cluster.createTopic("three-partitions", 3);
+        try (org.apache.kafka.clients.consumer.KafkaConsumer<byte[], byte[]> consumer =
+                     new org.apache.kafka.clients.consumer.KafkaConsumer<>(Map.of("bootstrap.servers",
+                             cluster.bootstrapServers()), new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
+                             new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
+            assertEquals(List.of(0, 2), RankTrainer.assign(consumer, "three-partitions", 0, 2).stream()
+                    .map(org.apache.kafka.common.TopicPartition::partition).toList());
+            assertEquals(List.of(1), RankTrainer.assign(consumer, "three-partitions", 1, 2).stream()
+                    .map(org.apache.kafka.common.TopicPartition::partition).toList());
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> RankTrainer.assign(consumer, "three-partitions", 3, 4));
+            assertTrue(e.getMessage().contains("has 3 partition(s), fewer than the 4 ranks"), e.getMessage());
         }
     }
 }

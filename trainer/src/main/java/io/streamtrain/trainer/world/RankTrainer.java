@@ -1,0 +1,420 @@
+package io.streamtrain.trainer.world;
+
+import io.streamtrain.cuda.CudaDevice;
+import io.streamtrain.cuda.CudaKernels;
+import io.streamtrain.cuda.Nccl;
+import io.streamtrain.cuda.NcclReducer;
+import io.streamtrain.model.Checkpoint;
+import io.streamtrain.model.Gpt;
+import io.streamtrain.model.GptConfig;
+import io.streamtrain.model.GradientReducer;
+import io.streamtrain.model.Kernels;
+import io.streamtrain.model.StepResult;
+import io.streamtrain.model.TokenizerIdentity;
+import io.streamtrain.model.TrainingOptions;
+import io.streamtrain.schemas.AvroSerdes;
+import io.streamtrain.schemas.TokenBatch;
+import io.streamtrain.tokenizer.Tokenizer;
+import io.streamtrain.tokenizer.Tokenizers;
+import io.streamtrain.trainer.Backends;
+import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.TrainerConfig;
+import io.streamtrain.trainer.internal.BatchValidator;
+import io.streamtrain.trainer.internal.CheckpointStore;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.StringReader;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+
+/**
+ * One rank of a data-parallel world of trainer processes ({@code train --world-size W --rank R}): its own model
+ * replica (CPU, or GPU R mod the GPUs of its host), its own partitions of the token-batch topic (partition p belongs
+ * to rank p mod W, read with a plain consumer from the checkpoint's offset + 1, no consumer group), and a global step
+ * per round: each rank waits up to {@code world.wait.ms} for one batch, the ranks sum their row counts, and when any
+ * has rows every rank takes the step (a rank without a batch contributes zero rows), its gradients summed over the
+ * world (NCCL on GPUs, {@link SocketReducer} on CPUs).
+ *
+ * <p>Checkpoints: every {@code checkpoint.every.steps} global steps, and at the end, rank 0 gathers every rank's
+ * ledger (the last handled offset of each of its partitions, the checksums of the datasets it trained, its batch and
+ * token counts) and writes one checkpoint at that step boundary: rank 0's weights (every rank holds the same), the
+ * AdamW state, and the ledger of the whole world, in the metadata keys of the one-process trainer. So a restart of
+ * the world with any W, or of the Kafka Streams trainer, resumes exactly once. The checkpoint directory must be one
+ * that every rank reads (a shared file system across hosts): each rank restores from it.
+ *
+ * <p>Failure: a rank that dies breaks its sockets, so every other rank fails its next step with an error and exits;
+ * the world is restarted as a whole and forms the next generation at the rendezvous. A rank's shutdown (Ctrl-C) is
+ * told to the others in the next round's exchange: all write a final checkpoint and stop together.
+ */
+public final class RankTrainer implements AutoCloseable {
+    private static final String WORLD_SIZE_KEY = "world.size";
+    private static final String WORLD_GENERATION_KEY = "world.generation";
+
+    private final TrainerConfig config;
+    private final PrintStream log;
+    private final int rank;
+    private final int worldSize;
+    private final Gpt gpt;
+    private final SocketReducer link;
+    private final GradientReducer gradients;
+    private final long generation;
+    private final TokenizerIdentity identity;
+    private final String runId;
+    private final CheckpointStore checkpoints;
+    private final List<TopicPartition> partitions;
+    private final KafkaConsumer<byte[], byte[]> consumer;
+    private final ArrayDeque<ConsumerRecord<byte[], byte[]>> pending = new ArrayDeque<>();
+    private final BatchValidator validator;
+    // the ledger: restored from the checkpoint, then this rank's own changes
+    private final Map<TopicPartition, Long> handled = new LinkedHashMap<>();
+    private final Map<String, Long> checksums = new TreeMap<>();
+    private final Set<String> touched = new HashSet<>();
+    private final long restoredBatches;
+    private final long restoredTokens;
+    private long batchesTrained; // this rank's since the restore
+    private long tokensTrained;
+    private long worldBatches; // every rank's, restored ones included (summed each step)
+    private volatile boolean stopRequested;
+    private volatile boolean finished;
+
+    public RankTrainer(TrainerConfig config, PrintStream log) throws IOException {
+        this.config = config;
+        this.log = log;
+        this.rank = config.worldRank();
+        this.worldSize = config.worldSize();
+        if (rank >= worldSize) {
+            throw new IllegalArgumentException("world.rank " + rank + " is not in [0, world.size=" + worldSize + ")");
+        }
+        Tokenizer tokenizer = Tokenizers.open(config.tokenizer());
+        this.identity = new TokenizerIdentity(tokenizer.name(), tokenizer.vocabularySize(), tokenizer.fingerprint());
+        GptConfig gptConfig = GptConfig.preset(config.model(), tokenizer.vocabularySize());
+        this.checkpoints = new CheckpointStore(config.checkpointDir(), config.checkpointKeep());
+        Optional<CheckpointStore.Loaded> restored = checkpoints.loadNewest(log);
+        restored.ifPresent(loaded -> {
+            Checkpoint c = loaded.checkpoint();
+            if (!c.config().equals(gptConfig) || !c.tokenizer().equals(identity)) {
+                throw new IllegalStateException("checkpoint " + loaded.path() + " holds " + c.config() + " with "
+                        + c.tokenizer() + ", not the configured " + gptConfig + " with " + identity);
+            }
+        });
+        Map<String, String> metadata = restored.map(l -> l.checkpoint().metadata()).orElse(Map.of());
+        handled.putAll(ResidentModel.offsetsOf(metadata));
+        checksums.putAll(ResidentModel.batchChecksumsOf(metadata));
+        restoredBatches = Long.parseLong(metadata.getOrDefault(ResidentModel.BATCHES_TRAINED_KEY, "0"));
+        restoredTokens = Long.parseLong(metadata.getOrDefault(ResidentModel.TOKENS_TRAINED_KEY, "0"));
+        worldBatches = restoredBatches;
+        this.runId = !config.runId().isEmpty() ? config.runId()
+                : metadata.getOrDefault(ResidentModel.RUN_ID_KEY, TrainerConfig.generateRunId());
+        this.validator = new BatchValidator(identity, gptConfig.contextLength(), config.batchRows(),
+                config.sequenceLength());
+
+        boolean cuda = useCuda(config.backend());
+        Rendezvous rendezvous = new Rendezvous(config.kafkaClients(), config.controlTopic(), config.applicationId());
+        Duration join = Duration.ofSeconds(config.worldJoinSeconds());
+        Rendezvous.Formed<?> formed;
+        if (rank == 0) {
+            byte[] ncclId = cuda ? Nccl.load().uniqueId() : new byte[0];
+            String host = config.worldHost().isEmpty() ? InetAddress.getLocalHost().getHostAddress() : config.worldHost();
+            Rendezvous.Formed<SocketReducer.Listener> lead = rendezvous.lead(host, worldSize, ncclId);
+            log.println("rank 0 of " + worldSize + ": generation " + lead.world().generation() + " at "
+                    + lead.world().address() + " on " + config.controlTopic() + "; waiting for the other ranks");
+            this.link = lead.link().accept(join);
+            formed = lead;
+        } else {
+            Rendezvous.Formed<SocketReducer> joined = rendezvous.join(worldSize, rank, join);
+            this.link = joined.link();
+            formed = joined;
+        }
+        this.generation = formed.world().generation();
+        log.println("rank " + rank + " of " + worldSize + " joined generation " + generation);
+
+        TrainingOptions options = ResidentModel.trainingOptions(config);
+        Kernels kernels;
+        if (cuda) {
+            int gpus = CudaDevice.count();
+            CudaKernels device = CudaKernels.open(rank % gpus);
+            this.gradients = NcclReducer.initRank(Nccl.load(), device, formed.world().ncclId(), worldSize, rank);
+            kernels = device;
+            log.println("rank " + rank + ": GPU " + rank % gpus + " (" + device.deviceName() + "), NCCL");
+        } else {
+            kernels = Backends.open("cpu", config.cpuThreads(), log);
+            this.gradients = link;
+        }
+        this.gpt = restored.isPresent() ? Gpt.restore(restored.get().checkpoint(), kernels, options)
+                : Gpt.initialize(gptConfig, kernels, options, config.seed());
+
+        Map<String, Object> consumerProperties = config.kafkaClients().clientConfig();
+        consumerProperties.remove(ConsumerConfig.GROUP_ID_CONFIG); // partitions assigned, no group
+        consumerProperties.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        consumerProperties.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "16");
+        this.consumer = new KafkaConsumer<>(consumerProperties, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        this.partitions = assign(consumer, config.tokenBatchesTopic(), rank, worldSize);
+        for (TopicPartition partition : partitions) {
+            Long offset = handled.get(partition);
+            if (offset == null) {
+                consumer.seekToBeginning(List.of(partition));
+            } else {
+                consumer.seek(partition, offset + 1);
+            }
+        }
+        log.println("rank " + rank + ": partitions " + partitions.stream().map(p -> Integer.toString(p.partition()))
+                .collect(Collectors.joining(",")) + " of " + config.tokenBatchesTopic() + restored
+                .map(l -> ", restored " + l.path() + " (step " + gpt.step() + ", " + restoredBatches + " batches)")
+                .orElse(", new model") + "; run " + runId);
+    }
+
+    private static boolean useCuda(String backend) {
+        return switch (backend) {
+            case "cuda" -> true;
+            case "cpu" -> false;
+            default -> CudaDevice.probe().available();
+        };
+    }
+
+    /**
+     * Partitions p of {@code topic} with p mod W = rank, assigned to the consumer.
+     *
+     * @throws IllegalStateException when the topic has fewer partitions than ranks (a rank would have none)
+     */
+    static List<TopicPartition> assign(KafkaConsumer<?, ?> consumer, String topic, int rank, int worldSize) {
+        List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(60));
+        int count = infos == null ? 0 : infos.size();
+        if (count < worldSize) {
+            throw new IllegalStateException("topic " + topic + " has " + count + " partition(s), fewer than the "
+                    + worldSize + " ranks: every rank needs at least one; add partitions (kafka-topics --alter"
+                    + " --partitions " + worldSize + ") or lower --world-size");
+        }
+        List<TopicPartition> mine = new ArrayList<>();
+        for (int p = rank; p < count; p += worldSize) {
+            mine.add(new TopicPartition(topic, p));
+        }
+        consumer.assign(mine);
+        return mine;
+    }
+
+    /** Asks the world to stop after the current step: every rank writes its part of a final checkpoint and exits. */
+    public void stop() {
+        stopRequested = true;
+    }
+
+    /** Whether the loop has ended (stopped or reached its limits). */
+    public boolean finished() {
+        return finished;
+    }
+
+    /** Trains until max.steps, max.batches or {@link #stop}; the world's last checkpoint is written at the end. */
+    public void run() {
+        long maxSteps = config.maxSteps();
+        long maxBatches = config.maxBatches();
+        int T = config.sequenceLength();
+        int B = config.batchRows();
+        try {
+            while (true) {
+                boolean done = (maxSteps > 0 && gpt.step() >= maxSteps) || (maxBatches > 0 && worldBatches >= maxBatches);
+                ConsumerRecord<byte[], byte[]> record = done ? null : nextRecord();
+                int[] tokens = new int[0];
+                TokenBatch batch = null;
+                if (record != null) {
+                    try {
+                        batch = AvroSerdes.tokenBatch().deserializer().deserialize(record.topic(), record.value());
+                        tokens = validator.validateAndDecode(batch).clone();
+                    } catch (RuntimeException e) { // a BadBatchException or an undecodable record
+                        log.println("rank " + rank + ": skipped the record at " + record.topic() + "-"
+                                + record.partition() + "@" + record.offset() + ": " + e.getMessage());
+                        handled.put(new TopicPartition(record.topic(), record.partition()), record.offset());
+                        batch = null;
+                    }
+                }
+                int rows = batch == null ? 0 : B;
+                float[] round = link.allReduce(new float[] {rows, batch == null ? 0 : 1,
+                        stopRequested || done ? 1 : 0});
+                int globalRows = (int) round[0];
+                boolean stopping = round[2] > 0;
+                if (globalRows > 0) {
+                    StepResult result = gpt.trainStep(tokens, rows, T, globalRows, gradients);
+                    worldBatches += (long) round[1];
+                    if (batch != null) {
+                        TopicPartition partition = new TopicPartition(record.topic(), record.partition());
+                        handled.put(partition, record.offset());
+                        if (result.applied()) {
+                            batchesTrained++;
+                            tokensTrained += (long) B * T;
+                            checksums.merge(batch.getDataset(), batch.getSequence(), (h, s) -> 31 * h + s);
+                            touched.add(batch.getDataset());
+                        }
+                    }
+                    if (rank == 0) {
+                        log.printf("step %d: loss %.4f, %d rows in %d batch(es) of %d ranks, %d batches in all%n",
+                                gpt.step(), result.loss(), globalRows, (int) round[1], worldSize, worldBatches);
+                    }
+                    long every = config.checkpointEverySteps();
+                    if (!stopping && every > 0 && gpt.step() % every == 0) {
+                        checkpoint();
+                    }
+                }
+                if (stopping) {
+                    checkpoint();
+                    return;
+                }
+            }
+        } finally {
+            finished = true;
+        }
+    }
+
+    /** The next record of this rank's partitions, waiting up to world.wait.ms; null when none came. */
+    private ConsumerRecord<byte[], byte[]> nextRecord() {
+        if (pending.isEmpty()) {
+            long deadline = System.nanoTime() + config.worldWaitMillis() * 1_000_000L;
+            while (pending.isEmpty()) {
+                long left = (deadline - System.nanoTime()) / 1_000_000;
+                if (left <= 0) {
+                    break;
+                }
+                consumer.poll(Duration.ofMillis(left)).forEach(pending::add);
+            }
+        }
+        return pending.poll();
+    }
+
+    /** Rank 0 gathers every rank's ledger and writes the world's checkpoint at this step boundary. */
+    private void checkpoint() {
+        List<String> ledgers = link.gather(ledger());
+        if (rank != 0) {
+            return;
+        }
+        Map<TopicPartition, Long> offsets = new TreeMap<>((a, b) -> a.topic().equals(b.topic())
+                ? Integer.compare(a.partition(), b.partition()) : a.topic().compareTo(b.topic()));
+        offsets.putAll(handled);
+        Map<String, Long> sums = new TreeMap<>(checksums);
+        long allBatches = restoredBatches;
+        long allTokens = restoredTokens;
+        for (String text : ledgers) {
+            Properties ledger = new Properties();
+            try {
+                ledger.load(new StringReader(text));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            for (String key : ledger.stringPropertyNames()) {
+                String value = ledger.getProperty(key);
+                if (key.startsWith(ResidentModel.OFFSET_KEY_PREFIX)) {
+                    offsets.putAll(ResidentModel.offsetsOf(Map.of(key, value)));
+                } else if (key.startsWith(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX)) {
+                    sums.put(key.substring(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX.length()), Long.parseLong(value));
+                }
+            }
+            allBatches += Long.parseLong(ledger.getProperty("batches"));
+            allTokens += Long.parseLong(ledger.getProperty("tokens"));
+        }
+        Map<String, String> metadata = new LinkedHashMap<>();
+        metadata.put(ResidentModel.RUN_ID_KEY, runId);
+        metadata.put(ResidentModel.BATCHES_TRAINED_KEY, Long.toString(allBatches));
+        metadata.put(ResidentModel.TOKENS_TRAINED_KEY, Long.toString(allTokens));
+        metadata.put(ResidentModel.CREATED_AT_KEY, Instant.now().toString());
+        metadata.put(WORLD_SIZE_KEY, Integer.toString(worldSize));
+        metadata.put(WORLD_GENERATION_KEY, Long.toString(generation));
+        offsets.forEach((partition, offset) -> metadata.put(ResidentModel.offsetKey(partition), Long.toString(offset)));
+        sums.forEach((dataset, h) -> metadata.put(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + dataset, Long.toString(h)));
+        try {
+            Path path = checkpoints.write(gpt.checkpoint(identity, metadata));
+            log.println("checkpoint of step " + gpt.step() + " written to " + path + " (" + allBatches + " batches)");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the world's checkpoint of step " + gpt.step() + " to "
+                    + checkpoints.directory() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** This rank's part of a checkpoint: its partitions' offsets, its datasets' checksums, its counts. */
+    private String ledger() {
+        Properties ledger = new Properties();
+        for (TopicPartition partition : partitions) {
+            Long offset = handled.get(partition);
+            if (offset != null) {
+                ledger.setProperty(ResidentModel.offsetKey(partition), Long.toString(offset));
+            }
+        }
+        for (String dataset : touched) {
+            ledger.setProperty(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + dataset, Long.toString(checksums.get(dataset)));
+        }
+        ledger.setProperty("batches", Long.toString(batchesTrained));
+        ledger.setProperty("tokens", Long.toString(tokensTrained));
+        StringWriter text = new StringWriter();
+        try {
+            ledger.store(text, null);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return text.toString();
+    }
+
+    /**
+     * Runs a rank to its end with Ctrl-C as {@link #stop} (waiting up to a minute for the final checkpoint); the
+     * exit status: 0 done, 1 failed (another rank died, or this one), 2 could not join or start.
+     */
+    public static int runToEnd(TrainerConfig config, PrintStream log) {
+        RankTrainer trainer;
+        try {
+            trainer = new RankTrainer(config, log);
+        } catch (IOException | RuntimeException e) {
+            log.println("rank " + config.worldRank() + " cannot start: " + e.getMessage());
+            return 2;
+        }
+        Thread hook = new Thread(() -> {
+            trainer.stop();
+            long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
+            while (!trainer.finished() && System.nanoTime() < deadline) {
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "streamtrain-rank-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try (trainer) {
+            trainer.run();
+            return 0;
+        } catch (RuntimeException e) {
+            log.println("rank " + config.worldRank() + " failed: " + e.getMessage());
+            return 1;
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException e) {
+                // shutting down already: the hook is running
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        consumer.close();
+        if (gradients instanceof NcclReducer nccl) {
+            nccl.close();
+        }
+        link.close();
+        gpt.close();
+    }
+}
