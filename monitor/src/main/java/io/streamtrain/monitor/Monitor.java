@@ -70,7 +70,7 @@ public final class Monitor implements AutoCloseable {
         RunStore store = RunStore.of(config);
         List<AutoCloseable> parts = new ArrayList<>();
         try {
-            DashboardServer dashboard = DashboardServer.start(config.httpHost(), config.httpPort(), store);
+            DashboardServer dashboard = DashboardServer.start(config.httpHost(), config.httpPort(), config.httpAccess(), store);
             parts.add(dashboard);
             TopicFollower follower = new TopicFollower(config.kafkaClients(), config.metricsTopic(), config.samplesTopic(),
                 config.deadLettersTopic(), config.startTime().orElse(null), store);

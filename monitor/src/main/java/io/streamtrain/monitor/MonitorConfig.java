@@ -1,5 +1,6 @@
 package io.streamtrain.monitor;
 
+import io.streamtrain.schemas.HttpAccess;
 import io.streamtrain.schemas.KafkaClientSettings;
 import io.streamtrain.schemas.Topics;
 import java.nio.file.Path;
@@ -49,11 +50,12 @@ public final class MonitorConfig extends AbstractConfig {
     public static final String MAX_RUNS = "max.runs";
 
     /** Every key, with default, validator and doc. */
-    public static final ConfigDef CONFIG = KafkaClientSettings.define(new ConfigDef()
+    public static final ConfigDef CONFIG = HttpAccess.define(KafkaClientSettings.define(new ConfigDef()
         .define(BOOTSTRAP_SERVERS, Type.STRING, "localhost:9092", new ConfigDef.NonEmptyString(), Importance.HIGH,
             "Kafka bootstrap servers (host:port,...) of the cluster that holds the metrics and samples topics.")
         .define(HTTP_HOST, Type.STRING, "127.0.0.1", new ConfigDef.NonEmptyString(), Importance.MEDIUM,
-            "Address the dashboard listens on; 0.0.0.0 to reach it from other machines (or from outside a container).")
+            "Address the dashboard listens on; 0.0.0.0 to reach it from other machines (or from outside a container), "
+                + "which needs http.token (browsers ask for it as a password) or http.allow.unauthenticated=true.")
         .define(HTTP_PORT, Type.INT, 8080, Range.between(0, 65535), Importance.HIGH,
             "Port of the dashboard; 0 picks a free port (Monitor.url() tells which).")
         .define(RUN_ID, Type.STRING, "", Importance.MEDIUM,
@@ -81,10 +83,13 @@ public final class MonitorConfig extends AbstractConfig {
             "Steps kept per run; beyond it the oldest steps are dropped (bounds memory).")
         .define(MAX_SAMPLES_PER_RUN, Type.INT, 200, Range.atLeast(1), Importance.LOW, "Text samples kept per run.")
         .define(MAX_RUNS, Type.INT, 64, Range.atLeast(1), Importance.LOW,
-            "Runs kept; beyond it the run updated longest ago is dropped."));
+            "Runs kept; beyond it the run updated longest ago is dropped.")));
+
+    private final HttpAccess httpAccess;
 
     public MonitorConfig(Map<String, ?> properties) {
         super(CONFIG, properties, false);
+        this.httpAccess = HttpAccess.of(this, HTTP_HOST, httpHost());
     }
 
     public String bootstrapServers() { return getString(BOOTSTRAP_SERVERS); }
@@ -92,6 +97,8 @@ public final class MonitorConfig extends AbstractConfig {
     public KafkaClientSettings kafkaClients() { return KafkaClientSettings.from(this, bootstrapServers()); }
     public String httpHost() { return getString(HTTP_HOST); }
     public int httpPort() { return getInt(HTTP_PORT); }
+    /** Who may read the dashboard: a token is required unless it listens on loopback or was allowed without one. */
+    public HttpAccess httpAccess() { return httpAccess; }
     /** The one run to show, or empty for all runs. */
     public Optional<String> runId() { return nonEmpty(getString(RUN_ID)); }
     /** Where to start reading, or empty for the beginning of the topics. */

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamtrain.monitor.internal.DashboardServer;
+import io.streamtrain.schemas.HttpAccess;
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -31,7 +32,7 @@ class DashboardServerTest {
         store.putMetrics(metrics("run-a", 1));
         store.putMetrics(metrics("run-a", 2, Double.NaN));
         store.putSample(sample("run-a", 2, "Speak."));
-        try (DashboardServer server = DashboardServer.start("127.0.0.1", 0, store)) {
+        try (DashboardServer server = DashboardServer.start("127.0.0.1", 0, HttpAccess.token(""), store)) {
             HttpResponse<String> page = get(server.url(), null);
             assertEquals(200, page.statusCode());
             assertTrue(page.body().contains("<script src=\"/static/uPlot.iife.min.js\">"), "the page loads uPlot from this server, not a CDN");
@@ -56,7 +57,7 @@ class DashboardServerTest {
         }
         String lastEventId = store.epoch() + ":" + store.version();
         store.putMetrics(metrics("run-a", 4));
-        try (DashboardServer server = DashboardServer.start("127.0.0.1", 0, store)) {
+        try (DashboardServer server = DashboardServer.start("127.0.0.1", 0, HttpAccess.token(""), store)) {
             JsonNode resumed = firstEvent(server.url().resolve("/api/events"), lastEventId);
             assertEquals(false, resumed.path("complete").asBoolean());
             assertEquals(1, resumed.path("metrics").size());

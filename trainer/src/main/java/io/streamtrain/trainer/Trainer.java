@@ -132,8 +132,11 @@ public final class Trainer implements AutoCloseable {
         streamsMetrics = new KafkaStreamsMetrics(streams);
         streamsMetrics.bindTo(registry);
         if (config.metricsPort() > 0) {
-            metricsServer = MetricsServer.start(registry, config.metricsPort());
-            console.println("metrics on http://localhost:" + metricsServer.port() + "/metrics");
+            metricsServer = MetricsServer.start(registry, config.metricsHost(), config.metricsPort(), config.httpAccess(),
+                    this::unhealthy, this::notReady);
+            console.println("metrics on http://" + config.metricsHost() + ":" + metricsServer.port() + "/metrics"
+                    + (config.httpAccess().requiresToken() ? " (token required)" : "")
+                    + ", probes /healthz and /readyz");
         }
         streams.start();
         console.println("training run " + model.runId() + " from topic " + config.tokenBatchesTopic() + " on "
@@ -197,6 +200,35 @@ public final class Trainer implements AutoCloseable {
                         + " (a crash may have lost them before delivery)");
             }
         }
+    }
+
+    /** Why the trainer is not healthy (it failed, or Kafka Streams stopped while it runs), or empty: {@code /healthz}. */
+    private Optional<String> unhealthy() {
+        Throwable failed = failure;
+        if (failed != null) {
+            return Optional.of("failed at step " + model.step() + ": " + failed);
+        }
+        KafkaStreams current = streams;
+        if (current != null && !stopped && (current.state() == KafkaStreams.State.ERROR
+                || current.state() == KafkaStreams.State.NOT_RUNNING)) {
+            return Optional.of("Kafka Streams is " + current.state());
+        }
+        return Optional.empty();
+    }
+
+    /** Why the trainer does not train now, or empty (model resident, Kafka Streams RUNNING): {@code /readyz}. */
+    private Optional<String> notReady() {
+        Optional<String> unhealthy = unhealthy();
+        if (unhealthy.isPresent()) {
+            return unhealthy;
+        }
+        if (stopped) {
+            return Optional.of("stopping: the model is being checkpointed and released");
+        }
+        KafkaStreams current = streams;
+        KafkaStreams.State state = current == null ? KafkaStreams.State.CREATED : current.state();
+        return state == KafkaStreams.State.RUNNING ? Optional.empty()
+                : Optional.of("Kafka Streams is " + state + " (ready when RUNNING)");
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.streamtrain.trainer;
 
+import io.streamtrain.schemas.HttpAccess;
 import io.streamtrain.schemas.KafkaClientSettings;
 import io.streamtrain.schemas.Topics;
 import java.nio.file.Path;
@@ -73,11 +74,12 @@ public final class TrainerConfig extends AbstractConfig {
     public static final String CHECKPOINT_KEEP = "checkpoint.keep";
     public static final String REWIND_GROUP = "rewind.group";
     public static final String METRICS_PORT = "metrics.port";
+    public static final String METRICS_HOST = "metrics.host";
 
     /** Keys with this prefix go to Kafka Streams with the prefix removed. */
     public static final String STREAMS_PREFIX = "streams.";
 
-    public static final ConfigDef CONFIG = KafkaClientSettings.define(new ConfigDef()
+    public static final ConfigDef CONFIG = HttpAccess.define(KafkaClientSettings.define(new ConfigDef()
             .define(BOOTSTRAP_SERVERS, Type.LIST, "localhost:9092", ConfigDef.LambdaValidator.with((name, value) -> {
                         if (((List<?>) value).isEmpty()) {
                             throw new ConfigException(name, value, "give at least one host:port");
@@ -185,7 +187,10 @@ public final class TrainerConfig extends AbstractConfig {
             .define(REWIND_GROUP, Type.BOOLEAN, true, Importance.LOW,
                     "Before start, evict stale members of the group and move its offsets to checkpoint offset + 1.")
             .define(METRICS_PORT, Type.INT, 0, ConfigDef.Range.between(0, 65535), Importance.LOW,
-                    "Port of the Prometheus /metrics endpoint; 0 = off."));
+                    "Port of the Prometheus /metrics endpoint and of the /healthz and /readyz probes; 0 = off.")
+            .define(METRICS_HOST, Type.STRING, "127.0.0.1", new ConfigDef.NonEmptyString(), Importance.LOW,
+                    "Address of the /metrics endpoint; another than loopback (e.g. 0.0.0.0) needs http.token or "
+                            + "http.allow.unauthenticated=true.")));
 
     private static final DateTimeFormatter RUN_ID_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
 
@@ -195,6 +200,7 @@ public final class TrainerConfig extends AbstractConfig {
     private final Path runDir;
     private final Path checkpointDir;
     private final KafkaClientSettings kafkaClients;
+    private final HttpAccess httpAccess;
 
     public TrainerConfig(Map<?, ?> properties) {
         super(CONFIG, properties, false);
@@ -206,6 +212,7 @@ public final class TrainerConfig extends AbstractConfig {
         this.checkpointDir = getString(CHECKPOINT_DIR).isEmpty()
                 ? runDir.resolve("checkpoints") : Path.of(getString(CHECKPOINT_DIR));
         this.kafkaClients = KafkaClientSettings.from(this, bootstrapServers());
+        this.httpAccess = HttpAccess.of(this, METRICS_HOST, metricsHost());
         if (getString(LEARNING_RATE_DECAY).equals("cosine") && getLong(LEARNING_RATE_DECAY_STEPS) == 0
                 && getLong(MAX_STEPS) == 0) {
             throw new ConfigException(LEARNING_RATE_DECAY, "cosine", "a cosine decay needs an end: set "
@@ -293,6 +300,9 @@ public final class TrainerConfig extends AbstractConfig {
 
     /** Settings of every Kafka client of the trainer: bootstrap servers, the client properties file, kafka.* keys. */
     public KafkaClientSettings kafkaClients() { return kafkaClients; }
+    public String metricsHost() { return getString(METRICS_HOST); }
+    /** Who may read /metrics: a token is required unless it listens on loopback or was allowed without one. */
+    public HttpAccess httpAccess() { return httpAccess; }
 
     /** Kafka Streams overrides given with the {@value #STREAMS_PREFIX} prefix, prefix removed. */
     public Map<String, Object> streamsOverrides() {

@@ -72,4 +72,22 @@ class TrainerConfigTest {
         assertTrue(first.matches("\\d{8}-\\d{6}-[0-9a-f]{4}"), first);
         assertTrue(!first.equals(TrainerConfig.generateRunId()) || !first.equals(TrainerConfig.generateRunId()));
     }
+
+    @Test
+    void metricsBeyondLoopbackNeedATokenUnlessAllowedAndTheTokenIsNeverPrinted() {
+        assertEquals("127.0.0.1", new TrainerConfig(Map.of()).metricsHost());
+        ConfigException error = assertThrows(ConfigException.class,
+                () -> new TrainerConfig(Map.of(TrainerConfig.METRICS_HOST, "0.0.0.0")));
+        assertTrue(error.getMessage().contains("metrics.host") && error.getMessage().contains("http.token"),
+                error.getMessage());
+        assertTrue(new TrainerConfig(Map.of(TrainerConfig.METRICS_HOST, "0.0.0.0",
+                "http.allow.unauthenticated", "true")).metricsHost().equals("0.0.0.0"));
+        TrainerConfig withToken = new TrainerConfig(Map.of(TrainerConfig.METRICS_HOST, "0.0.0.0", "http.token", "s3cret",
+                "kafka.sasl.jaas.config", "PlainLoginModule required username=\"a\" password=\"pw\";",
+                "kafka.security.protocol", "SASL_SSL"));
+        assertTrue(withToken.httpAccess().requiresToken());
+        String printed = withToken.toString();
+        assertTrue(!printed.contains("s3cret") && !printed.contains("pw") && printed.contains("kafka.security.protocol = SASL_SSL"),
+                printed);
+    }
 }

@@ -102,6 +102,7 @@ class TrainerKafkaTest {
                 TrainerConfig.SAMPLE_MAX_NEW_TOKENS, 40,
                 TrainerConfig.CHECKPOINT_EVERY_STEPS, 10,
                 TrainerConfig.METRICS_PORT, metricsPort,
+                "http.token", "scrape-token",
                 TrainerConfig.STREAMS_PREFIX + "commit.interval.ms", 200);
         ByteArrayOutputStream console = new ByteArrayOutputStream();
         Trainer.Recorder recorder = new Trainer.Recorder();
@@ -111,8 +112,17 @@ class TrainerKafkaTest {
             trainer.addListener(recorder);
             trainer.start();
             assertTrue(trainer.awaitSteps(STEPS, TIMEOUT), "20 steps within " + TIMEOUT);
-            String scrape = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                    URI.create("http://localhost:" + metricsPort + "/metrics")).build(),
+            URI endpoint = URI.create("http://127.0.0.1:" + metricsPort + "/");
+            HttpClient http = HttpClient.newHttpClient();
+            assertEquals(401, http.send(HttpRequest.newBuilder(endpoint.resolve("/metrics")).build(),
+                    HttpResponse.BodyHandlers.discarding()).statusCode(), "the token is required");
+            HttpResponse<String> ready = http.send(HttpRequest.newBuilder(endpoint.resolve("/readyz")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, ready.statusCode(), "ready while training: " + ready.body());
+            assertEquals(200, http.send(HttpRequest.newBuilder(endpoint.resolve("/healthz")).build(),
+                    HttpResponse.BodyHandlers.discarding()).statusCode());
+            String scrape = http.send(HttpRequest.newBuilder(endpoint.resolve("/metrics"))
+                    .header("Authorization", "Bearer scrape-token").build(),
                     HttpResponse.BodyHandlers.ofString()).body();
             assertTrue(scrape.contains("streamtrain_training_steps_total"), scrape);
             assertTrue(scrape.contains("streamtrain_dead_letters_total{reason=\"not-a-token-batch\"} 2.0"), scrape);

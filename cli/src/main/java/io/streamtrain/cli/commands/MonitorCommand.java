@@ -8,6 +8,7 @@ import io.streamtrain.cli.support.ShutdownHooks;
 import io.streamtrain.cli.support.WriterOutputStream;
 import io.streamtrain.monitor.Monitor;
 import io.streamtrain.monitor.MonitorConfig;
+import io.streamtrain.schemas.HttpAccess;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
@@ -30,6 +31,7 @@ public final class MonitorCommand implements Callable<Integer>, CommandSettings.
             .with(SharedFlags::kafka)
             .flag("--port", MonitorConfig.HTTP_PORT, "PORT")
             .flag("--host", MonitorConfig.HTTP_HOST, "ADDRESS")
+            .switchFlag("--allow-unauthenticated", HttpAccess.ALLOW_UNAUTHENTICATED, true)
             .flag("--run", MonitorConfig.RUN_ID, "ID")
             .flag("--from", MonitorConfig.START_TIME, "TIME")
             .flag("--run-dir", MonitorConfig.RUN_DIRECTORY, "DIR")

@@ -44,6 +44,7 @@ public final class TrainCommand implements Callable<Integer>, CommandSettings.Co
             .flag("--run-dir", TrainerConfig.RUN_DIR, "DIR")
             .flag("--application-id", TrainerConfig.APPLICATION_ID, "ID")
             .flag("--metrics-port", TrainerConfig.METRICS_PORT, "PORT")
+            .flag("--metrics-host", TrainerConfig.METRICS_HOST, "ADDRESS")
             .flag("--sample-every", TrainerConfig.SAMPLE_EVERY_STEPS, "N");
 
     @Spec

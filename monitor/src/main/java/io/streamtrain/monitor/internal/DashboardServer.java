@@ -3,6 +3,7 @@ package io.streamtrain.monitor.internal;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.streamtrain.monitor.RunStore;
+import io.streamtrain.schemas.HttpAccess;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -51,8 +52,8 @@ public final class DashboardServer implements AutoCloseable {
         this.store = store;
     }
 
-    /** Binds {@code host:port} (port 0: a free one) and serves the store. */
-    public static DashboardServer start(String host, int port, RunStore store) throws IOException {
+    /** Binds {@code host:port} (port 0: a free one) and serves the store to clients that {@code access} admits. */
+    public static DashboardServer start(String host, int port, HttpAccess access, RunStore store) throws IOException {
         HttpServer server;
         try {
             server = HttpServer.create(new InetSocketAddress(host, port), 64);
@@ -65,9 +66,9 @@ public final class DashboardServer implements AutoCloseable {
             (runnable, pool) -> log.warn("The dashboard is busy ({} threads): a request was refused", MAX_THREADS));
         DashboardServer dashboard = new DashboardServer(server, executor, store);
         server.setExecutor(executor);
-        server.createContext("/", dashboard::serveStatic);
-        server.createContext("/api/snapshot", dashboard::serveSnapshot);
-        server.createContext("/api/events", dashboard::serveEvents);
+        server.createContext("/", dashboard::serveStatic).setAuthenticator(access);
+        server.createContext("/api/snapshot", dashboard::serveSnapshot).setAuthenticator(access);
+        server.createContext("/api/events", dashboard::serveEvents).setAuthenticator(access);
         server.start();
         return dashboard;
     }
