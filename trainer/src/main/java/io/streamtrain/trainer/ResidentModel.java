@@ -92,6 +92,7 @@ public final class ResidentModel implements AutoCloseable {
         this.checkpointEveryNanos = config.checkpointEverySeconds() * 1_000_000_000L;
         Kernels kernels = gpt.kernels();
         this.meters = new TrainingMeters(kernels::allocatedBytes);
+        meters.replicas(replicas == null ? 1 : replicas.replicas());
         this.restoredFrom = restored.map(CheckpointStore.Loaded::path);
         this.lastCheckpointStep = gpt.step();
         this.lastCheckpoint = restoredFrom.orElse(null);

@@ -24,6 +24,7 @@ public final class TrainingMeters implements MeterBinder {
     private volatile double learningRate = Double.NaN;
     private volatile double gradientNorm = Double.NaN;
     private volatile double tokensPerSecond = Double.NaN;
+    private volatile int replicas = 1;
     private final AtomicLong steps = new AtomicLong();
     private final AtomicLong tokens = new AtomicLong();
     private final AtomicLong stepNanos = new AtomicLong();
@@ -47,6 +48,13 @@ public final class TrainingMeters implements MeterBinder {
         stepNanos.addAndGet(stepTimeNanos);
         steps.incrementAndGet();
     }
+
+    /** Model replicas the steps run on (data-parallel), for the gauge. */
+    public void replicas(int replicas) {
+        this.replicas = replicas;
+    }
+
+    public int replicas() { return replicas; }
 
     public void recordDeadLetter(DeadLetterReason reason) {
         deadLetters.incrementAndGet(reason.ordinal());
@@ -73,6 +81,9 @@ public final class TrainingMeters implements MeterBinder {
 
     @Override
     public void bindTo(MeterRegistry registry) {
+        Gauge.builder("streamtrain.training.replicas", this, m -> m.replicas)
+                .description("Model replicas each step's batch is split among (data-parallel); 1 = one model")
+                .register(registry);
         Gauge.builder("streamtrain.training.loss", this, m -> m.loss)
                 .description("Mean cross-entropy of the last step, in nats").register(registry);
         Gauge.builder("streamtrain.training.accuracy", this, m -> m.accuracy)

@@ -77,6 +77,26 @@ class ResidentModelTest {
     }
 
     @Test
+    void shouldTrainEachBatchSplitOverTwoCpuReplicasAndSayHowManyInTheMetersAndDevice() throws IOException {
+        Path path;
+        try (ResidentModel model = open(TrainerConfig.REPLICAS, 2)) {
+            assertEquals(2, model.replicas());
+            assertEquals(2, model.meters().replicas());
+            assertTrue(model.deviceName().startsWith("2 x "), model.deviceName());
+            train(model, P0, 0);
+            train(model, P3, 0);
+            path = model.checkpoint();
+        }
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("2 replicas"), out.toString(StandardCharsets.UTF_8));
+        Checkpoint checkpoint = Checkpoints.read(path);
+        assertEquals(2, checkpoint.step());
+        try (ResidentModel one = open()) { // a checkpoint of 2 replicas restores into one model
+            assertEquals(2, one.step());
+            assertEquals(1, one.meters().replicas());
+        }
+    }
+
+    @Test
     void shouldKeepAnOrderSensitiveChecksumOfTheAppliedBatchesOfEveryDatasetAcrossARestore() throws IOException {
         int[] tokens = TokenIds.decode(batches.next().getTokens());
         try (ResidentModel model = open()) {
