@@ -17,6 +17,7 @@ import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.tokenizer.Tokenizers;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.internal.EmittedRecords;
+import io.streamtrain.trainer.internal.TrainerProcess;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -60,6 +61,8 @@ public final class ResidentModel implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final TokenizerIdentity tokenizerIdentity;
     private final String runId;
+    private final boolean newRun;
+    private final CheckpointStore.Lock lock;
     private final TrainingMeters meters;
     private final CheckpointStore checkpoints;
     private final long checkpointEverySteps;
@@ -79,11 +82,13 @@ public final class ResidentModel implements AutoCloseable {
     private boolean changedSinceCheckpoint;
     private TrainerListener listener = new TrainerListener() {};
 
-    private ResidentModel(Gpt gpt, DataParallelGpt replicas, Tokenizer tokenizer, String runId,
-                          CheckpointStore checkpoints, TrainerConfig config, Optional<CheckpointStore.Loaded> restored,
-                          PrintStream log) {
+    private ResidentModel(Gpt gpt, DataParallelGpt replicas, Tokenizer tokenizer, String runId, boolean newRun,
+                          CheckpointStore checkpoints, CheckpointStore.Lock lock, TrainerConfig config,
+                          Optional<CheckpointStore.Loaded> restored, PrintStream log) {
         this.gpt = gpt;
         this.replicas = replicas;
+        this.newRun = newRun;
+        this.lock = lock;
         this.tokenizer = tokenizer;
         this.tokenizerIdentity = identityOf(tokenizer);
         this.runId = runId;
@@ -109,8 +114,11 @@ public final class ResidentModel implements AutoCloseable {
     }
 
     /**
-     * Opens the backend and the tokenizer, then restores the newest valid checkpoint of {@code config.checkpointDir()}
-     * or, when there is none, initializes fresh weights from the seed. Reports what it did on {@code log}.
+     * Takes the checkpoint directory for this process (a second trainer on it is refused, naming the first), removes
+     * the temporary files of interrupted checkpoint writes, restores the newest valid checkpoint or, when there is
+     * none, initializes fresh weights from the seed, and settles the run id (configured, else the checkpoint's, else
+     * the directory's {@code run-id} file, else a new one, written to that file at once). Reports what it did on
+     * {@code log}.
      *
      * @throws IOException when checkpoints exist but none is usable
      * @throws IllegalStateException when the checkpoint was made for another model or tokenizer
@@ -125,33 +133,51 @@ public final class ResidentModel implements AutoCloseable {
                     + "; lower it or choose a larger model");
         }
         CheckpointStore store = new CheckpointStore(config.checkpointDir(), config.checkpointKeep());
-        Optional<CheckpointStore.Loaded> restored = store.loadNewest(log);
-        restored.ifPresent(loaded -> requireCompatible(loaded, gptConfig, identity, config));
-        TrainingOptions options = trainingOptions(config);
-        DataParallelGpt replicas = config.replicas() == 1 ? null : openReplicas(config, gptConfig, restored, options, log);
-        Gpt gpt;
-        if (replicas != null) {
-            gpt = replicas.replica(0);
-        } else {
-            Kernels kernels = Backends.open(config.backend(), config.cpuThreads(), log);
-            try {
-                gpt = restored.isPresent() ? Gpt.restore(restored.get().checkpoint(), kernels, options)
-                        : Gpt.initialize(gptConfig, kernels, options, config.seed());
-            } catch (RuntimeException e) {
-                kernels.close();
-                throw e;
+        ProcessHandle self = ProcessHandle.current();
+        String holder = "pid " + self.pid() + " on " + TrainerProcess.localHost() + ", started "
+                + self.info().startInstant().map(Instant::toString).orElse("at an unknown time");
+        CheckpointStore.Lock lock = store.lock(holder);
+        try {
+            store.removeInterruptedWrites(log);
+            Optional<CheckpointStore.Loaded> restored = store.loadNewest(log);
+            restored.ifPresent(loaded -> requireCompatible(loaded, gptConfig, identity, config));
+            Optional<String> persistedRunId = store.runId();
+            String runId = !config.runId().isEmpty() ? config.runId()
+                    : restored.map(loaded -> loaded.checkpoint().metadata().get(RUN_ID_KEY)).or(() -> persistedRunId)
+                    .orElseGet(TrainerConfig::generateRunId);
+            boolean newRun = config.runId().isEmpty() && restored.isEmpty() && persistedRunId.isEmpty();
+            if (!persistedRunId.equals(Optional.of(runId))) {
+                store.writeRunId(runId);   // before the first metrics record: a restart continues this run
             }
+            lock.describe(holder + ", run " + runId);
+            TrainingOptions options = trainingOptions(config);
+            DataParallelGpt replicas = config.replicas() == 1 ? null
+                    : openReplicas(config, gptConfig, restored, options, log);
+            Gpt gpt;
+            if (replicas != null) {
+                gpt = replicas.replica(0);
+            } else {
+                Kernels kernels = Backends.open(config.backend(), config.cpuThreads(), log);
+                try {
+                    gpt = restored.isPresent() ? Gpt.restore(restored.get().checkpoint(), kernels, options)
+                            : Gpt.initialize(gptConfig, kernels, options, config.seed());
+                } catch (RuntimeException e) {
+                    kernels.close();
+                    throw e;
+                }
+            }
+            ResidentModel model = new ResidentModel(gpt, replicas, tokenizer, runId, newRun, store, lock, config,
+                    restored, log);
+            log.println(restored.map(loaded -> "restored " + loaded.path() + ": step " + gpt.step() + ", "
+                            + model.batchesTrained + " batches, offsets " + model.handledOffsets)
+                    .orElse("no checkpoint in " + store.directory() + ": new " + config.model() + " model ("
+                            + gptConfig.parameterCount() + " parameters, seed " + config.seed() + ")")
+                    + "; run " + runId + (newRun ? " (new)" : ""));
+            return model;
+        } catch (IOException | RuntimeException e) {
+            lock.close();
+            throw e;
         }
-        String runId = !config.runId().isEmpty() ? config.runId()
-                : restored.map(loaded -> loaded.checkpoint().metadata().get(RUN_ID_KEY))
-                .orElseGet(TrainerConfig::generateRunId);
-        ResidentModel model = new ResidentModel(gpt, replicas, tokenizer, runId, store, config, restored, log);
-        log.println(restored.map(loaded -> "restored " + loaded.path() + ": step " + gpt.step() + ", "
-                        + model.batchesTrained + " batches, offsets " + model.handledOffsets)
-                .orElse("no checkpoint in " + store.directory() + ": new " + config.model() + " model ("
-                        + gptConfig.parameterCount() + " parameters, seed " + config.seed() + ")")
-                + "; run " + runId);
-        return model;
     }
 
     /** The replicas of {@code replicas} > 1: restored alike or initialized alike, on their backends. */
@@ -396,6 +422,11 @@ public final class ResidentModel implements AutoCloseable {
     /** The checkpoint this model was restored from, if any. */
     public Optional<Path> restoredFrom() { return restoredFrom; }
     public String runId() { return runId; }
+    /**
+     * Whether this run id is new: no checkpoint, no run file, none configured. A new run has sent nothing yet, so
+     * there is nothing of it to find on the topics.
+     */
+    public boolean newRun() { return newRun; }
     public Tokenizer tokenizer() { return tokenizer; }
     public TokenizerIdentity tokenizerIdentity() { return tokenizerIdentity; }
     public GptConfig config() { return gpt.config(); }
@@ -410,10 +441,18 @@ public final class ResidentModel implements AutoCloseable {
     /** Releases the model and its backend (no checkpoint: call {@link #checkpoint()} first for that). */
     @Override
     public synchronized void close() {
-        if (replicas != null) {
-            replicas.close();
-        } else {
-            gpt.close();
+        try {
+            if (replicas != null) {
+                replicas.close();
+            } else {
+                gpt.close();
+            }
+        } finally {
+            try {
+                lock.close();
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot release the lock of " + checkpoints.directory(), e);
+            }
         }
     }
 }

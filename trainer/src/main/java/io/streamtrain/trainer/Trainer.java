@@ -27,6 +27,7 @@ import java.util.Properties;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -35,6 +36,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.CloseOptions;
 import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
 
 /**
@@ -94,7 +96,9 @@ public final class Trainer implements AutoCloseable {
     }
 
     /**
-     * Creates missing topics, aligns the consumer group with the checkpoint (unless {@code rewind.group} is false),
+     * Waits for the broker (up to {@code broker.wait.seconds}), creates missing topics, makes room in the consumer
+     * group (a live trainer of the same application id is refused) and aligns it with the checkpoint (unless
+     * {@code rewind.group} is false),
      * re-sends the checkpoint's metrics and sample records of its last steps, starts Kafka Streams and, when
      * {@code metrics.port} is set, the {@code /metrics} endpoint.
      */
@@ -106,11 +110,12 @@ public final class Trainer implements AutoCloseable {
             int deadLetterLimit;
             try (Admin admin = Admin.create(clientConfig("start", Map.of()))) {
                 GroupPosition position = new GroupPosition(admin, ADMIN_TIMEOUT, console);
+                position.awaitBroker(config.bootstrapServers(), Duration.ofSeconds(config.brokerWaitSeconds()));
                 position.createMissingTopics(List.of(config.tokenBatchesTopic(), config.metricsTopic(),
                         config.samplesTopic(), config.deadLettersTopic()));
                 if (config.rewindGroup()) {
                     position.alignWithCheckpoint(config.applicationId(), config.tokenBatchesTopic(),
-                            model.handledOffsets());
+                            model.handledOffsets(), sessionTimeout().plusSeconds(5));
                 }
                 deadLetterLimit = position.maxMessageBytes(config.deadLettersTopic());
             }
@@ -123,7 +128,7 @@ public final class Trainer implements AutoCloseable {
         }
         Files.createDirectories(config.runDir());
         streams = new KafkaStreams(TrainerTopology.build(config, model, TrainerListener.all(listeners), deadLetters),
-                TrainerTopology.streamsProperties(config));
+                TrainerTopology.streamsProperties(config, model.runId()));
         streams.setUncaughtExceptionHandler(exception -> {
             failure = exception;
             console.println("trainer failed: " + exception);
@@ -143,9 +148,18 @@ public final class Trainer implements AutoCloseable {
                 + config.bootstrapServers() + (config.maxSteps() > 0 ? ", until step " + config.maxSteps() : ""));
     }
 
+    /** The consumer session timeout Kafka Streams will use: how long a killed member stays in the group. */
+    private Duration sessionTimeout() {
+        Properties streamsProperties = TrainerTopology.streamsProperties(config, model.runId());
+        Object configured = streamsProperties.getOrDefault(
+                StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG),
+                streamsProperties.get(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG));
+        return Duration.ofMillis(configured == null ? 45_000 : Long.parseLong(configured.toString()));
+    }
+
     /**
      * The dead-letter topic's writer, its requests as large as the topic allows, and, when this run may have sent
-     * dead letters after its last checkpoint (a restored or named run), those found on the topic, not to send again.
+     * dead letters after its last checkpoint (any run but a new one), those found on the topic, not to send again.
      */
     private DeadLetters openDeadLetters(int maxMessageBytes) {
         DeadLetters letters = new DeadLetters(new KafkaProducer<>(clientConfig("dead-letters", Map.of(
@@ -153,7 +167,7 @@ public final class Trainer implements AutoCloseable {
                 ProducerConfig.LINGER_MS_CONFIG, 0, ProducerConfig.MAX_REQUEST_SIZE_CONFIG, maxMessageBytes)),
                 new ByteArraySerializer(), new ByteArraySerializer()),
                 config.deadLettersTopic(), maxMessageBytes, model.runId());
-        if (model.restoredFrom().isPresent() || !config.runId().isEmpty()) {
+        if (!model.newRun()) {
             try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(clientConfig("dead-letters-check", Map.of()),
                     new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
                 int found = letters.findSent(consumer, model.deadLetterPositions(), model.handledOffsets(),

@@ -75,6 +75,7 @@ public final class TrainerConfig extends AbstractConfig {
     public static final String REWIND_GROUP = "rewind.group";
     public static final String METRICS_PORT = "metrics.port";
     public static final String METRICS_HOST = "metrics.host";
+    public static final String BROKER_WAIT_SECONDS = "broker.wait.seconds";
 
     /** Keys with this prefix go to Kafka Streams with the prefix removed. */
     public static final String STREAMS_PREFIX = "streams.";
@@ -173,7 +174,8 @@ public final class TrainerConfig extends AbstractConfig {
             .define(SUMMARY_EVERY_STEPS, Type.INT, 10, ConfigDef.Range.atLeast(0), Importance.LOW,
                     "Print a one-line summary every N steps; 0 = never.")
             .define(RUN_ID, Type.STRING, "", Importance.MEDIUM,
-                    "Run id in metrics and sample keys; empty = the restored checkpoint's, else generated.")
+                    "Run id in metrics and sample keys; empty = the restored checkpoint's, else the one in"
+                            + " <checkpoint.dir>/run-id, else generated and written there before the first step.")
             .define(RUN_DIR, Type.STRING, "", Importance.MEDIUM,
                     "Directory of this run's files; empty = runs/<application.id>.")
             .define(CHECKPOINT_DIR, Type.STRING, "", Importance.MEDIUM,
@@ -190,7 +192,10 @@ public final class TrainerConfig extends AbstractConfig {
                     "Port of the Prometheus /metrics endpoint and of the /healthz and /readyz probes; 0 = off.")
             .define(METRICS_HOST, Type.STRING, "127.0.0.1", new ConfigDef.NonEmptyString(), Importance.LOW,
                     "Address of the /metrics endpoint; another than loopback (e.g. 0.0.0.0) needs http.token or "
-                            + "http.allow.unauthenticated=true.")));
+                            + "http.allow.unauthenticated=true.")
+            .define(BROKER_WAIT_SECONDS, Type.INT, 120, ConfigDef.Range.atLeast(0), Importance.LOW,
+                    "On start, how long to wait for an unreachable broker (a progress line every 5 s) before giving"
+                            + " up; 0 = one try.")));
 
     private static final DateTimeFormatter RUN_ID_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
 
@@ -297,6 +302,7 @@ public final class TrainerConfig extends AbstractConfig {
     public int checkpointKeep() { return getInt(CHECKPOINT_KEEP); }
     public boolean rewindGroup() { return getBoolean(REWIND_GROUP); }
     public int metricsPort() { return getInt(METRICS_PORT); }
+    public int brokerWaitSeconds() { return getInt(BROKER_WAIT_SECONDS); }
 
     /** Settings of every Kafka client of the trainer: bootstrap servers, the client properties file, kafka.* keys. */
     public KafkaClientSettings kafkaClients() { return kafkaClients; }
@@ -319,7 +325,7 @@ public final class TrainerConfig extends AbstractConfig {
         }
         values.put(BATCH_ROWS, Integer.toString(batchRows));
         values.put(SEQUENCE_LENGTH, Integer.toString(sequenceLength));
-        values.put(RUN_ID, runId.isEmpty() ? "(from checkpoint, else generated)" : runId);
+        values.put(RUN_ID, runId.isEmpty() ? "(from checkpoint, else <checkpoint.dir>/run-id, else generated)" : runId);
         values.put(RUN_DIR, runDir.toString());
         values.put(CHECKPOINT_DIR, checkpointDir.toString());
         values.put(LEARNING_RATE_DECAY_STEPS, Long.toString(learningRateDecaySteps()));

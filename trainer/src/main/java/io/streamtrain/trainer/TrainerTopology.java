@@ -2,6 +2,7 @@ package io.streamtrain.trainer;
 
 import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.trainer.internal.LossSpikeGuard;
+import io.streamtrain.trainer.internal.TrainerProcess;
 import io.streamtrain.trainer.internal.TrainingStepProcessor;
 import java.util.List;
 import java.util.Properties;
@@ -57,14 +58,17 @@ public final class TrainerTopology {
     }
 
     /**
-     * Kafka Streams settings of the trainer: one stream thread (one model per process), few records per poll (a step
-     * can take seconds), then the user's Kafka client settings ({@code command.config}, {@code kafka.*}) and
-     * {@code streams.*} overrides. No exception handler: a record's content never
+     * Kafka Streams settings of the trainer: a client id naming this process and {@code runId} (unless the user's
+     * settings give one), one stream thread (one model per process), few records per poll (a step can take seconds),
+     * then the user's Kafka client settings ({@code command.config}, {@code kafka.*}) and {@code streams.*}
+     * overrides. No exception handler: a record's content never
      * throws out of the training step, and anything else that does is a fault that stops the trainer.
      */
-    public static Properties streamsProperties(TrainerConfig config) {
+    public static Properties streamsProperties(TrainerConfig config, String runId) {
         Properties properties = new Properties();
         properties.put(StreamsConfig.APPLICATION_ID_CONFIG, config.applicationId());
+        // who this trainer is, for the next one to read from the group's members (TrainerProcess)
+        properties.put(StreamsConfig.CLIENT_ID_CONFIG, TrainerProcess.current(runId).clientId());
         properties.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
         properties.put(StreamsConfig.STATE_DIR_CONFIG, config.runDir().resolve("kafka-streams").toString());
         properties.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 16);

@@ -52,7 +52,8 @@ class ResidentModelTest {
 
     private List<String> checkpointFiles() throws IOException {
         try (Stream<Path> files = Files.list(dir.resolve("checkpoints"))) {
-            return files.map(file -> file.getFileName().toString()).sorted().toList();
+            return files.map(file -> file.getFileName().toString()).filter(name -> name.startsWith("step-"))
+                    .sorted().toList();
         }
     }
 
@@ -160,6 +161,45 @@ class ResidentModelTest {
             assertFalse(restored.alreadyHandled(P0, 5));
             assertFalse(restored.alreadyHandled(P3, 0), "a partition the checkpoint never saw starts at its beginning");
         }
+    }
+
+    @Test
+    void aRunWithoutRunIdKeepsTheIdItGeneratedWhenRestartedBeforeItsFirstCheckpoint() throws IOException {
+        String generated;
+        try (ResidentModel model = open(TrainerConfig.RUN_ID, "")) {
+            generated = model.runId();
+            assertTrue(model.newRun());
+            train(model, P0, 0);   // a step, its metrics record sent ... and killed before any checkpoint
+        }
+        assertEquals(generated + "\n", Files.readString(dir.resolve("checkpoints").resolve("run-id")));
+        try (ResidentModel restarted = open(TrainerConfig.RUN_ID, "")) {
+            assertEquals(generated, restarted.runId(), "the restart continues the run its metrics were sent under");
+            assertFalse(restarted.newRun());
+        }
+    }
+
+    @Test
+    void aSecondModelOnTheSameCheckpointDirectoryIsRefusedNamingTheFirst() throws IOException {
+        try (ResidentModel first = open()) {
+            IllegalStateException refused = assertThrows(IllegalStateException.class, this::open);
+            assertTrue(refused.getMessage().contains("in use by another trainer (pid " + ProcessHandle.current().pid())
+                    && refused.getMessage().contains("run test-run"), refused.getMessage());
+            train(first, P0, 0);
+        }
+        try (ResidentModel next = open()) {   // released on close (and by the OS when a process dies)
+            assertEquals("test-run", next.runId());
+        }
+    }
+
+    @Test
+    void startRemovesTheTemporaryFilesOfInterruptedCheckpointWrites() throws IOException {
+        Path checkpoints = Files.createDirectories(dir.resolve("checkpoints"));
+        Path interrupted = Files.write(checkpoints.resolve(".step-000000000007.safetensors.1a2b3c.tmp"), new byte[64]);
+        try (ResidentModel model = open()) {
+            assertFalse(Files.exists(interrupted));
+        }
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("removed 1 temporary file(s) of interrupted"
+                + " checkpoint writes: .step-000000000007.safetensors.1a2b3c.tmp"), out.toString(StandardCharsets.UTF_8));
     }
 
     @Test

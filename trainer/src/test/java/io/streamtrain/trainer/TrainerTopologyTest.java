@@ -60,7 +60,7 @@ class TrainerTopologyTest {
         deadLettersRead = 0;
         driver = new TopologyTestDriver(TrainerTopology.build(config, model, new TrainerListener() {},
                 new DeadLetters(deadLetterProducer, Topics.DEAD_LETTERS, 1 << 20, config.runId())),
-                TrainerTopology.streamsProperties(config));
+                TrainerTopology.streamsProperties(config, config.runId()));
         input = driver.createInputTopic(Topics.TOKEN_BATCHES, new ByteArraySerializer(), new ByteArraySerializer());
         metrics = driver.createOutputTopic(Topics.METRICS, Serdes.String().deserializer(),
                 AvroSerdes.trainingMetrics().deserializer());

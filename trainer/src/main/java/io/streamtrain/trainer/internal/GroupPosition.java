@@ -9,10 +9,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.DescribeClusterOptions;
+import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -24,7 +27,8 @@ import org.apache.kafka.common.errors.TopicExistsException;
 
 /**
  * Puts the trainer's consumer group where its checkpoint says, before Kafka Streams starts: evicts the members a
- * killed process left behind (else a restart waits out their session timeout), then commits checkpoint offset + 1
+ * killed trainer left behind (else a restart waits out their session timeout), refuses to start beside a live trainer
+ * of the same application id, then commits checkpoint offset + 1
  * for every partition the checkpoint knows and deletes the committed offsets of the input topic's other partitions
  * (the model has seen nothing of them: they start from the earliest record). Also creates missing topics.
  */
@@ -39,6 +43,52 @@ public final class GroupPosition {
                 + " before starting: " + cause + "; is the broker reachable and is no other trainer of this"
                 + " application id running?", cause));
         this.log = log;
+    }
+
+    /**
+     * Waits until a broker answers, at most {@code limit}, printing a progress line every 5 s: a trainer started
+     * with its broker, or while the broker restarts, does not give up at once. Returns at once when one answers.
+     *
+     * @throws IllegalStateException naming the address and the last error when none answered in time
+     */
+    public void awaitBroker(String bootstrapServers, Duration limit) {
+        long start = System.nanoTime();
+        long nextLine = start;
+        while (true) {
+            try {
+                admin.describeCluster(new DescribeClusterOptions().timeoutMs(2000)).nodes().get();
+                if (nextLine != start) {
+                    log.println("broker at " + bootstrapServers + " is up after "
+                            + (System.nanoTime() - start) / 1_000_000_000L + " s");
+                }
+                return;
+            } catch (ExecutionException e) {
+                long waited = System.nanoTime() - start;
+                if (waited >= limit.toNanos()) {
+                    throw new IllegalStateException("no Kafka broker answered at " + bootstrapServers + " within "
+                            + limit.toSeconds() + " s (broker.wait.seconds): " + e.getCause() + "; start Kafka, or"
+                            + " check bootstrap.servers", e.getCause());
+                }
+                if (System.nanoTime() >= nextLine) {
+                    log.println("waiting for the Kafka broker at " + bootstrapServers + " (" + waited / 1_000_000_000L
+                            + " s of " + limit.toSeconds() + " s): " + e.getCause().getMessage());
+                    nextLine = System.nanoTime() + 5_000_000_000L;
+                }
+                sleep(500, "waiting for the broker at " + bootstrapServers);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for the broker at " + bootstrapServers, e);
+            }
+        }
+    }
+
+    private static void sleep(long millis, String what) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while " + what, e);
+        }
     }
 
     /** Creates those of {@code topics} that do not exist, with the broker's default partitions and replication. */
@@ -70,11 +120,13 @@ public final class GroupPosition {
     }
 
     /**
-     * Evicts every member of {@code groupId} and aligns its committed offsets of {@code inputTopic} with
+     * Makes room in {@code groupId} (stale members evicted, a live trainer refused, see {@link #makeRoom}) and aligns
+     * its committed offsets of {@code inputTopic} with
      * {@code handledOffsets} (the checkpoint's last handled offset per partition).
      */
-    public void alignWithCheckpoint(String groupId, String inputTopic, Map<TopicPartition, Long> handledOffsets) {
-        evictMembers(groupId);
+    public void alignWithCheckpoint(String groupId, String inputTopic, Map<TopicPartition, Long> handledOffsets,
+                                    Duration memberWait) {
+        makeRoom(groupId, memberWait);
         Map<TopicPartition, OffsetAndMetadata> committed = calls.get(
                 admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata(), "read committed offsets");
         Map<TopicPartition, OffsetAndMetadata> target = new HashMap<>();
@@ -111,16 +163,63 @@ public final class GroupPosition {
         }
     }
 
-    private void evictMembers(String groupId) {
-        Optional<ConsumerGroupDescription> group = calls.getUnless(
-                admin.describeConsumerGroups(List.of(groupId)).describedGroups().get(groupId),
-                "describe group " + groupId, GroupIdNotFoundException.class);
-        if (group.isEmpty() || group.get().members().isEmpty()) {
-            return;
+    /**
+     * Makes room in {@code groupId} for this trainer without ever evicting a live one. Members left by a killed
+     * trainer on this host (its pid gone, see {@link TrainerProcess}) are evicted at once; members this host cannot
+     * judge (another host, another client) are waited for, up to {@code wait}, as the group coordinator drops them
+     * when their session times out.
+     *
+     * @throws IllegalStateException naming the live trainer (host, pid, run) or member that holds the group
+     */
+    private void makeRoom(String groupId, Duration wait) {
+        long deadline = System.nanoTime() + wait.toNanos();
+        boolean announced = false;
+        while (true) {
+            Optional<ConsumerGroupDescription> group = calls.getUnless(
+                    admin.describeConsumerGroups(List.of(groupId)).describedGroups().get(groupId),
+                    "describe group " + groupId, GroupIdNotFoundException.class);
+            List<MemberDescription> members = group.map(g -> List.copyOf(g.members())).orElse(List.of());
+            if (members.isEmpty()) {
+                return;
+            }
+            List<String> live = new ArrayList<>();
+            List<String> unknown = new ArrayList<>();
+            for (MemberDescription member : members) {
+                Optional<TrainerProcess> trainer = TrainerProcess.ofClientId(member.clientId());
+                if (trainer.isPresent() && trainer.get().isHere()) {
+                    if (trainer.get().isAliveHere()) {
+                        live.add("trainer " + trainer.get());
+                    }
+                } else {
+                    unknown.add(trainer.map(t -> "trainer " + t).orElse("client " + member.clientId()
+                            + " at " + member.host()));
+                }
+            }
+            if (!live.isEmpty()) {
+                throw new IllegalStateException("application id " + groupId + " is in use by a running "
+                        + String.join(" and ", live) + "; two trainers would each train a part of the stream: stop"
+                        + " it first, or give this one another application.id");
+            }
+            if (unknown.isEmpty()) {
+                calls.get(admin.removeMembersFromConsumerGroup(groupId, new RemoveMembersFromConsumerGroupOptions())
+                        .all(), "evict the stale members of group " + groupId);
+                log.println("evicted " + members.size() + " stale member(s) from group " + groupId
+                        + " (left by a trainer on this host that was killed)");
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("application id " + groupId + " is held by "
+                        + String.join(" and ", unknown) + ", still in the group after " + wait.toSeconds()
+                        + " s; a trainer elsewhere may be running: stop it first, or give this one another"
+                        + " application.id");
+            }
+            if (!announced) {
+                log.println("waiting up to " + wait.toSeconds() + " s for " + String.join(" and ", unknown)
+                        + " to leave group " + groupId + " (a trainer elsewhere, or one killed whose session has not"
+                        + " timed out)");
+                announced = true;
+            }
+            sleep(1000, "waiting for group " + groupId);
         }
-        calls.get(admin.removeMembersFromConsumerGroup(groupId, new RemoveMembersFromConsumerGroupOptions()).all(),
-                "evict the members of group " + groupId);
-        log.println("evicted " + group.get().members().size() + " stale member(s) from group " + groupId
-                + " (left by a process that was killed or did not leave the group)");
     }
 }

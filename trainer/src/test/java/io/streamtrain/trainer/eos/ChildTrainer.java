@@ -36,6 +36,10 @@ final class ChildTrainer {
         return new ChildTrainer(process, log);
     }
 
+    long pid() {
+        return process.pid();
+    }
+
     boolean isAlive() {
         return process.isAlive();
     }

@@ -110,11 +110,21 @@ public final class TestCluster implements AutoCloseable {
 
     /** Stops the broker (clients see it gone), waits {@code down}, starts it again and waits until it is ready. */
     public void restartBroker(Duration down) throws Exception {
+        stopBroker();
+        Thread.sleep(down.toMillis());
+        startBroker();
+    }
+
+    /** Stops the broker (the controller keeps running); {@link #startBroker()} brings it back on the same port. */
+    public void stopBroker() {
         BrokerServer broker = cluster.brokers().values().iterator().next();
         broker.shutdown();
         broker.awaitShutdown();
-        Thread.sleep(down.toMillis());
-        broker.startup();
+    }
+
+    /** Starts the broker {@link #stopBroker()} stopped and waits until it is ready. */
+    public void startBroker() throws Exception {
+        cluster.brokers().values().iterator().next().startup();
         cluster.waitForReadyBrokers();
     }
 
