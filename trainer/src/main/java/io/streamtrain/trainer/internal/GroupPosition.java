@@ -21,6 +21,7 @@ import org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.TopicExistsException;
@@ -47,7 +48,8 @@ public final class GroupPosition {
 
     /**
      * Waits until a broker answers, at most {@code limit}, printing a progress line every 5 s: a trainer started
-     * with its broker, or while the broker restarts, does not give up at once. Returns at once when one answers.
+     * with its broker, or while the broker restarts, does not give up at once. Returns at once when one answers;
+     * fails at once on an error that waiting does not cure (credentials, TLS, ACLs).
      *
      * @throws IllegalStateException naming the address and the last error when none answered in time
      */
@@ -63,6 +65,11 @@ public final class GroupPosition {
                 }
                 return;
             } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof RetriableException)) {
+                    // rejected credentials, TLS, ACLs: waiting would not help; the caller explains the cause
+                    throw new IllegalStateException("cannot reach the Kafka broker at " + bootstrapServers + ": "
+                            + e.getCause(), e.getCause());
+                }
                 long waited = System.nanoTime() - start;
                 if (waited >= limit.toNanos()) {
                     throw new IllegalStateException("no Kafka broker answered at " + bootstrapServers + " within "
