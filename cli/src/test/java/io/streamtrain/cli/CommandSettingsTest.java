@@ -115,6 +115,15 @@ class CommandSettingsTest {
     }
 
     @Test
+    void shouldListTheVariablesThatNameNoKeyOfTheCommand() {
+        CommandLineRun run = run(Map.of("STREAMTRAIN_MAX_STEP", "5", "STREAMTRAIN_HTTP_PORT", "9999"), "train",
+                "--list-config");
+        assertEquals(0, run.exitCode(), run.transcript());
+        assertTrue(run.out().contains("ignored (no key of streamtrain train): STREAMTRAIN_HTTP_PORT, STREAMTRAIN_MAX_STEP"),
+                run.transcript());
+    }
+
+    @Test
     void shouldReadTheBrokersSettingsFromAConfigFileAndLetDashCWin() throws Exception {
         Path file = Files.writeString(directory.resolve("broker.properties"), "port=9200\npartitions=3\n");
         CommandLineRun run = run(Map.of("STREAMTRAIN_PARTITIONS", "4"), "broker", "--config", file.toString(),

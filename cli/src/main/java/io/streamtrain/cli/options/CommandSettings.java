@@ -15,10 +15,13 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * The settings of one command: its config keys (a Kafka {@link ConfigDef}: type, default, validator and doc of each
@@ -217,21 +220,26 @@ public final class CommandSettings {
             String source = "--config " + file;
             readProperties(spec, file).forEach((key, value) -> settings.put(known(spec, key, source), value, source));
         }
+        Set<String> unused = new TreeSet<>(environment.keySet());
+        unused.removeIf(variable -> !variable.startsWith(ENVIRONMENT_PREFIX));
         for (String key : definition.configKeys().keySet()) {
             String variable = environmentVariable(key);
             if (environment.containsKey(variable)) {
                 settings.put(key, environment.get(variable), variable);
+                unused.remove(variable);
             }
         }
-        for (String prefix : passThroughPrefixes) {
+        for (String prefix : new LinkedHashSet<>(passThroughPrefixes)) {
             String variablePrefix = environmentVariable(prefix);
             environment.forEach((variable, value) -> {
                 if (variable.startsWith(variablePrefix) && variable.length() > variablePrefix.length()) {
                     String key = prefix + variable.substring(variablePrefix.length()).toLowerCase(Locale.ROOT).replace('_', '.');
                     settings.put(key, value, variable);
+                    unused.remove(variable);
                 }
             });
         }
+        settings.ignoredVariables(unused);
         Map<String, String> set = parsed.matchedOptionValue(SET_FLAG, Map.of());
         set.forEach((key, value) -> settings.put(known(spec, key, "-c"), value, "-c " + key));
         for (Flag flag : flags) {
@@ -264,7 +272,7 @@ public final class CommandSettings {
         }
         String nearest = nearest(key, definition.configKeys().keySet());
         String passed = passThroughPrefixes.isEmpty() ? ""
-                : " (or a key starting with " + String.join(" or ", passThroughPrefixes) + ")";
+                : " (or a key starting with " + String.join(" or ", new LinkedHashSet<>(passThroughPrefixes)) + ")";
         throw new ParameterException(spec.commandLine(), "unknown setting '" + key + "' (" + source + "); did you mean '"
                 + nearest + "'" + passed + "? --list-config prints every setting");
     }

@@ -9,6 +9,8 @@ import picocli.CommandLine.ParameterException;
 import java.io.PrintWriter;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -29,6 +31,7 @@ public final class ResolvedSettings {
     private final Map<String, Object> values = new LinkedHashMap<>();
     private final Map<String, String> sources = new LinkedHashMap<>();
     private boolean listRequested;
+    private Set<String> ignoredVariables = Set.of();
 
     ResolvedSettings(CommandSettings settings, CommandSpec spec) {
         this.settings = settings;
@@ -40,6 +43,11 @@ public final class ResolvedSettings {
         values.remove(key);
         values.put(key, value);
         sources.put(key, source);
+    }
+
+    /** The {@code STREAMTRAIN_*} variables that name no key of this command (shown by --list-config). */
+    void ignoredVariables(Set<String> variables) {
+        ignoredVariables = Set.copyOf(variables);
     }
 
     void listRequested(boolean requested) {
@@ -203,6 +211,10 @@ public final class ResolvedSettings {
                 out.println(name + " = " + CommandSettings.shown(value) + "   (from " + sources.get(name) + "; passed through)");
             }
         });
+        if (!ignoredVariables.isEmpty()) {
+            out.println();
+            out.println("ignored (no key of " + spec.qualifiedName() + "): " + String.join(", ", new TreeSet<>(ignoredVariables)));
+        }
         out.flush();
         return true;
     }
