@@ -14,6 +14,8 @@ import io.streamtrain.model.TokenizerIdentity;
 import io.streamtrain.model.TrainingOptions;
 import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TokenBatch;
+import io.streamtrain.schemas.Topics;
+import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.tokenizer.Tokenizers;
 import io.streamtrain.trainer.Backends;
@@ -44,9 +46,14 @@ import java.util.stream.Collectors;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
 
 /**
  * One rank of a data-parallel world of trainer processes ({@code train --world-size W --rank R}): its own model
@@ -84,6 +91,7 @@ public final class RankTrainer implements AutoCloseable {
     private final CheckpointStore checkpoints;
     private final List<TopicPartition> partitions;
     private final KafkaConsumer<byte[], byte[]> consumer;
+    private final KafkaProducer<String, byte[]> metrics; // rank 0's TrainingMetrics records; null on the others
     private final ArrayDeque<ConsumerRecord<byte[], byte[]>> pending = new ArrayDeque<>();
     private final BatchValidator validator;
     // the ledger: restored from the checkpoint, then this rank's own changes
@@ -95,6 +103,7 @@ public final class RankTrainer implements AutoCloseable {
     private long batchesTrained; // this rank's since the restore
     private long tokensTrained;
     private long worldBatches; // every rank's, restored ones included (summed each step)
+    private long lastStepNanos;
     private volatile boolean stopRequested;
     private volatile boolean finished;
 
@@ -177,6 +186,14 @@ public final class RankTrainer implements AutoCloseable {
             } else {
                 consumer.seek(partition, offset + 1);
             }
+        }
+ 
+        if (rank == 0) {
+            Map<String, Object> producerProperties = config.kafkaClients().clientConfig();
+            producerProperties.put(ProducerConfig.ACKS_CONFIG, "all");
+            this.metrics = new KafkaProducer<>(producerProperties, new StringSerializer(), new ByteArraySerializer());
+        } else {
+            this.metrics = null;
         }
         log.println("rank " + rank + ": partitions " + partitions.stream().map(p -> Integer.toString(p.partition()))
                 .collect(Collectors.joining(",")) + " of " + config.tokenBatchesTopic() + restored
@@ -267,6 +284,7 @@ public final class RankTrainer implements AutoCloseable {
                     if (rank == 0) {
                         log.printf("step %d: loss %.4f, %d rows in %d batch(es) of %d ranks, %d batches in all%n",
                                 gpt.step(), result.loss(), globalRows, (int) round[1], worldSize, worldBatches);
+                        emitMetrics(result, (long) globalRows * T, batch == null ? null : record);
                     }
                     long every = config.checkpointEverySteps();
                     if (!stopping && every > 0 && gpt.step() % every == 0) {
@@ -281,6 +299,32 @@ public final class RankTrainer implements AutoCloseable {
         } finally {
             finished = true;
         }
+    }
+
+    /**
+     * Rank 0's TrainingMetrics record of the step just taken, keyed by run and step like the one-process trainer's:
+     * the loss and accuracy of the global batch, its tokens, device "W ranks x ...", the source of rank 0's batch (or
+     * none). Sent without waiting; a crash may lose the last ones (they are not re-sent as the one-process trainer's).
+     */
+    private void emitMetrics(StepResult result, long stepTokens, ConsumerRecord<byte[], byte[]> source) {
+        long now = System.nanoTime();
+        double seconds = lastStepNanos == 0 ? Double.NaN : (now - lastStepNanos) / 1e9;
+        lastStepNanos = now;
+        Instant time = Instant.now();
+        TrainingMetrics record = TrainingMetrics.newBuilder()
+                .setRunId(runId).setStep(gpt.step()).setTime(time)
+                .setLoss(result.loss()).setAccuracy(result.accuracy()).setPerplexity(Math.exp(result.loss()))
+                .setLearningRate(result.learningRate()).setGradientNorm(result.gradientNorm())
+                .setTokens(stepTokens).setTokensPerSecond(Double.isNaN(seconds) ? 0 : stepTokens / seconds)
+                .setWaitMillis(0).setComputeMillis(Double.isNaN(seconds) ? 0 : seconds * 1e3).setEmitMillis(0)
+                .setBackend(gpt.kernels().backendName())
+                .setDevice(worldSize + " ranks x " + gpt.kernels().deviceName())
+                .setSourceTopic(config.tokenBatchesTopic())
+                .setSourcePartition(source == null ? -1 : source.partition())
+                .setSourceOffset(source == null ? -1 : source.offset())
+                .build();
+        metrics.send(new ProducerRecord<>(config.metricsTopic(), Topics.runStepKey(runId, gpt.step()),
+                AvroSerdes.trainingMetrics().serializer().serialize(config.metricsTopic(), record)));
     }
 
     /** The next record of this rank's partitions, waiting up to world.wait.ms; null when none came. */
@@ -411,6 +455,9 @@ public final class RankTrainer implements AutoCloseable {
     @Override
     public void close() {
         consumer.close();
+        if (metrics != null) {
+            metrics.close(Duration.ofSeconds(30)); // flushes the last records
+        }
         if (gradients instanceof NcclReducer nccl) {
             nccl.close();
         }

@@ -7,11 +7,13 @@ import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.Checkpoints;
 import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TokenBatch;
+import io.streamtrain.schemas.Topics;
 import io.streamtrain.trainer.ResidentModel;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.testing.NumberedBatches;
 import io.streamtrain.trainer.testing.TestCluster;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -121,6 +123,12 @@ class TrainerReplicasCrashTest {
         List<String> problems = problems(last, topic);
         if (!"2".equals(last.metadata().get("world.generation"))) {
             problems.add("generation " + last.metadata().get("world.generation"));
+        }
+        String lastKey = Topics.runStepKey("world-run", last.step());
+        boolean lastStepReported = cluster.readAll(config.get(TrainerConfig.METRICS_TOPIC), Duration.ofSeconds(30))
+                .stream().anyMatch(r -> lastKey.equals(new String(r.key(), StandardCharsets.UTF_8)));
+        if (!lastStepReported) {
+            problems.add("no metrics record " + lastKey + " from rank 0");
         }
         assertEquals(List.of(), problems, "rank 1 killed after checkpoint step " + killedAt + "; final checkpoint "
                 + last.metadata());
