@@ -2,6 +2,7 @@ package io.streamtrain.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamtrain.cuda.CudaDevice;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -13,6 +14,7 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 /** The demo itself, end to end in this JVM: embedded broker, producer, trainer on the CPU, dashboard. */
 class DemoCommandTest {
@@ -60,5 +62,19 @@ class DemoCommandTest {
             assertTrue(checkpoints.stream().anyMatch(p -> p.getFileName().toString().contains(String.valueOf(STEPS))),
                     "the final checkpoint is of step " + STEPS + ": " + checkpoints);
         }
+    }
+
+    @Test
+    void demoOnCudaWithoutAGpuFailsAtOnceSayingWhyAndLeavesNoRunDirectory(@TempDir Path directory) {
+        assumeFalse(CudaDevice.probe().available(), "this machine has a usable GPU");
+        Path runDir = directory.resolve("run");
+        long start = System.nanoTime();
+        CommandLineRun run = CommandLineRun.of("demo", "--backend", "cuda", "--max-steps", "5", "--no-dashboard",
+                "--run-dir", runDir.toString());
+        long seconds = (System.nanoTime() - start) / 1_000_000_000L;
+        assertEquals(1, run.exitCode(), run.transcript());
+        assertTrue(run.err().contains("CUDA cannot be used") && run.err().contains("--backend cpu"), run.transcript());
+        assertFalse(Files.exists(runDir), "no run directory for a demo that did not run");
+        assertTrue(seconds < 60, "the backend is checked before the broker starts: " + seconds + " s");
     }
 }

@@ -3,6 +3,7 @@ package io.streamtrain.tokenizer;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.streamtrain.tokenizer.internal.VocabularyFile;
 import java.io.IOException;
@@ -39,6 +40,13 @@ class TrainedBpeTokenizerTest extends TokenizerContractTest {
     @Override
     Tokenizer reopened() {
         return Tokenizers.open(vocabulary.toString());
+    }
+
+    @Test
+    void theTrainedVocabularyIsReadableByOthersAsAnyNewFileIs() throws IOException {
+        assumeTrue(directory.getFileSystem().supportedFileAttributeViews().contains("posix"), "POSIX permissions");
+        Path plain = Files.createFile(directory.resolve("plain-new-file.txt")); // what the umask allows
+        assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(vocabulary));
     }
 
     @Test

@@ -4,6 +4,8 @@ import io.streamtrain.cli.options.CommandSettings;
 import io.streamtrain.cli.options.Definitions;
 import io.streamtrain.cli.options.ResolvedSettings;
 import io.streamtrain.cli.options.SharedFlags;
+import io.streamtrain.cli.support.CliException;
+import io.streamtrain.cuda.CudaDevice;
 import io.streamtrain.schemas.KafkaClientSettings;
 import io.streamtrain.trainer.TrainerConfig;
 import org.apache.kafka.common.config.ConfigDef;
@@ -103,6 +105,14 @@ public final class DemoCommand implements Callable<Integer>, CommandSettings.Con
         double learningRate = (Double) settings.value(TrainerConfig.LEARNING_RATE);
         if (learningRate <= 0) {
             throw settings.usageError(settings.describe(TrainerConfig.LEARNING_RATE) + " must be in (0, 1], got " + learningRate);
+        }
+        if ("cuda".equals(settings.value(TrainerConfig.BACKEND))) {
+            // Before the broker starts and the run directory is made: without a GPU the demo cannot run at all.
+            CudaDevice device = CudaDevice.probe();
+            if (!device.available()) {
+                throw new CliException(settings.describe(TrainerConfig.BACKEND) + " is cuda, but CUDA cannot be used: "
+                        + device.reason() + "; use --backend cpu, or auto to take the GPU when there is one");
+            }
         }
         @SuppressWarnings("unchecked")
         List<Path> inputs = ((List<String>) settings.value(INPUTS)).stream().map(Path::of).toList();

@@ -21,6 +21,7 @@ public final class Progress {
     private final long startNanos = System.nanoTime();
     private long lastShownNanos = startNanos;
     private boolean barShown;
+    private long[] lastLogged = {0, 0, 0, 0};
 
     private long documents;
     private long tokens;
@@ -60,12 +61,20 @@ public final class Progress {
         tick();
     }
 
-    /** Shows the current state if the display is due. */
+    /**
+     * Shows the current state if the display is due; a log line only when something changed since the last one, so
+     * that an idle {@code --follow} stays quiet.
+     */
     public void tick() {
         long now = System.nanoTime();
         if (mode == ProgressMode.NONE || now - lastShownNanos < intervalNanos) {
             return;
         }
+        long[] state = {documents, tokens, batches, bytes};
+        if (mode == ProgressMode.LOG && java.util.Arrays.equals(state, lastLogged)) {
+            return;
+        }
+        lastLogged = state;
         lastShownNanos = now;
         show(now);
     }

@@ -31,6 +31,23 @@ class ProgressTest {
     }
 
     @Test
+    void anIdleProducerLogsNoLineUntilSomethingChanges() throws InterruptedException {
+        Progress progress = new Progress(out, ProgressMode.LOG, -1, 1);
+        for (int i = 0; i < 5; i++) { // --follow with nothing new: nothing to say
+            Thread.sleep(3);
+            progress.tick();
+        }
+        assertEquals("", printed());
+        progress.addBytes(100);
+        progress.setCounts(1, 100, 0);
+        for (int i = 0; i < 5; i++) {
+            Thread.sleep(3);
+            progress.tick();
+        }
+        assertEquals(1, printed().lines().count(), printed());
+    }
+
+    @Test
     void shouldRedrawABarInPlaceAndPrintMessagesOnTheirOwnLines() throws InterruptedException {
         Progress progress = new Progress(out, ProgressMode.BAR, 100, 1);
         progress.addBytes(50);

@@ -38,7 +38,9 @@ public final class VocabularyFile {
         Path absolute = file.toAbsolutePath();
         Path directory = absolute.getParent();
         Files.createDirectories(directory);
-        Path temporary = Files.createTempFile(directory, absolute.getFileName().toString(), ".tmp");
+        // Not Files.createTempFile: its files are private (0600); a vocabulary is shared like any other file.
+        Path temporary = Files.createFile(directory.resolve(absolute.getFileName() + "." + ProcessHandle.current().pid()
+                + "-" + System.nanoTime() + ".tmp"));
         try {
             try (BufferedWriter out = Files.newBufferedWriter(temporary, StandardCharsets.UTF_8)) {
                 out.write(HEADER_PREFIX + " version=" + VERSION + " vocabulary_size=" + (ranks.length + 1)
