@@ -179,7 +179,6 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
                         this::stopping);
                 for (; epoch[0] < settings.epochs(); epoch[0]++) {
                     if (epoch[0] > 0 && (holdout || train.shuffler != null)) {
-                        pipeline.flush(); // every document of the previous epoch is packed
                         train.startEpoch(epoch[0]);
                     }
                     for (InputSource source : sources) {
@@ -187,6 +186,11 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
                             break;
                         }
                         reader.read(source, stdin, pipeline::accept);
+                    }
+                    if (holdout || train.shuffler != null) {
+                        // every document of this epoch is packed while epoch[0] still names it: the held-out
+                        // split reads it on this thread when the pipeline hands a document on
+                        pipeline.flush();
                     }
                 }
                 epoch[0] = 0; // what --follow reads is new input: its held-out part is sent
