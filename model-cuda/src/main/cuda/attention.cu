@@ -137,7 +137,7 @@ extern "C" __global__ void attention_backward_preprocess(float* stats, const flo
     if (lane == 0) stats[(long long)B * NH * T + row] = sum;
 }
 
-// dq: per query row, over the key tiles at or before it. dq += scale * sum_j ds_ij k_j,
+// dq: per query row, over the key tiles at or before it. dq = scale * sum_j ds_ij k_j (written, not accumulated),
 // ds_ij = p_ij (dout_i . v_j - D_i), p_ij = exp(scale q_i . k_j - lse_i).
 template <int P>
 __device__ void attentionBackwardQuery(float* dqkv, const float* dout, const float* qkv, const float* stats,
@@ -181,12 +181,12 @@ __device__ void attentionBackwardQuery(float* dqkv, const float* dout, const flo
 #pragma unroll
     for (int d = 0; d < 32; d++) {
         int dim = part * 32 + d;
-        if (dim < hs) g[dim] += scale * dq[d];
+        if (dim < hs) g[dim] = scale * dq[d];
     }
 }
 
 // dk, dv: per key row j, over the query tiles at or after it.
-// dv_j += sum_i p_ij dout_i, dk_j += scale * sum_i ds_ij q_i.
+// dv_j = sum_i p_ij dout_i, dk_j = scale * sum_i ds_ij q_i (written, not accumulated).
 template <int P>
 __device__ void attentionBackwardKeyValue(float* dqkv, const float* dout, const float* qkv, const float* stats,
                                           int B, int T, int C, int NH, int hs, float scale) {
@@ -243,8 +243,8 @@ __device__ void attentionBackwardKeyValue(float* dqkv, const float* dout, const 
     for (int d = 0; d < 32; d++) {
         int dim = part * 32 + d;
         if (dim < hs) {
-            g[C + dim] += scale * dk[d];
-            g[2 * C + dim] += dv[d];
+            g[C + dim] = scale * dk[d];
+            g[2 * C + dim] = dv[d];
         }
     }
 }
@@ -556,7 +556,7 @@ __device__ void attentionBackwardQueryTc(float* dqkv, const void* dout, const vo
         }
         __syncthreads();
     }
-    storeRows<D, true>(dqkv + (long long)b * T * C3 + h * hs, C3, dq, scale, scale, row0, T, hs);
+    storeRows<D, false>(dqkv + (long long)b * T * C3 + h * hs, C3, dq, scale, scale, row0, T, hs);
 }
 
 // dk, dv of 64 key rows per block, over the query tiles at or after them (double-buffered).
@@ -639,8 +639,8 @@ __device__ void attentionBackwardKeyValueTc(float* dqkv, const void* dout, const
         __syncthreads();
     }
     float* keyRows = dqkv + (long long)b * T * C3 + C + h * hs;
-    storeRows<D, true>(keyRows, C3, dk, scale, scale, key0, T, hs);
-    storeRows<D, true>(keyRows + C, C3, dv, 1.0f, 1.0f, key0, T, hs);
+    storeRows<D, false>(keyRows, C3, dk, scale, scale, key0, T, hs);
+    storeRows<D, false>(keyRows + C, C3, dv, 1.0f, 1.0f, key0, T, hs);
 }
 
 // Kernels per padded head dim D: from fp32 qkv and dout (_tc_D), or from bf16 copies of them (_tc_bf16_D).

@@ -35,7 +35,7 @@ extern "C" __global__ void gelu_forward(float* out, const float* inp, long long 
         out[j] = geluValue(inp[j]);)
 }
 
-// dinp (N) += dout * gelu'(inp)
+// dinp (N) = dout * gelu'(inp), written; dinp may be dout (each element is read before it is written)
 extern "C" __global__ void gelu_backward(float* dinp, const float* dout, const float* inp, long long N) {
     long long i = 4 * ((long long)blockIdx.x * blockDim.x + threadIdx.x);
     if (i >= N) return;
@@ -43,11 +43,9 @@ extern "C" __global__ void gelu_backward(float* dinp, const float* dout, const f
     FOR_FOUR(i, N, vector,
         float4 x = *reinterpret_cast<const float4*>(inp + i);
         float4 d = *reinterpret_cast<const float4*>(dout + i);
-        float4 g = *reinterpret_cast<float4*>(dinp + i);
-        g.x += geluGradient(x.x) * d.x; g.y += geluGradient(x.y) * d.y;
-        g.z += geluGradient(x.z) * d.z; g.w += geluGradient(x.w) * d.w;
-        *reinterpret_cast<float4*>(dinp + i) = g;,
-        dinp[j] += geluGradient(inp[j]) * dout[j];)
+        *reinterpret_cast<float4*>(dinp + i) = make_float4(geluGradient(x.x) * d.x, geluGradient(x.y) * d.y,
+                                                           geluGradient(x.z) * d.z, geluGradient(x.w) * d.w);,
+        dinp[j] = geluGradient(inp[j]) * dout[j];)
 }
 
 extern "C" __global__ void residual_forward(float* out, const float* inp1, const float* inp2, long long N) {

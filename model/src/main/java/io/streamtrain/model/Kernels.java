@@ -9,8 +9,10 @@ package io.streamtrain.model;
  * <p>Conventions. Shapes are written with B batch, T sequence length, C channels, NH heads,
  * V vocabulary, Vp padded vocabulary, OC output channels and N = B * T positions. Arguments come
  * in the order outputs, inputs, weights, sizes. Backward kernels <em>accumulate</em> ({@code +=})
- * into every gradient they write, of weights and of activations alike (as llm.c does); the model
- * zero-fills both gradient buffers once before backward. Calls are enqueued in order; only the methods that return data to the host
+ * into the parameter gradients (the model zero-fills them once before backward). Activation gradients with one
+ * producer are <em>written</em> ({@code =}: matmul's dinp, attention's dqkv, gelu's dinp), so they need no
+ * zero-fill; layernorm's dinp accumulates, being the residual stream's gradient, which several layers add to (as
+ * llm.c's CUDA trainer does). Calls are enqueued in order; only the methods that return data to the host
  * ({@link #read}, {@link #readInts}) wait for the work before them. Nothing here allocates except
  * the {@code allocate} methods, which a model calls once, at start.
  */
@@ -63,14 +65,14 @@ public interface Kernels extends AutoCloseable {
     /** out (N, C) = (inp - mean) * rstd * weight + bias over C, eps 1e-5; mean and rstd (N) saved for backward. */
     void layernormForward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias, int N, int C);
 
-    /** dinp (N, C), dweight and dbias (C) accumulate. */
+    /** dinp (N, C), dweight and dbias (C) accumulate: dinp is the residual stream's gradient. */
     void layernormBackward(Tensor dinp, Tensor dweight, Tensor dbias,
                            Tensor dout, Tensor inp, Tensor weight, Tensor mean, Tensor rstd, int N, int C);
 
     /** out (N, OC) = inp (N, C) · weight (OC, C)ᵀ + bias (OC); bias may be null. */
     void matmulForward(Tensor out, Tensor inp, Tensor weight, Tensor bias, int N, int C, int OC);
 
-    /** dinp (N, C), dweight (OC, C) and dbias (OC, may be null) accumulate. */
+    /** dinp (N, C) is written; dweight (OC, C) and dbias (OC, may be null) accumulate. */
     void matmulBackward(Tensor dinp, Tensor dweight, Tensor dbias,
                         Tensor dout, Tensor inp, Tensor weight, int N, int C, int OC);
 
@@ -87,14 +89,14 @@ public interface Kernels extends AutoCloseable {
      */
     void attentionForward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH);
 
-    /** dqkv (B, T, 3C) accumulates, from dout (B, T, C) and forward's qkv, out and stats. */
+    /** dqkv (B, T, 3C) is written, from dout (B, T, C) and forward's qkv, out and stats. */
     void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats,
                            int B, int T, int C, int NH);
 
     /** out (N) = gelu(inp) with the tanh approximation. */
     void geluForward(Tensor out, Tensor inp, int N);
 
-    /** dinp (N) accumulates dout · gelu'(inp). */
+    /** dinp (N) = dout · gelu'(inp), written; dinp may be dout itself. */
     void geluBackward(Tensor dinp, Tensor dout, Tensor inp, int N);
 
     /** out (N) = inp1 + inp2. */

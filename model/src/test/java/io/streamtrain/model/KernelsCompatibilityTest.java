@@ -260,7 +260,7 @@ public abstract class KernelsCompatibilityTest {
         }
         expect("matmulForward", "out", out);
 
-        Pair dinp = randomInput((long) N * C, 1f);
+        Pair dinp = output((long) N * C);  // written: every element, whatever was there
         Pair dweight = randomInput((long) OC * C, 1f);
         Pair dbias = randomInput(OC, 1f);
         Pair dout = randomInput((long) N * OC, 1f);
@@ -287,7 +287,7 @@ public abstract class KernelsCompatibilityTest {
         }
         expect("attentionForward", "out", out);
 
-        Pair dqkv = randomInput((long) s.N() * 3 * s.C, 1f);
+        Pair dqkv = output((long) s.N() * 3 * s.C);  // written, not accumulated
         Pair dout = randomInput((long) s.N() * s.C, 1f);
         for (Side side : Side.values()) {
             kernels(side).attentionBackward(dqkv.on(side), dout.on(side), qkv.on(side), out.on(side), stats.on(side),
@@ -307,7 +307,7 @@ public abstract class KernelsCompatibilityTest {
             kernels(side).geluForward(out.on(side), inp.on(side), n);
         }
         expect("geluForward", "out", out);
-        Pair dinp = randomInput(n, 1f);
+        Pair dinp = output(n);  // written, not accumulated
         Pair dout = randomInput(n, 1f);
         for (Side side : Side.values()) {
             kernels(side).geluBackward(dinp.on(side), dout.on(side), inp.on(side), n);

@@ -369,7 +369,7 @@ public final class ReferenceKernels implements Kernels {
                 N, C, OC));
     }
 
-    /** dinp (N, C) += dout · weight; dweight (OC, C) += doutᵀ · inp; dbias (OC) += the column sums of dout. */
+    /** dinp (N, C) = dout · weight (written); dweight (OC, C) += doutᵀ · inp; dbias (OC) += the column sums of dout. */
     @Override
     public void matmulBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
                                int N, int C, int OC) {
@@ -389,7 +389,7 @@ public final class ReferenceKernels implements Kernels {
                 db[o] += g;
             }
         }
-        add(dinp, dx);
+        set(dinp, dx);
         add(dweight, dw);
         if (dbias != null) {
             add(dbias, db);
@@ -408,7 +408,7 @@ public final class ReferenceKernels implements Kernels {
 
     /**
      * With A the softmax row of (b, h, t): dA[t2] = dout[t] · v[t2]; dS[t2] = A[t2] (dA[t2] - sum of A dA) / sqrt(hs);
-     * dq[t] += dS[t2] k[t2]; dk[t2] += dS[t2] q[t]; dv[t2] += A[t2] dout[t].
+     * dq[t] = sum of dS[t2] k[t2]; dk[t2] = sum of dS[t2] q[t]; dv[t2] = sum of A[t2] dout[t]: dqkv is written.
      */
     @Override
     public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
@@ -444,7 +444,7 @@ public final class ReferenceKernels implements Kernels {
                 }
             }
         }
-        add(dqkv, dx);
+        set(dqkv, dx);
     }
 
     @Override
@@ -452,7 +452,7 @@ public final class ReferenceKernels implements Kernels {
         set(out, gelu(get(inp, N)));
     }
 
-    /** dinp += dout * (0.5 (1 + tanh u) + 0.5 x sech² u * sqrt(2/pi) (1 + 3 * 0.044715 x²)). */
+    /** dinp = dout * (0.5 (1 + tanh u) + 0.5 x sech² u * sqrt(2/pi) (1 + 3 * 0.044715 x²)). */
     @Override
     public void geluBackward(Tensor dinp, Tensor dout, Tensor inp, int N) {
         double[] x = get(inp, N);
@@ -464,7 +464,7 @@ public final class ReferenceKernels implements Kernels {
                     + 0.5 * x[i] * (1 - tanh * tanh) * GELU_SCALE * (1 + 3 * 0.044715 * x[i] * x[i]);
             dx[i] = local * g[i];
         }
-        add(dinp, dx);
+        set(dinp, dx);
     }
 
     @Override

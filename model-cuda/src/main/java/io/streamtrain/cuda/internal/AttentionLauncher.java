@@ -99,7 +99,7 @@ public final class AttentionLauncher {
                         0);
     }
 
-    /** dqkv (B, T, 3C) accumulates the gradient of forward from dout (B, T, C). */
+    /** dqkv (B, T, 3C) = the gradient of forward from dout (B, T, C), written (each element by one block). */
     public void backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
                          int NH) {
         int variant = attentionVariant(C, NH, "attentionBackward");

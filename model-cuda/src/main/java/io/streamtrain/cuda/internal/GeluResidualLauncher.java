@@ -27,7 +27,7 @@ public final class GeluResidualLauncher {
                 args.floats(inp, N, "geluForward", "inp"), null);
     }
 
-    /** dinp (N) += gelu'(inp (N)) * dout (N). */
+    /** dinp (N) = gelu'(inp (N)) * dout (N), written; dinp may be dout. */
     public void geluBackward(Tensor dinp, Tensor dout, Tensor inp, int N) {
         elementwise(geluBackward, "gelu_backward", N, args.floats(dinp, N, "geluBackward", "dinp"),
                 args.floats(dout, N, "geluBackward", "dout"), args.floats(inp, N, "geluBackward", "inp"));

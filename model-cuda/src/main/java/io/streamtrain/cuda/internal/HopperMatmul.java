@@ -21,7 +21,7 @@ public final class HopperMatmul {
 
     /** One compiled block tile: 128 x columns, {@code stages} stages of 64 deep, blocks per SM that fit. */
     public record Tile(String name, CUfunction store, CUfunction accumulate, int columns, int stages, int blocksPerSm,
-                       String storeLabel, String dinpLabel, String dweightLabel) {
+                       String storeLabel, String dinpStoreLabel, String dinpLabel, String dweightLabel) {
         int sharedBytes() {
             return stages * (128 + columns) * DEPTH * 2 + 1024;  // + the alignment of the stages to 1024 bytes
         }
@@ -71,7 +71,8 @@ public final class HopperMatmul {
         // the launch labels are made once: nothing is allocated per product
         return new Tile(name, kernels.hopperFunction(KernelFamily.MATMUL, "matmul_wgmma_store_" + name, shared),
                 kernels.hopperFunction(KernelFamily.MATMUL, "matmul_wgmma_accumulate_" + name, shared), columns,
-                stages, blocksPerSm, "matmul_wgmma_store_" + name, "matmul_wgmma_accumulate_" + name + " dinp",
+                stages, blocksPerSm, "matmul_wgmma_store_" + name, "matmul_wgmma_store_" + name + " dinp",
+                "matmul_wgmma_accumulate_" + name + " dinp",
                 "matmul_wgmma_accumulate_" + name + " dweight");
     }
 
@@ -98,16 +99,32 @@ public final class HopperMatmul {
 
     /** out (N, OC) = inp (N, C) . weight (OC, C)^T + bias, from bf16 copies of inp and weight. */
     public void forward(CudaTensor out, CudaTensor inpBf16, CudaTensor weightBf16, CudaTensor bias, int N, int C, int OC) {
+        store(out, inpBf16, weightBf16, bias, N, OC, C, C, C, OC, tile().storeLabel());
+    }
+
+    /** out (M, N) = A (M, K) . B (N, K)^T + bias (N, or null): one block per output tile, K not split. */
+    private void store(CudaTensor out, CudaTensor a, CudaTensor b, CudaTensor bias, int M, int N, int K, int lda,
+                       int ldb, int ldo, String label) {
         Tile tile = tile();
-        launcher.begin().pointer(out).pointer(inpBf16).pointer(weightBf16).pointer(bias)
-                .int32(N).int32(OC).int32(C).int32(C).int32(C).int32(OC)
-                .launch(tile.store(), tile.storeLabel(), blocks(OC, tile.columns()), blocks(N, 128), 1,
+        launcher.begin().pointer(out).pointer(a).pointer(b).pointer(bias)
+                .int32(M).int32(N).int32(K).int32(lda).int32(ldb).int32(ldo)
+                .launch(tile.store(), label, blocks(N, tile.columns()), blocks(M, 128), 1,
                         THREADS, 1, tile.sharedBytes());
     }
 
     /**
-     * dinp (N, C) += dout (N, OC) . weight (OC, C) and dweight (OC, C) += dout^T (OC, N) . inp (N, C), from the fp32
-     * dout, inp and weight (their bf16 copies, straight and transposed, are made here).
+     * Whether {@link #backward} adds dinp (N, C) into what is there (its K = OC split over blocks, to fill the GPU),
+     * so that the caller must zero it first; else dinp is stored.
+     */
+    public boolean addsIntoInputGradient(int N, int C, int OC) {
+        Tile tile = tile();
+        return splits(OC, kPerSplit(tile, blocks(C, tile.columns()) * blocks(N, 128), OC)) > 1;
+    }
+
+    /**
+     * dinp (N, C) = dout (N, OC) . weight (OC, C) (added into dinp where {@link #addsIntoInputGradient}) and dweight
+     * (OC, C) += dout^T (OC, N) . inp (N, C), from the fp32 dout, inp and weight (their bf16 copies, straight and
+     * transposed, are made here).
      */
     public void backward(CudaTensor dinp, CudaTensor dweight, CudaTensor dout, CudaTensor inp, CudaTensor weight, int N,
                          int C, int OC) {
@@ -117,7 +134,11 @@ public final class HopperMatmul {
         CudaTensor doutBf16 = scratch(3, (long) N * OC);
         CudaTensor doutT = transposed(1, doutBf16, dout, N, OC, paddedN);  // and dout straight, in one pass
         CudaTensor inpT = transposed(2, null, inp, N, C, paddedN);
-        accumulate(dinp, doutBf16, weightT, N, C, OC, OC, OC, C, true);
+        if (addsIntoInputGradient(N, C, OC)) {
+            accumulate(dinp, doutBf16, weightT, N, C, OC, OC, OC, C, true);
+        } else {
+            store(dinp, doutBf16, weightT, null, N, C, OC, OC, OC, C, tile().dinpStoreLabel());
+        }
         accumulate(dweight, doutT, inpT, OC, C, paddedN, paddedN, paddedN, C, false);
     }
 

@@ -14,13 +14,14 @@ public record Launchers(EncoderLauncher encoder, LayernormLauncher layernorm, Ma
     public static Launchers create(KernelLookup kernels, Launcher launcher, TensorChecks args, Grid grid,
                                    LongFunction<CudaTensor> allocate) {
         Bf16Scratch bf16 = new Bf16Scratch(kernels, launcher, grid, allocate);
+        AdamwLauncher adamw = new AdamwLauncher(kernels, launcher, args, grid, allocate);
         return new Launchers(new EncoderLauncher(kernels, launcher, args),
                 new LayernormLauncher(kernels, launcher, args, grid),
-                new MatmulLauncher(kernels, launcher, args, grid, bf16, allocate),
+                new MatmulLauncher(kernels, launcher, args, grid, bf16, allocate, adamw),
                 new AttentionLauncher(kernels, launcher, args, bf16),
                 new GeluResidualLauncher(kernels, launcher, args),
                 new CrossEntropyLauncher(kernels, launcher, args),
-                new AdamwLauncher(kernels, launcher, args, grid, allocate),
+                adamw,
                 new SamplingLauncher(kernels, launcher, args));
     }
 }

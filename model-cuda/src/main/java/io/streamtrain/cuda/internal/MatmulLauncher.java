@@ -33,6 +33,8 @@ public final class MatmulLauncher {
     private final TensorChecks args;
     private final Grid grid;
     private final Bf16Scratch bf16;
+    /** Its fill zeroes dinp before a product that adds into it (split-K blocks, the compute_80 kernels). */
+    private final AdamwLauncher fills;
     private final CUfunction matmulForward, matmulBackwardInput, matmulBackwardWeight, matmulBackwardBias;
     /** The pipelined products: block tile 128 x 128 x 64, 8 warps, 3 stages (NOTES.md says what else was tried). */
     private final PipelinedMatmul pipelinedMatmul;
@@ -42,8 +44,9 @@ public final class MatmulLauncher {
     private boolean useHopper;
 
     public MatmulLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args, Grid grid, Bf16Scratch bf16,
-                          LongFunction<CudaTensor> allocate) {
+                          LongFunction<CudaTensor> allocate, AdamwLauncher fills) {
         this.launcher = launcher;
+        this.fills = fills;
         this.args = args;
         this.grid = grid;
         this.bf16 = bf16;
@@ -143,8 +146,9 @@ public final class MatmulLauncher {
     }
 
     /**
-     * dinp (N, C) += dout (N, OC) · weight (OC, C); dweight (OC, C) += dout (N, OC)ᵀ · inp (N, C);
-     * dbias (OC, or null) += column sums of dout.
+     * dinp (N, C) = dout (N, OC) · weight (OC, C), written; dweight (OC, C) += dout (N, OC)ᵀ · inp (N, C);
+     * dbias (OC, or null) += column sums of dout. The wgmma path stores dinp straight from its tiles where K is not
+     * split; the products that add into dinp (split-K, and the compute_80 kernels) have it zero-filled first.
      */
     public void backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
                          int N, int C, int OC) {
@@ -154,7 +158,11 @@ public final class MatmulLauncher {
         CudaTensor input = args.floats(inp, (long) N * C, "matmulBackward", "inp");
         CudaTensor weights = args.floats(weight, (long) OC * C, "matmulBackward", "weight");
         boolean aligned = ((gradInput.address() | gradWeight.address()) & 7) == 0;
-        if (useHopper && aligned && pipelined(N, C, OC, gradOut, input, weights)) {
+        boolean hopperPath = useHopper && aligned && pipelined(N, C, OC, gradOut, input, weights);
+        if (!hopperPath || hopper.addsIntoInputGradient(N, C, OC)) {
+            fills.fill(gradInput, 0f);  // before any product's arguments are packed
+        }
+        if (hopperPath) {
             hopper.backward(gradInput, gradWeight, gradOut, input, weights, N, C, OC);
         } else if (aligned && pipelined(N, C, OC, gradOut, input, weights)) {
             PipelinedMatmul p = pipelinedMatmul;
@@ -162,7 +170,7 @@ public final class MatmulLauncher {
             CudaTensor a = bf16.convert(0, gradOut, (long) N * OC);
             CudaTensor b = bf16.convert(1, weights, (long) OC * C);
             CudaTensor c = bf16.convert(2, input, (long) N * C);
-            // dinp (N, C) += dout (N, OC) . weight (OC, C): M = N, columns C, K = OC
+            // dinp (N, C) += dout (N, OC) . weight (OC, C) into zeros: M = N, columns C, K = OC
             int splitInput = kPerSplit(blocks(C, p.tileColumns()) * blocks(N, p.tileRows()), OC);
             launcher.begin().pointer(gradInput).pointer(a).pointer(b).int32(N).int32(C).int32(OC).int32(splitInput)
                     .launch(p.backwardInput(), "matmul_backward_input_bf16", blocks(C, p.tileColumns()),
@@ -175,7 +183,7 @@ public final class MatmulLauncher {
                             blocks(OC, p.tileRows()), splits(N, splitWeight), p.threads(), 1,
                             pipelinedSharedBytes(p, false, false));
         } else {
-            // dinp (N, C) += dout (N, OC) . weight (OC, C): M = N, columns C, K = OC
+            // dinp (N, C) += dout (N, OC) . weight (OC, C) into zeros: M = N, columns C, K = OC
             int splitInput = kPerSplit(tiles(C) * tiles(N), OC);
             launcher.begin().pointer(gradInput).pointer(gradOut).pointer(weights).int32(N).int32(C).int32(OC)
                     .int32(splitInput)

@@ -10,22 +10,23 @@ import io.streamtrain.model.GptConfig;
  */
 public enum ActivationTensor {
     // name        perLayer gradient   shape
-    ENCODED(false, true),     // (B, T, C) token + position embedding: the residual stream into block 0
+    ENCODED(false, true),     // (B, T, C) token + position embedding; its gradient view is the one buffer of the
+                              // residual stream's gradient in backward, which ends as dencoded
     LN1(true, true),          // (L, B, T, C)
     LN1_MEAN(true, false),    // (L, B, T)
     LN1_RSTD(true, false),    // (L, B, T)
     QKV(true, true),          // (L, B, T, 3C)
     ATTY(true, true),         // (L, B, T, C) attention output, heads side by side
     ATT_STATS(true, false),   // (L, S) S = kernels.attentionStatisticsSize(B, T, NH)
-    ATTPROJ(true, true),      // (L, B, T, C)
-    RESIDUAL2(true, true),    // (L, B, T, C) residual + attproj
+    ATTPROJ(true, false),     // (L, B, T, C) its gradient is the residual stream's (ENCODED's view)
+    RESIDUAL2(true, false),   // (L, B, T, C) residual + attproj
     LN2(true, true),          // (L, B, T, C)
     LN2_MEAN(true, false),    // (L, B, T)
     LN2_RSTD(true, false),    // (L, B, T)
     FCH(true, true),          // (L, B, T, 4C)
     FCH_GELU(true, true),     // (L, B, T, 4C)
-    FCPROJ(true, true),       // (L, B, T, C)
-    RESIDUAL3(true, true),    // (L, B, T, C) residual2 + fcproj: the residual stream out of the block
+    FCPROJ(true, false),      // (L, B, T, C)
+    RESIDUAL3(true, false),   // (L, B, T, C) residual2 + fcproj: the residual stream out of the block
     LNF(false, true),         // (B, T, C)
     LNF_MEAN(false, false),   // (B, T)
     LNF_RSTD(false, false),   // (B, T)

@@ -19,7 +19,6 @@ public final class Activations {
     private final Tensor valueBuffer;     // capacity >= values.size()
     private final Tensor gradientBuffer;  // capacity >= gradients.size()
     private final IntTensor tokenBuffer;  // capacity >= 2 B T
-    private final Tensor gradients;       // the gradient views' extent: zero-grad fills exactly this
     private final IntTensor inputs;       // (B, T)
     private final IntTensor targets;      // (B, T)
     private final IntTensor[] inputRows;  // [B] (T) views of inputs, so that uploading a batch creates nothing
@@ -57,7 +56,6 @@ public final class Activations {
             }
         }
         long n = (long) B * T;
-        gradients = gradientBuffer.slice(0, gradientOffset);
         inputs = tokenBuffer.slice(0, n);
         targets = tokenBuffer.slice(n, n);
         inputRows = new IntTensor[B];
@@ -119,11 +117,6 @@ public final class Activations {
             throw new IllegalArgumentException("activation " + t + " has no gradient view");
         }
         return layers[layer];
-    }
-
-    /** All activation gradients: the one fill of zero-grad. */
-    public Tensor gradients() {
-        return gradients;
     }
 
     /** Input ids (B, T). */

@@ -130,38 +130,46 @@ public final class BatchPasses {
         kernels.mean(accuracy, acts.get(CORRECT), N);
     }
 
-    /** Zero-grad: one fill of the parameter gradients and one of the activation gradients. */
+    /**
+     * Zero-grad: one fill of the parameter gradients and one of the residual stream's gradient (B, T, C); the other
+     * activation gradients are written by their one producer in backward, so they need none.
+     */
     public void zeroGradients() {
         kernels.fill(parameters.gradients(), 0f);
-        kernels.fill(acts.gradients(), 0f);
+        kernels.fill(acts.gradient(ENCODED), 0f);
     }
 
-    /** Backward: forward's calls in reverse order, from the dlogits that forward left in the logits. */
+    /**
+     * Backward: forward's calls in reverse order, from the dlogits that forward left in the logits (llm.c's CUDA
+     * order). The residual stream's gradient lives in one (B, T, C) buffer, {@code dresidual} (ENCODED's gradient
+     * view, zero-filled by {@link #zeroGradients}): a residual add passes its gradient through unchanged, so each
+     * block's products read it as their dout and each layernorm backward adds its part to it; every other activation
+     * gradient is written by its one producer.
+     */
     public void backward(int B, int T) {
         int C = config.channels();
         int NH = config.heads();
         int N = B * T;
         int L = config.layers();
+        Tensor dresidual = acts.gradient(ENCODED);
         kernels.matmulBackward(acts.gradient(LNF), grad(WTE), null, acts.get(LOGITS), acts.get(LNF), param(WTE),
                 N, C, config.paddedVocabularySize());
-        kernels.layernormBackward(acts.gradient(RESIDUAL3, L - 1), grad(LNFW), grad(LNFB), acts.gradient(LNF),
+        kernels.layernormBackward(dresidual, grad(LNFW), grad(LNFB), acts.gradient(LNF),
                 acts.get(RESIDUAL3, L - 1), param(LNFW), acts.get(LNF_MEAN), acts.get(LNF_RSTD), N, C);
         for (int l = L - 1; l >= 0; l--) {
             Tensor residual = l == 0 ? acts.get(ENCODED) : acts.get(RESIDUAL3, l - 1);
-            Tensor dresidual = l == 0 ? acts.gradient(ENCODED) : acts.gradient(RESIDUAL3, l - 1);
-            kernels.residualBackward(acts.gradient(RESIDUAL2, l), acts.gradient(FCPROJ, l),
-                    acts.gradient(RESIDUAL3, l), N * C);
+            // residual3 = residual2 + fcproj: dfcproj is dresidual itself
             kernels.matmulBackward(acts.gradient(FCH_GELU, l), grad(FCPROJW, l), grad(FCPROJB, l),
-                    acts.gradient(FCPROJ, l), acts.get(FCH_GELU, l), param(FCPROJW, l), N, 4 * C, C);
+                    dresidual, acts.get(FCH_GELU, l), param(FCPROJW, l), N, 4 * C, C);
             kernels.geluBackward(acts.gradient(FCH, l), acts.gradient(FCH_GELU, l), acts.get(FCH, l), N * 4 * C);
             kernels.matmulBackward(acts.gradient(LN2, l), grad(FCW, l), grad(FCB, l),
                     acts.gradient(FCH, l), acts.get(LN2, l), param(FCW, l), N, C, 4 * C);
-            kernels.layernormBackward(acts.gradient(RESIDUAL2, l), grad(LN2W, l), grad(LN2B, l),
+            kernels.layernormBackward(dresidual, grad(LN2W, l), grad(LN2B, l),
                     acts.gradient(LN2, l), acts.get(RESIDUAL2, l), param(LN2W, l), acts.get(LN2_MEAN, l),
                     acts.get(LN2_RSTD, l), N, C);
-            kernels.residualBackward(dresidual, acts.gradient(ATTPROJ, l), acts.gradient(RESIDUAL2, l), N * C);
+            // residual2 = residual + attproj: dattproj is dresidual too
             kernels.matmulBackward(acts.gradient(ATTY, l), grad(ATTPROJW, l), grad(ATTPROJB, l),
-                    acts.gradient(ATTPROJ, l), acts.get(ATTY, l), param(ATTPROJW, l), N, C, C);
+                    dresidual, acts.get(ATTY, l), param(ATTPROJW, l), N, C, C);
             kernels.attentionBackward(acts.gradient(QKV, l), acts.gradient(ATTY, l), acts.get(QKV, l),
                     acts.get(ATTY, l), acts.get(ATT_STATS, l), B, T, C, NH);
             kernels.matmulBackward(acts.gradient(LN1, l), grad(QKVW, l), grad(QKVB, l),

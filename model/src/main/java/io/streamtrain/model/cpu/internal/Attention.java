@@ -59,7 +59,7 @@ public final class Attention {
         }
     }
 
-    /** dqkv (B, T, 3C) accumulates the gradient of forward from dout (B, T, C). */
+    /** dqkv (B, T, 3C) = the gradient of forward from dout (B, T, C), written (not accumulated). */
     public void backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
                          int NH) {
         BackwardTask task = backwardTask;
@@ -150,7 +150,7 @@ public final class Attention {
         }
     }
 
-    /** dqkv (B, T, 3C) accumulates the gradient of head h of row b. */
+    /** Writes the gradient of head h of row b into its columns of dqkv (B, T, 3C). */
     private static void backwardHead(CpuTensor dqkv, CpuTensor dout, CpuTensor qkv, CpuTensor out, CpuTensor att,
                                      int b, int h, int T, int C, int NH) {
         int hs = C / NH;
@@ -188,13 +188,13 @@ public final class Attention {
         transpose(s.bT, s.b, T);
         // dQᵀ[i, t] = sum over t2 of K[t2, i] * dSᵀ[t2, t]
         accumulateTransposed(s, s.bT, x, kBase, 3 * C, T, hs);
-        scatterAdd(dqkv.array, dqkv.offset + b * T * 3 * C + h * hs, 3 * C, s.yT, T, hs);
+        scatter(dqkv.array, dqkv.offset + b * T * 3 * C + h * hs, 3 * C, s.yT, T, hs);
         // dKᵀ[i, t2] = sum over t of Q[t, i] * dS[t, t2]
         accumulateTransposed(s, s.b, x, qBase, 3 * C, T, hs);
-        scatterAdd(dqkv.array, dqkv.offset + b * T * 3 * C + C + h * hs, 3 * C, s.yT, T, hs);
+        scatter(dqkv.array, dqkv.offset + b * T * 3 * C + C + h * hs, 3 * C, s.yT, T, hs);
         // dVᵀ[i, t2] = sum over t of dout[t, i] * A[t, t2]
         accumulateTransposed(s, s.a, g, gBase, C, T, hs);
-        scatterAdd(dqkv.array, dqkv.offset + b * T * 3 * C + 2 * C + h * hs, 3 * C, s.yT, T, hs);
+        scatter(dqkv.array, dqkv.offset + b * T * 3 * C + 2 * C + h * hs, 3 * C, s.yT, T, hs);
     }
 
     /**
@@ -308,12 +308,12 @@ public final class Attention {
         }
     }
 
-    /** dst[base + t * stride + i] += yT[i][t]. */
-    private static void scatterAdd(float[] dst, int base, int stride, float[][] yT, int T, int hs) {
+    /** dst[base + t * stride + i] = yT[i][t]. */
+    private static void scatter(float[] dst, int base, int stride, float[][] yT, int T, int hs) {
         for (int t = 0; t < T; t++) {
             int row = base + t * stride;
             for (int i = 0; i < hs; i++) {
-                dst[row + i] += yT[i][t];
+                dst[row + i] = yT[i][t];
             }
         }
     }

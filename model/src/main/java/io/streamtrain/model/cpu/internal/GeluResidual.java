@@ -39,7 +39,7 @@ public final class GeluResidual {
         pool.parallelFor(task, N, 8 * BLOCK);
     }
 
-    /** dinp (N) += gelu'(inp (N)) * dout (N). */
+    /** dinp (N) = gelu'(inp (N)) * dout (N), written (dinp may be dout itself). */
     public void geluBackward(Tensor dinp, Tensor dout, Tensor inp, int N) {
         GeluTask task = geluTask;
         task.backward = true;
@@ -49,7 +49,7 @@ public final class GeluResidual {
         pool.parallelFor(task, N, 8 * BLOCK);
     }
 
-    /** gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); backward accumulates into out (dinp). */
+    /** gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); backward writes out (dinp). */
     private static final class GeluTask extends RangeTask {
         boolean backward;
         CpuTensor out, dout, inp;
@@ -138,7 +138,7 @@ public final class GeluResidual {
             float[] d = dinp.array;
             int base = dinp.offset + from;
             for (int i = 0; i < n; i++) {
-                d[base + i] += e[i];
+                d[base + i] = e[i];
             }
         }
     }

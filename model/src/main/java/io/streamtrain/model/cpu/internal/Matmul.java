@@ -43,7 +43,7 @@ public final class Matmul {
     }
 
     /**
-     * dinp (N, C) += dout (N, OC) · weight (OC, C); dweight (OC, C) += dout (N, OC)ᵀ · inp (N, C);
+     * dinp (N, C) = dout (N, OC) · weight (OC, C) (written, not accumulated); dweight (OC, C) += dout (N, OC)ᵀ · inp (N, C);
      * dbias (OC, or null) += column sums of dout.
      */
     public void backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
@@ -109,7 +109,7 @@ public final class Matmul {
         }
     }
 
-    /** dinp (N, C) += dout (N, OC) · weight (OC, C), over rows n. */
+    /** dinp (N, C) = dout (N, OC) · weight (OC, C), over rows n. */
     private static final class BackwardInputTask extends RangeTask {
         CpuTensor dinp, dout, weight;
         int C, OC;
@@ -248,7 +248,7 @@ public final class Matmul {
         }
     }
 
-    /** dinp[n, :] += sum over o of dout[n, o] * weight[o, :], for rows n in [n0, n1). */
+    /** dinp[n, :] = sum over o of dout[n, o] * weight[o, :], for rows n in [n0, n1): the first panel starts from 0. */
     private static void backwardInputRows(CpuTensor dinp, CpuTensor dout, CpuTensor weight, int C, int OC,
                                           int n0, int n1) {
         Scratch s = SCRATCH.get();
@@ -269,7 +269,11 @@ public final class Matmul {
                     for (int k = 0; k < ob; k++) {
                         coef[k * 4 + r] = g[gBase + k];
                     }
-                    System.arraycopy(dinp.array, dinp.offset + (n + r) * C, acc[r], 0, C);
+                    if (o0 == 0) {
+                        Arrays.fill(acc[r], 0, C, 0f);
+                    } else {
+                        System.arraycopy(dinp.array, dinp.offset + (n + r) * C, acc[r], 0, C);
+                    }
                 }
                 MicroKernel.accumulate(acc, 0, rows, panel, coef, ob, C);
                 for (int r = 0; r < rows; r++) {
