@@ -1,6 +1,7 @@
 package io.streamtrain.cli.bench;
 
 import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ConfiguredCommand;
 import io.streamtrain.cli.options.Definitions;
 import io.streamtrain.cli.options.ResolvedSettings;
 import io.streamtrain.cli.options.SharedFlags;
@@ -20,15 +21,12 @@ import org.apache.kafka.common.config.ConfigDef.Importance;
 import org.apache.kafka.common.config.ConfigDef.Range;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;
 import java.util.Locale;
 import java.util.SplittableRandom;
-import java.util.concurrent.Callable;
 
 /**
  * {@code streamtrain bench}: times training steps of a GPT on random token batches, with no Kafka involved.
@@ -50,12 +48,13 @@ import java.util.concurrent.Callable;
                         + "after the steps, waiting for it each time; 0 without --replicas).",
                 "",
                 "Example: streamtrain bench --backend cpu --model tiny --vocab 8192 --batch 16 --seq-len 256 --steps 20"})
-public final class BenchCommand implements Callable<Integer>, CommandSettings.Configurable {
+public final class BenchCommand extends ConfiguredCommand {
     /** Distinct random batches cycled through by warm-up and timed steps. */
     private static final int DISTINCT_BATCHES = 8;
 
-    @Spec
-    private CommandSpec spec;
+    public BenchCommand() {
+        super(SETTINGS);
+    }
 
     static final String VOCABULARY_SIZE = "vocab.size";
     static final String STEPS = "steps";
@@ -97,11 +96,6 @@ public final class BenchCommand implements Callable<Integer>, CommandSettings.Co
     private int warmupSteps;
     private long seed;
 
-    @Override
-    public CommandSettings settings() {
-        return SETTINGS;
-    }
-
     /** The figures of one benchmark run, as printed on the JSON line. */
     public record Result(String backend, String model, int batch, int sequenceLength, int vocabularySize, long parameters,
                          int steps, double tokensPerSecond, double millisecondsPerStep, double allocatedBytesPerStep,
@@ -121,11 +115,7 @@ public final class BenchCommand implements Callable<Integer>, CommandSettings.Co
     }
 
     @Override
-    public Integer call() {
-        ResolvedSettings settings = SETTINGS.resolve(spec);
-        if (settings.printListIfRequested()) {
-            return 0;
-        }
+    protected Integer run(ResolvedSettings settings) throws Exception {
         SharedFlags.derivePipelineShape(settings); // T: the preset's context length unless set; checked against it
         backend = (String) settings.value(TrainerConfig.BACKEND);
         cpuThreads = (Integer) settings.value(TrainerConfig.CPU_THREADS);

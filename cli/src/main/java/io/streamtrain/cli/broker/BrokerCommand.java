@@ -2,6 +2,7 @@ package io.streamtrain.cli.broker;
 
 import io.streamtrain.cli.support.CliException;
 import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ConfiguredCommand;
 import io.streamtrain.cli.options.ResolvedSettings;
 import io.streamtrain.schemas.Topics;
 import org.apache.kafka.common.config.ConfigDef;
@@ -9,13 +10,10 @@ import org.apache.kafka.common.config.ConfigDef.Importance;
 import org.apache.kafka.common.config.ConfigDef.Range;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -30,7 +28,7 @@ import java.util.concurrent.CountDownLatch;
                 "Apache Kafka's own server, in this process, on 127.0.0.1. Topics and offsets persist in --data-dir "
                         + "across restarts. Prints the bootstrap address to pass to produce, train and monitor with "
                         + "--bootstrap-servers."})
-public final class BrokerCommand implements Callable<Integer>, CommandSettings.Configurable {
+public final class BrokerCommand extends ConfiguredCommand {
     static final String DATA_DIR = "data.dir";
     static final String PORT = "port";
     static final String PARTITIONS = "partitions";
@@ -48,20 +46,12 @@ public final class BrokerCommand implements Callable<Integer>, CommandSettings.C
             .flag("--port", PORT, "PORT")
             .flag("--partitions", PARTITIONS, "N");
 
-    @Spec
-    private CommandSpec spec;
-
-    @Override
-    public CommandSettings settings() {
-        return SETTINGS;
+    public BrokerCommand() {
+        super(SETTINGS);
     }
 
     @Override
-    public Integer call() throws Exception {
-        ResolvedSettings settings = SETTINGS.resolve(spec);
-        if (settings.printListIfRequested()) {
-            return 0;
-        }
+    protected Integer run(ResolvedSettings settings) throws Exception {
         Path dataDirectory = Path.of((String) settings.value(DATA_DIR));
         int port = (Integer) settings.value(PORT);
         int partitions = (Integer) settings.value(PARTITIONS);

@@ -1,6 +1,7 @@
 package io.streamtrain.cli.commands;
 
 import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ConfiguredCommand;
 import io.streamtrain.cli.options.ResolvedSettings;
 import io.streamtrain.cli.options.SharedFlags;
 import io.streamtrain.cli.support.CliException;
@@ -10,12 +11,9 @@ import io.streamtrain.monitor.Monitor;
 import io.streamtrain.monitor.MonitorConfig;
 import io.streamtrain.schemas.HttpAccess;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
 import java.util.Optional;
-import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -26,7 +24,7 @@ import java.util.concurrent.TimeUnit;
                 "",
                 "Reads the topics from the beginning (or --from), keeps the last record per run and step, and shows each "
                         + "run as its own series. Nothing is committed to Kafka: any number of monitors may run."})
-public final class MonitorCommand implements Callable<Integer>, CommandSettings.Configurable {
+public final class MonitorCommand extends ConfiguredCommand {
     static final CommandSettings SETTINGS = CommandSettings.of(MonitorConfig.CONFIG)
             .with(SharedFlags::kafka)
             .flag("--port", MonitorConfig.HTTP_PORT, "PORT")
@@ -38,20 +36,12 @@ public final class MonitorCommand implements Callable<Integer>, CommandSettings.
             .flag("--trainer-application-id", MonitorConfig.TRAINER_APPLICATION_ID, "ID")
             .switchFlag("--console", MonitorConfig.CONSOLE, true);
 
-    @Spec
-    private CommandSpec spec;
-
-    @Override
-    public CommandSettings settings() {
-        return SETTINGS;
+    public MonitorCommand() {
+        super(SETTINGS);
     }
 
     @Override
-    public Integer call() throws Exception {
-        ResolvedSettings settings = SETTINGS.resolve(spec);
-        if (settings.printListIfRequested()) {
-            return 0;
-        }
+    protected Integer run(ResolvedSettings settings) throws Exception {
         MonitorConfig config = settings.build(MonitorConfig::new);
         PrintWriter out = spec.commandLine().getOut();
         Monitor monitor = Monitor.start(config, WriterOutputStream.printStream(out, ""));

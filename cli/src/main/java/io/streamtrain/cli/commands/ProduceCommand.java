@@ -1,6 +1,7 @@
 package io.streamtrain.cli.commands;
 
 import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ConfiguredCommand;
 import io.streamtrain.cli.options.Definitions;
 import io.streamtrain.cli.options.ResolvedSettings;
 import io.streamtrain.cli.options.SharedFlags;
@@ -12,11 +13,8 @@ import io.streamtrain.producer.ProducerException;
 import io.streamtrain.producer.ProducerSettings;
 import io.streamtrain.trainer.TrainerConfig;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Spec;
 
 import java.util.List;
-import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -33,7 +31,7 @@ import java.util.concurrent.TimeUnit;
                         + "standard input. Bad input is reported with file and line, skipped and counted; only fatal "
                         + "errors (no input, broker unreachable) exit non-zero. Keys starting with kafka. go to the "
                         + "Kafka clients (e.g. -c kafka.compression.type=lz4)."})
-public final class ProduceCommand implements Callable<Integer>, CommandSettings.Configurable {
+public final class ProduceCommand extends ConfiguredCommand {
     private static final long STOP_TIMEOUT_SECONDS = 30;
 
     static final CommandSettings SETTINGS = CommandSettings.of(Definitions.merge(ProducerSettings.DEFINITION,
@@ -57,20 +55,12 @@ public final class ProduceCommand implements Callable<Integer>, CommandSettings.
             .flag("--threads", ProducerSettings.THREADS, "N")
             .flag("--progress", ProducerSettings.PROGRESS, "auto|bar|log|none");
 
-    @Spec
-    private CommandSpec spec;
-
-    @Override
-    public CommandSettings settings() {
-        return SETTINGS;
+    public ProduceCommand() {
+        super(SETTINGS);
     }
 
     @Override
-    public Integer call() {
-        ResolvedSettings resolved = SETTINGS.resolve(spec);
-        if (resolved.printListIfRequested()) {
-            return 0;
-        }
+    protected Integer run(ResolvedSettings resolved) throws Exception {
         ProducerSettings settings = settings(resolved);
         DocumentProducer producer = new DocumentProducer(settings, WriterOutputStream.printStream(spec.commandLine().getOut(), ""));
         // Ctrl-C: the producer finishes the current document and publishes its full batches before the JVM exits.

@@ -1,6 +1,7 @@
 package io.streamtrain.cli.commands;
 
 import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ConfiguredCommand;
 import io.streamtrain.cli.options.Definitions;
 import io.streamtrain.cli.options.ResolvedSettings;
 import io.streamtrain.cli.options.SharedFlags;
@@ -17,10 +18,8 @@ import org.apache.kafka.common.config.ConfigDef.Importance;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.Spec;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -30,7 +29,6 @@ import java.time.ZoneId;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.Callable;
 
 /**
  * {@code streamtrain replay --application-id ID (--to-offset P:O ... | --to-datetime ISO | --by-duration D |
@@ -46,7 +44,7 @@ import java.util.concurrent.Callable;
                         + "that step and later are moved aside, never deleted) and moves the consumer group. With "
                         + "--new-run the checkpoint starts a new run id in a new run directory instead. The trainer "
                         + "must be stopped: replay refuses while its group has live members."})
-public final class ReplayCommand implements Callable<Integer>, CommandSettings.Configurable {
+public final class ReplayCommand extends ConfiguredCommand {
     static final String FROM_CHECKPOINT = "from.checkpoint";
     static final String NEW_RUN = "new.run";
     static final String NEW_RUN_DIR = "new.run.dir";
@@ -78,8 +76,9 @@ public final class ReplayCommand implements Callable<Integer>, CommandSettings.C
             .flag("--new-run-dir", NEW_RUN_DIR, "DIR")
             .switchFlag("--dry-run", DRY_RUN, true);
 
-    @Spec
-    private CommandSpec spec;
+    public ReplayCommand() {
+        super(SETTINGS);
+    }
 
     @ArgGroup(exclusive = true, multiplicity = "0..1")
     private Target target;
@@ -102,16 +101,7 @@ public final class ReplayCommand implements Callable<Integer>, CommandSettings.C
     }
 
     @Override
-    public CommandSettings settings() {
-        return SETTINGS;
-    }
-
-    @Override
-    public Integer call() throws Exception {
-        ResolvedSettings settings = SETTINGS.resolve(spec);
-        if (settings.printListIfRequested()) {
-            return 0;
-        }
+    protected Integer run(ResolvedSettings settings) throws Exception {
         if (target == null) {
             throw settings.usageError("give the position to move to: --to-offset P:O..., --to-datetime ISO, "
                     + "--by-duration D or --to-earliest");

@@ -3,6 +3,7 @@ package io.streamtrain.cli.commands;
 import io.streamtrain.cli.support.CliException;
 import io.streamtrain.cli.support.ProgressLine;
 import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ConfiguredCommand;
 import io.streamtrain.cli.options.ResolvedSettings;
 import io.streamtrain.tokenizer.BpeTrainer;
 import org.apache.kafka.common.config.ConfigDef;
@@ -19,7 +20,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.Callable;
 
 /** {@code streamtrain tokenizer}: tokenizer tools; {@code tokenizer train} trains a BPE vocabulary on a corpus. */
 @Command(name = "tokenizer", mixinStandardHelpOptions = true,
@@ -41,7 +41,7 @@ public final class TokenizerCommand implements Runnable {
                     "",
                     "Inputs: UTF-8 text files, .gz files, or directories of them. Use the file it writes as "
                             + "--tokenizer FILE with produce, train and demo."})
-    public static final class Train implements Callable<Integer>, CommandSettings.Configurable {
+    public static final class Train extends ConfiguredCommand {
         static final String INPUTS = "inputs";
         static final String VOCABULARY_SIZE = "vocab.size";
         static final String OUT = "out";
@@ -60,20 +60,12 @@ public final class TokenizerCommand implements Runnable {
                 .flag("--vocab-size", VOCABULARY_SIZE, "N")
                 .flag("--out", OUT, "FILE");
 
-        @Spec
-        private CommandSpec spec;
-
-        @Override
-        public CommandSettings settings() {
-            return SETTINGS;
+        public Train() {
+            super(SETTINGS);
         }
 
         @Override
-        public Integer call() throws Exception {
-            ResolvedSettings settings = SETTINGS.resolve(spec);
-            if (settings.printListIfRequested()) {
-                return 0;
-            }
+        protected Integer run(ResolvedSettings settings) throws Exception {
             settings.requireKeysWithoutDefault();
             @SuppressWarnings("unchecked")
             List<Path> inputs = ((List<String>) settings.value(INPUTS)).stream().map(Path::of).toList();

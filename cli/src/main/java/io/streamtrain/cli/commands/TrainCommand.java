@@ -1,6 +1,7 @@
 package io.streamtrain.cli.commands;
 
 import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ConfiguredCommand;
 import io.streamtrain.cli.options.ResolvedSettings;
 import io.streamtrain.cli.options.SharedFlags;
 import io.streamtrain.cli.support.ShutdownHooks;
@@ -9,12 +10,9 @@ import io.streamtrain.trainer.Trainer;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.world.RankTrainer;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Spec;
 
 import java.io.PrintStream;
 import java.time.Duration;
-import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -30,7 +28,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
                         + "run directory (a final one on stop). A restart resumes from the newest checkpoint and its Kafka "
                         + "offsets. Every trainer setting is reachable with -c KEY=VALUE (see --list-config); keys "
                         + "starting with streams. go to Kafka Streams."})
-public final class TrainCommand implements Callable<Integer>, CommandSettings.Configurable {
+public final class TrainCommand extends ConfiguredCommand {
     static final CommandSettings SETTINGS = CommandSettings.of(TrainerConfig.CONFIG)
             .passThrough(TrainerConfig.STREAMS_PREFIX)
             .with(SharedFlags::kafka)
@@ -47,21 +45,13 @@ public final class TrainCommand implements Callable<Integer>, CommandSettings.Co
             .flag("--metrics-host", TrainerConfig.METRICS_HOST, "ADDRESS")
             .flag("--sample-every", TrainerConfig.SAMPLE_EVERY_STEPS, "N");
 
-    @Spec
-    private CommandSpec spec;
-
-    @Override
-    public CommandSettings settings() {
-        return SETTINGS;
+    public TrainCommand() {
+        super(SETTINGS);
     }
 
     @Override
-    public Integer call() throws Exception {
+    protected Integer run(ResolvedSettings settings) throws Exception {
         PrintStream console = WriterOutputStream.printStream(spec.commandLine().getOut(), "");
-        ResolvedSettings settings = SETTINGS.resolve(spec);
-        if (settings.printListIfRequested()) {
-            return 0;
-        }
         TrainerConfig config = config(settings);
         if (config.worldSize() > 1) {
             console.print(config);

@@ -1,6 +1,7 @@
 package io.streamtrain.cli.demo;
 
 import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ConfiguredCommand;
 import io.streamtrain.cli.options.Definitions;
 import io.streamtrain.cli.options.ResolvedSettings;
 import io.streamtrain.cli.options.SharedFlags;
@@ -13,15 +14,12 @@ import org.apache.kafka.common.config.ConfigDef.Importance;
 import org.apache.kafka.common.config.ConfigDef.Range;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Spec;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.List;
-import java.util.concurrent.Callable;
 
 /**
  * {@code streamtrain demo}: the whole pipeline in one process on a real Kafka broker: embedded broker, producer,
@@ -37,7 +35,7 @@ import java.util.concurrent.Callable;
                         + "read as many times as the steps need.",
                 "",
                 "Leaves metrics_history.json, text_samples.json, charts, the final checkpoint and logs in --run-dir."})
-public final class DemoCommand implements Callable<Integer>, CommandSettings.Configurable {
+public final class DemoCommand extends ConfiguredCommand {
     private static final DateTimeFormatter RUN_DIRECTORY_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
 
     static final String INPUTS = "inputs";
@@ -83,20 +81,12 @@ public final class DemoCommand implements Callable<Integer>, CommandSettings.Con
             .flag("--seed", TrainerConfig.SEED, "SEED")
             .flag("--learning-rate", TrainerConfig.LEARNING_RATE, "LR");
 
-    @Spec
-    private CommandSpec spec;
-
-    @Override
-    public CommandSettings settings() {
-        return SETTINGS;
+    public DemoCommand() {
+        super(SETTINGS);
     }
 
     @Override
-    public Integer call() throws Exception {
-        ResolvedSettings settings = SETTINGS.resolve(spec);
-        if (settings.printListIfRequested()) {
-            return 0;
-        }
+    protected Integer run(ResolvedSettings settings) throws Exception {
         SharedFlags.derivePipelineShape(settings);
         long maxSteps = (Long) settings.value(TrainerConfig.MAX_STEPS);
         if (maxSteps < 1) {
