@@ -1,8 +1,8 @@
 package io.streamtrain.cli;
 
-import io.streamtrain.cli.broker.EmbeddedKafkaBroker;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamtrain.broker.testing.TestKafka;
 import io.streamtrain.model.Checkpoints;
 import io.streamtrain.model.Gpt;
 import io.streamtrain.model.GptConfig;
@@ -18,7 +18,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -80,8 +79,8 @@ class ReplayAndCheckpointCommandTest {
         Path checkpoint = writeCheckpoint(checkpoints.resolve("step-000000000003.safetensors"),
                 Map.of("kafka.offset." + TOPIC + "-0", "2", "run.id", "run-1"));
         byte[] before = Files.readAllBytes(checkpoint);
-        try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.startTemporary()) {
-            broker.createTopics(List.of(TOPIC), 1);
+        try (TestKafka broker = TestKafka.start()) {
+            broker.createTopic(TOPIC, 1);
             try (KafkaProducer<String, String> producer = new KafkaProducer<>(
                     Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers()),
                     new StringSerializer(), new StringSerializer())) {

@@ -2,7 +2,7 @@ package io.streamtrain.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.streamtrain.cli.broker.EmbeddedKafkaBroker;
+import io.streamtrain.broker.testing.TestKafka;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class TrainCommandTest {
     private static final String TOPIC = "train-command-test";
-    private static EmbeddedKafkaBroker broker;
+    private static TestKafka broker;
 
     @TempDir
     static Path shared;
@@ -32,7 +32,7 @@ class TrainCommandTest {
 
     @BeforeAll
     static void produceBatches() throws Exception {
-        broker = EmbeddedKafkaBroker.startTemporary();
+        broker = TestKafka.start();
         StringBuilder text = new StringBuilder();
         for (int i = 0; i < 60; i++) {
             text.append("Sentence ").append(i).append(" of a document that the trainer reads as token batches. ");

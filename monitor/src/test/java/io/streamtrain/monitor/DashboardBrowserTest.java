@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamtrain.broker.testing.TestKafka;
 import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.Topics;
 import io.streamtrain.schemas.TrainingMetrics;
@@ -42,8 +43,9 @@ class DashboardBrowserTest {
     void shouldDrawOnePointPerRunAndStepAndTheLatestSampleWhenTheBrowserLoadsTheDashboard() throws Exception {
         assumeTrue(Files.isExecutable(HeadlessChromium.EXECUTABLE),
             "skipped: no Chromium at /usr/bin/chromium; install it with: apt-get update && apt-get install -y chromium");
-        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-            kafka.createTopics(Topics.METRICS, Topics.SAMPLES, Topics.DEAD_LETTERS, Topics.TOKEN_BATCHES);
+        try (TestKafka kafka = TestKafka.start()) {
+            TrainerTopics topics = new TrainerTopics(kafka);
+            topics.createTopics(Topics.METRICS, Topics.SAMPLES, Topics.DEAD_LETTERS, Topics.TOKEN_BATCHES);
             List<TrainingMetrics> records = new ArrayList<>();
             for (int pass = 0; pass < 2; pass++) { // run-a, then the same records again (a replay of the topic)
                 for (long step = 1; step <= 30; step++) {
@@ -58,9 +60,9 @@ class DashboardBrowserTest {
             }
             List<TextSample> samples = List.of(sample("run-a", 10, "Thou art a villain, sir."),
                 sample("run-b", 10, "What say you to this?"), sample("run-a", 30, "I will not be gone until the morn."));
-            kafka.send(records, samples);
-            kafka.sendDeadLetter("token id 70000 is not below the vocabulary size 257", 7);
-            kafka.sendBytes(Topics.TOKEN_BATCHES, 10);
+            topics.send(records, samples);
+            topics.sendDeadLetter("token id 70000 is not below the vocabulary size 257", 7);
+            topics.sendBytes(Topics.TOKEN_BATCHES, 10);
             try (Admin admin = kafka.admin()) { // the trainer's group has consumed 4 of the 10 batches: lag 6
                 admin.alterConsumerGroupOffsets(TRAINER_GROUP,
                     Map.of(new TopicPartition(Topics.TOKEN_BATCHES, 0), new OffsetAndMetadata(4))).all().get();
@@ -87,7 +89,7 @@ class DashboardBrowserTest {
                 assertEquals(15, page.path("recentRows").asInt());
 
                 long sentAt = System.nanoTime();
-                kafka.send(List.of(metrics("run-b", 13, 3.9), metrics("run-b", 14, 3.85), metrics("run-b", 15, 3.8)), List.of());
+                topics.send(List.of(metrics("run-b", 13, 3.9), metrics("run-b", 14, 3.85), metrics("run-b", 15, 3.8)), List.of());
                 waitForPoints(chromium, 30, 15);
                 System.out.printf("dashboard drew new points %.0f ms after they were sent%n", (System.nanoTime() - sentAt) / 1e6);
                 chromium.screenshot(target.resolve("dashboard-screenshot.png"));

@@ -4,6 +4,7 @@ import static io.streamtrain.monitor.TrainingRecords.metrics;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.streamtrain.broker.testing.TestKafka;
 import io.streamtrain.schemas.TrainingMetrics;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -19,11 +20,13 @@ import org.junit.jupiter.api.Test;
 
 /** The monitor's follower on a real broker: topics that appear later, a start time, the console view. */
 class MonitorKafkaTest {
-    private static EmbeddedKafka kafka;
+    private static TestKafka kafka;
+    private static TrainerTopics topics;
 
     @BeforeAll
     static void startBroker() throws Exception {
-        kafka = EmbeddedKafka.start();
+        kafka = TestKafka.start();
+        topics = new TrainerTopics(kafka);
     }
 
     @AfterAll
@@ -39,8 +42,8 @@ class MonitorKafkaTest {
                 MonitorConfig.DEAD_LETTERS_TOPIC, "late.dead-letters", MonitorConfig.CONSOLE, true, MonitorConfig.CONSOLE_REFRESH_MS, 100L)),
                 new PrintStream(console, true, StandardCharsets.UTF_8))) {
             Thread.sleep(500); // the monitor has looked for the topics once and found none
-            kafka.createTopics("late.metrics", "late.samples");
-            kafka.send("late.metrics", "late.samples", steps("late-run", 1, 8), List.of());
+            topics.createTopics("late.metrics", "late.samples");
+            topics.send("late.metrics", "late.samples", steps("late-run", 1, 8), List.of());
             waitUntil(() -> monitor.store().metrics("late-run").size() == 8);
             waitUntil(() -> console.toString(StandardCharsets.UTF_8).contains("late-run step 8 "));
         }
@@ -48,12 +51,12 @@ class MonitorKafkaTest {
 
     @Test
     void shouldShowOnlyRecordsFromTheStartTimeWhenOneIsGiven() throws Exception {
-        kafka.createTopics("timed.metrics", "timed.samples");
-        kafka.send("timed.metrics", "timed.samples", steps("timed-run", 1, 5), List.of());
+        topics.createTopics("timed.metrics", "timed.samples");
+        topics.send("timed.metrics", "timed.samples", steps("timed-run", 1, 5), List.of());
         Thread.sleep(50);
         Instant start = Instant.now();
         Thread.sleep(50);
-        kafka.send("timed.metrics", "timed.samples", steps("timed-run", 6, 10), List.of());
+        topics.send("timed.metrics", "timed.samples", steps("timed-run", 6, 10), List.of());
         try (Monitor monitor = Monitor.start(Map.of(MonitorConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(), MonitorConfig.HTTP_PORT, 0,
                 MonitorConfig.METRICS_TOPIC, "timed.metrics", MonitorConfig.SAMPLES_TOPIC, "timed.samples",
                 MonitorConfig.START_TIME, start.toString()))) {

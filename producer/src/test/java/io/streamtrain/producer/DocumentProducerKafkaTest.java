@@ -1,5 +1,6 @@
 package io.streamtrain.producer;
 
+import io.streamtrain.broker.testing.TestKafka;
 import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.DocumentRef;
 import io.streamtrain.schemas.TokenBatch;
@@ -37,7 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The producer against a real in-process Kafka broker, read back with a consumer and the Avro serdes. */
 class DocumentProducerKafkaTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
-    private static EmbeddedKafka kafka;
+    private static TestKafka kafka;
     private static final Tokenizer BYTES = Tokenizers.open("byte");
 
     @TempDir
@@ -48,7 +49,7 @@ class DocumentProducerKafkaTest {
 
     @BeforeAll
     static void startKafka() throws Exception {
-        kafka = EmbeddedKafka.start();
+        kafka = TestKafka.start();
     }
 
     @AfterAll

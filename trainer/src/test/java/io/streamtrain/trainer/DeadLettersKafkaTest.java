@@ -11,7 +11,7 @@ import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.testing.NumberedBatches;
-import io.streamtrain.trainer.testing.TestCluster;
+import io.streamtrain.broker.testing.TestKafka;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -44,14 +44,14 @@ class DeadLettersKafkaTest {
     private static final int T = NumberedBatches.T;
     private static final Duration TIMEOUT = Duration.ofMinutes(2);
 
-    private static TestCluster kafka;
+    private static TestKafka kafka;
 
     @TempDir
     Path dir;
 
     @BeforeAll
     static void startKafka() throws Exception {
-        kafka = TestCluster.start();
+        kafka = TestKafka.start();
     }
 
     @AfterAll

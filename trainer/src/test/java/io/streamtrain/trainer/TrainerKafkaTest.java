@@ -27,7 +27,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import io.streamtrain.trainer.testing.TestCluster;
+import io.streamtrain.broker.testing.TestKafka;
 import java.util.ArrayList;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -54,14 +54,14 @@ class TrainerKafkaTest {
     private static final int STEPS = 20;
     private static final Duration TIMEOUT = Duration.ofMinutes(3);
 
-    private static TestCluster kafka;
+    private static TestKafka kafka;
 
     @TempDir
     Path dir;
 
     @BeforeAll
     static void startKafka() throws Exception {
-        kafka = TestCluster.start();
+        kafka = TestKafka.start();
     }
 
     @AfterAll

@@ -1,5 +1,6 @@
 package io.streamtrain.cli.broker;
 
+import io.streamtrain.broker.EmbeddedKafkaBroker;
 import io.streamtrain.cli.support.CliException;
 import io.streamtrain.cli.options.CommandSettings;
 import io.streamtrain.cli.options.ConfiguredCommand;

@@ -1,6 +1,6 @@
 package io.streamtrain.cli.demo;
 
-import io.streamtrain.cli.broker.EmbeddedKafkaBroker;
+import io.streamtrain.broker.EmbeddedKafkaBroker;
 import io.streamtrain.cli.support.CliException;
 import io.streamtrain.cli.support.Directories;
 import io.streamtrain.cli.support.EchoingLog;

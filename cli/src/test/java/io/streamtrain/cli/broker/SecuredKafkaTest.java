@@ -3,6 +3,8 @@ package io.streamtrain.cli.broker;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.streamtrain.broker.EmbeddedKafkaBroker;
+import io.streamtrain.broker.testing.TestKafka;
 import io.streamtrain.cli.Main;
 import io.streamtrain.monitor.Monitor;
 import io.streamtrain.monitor.MonitorConfig;
@@ -34,7 +36,7 @@ class SecuredKafkaTest {
 
     @TempDir
     static Path dir;
-    private static EmbeddedKafkaBroker broker;
+    private static TestKafka broker;
     private static String sasl;
     private static String tls;
     private static Path saslConfig;
@@ -57,7 +59,7 @@ class SecuredKafkaTest {
         int tlsPort = EmbeddedKafkaBroker.freePort();
         sasl = "127.0.0.1:" + saslPort;
         tls = "127.0.0.1:" + tlsPort;
-        broker = EmbeddedKafkaBroker.start(dir.resolve("kafka"), 0, true, properties -> {
+        broker = TestKafka.start(properties -> {
             String more = ",SASL_PLAINTEXT://" + sasl + ",SSL://" + tls;
             properties.put("listeners", properties.get("listeners") + more);
             properties.put("advertised.listeners", properties.get("advertised.listeners") + more);

@@ -10,7 +10,7 @@ import io.streamtrain.trainer.ResidentModel;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.testing.NumberedBatches;
-import io.streamtrain.trainer.testing.TestCluster;
+import io.streamtrain.broker.testing.TestKafka;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -48,7 +48,7 @@ class TrainerCrashTest {
     void shouldApplyEveryBatchExactlyOnceWhenTheTrainerIsKilledAndTheBrokerRestarts() throws Exception {
         Random random = new Random(SEED);
         String topic = "eos-batches";
-        try (TestCluster cluster = TestCluster.start()) {
+        try (TestKafka cluster = TestKafka.start()) {
             cluster.createTopic(topic, 1);
             Map<String, String> config = NumberedBatches.trainerConfig(cluster.bootstrapServers(), "eos-trainer",
                     topic, dir.resolve("run"), TrainerConfig.CHECKPOINT_EVERY_STEPS, "2",
@@ -109,7 +109,7 @@ class TrainerCrashTest {
     }
 
     /** A driver thread producing batches {@code from..to-1} in order, {@code pauseMillis} apart. */
-    private static Thread produceInBackground(TestCluster cluster, String topic, int from, int to, long pauseMillis) {
+    private static Thread produceInBackground(TestKafka cluster, String topic, int from, int to, long pauseMillis) {
         Thread driver = new Thread(() -> {
             try (KafkaProducer<byte[], byte[]> producer = cluster.producer()) {
                 for (long sequence = from; sequence < to; sequence++) {

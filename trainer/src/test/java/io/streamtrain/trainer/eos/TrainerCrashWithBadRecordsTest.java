@@ -12,7 +12,7 @@ import io.streamtrain.trainer.ResidentModel;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.testing.NumberedBatches;
-import io.streamtrain.trainer.testing.TestCluster;
+import io.streamtrain.broker.testing.TestKafka;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -48,7 +48,7 @@ class TrainerCrashWithBadRecordsTest {
     void everyRecordEndsInExactlyOnePlaceWhenTheTrainerIsKilledAndRestarted() throws Exception {
         Random random = new Random(20261202L);
         String topic = "crash-bad";
-        try (TestCluster cluster = TestCluster.start()) {
+        try (TestKafka cluster = TestKafka.start()) {
             cluster.createTopic(topic, 1);
             Map<String, String> config = NumberedBatches.trainerConfig(cluster.bootstrapServers(), "crash-bad",
                     topic, dir.resolve("run"), TrainerConfig.CHECKPOINT_EVERY_STEPS, "3",
@@ -132,7 +132,7 @@ class TrainerCrashWithBadRecordsTest {
     }
 
     /** Waits until {@code topic} holds {@code count} records, while the trainer lives. */
-    private static void awaitRecords(TestCluster cluster, String topic, int count, ChildTrainer trainer)
+    private static void awaitRecords(TestKafka cluster, String topic, int count, ChildTrainer trainer)
             throws Exception {
         long deadline = System.nanoTime() + STEP_TIMEOUT.toNanos();
         while (cluster.readAll(topic, STEP_TIMEOUT).size() < count) {

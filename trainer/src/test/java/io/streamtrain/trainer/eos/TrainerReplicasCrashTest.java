@@ -12,7 +12,7 @@ import io.streamtrain.trainer.ResidentModel;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.testing.NumberedBatches;
-import io.streamtrain.trainer.testing.TestCluster;
+import io.streamtrain.broker.testing.TestKafka;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -43,14 +43,14 @@ class TrainerReplicasCrashTest {
     private static final int BATCHES = PARTITIONS * PER_PARTITION;
     private static final int FIRST_HALF = 3; // batches per partition produced before the kill
 
-    private static TestCluster cluster;
+    private static TestKafka cluster;
 
     @TempDir
     Path dir;
 
     @BeforeAll
     static void startBroker() throws Exception {
-        cluster = TestCluster.start();
+        cluster = TestKafka.start();
     }
 
     @AfterAll
@@ -171,7 +171,7 @@ class TrainerReplicasCrashTest {
     }
 
     /** Batches from..to-1 of every partition, each partition its own dataset, in order. */
-    private static void produce(TestCluster cluster, String topic, int from, int to) throws Exception {
+    private static void produce(TestKafka cluster, String topic, int from, int to) throws Exception {
         try (KafkaProducer<byte[], byte[]> producer = cluster.producer()) {
             for (long sequence = from; sequence < to; sequence++) {
                 for (int p = 0; p < PARTITIONS; p++) {

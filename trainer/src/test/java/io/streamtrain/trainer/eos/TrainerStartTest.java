@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.streamtrain.trainer.Trainer;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.testing.NumberedBatches;
-import io.streamtrain.trainer.testing.TestCluster;
+import io.streamtrain.broker.testing.TestKafka;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -35,14 +35,14 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class TrainerStartTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(90);
-    private static TestCluster kafka;
+    private static TestKafka kafka;
 
     @TempDir
     Path dir;
 
     @BeforeAll
     static void startKafka() throws Exception {
-        kafka = TestCluster.start();
+        kafka = TestKafka.start();
     }
 
     @AfterAll

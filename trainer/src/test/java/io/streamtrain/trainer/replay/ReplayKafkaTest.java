@@ -18,7 +18,7 @@ import io.streamtrain.trainer.Trainer;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.testing.NumberedBatches;
-import io.streamtrain.trainer.testing.TestCluster;
+import io.streamtrain.broker.testing.TestKafka;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -46,7 +46,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** {@link Replay} against a real broker: by offset (with the trainer driven before and after), by time, past retention, refused while running. */
 class ReplayKafkaTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
-    private static TestCluster cluster;
+    private static TestKafka cluster;
 
     @TempDir
     Path dir;
@@ -56,7 +56,7 @@ class ReplayKafkaTest {
 
     @BeforeAll
     static void startCluster() throws Exception {
-        cluster = TestCluster.start();
+        cluster = TestKafka.start();
     }
 
     @AfterAll

@@ -1,2 +1,2 @@
-/** Test fixtures shared by the replay and exactly-once tests: a restartable in-process Kafka cluster and numbered token batches. */
+/** Test fixtures shared by the replay and exactly-once tests: numbered token batches (the broker: TestKafka). */
 package io.streamtrain.trainer.testing;

@@ -14,7 +14,7 @@ import io.streamtrain.model.TokenizerIdentity;
 import io.streamtrain.model.TrainingOptions;
 import io.streamtrain.model.cpu.CpuKernels;
 import io.streamtrain.schemas.KafkaClientSettings;
-import io.streamtrain.trainer.testing.TestCluster;
+import io.streamtrain.broker.testing.TestKafka;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -35,11 +35,11 @@ class WorldTest {
     private static final TrainingOptions OPTIONS =
             TrainingOptions.defaults().withSchedule(LearningRateSchedule.constant(1e-2, 2));
     private static final int T = 16;
-    private static TestCluster cluster;
+    private static TestKafka cluster;
 
     @BeforeAll
     static void startBroker() throws Exception {
-        cluster = TestCluster.start();
+        cluster = TestKafka.start();
     }
 
     @AfterAll

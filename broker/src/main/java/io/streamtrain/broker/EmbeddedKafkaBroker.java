@@ -1,6 +1,5 @@
-package io.streamtrain.cli.broker;
+package io.streamtrain.broker;
 
-import io.streamtrain.cli.support.Directories;
 import kafka.server.KafkaConfig;
 import kafka.server.KafkaRaftServer;
 import org.apache.kafka.clients.admin.Admin;
@@ -23,6 +22,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,6 +30,7 @@ import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import java.util.stream.Stream;
 
 /**
  * A real single-node Kafka broker in this JVM: Apache Kafka's own {@link KafkaRaftServer} in KRaft combined mode
@@ -39,6 +40,10 @@ import java.util.function.Consumer;
  * directory is deleted on {@link #close()}; a persistent one (the {@code broker} command's {@code --data-dir})
  * keeps topics and offsets across restarts. Internal topics have one partition and replication factor 1, so
  * that the first consumer group forms in milliseconds rather than after creating fifty partitions.
+ *
+ * <p>Used by {@code streamtrain demo} and {@code streamtrain broker}, and by every Kafka test through the test kit
+ * {@code io.streamtrain.broker.testing.TestKafka} of this module's test-jar. More listeners (SASL, TLS) or other
+ * server settings: {@link #start(Path, int, boolean, Consumer)}.
  */
 public final class EmbeddedKafkaBroker implements AutoCloseable {
 
@@ -46,14 +51,18 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
     private static final String LOOPBACK = "127.0.0.1";
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
 
-    private final KafkaRaftServer server;
+    private final Map<String, Object> properties;
     private final Path dataDirectory;
     private final boolean deleteOnClose;
     private final String bootstrapServers;
+    private KafkaRaftServer server;
+    private boolean running = true;
     private boolean closed;
 
-    private EmbeddedKafkaBroker(KafkaRaftServer server, Path dataDirectory, boolean deleteOnClose, String bootstrapServers) {
+    private EmbeddedKafkaBroker(KafkaRaftServer server, Map<String, Object> properties, Path dataDirectory,
+                                boolean deleteOnClose, String bootstrapServers) {
         this.server = server;
+        this.properties = properties;
         this.dataDirectory = dataDirectory;
         this.deleteOnClose = deleteOnClose;
         this.bootstrapServers = bootstrapServers;
@@ -61,6 +70,11 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
 
     /** Starts a broker on a free loopback port with its data in a new temporary directory, deleted on close. */
     public static EmbeddedKafkaBroker startTemporary() {
+        return startTemporary(properties -> { });
+    }
+
+    /** {@link #startTemporary()} with the server properties changed by {@code customize} first. */
+    public static EmbeddedKafkaBroker startTemporary(Consumer<Map<String, Object>> customize) {
         Path directory;
         try {
             directory = Files.createTempDirectory("streamtrain-kafka-");
@@ -68,7 +82,7 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
             throw new UncheckedIOException("cannot create a temporary directory for the embedded Kafka broker in "
                     + System.getProperty("java.io.tmpdir") + ": free some disk space or set -Djava.io.tmpdir", e);
         }
-        return start(directory, 0, true);
+        return start(directory, 0, true, customize);
     }
 
     /**
@@ -83,11 +97,12 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
     }
 
     /**
-     * {@link #start(Path, int, boolean)} with the server properties changed by {@code customize} first, e.g. more
-     * listeners (SASL, TLS) beside the PLAINTEXT one that {@link #bootstrapServers()} names.
+     * {@link #start(Path, int, boolean)} with the server properties changed by {@code customize} first: more
+     * listeners (SASL, TLS) beside the PLAINTEXT one that {@link #bootstrapServers()} names, or other settings.
+     * The map holds the keys of a single-node {@code server.properties} (see {@code serverProperties} in the source).
      */
-    static EmbeddedKafkaBroker start(Path dataDirectory, int port, boolean deleteOnClose,
-                                     Consumer<Map<String, Object>> customize) {
+    public static EmbeddedKafkaBroker start(Path dataDirectory, int port, boolean deleteOnClose,
+                                            Consumer<Map<String, Object>> customize) {
         Path logDirectory = dataDirectory.resolve("kraft-combined-logs");
         int brokerPort = port == 0 ? freePort() : port;
         int controllerPort = freePort();
@@ -99,17 +114,16 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
             if (!Files.exists(logDirectory.resolve("meta.properties"))) {
                 format(logDirectory);
             }
-            server = new KafkaRaftServer(new KafkaConfig(properties, false), Time.SYSTEM);
-            server.startup();
+            server = startServer(properties);
         } catch (Exception e) {
             if (deleteOnClose) {
-                Directories.deleteQuietly(dataDirectory, "the embedded broker's data");
+                deleteQuietly(dataDirectory);
             }
             throw new IllegalStateException("the embedded Kafka broker did not start on " + LOOPBACK + ":" + brokerPort
                     + " with data in " + dataDirectory + ": " + rootMessage(e)
                     + (port != 0 ? " (is the port taken? pick another with --port, or --port 0 for a free one)" : ""), e);
         }
-        EmbeddedKafkaBroker broker = new EmbeddedKafkaBroker(server, dataDirectory, deleteOnClose,
+        EmbeddedKafkaBroker broker = new EmbeddedKafkaBroker(server, properties, dataDirectory, deleteOnClose,
                 LOOPBACK + ":" + brokerPort);
         try {
             broker.awaitReady();
@@ -160,6 +174,46 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         }
     }
 
+    /**
+     * Stops the broker (clients see it gone), waits {@code down}, and starts it again on the same ports and data,
+     * then waits until it is ready: a broker restart as clients of a real cluster see one.
+     */
+    public synchronized void restart(Duration down) throws InterruptedException {
+        stop();
+        Thread.sleep(down.toMillis());
+        startAgain();
+    }
+
+    /** Stops the server, keeping its data and address; {@link #startAgain()} brings it back. */
+    public synchronized void stop() {
+        if (closed) {
+            throw new IllegalStateException("the embedded Kafka broker at " + bootstrapServers + " is closed");
+        }
+        if (running) {
+            running = false;
+            server.shutdown();
+            server.awaitShutdown();
+        }
+    }
+
+    /** Starts the server that {@link #stop()} stopped, on the same ports and data, and waits until it is ready. */
+    public synchronized void startAgain() {
+        if (closed) {
+            throw new IllegalStateException("the embedded Kafka broker at " + bootstrapServers + " is closed");
+        }
+        if (running) {
+            return;
+        }
+        try {
+            server = startServer(properties);
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("the embedded Kafka broker did not start again on " + bootstrapServers
+                    + ": " + rootMessage(e), e);
+        }
+        running = true;
+        awaitReady();
+    }
+
     /** Stops the broker and waits for it; deletes a temporary data directory. Safe to call twice. */
     @Override
     public synchronized void close() {
@@ -168,13 +222,22 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         }
         closed = true;
         try {
-            server.shutdown();
-            server.awaitShutdown();
+            if (running) {
+                running = false;
+                server.shutdown();
+                server.awaitShutdown();
+            }
         } finally {
             if (deleteOnClose) {
-                Directories.deleteQuietly(dataDirectory, "the embedded broker's data");
+                deleteQuietly(dataDirectory);
             }
         }
+    }
+
+    private static KafkaRaftServer startServer(Map<String, Object> properties) {
+        KafkaRaftServer server = new KafkaRaftServer(new KafkaConfig(properties, false), Time.SYSTEM);
+        server.startup();
+        return server;
     }
 
     // The same keys a single-node server.properties of the Kafka distribution sets for KRaft combined mode.
@@ -255,8 +318,8 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         return properties;
     }
 
-    /** A port of 127.0.0.1 that is free now. */
-    static int freePort() {
+    /** A port of 127.0.0.1 that is free now, e.g. for a listener given to {@link #start(Path, int, boolean, Consumer)}. */
+    public static int freePort() {
         try (ServerSocket socket = new ServerSocket(0, 50, InetAddress.getByName(LOOPBACK))) {
             socket.setReuseAddress(true);
             return socket.getLocalPort();
@@ -265,7 +328,22 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         }
     }
 
-    static String rootMessage(Throwable e) {
+    /** Deletes the data directory; warns on {@code System.err} instead of failing (a clean-up path). */
+    private static void deleteQuietly(Path directory) {
+        if (!Files.exists(directory)) {
+            return;
+        }
+        try (Stream<Path> paths = Files.walk(directory)) {
+            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) { // children before their folder
+                Files.deleteIfExists(path);
+            }
+        } catch (IOException | UncheckedIOException e) {
+            System.err.println("warning: could not delete the embedded broker's data in " + directory + ": "
+                    + e.getMessage());
+        }
+    }
+
+    private static String rootMessage(Throwable e) {
         Throwable root = e;
         while (root.getCause() != null && root.getCause() != root) {
             root = root.getCause();

@@ -1,4 +1,4 @@
-package io.streamtrain.cli.broker;
+package io.streamtrain.broker;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
@@ -28,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class EmbeddedKafkaBrokerTest {
 
     @Test
-    void shouldAcceptProduceAndConsumeAndDeleteItsDataWhenClosed() throws Exception {
+    void shouldAcceptProduceAndConsumeKeepItsRecordsAcrossARestartAndDeleteItsDataWhenClosed() throws Exception {
         Path data;
         try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.startTemporary()) {
             data = broker.dataDirectory();
@@ -36,6 +36,10 @@ class EmbeddedKafkaBrokerTest {
             broker.createTopics(List.of("greetings"), 1);
             produce(broker.bootstrapServers(), "greetings", "hello", "world");
             assertEquals(List.of("hello", "world"), consume(broker.bootstrapServers(), "greetings", 2));
+            broker.restart(Duration.ofMillis(100));
+            produce(broker.bootstrapServers(), "greetings", "again");
+            assertEquals(List.of("again"), consume(broker.bootstrapServers(), "greetings", 1),
+                    "after a restart on the same address, the group goes on from its committed offset");
         }
         assertFalse(Files.exists(data), "a temporary broker deletes its data on close: " + data);
     }

@@ -1,15 +1,13 @@
 package io.streamtrain.monitor;
 
+import io.streamtrain.broker.testing.TestKafka;
 import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.schemas.Topics;
 import java.nio.charset.StandardCharsets;
 import java.util.Collection;
-import java.util.Map;
 import java.util.Properties;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -18,32 +16,20 @@ import org.apache.kafka.common.serialization.Serializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
 /**
- * The producer module's in-process KRaft broker (loopback, temporary directory), plus producers of the records the
- * trainer writes: metrics, samples, dead letters.
+ * The trainer's topics on a {@link TestKafka} broker, written as the trainer writes them (metrics, samples, dead
+ * letters through the project's serdes; stand-ins for token batches): what the monitor reads.
  */
-final class EmbeddedKafka implements AutoCloseable {
-    private final io.streamtrain.producer.EmbeddedKafka broker;
+final class TrainerTopics {
+    private final TestKafka kafka;
 
-    private EmbeddedKafka(io.streamtrain.producer.EmbeddedKafka broker) {
-        this.broker = broker;
+    TrainerTopics(TestKafka kafka) {
+        this.kafka = kafka;
     }
 
-    static EmbeddedKafka start() throws Exception {
-        return new EmbeddedKafka(io.streamtrain.producer.EmbeddedKafka.start());
-    }
-
-    String bootstrapServers() {
-        return broker.bootstrapServers();
-    }
-
-    /** A new admin client of this broker; the caller closes it. */
-    Admin admin() {
-        return Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers()));
-    }
-
+    /** Topics of 2 partitions each. */
     void createTopics(String... topics) throws Exception {
         for (String topic : topics) {
-            broker.createTopic(topic, 2);
+            kafka.createTopic(topic, 2);
         }
     }
 
@@ -88,15 +74,10 @@ final class EmbeddedKafka implements AutoCloseable {
 
     private <K, V> KafkaProducer<K, V> producer(Serializer<V> values) {
         Properties properties = new Properties();
-        properties.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers());
+        properties.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
         properties.put(ProducerConfig.ACKS_CONFIG, "all");
         @SuppressWarnings("unchecked")
         Serializer<K> keys = (Serializer<K>) (Serializer<?>) new StringSerializer();
         return new KafkaProducer<>(properties, keys, values);
-    }
-
-    @Override
-    public void close() {
-        broker.close();
     }
 }
