@@ -29,7 +29,7 @@ class ArchitectureTest {
         classes = new ClassFileImporter()
                 .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
                 .importPackages("io.streamtrain");
-        for (String module : new String[] {"schemas", "tokenizer", "producer", "model", "cuda", "trainer", "monitor", "cli"}) {
+        for (String module : new String[] {"schemas", "tokenizer", "broker", "producer", "model", "cuda", "trainer", "monitor", "cli"}) {
             assertTrue(classes.stream().anyMatch(c -> c.getPackageName().startsWith("io.streamtrain." + module)),
                     "the classes of module " + module + " are on the test class path");
         }
