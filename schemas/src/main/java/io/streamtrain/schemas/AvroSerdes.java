@@ -1,6 +1,9 @@
 package io.streamtrain.schemas;
 
 import io.streamtrain.schemas.internal.SingleObjectSerde;
+import org.apache.avro.message.BinaryMessageDecoder;
+import org.apache.avro.specific.SpecificData;
+import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.Serde;
 
 /**
@@ -17,6 +20,16 @@ public final class AvroSerdes {
         return Holder.TOKEN_BATCH;
     }
 
+    /**
+     * A deserializer of TokenBatch records for the trainer: the same bytes, every released version, but only the
+     * fields a training step uses (dataset, sequence, tokenizer, rows, sequence length, tokens) are built;
+     * {@code documents} and {@code createdAt} are skipped in the stream and read as null. Serializing such a record
+     * fails: use {@link #tokenBatch()} for everything else.
+     */
+    public static Deserializer<TokenBatch> tokenBatchForTraining() {
+        return Holder.TOKEN_BATCH_FOR_TRAINING;
+    }
+
     public static Serde<TrainingMetrics> trainingMetrics() {
         return Holder.TRAINING_METRICS;
     }
@@ -29,6 +42,11 @@ public final class AvroSerdes {
     private static final class Holder {
         static final Serde<TokenBatch> TOKEN_BATCH = SingleObjectSerde.create("TokenBatch",
                 TokenBatch.getClassSchema(), TokenBatch.getEncoder(), TokenBatch::createDecoder);
+        static final Deserializer<TokenBatch> TOKEN_BATCH_FOR_TRAINING = SingleObjectSerde.create("TokenBatch",
+                TokenBatch.getClassSchema(), TokenBatch.getEncoder(), store -> new BinaryMessageDecoder<>(
+                        SpecificData.getForClass(TokenBatch.class),
+                        SingleObjectSerde.leadingFields(TokenBatch.getClassSchema(), "documents"), store))
+                .deserializer();
         static final Serde<TrainingMetrics> TRAINING_METRICS = SingleObjectSerde.create("TrainingMetrics",
                 TrainingMetrics.getClassSchema(), TrainingMetrics.getEncoder(), TrainingMetrics::createDecoder);
         static final Serde<TextSample> TEXT_SAMPLE = SingleObjectSerde.create("TextSample",

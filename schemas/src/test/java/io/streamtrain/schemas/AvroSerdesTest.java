@@ -40,6 +40,23 @@ class AvroSerdesTest {
     }
 
     @Test
+    void theTrainersDeserializerBuildsTheTrainingFieldsAndSkipsTheDocuments() {
+        TokenBatch batch = Records.tokenBatch();
+        byte[] bytes = AvroSerdes.tokenBatch().serializer().serialize(TOPIC, batch);
+        TokenBatch read = AvroSerdes.tokenBatchForTraining().deserialize(TOPIC, bytes);
+        assertEquals(batch.getDataset(), read.getDataset());
+        assertEquals(batch.getSequence(), read.getSequence());
+        assertEquals(batch.getTokenizer(), read.getTokenizer());
+        assertEquals(batch.getRows(), read.getRows());
+        assertEquals(batch.getSequenceLength(), read.getSequenceLength());
+        assertArrayEquals(TokenIds.decode(batch.getTokens()), TokenIds.decode(read.getTokens()));
+        assertNull(read.getDocuments(), "documents are skipped, not built");
+        assertNull(read.getCreatedAt());
+        assertThrows(SerializationException.class, () -> AvroSerdes.tokenBatchForTraining().deserialize(TOPIC,
+                Arrays.copyOf(bytes, bytes.length - 20)), "a truncated record still fails");
+    }
+
+    @Test
     void shouldRoundTripTrainingMetrics() {
         assertEquals(Records.trainingMetrics(), roundTrip(AvroSerdes.trainingMetrics(), Records.trainingMetrics()));
     }

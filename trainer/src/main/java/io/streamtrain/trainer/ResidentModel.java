@@ -40,21 +40,6 @@ import org.apache.kafka.common.TopicPartition;
  * Every method is synchronized: one caller at a time touches the model.
  */
 public final class ResidentModel implements AutoCloseable {
-    /** Checkpoint metadata key prefix of the last handled offset of a partition: {@code kafka.offset.<topic>-<p>}. */
-    public static final String OFFSET_KEY_PREFIX = "kafka.offset.";
-    public static final String RUN_ID_KEY = "run.id";
-    public static final String BATCHES_TRAINED_KEY = "batches.trained";
-    public static final String TOKENS_TRAINED_KEY = "tokens.trained";
-    public static final String CREATED_AT_KEY = "created.at";
-    /**
-     * Checkpoint metadata key prefix of a dataset's batch checksum, {@code batches.checksum.<dataset>}: an
-     * order-sensitive hash of the sequence numbers of the applied batches of that dataset, {@code h = 31 h + sequence}
-     * from h = 0, in the order applied (skipped and dead-lettered batches do not count). A batch lost, repeated or
-     * reordered changes it.
-     */
-    public static final String BATCHES_CHECKSUM_KEY_PREFIX = "batches.checksum.";
-    /** Checkpoint metadata key prefix of the next offset of a dead-letter partition: {@code dead.letters.next.<p>}. */
-    public static final String DEAD_LETTERS_NEXT_KEY_PREFIX = "dead.letters.next.";
 
     private final Gpt gpt;               // replica 0 when data-parallel: it speaks for the model
     private final DataParallelGpt replicas; // null with one replica
@@ -67,9 +52,7 @@ public final class ResidentModel implements AutoCloseable {
     private final CheckpointStore checkpoints;
     private final long checkpointEverySteps;
     private final long checkpointEveryNanos;
-    private final Map<TopicPartition, Long> handledOffsets = new TreeMap<>(
-            (a, b) -> a.topic().equals(b.topic()) ? Integer.compare(a.partition(), b.partition())
-                    : a.topic().compareTo(b.topic()));
+    private final Map<TopicPartition, Long> handledOffsets = new TreeMap<>(RunLedger.PARTITION_ORDER);
     private final Map<String, Long> batchChecksums = new TreeMap<>();   // dataset -> h = 31 h + sequence
     private final Map<Integer, Long> deadLetterPositions = new TreeMap<>(); // dead-letter partition -> next offset
     private final EmittedRecords emitted;
@@ -101,15 +84,15 @@ public final class ResidentModel implements AutoCloseable {
         this.restoredFrom = restored.map(CheckpointStore.Loaded::path);
         this.lastCheckpointStep = gpt.step();
         this.lastCheckpoint = restoredFrom.orElse(null);
-        this.emitted = restored.map(loaded -> EmittedRecords.of(loaded.checkpoint().metadata(), runId, log))
+        Optional<RunLedger> ledger = restored.map(loaded -> RunLedger.of(loaded.checkpoint().metadata()));
+        this.emitted = ledger.map(kept -> EmittedRecords.of(kept.resendBuffer(), runId, log))
                 .orElseGet(EmittedRecords::new);
-        restored.ifPresent(loaded -> {
-            Map<String, String> metadata = loaded.checkpoint().metadata();
-            handledOffsets.putAll(offsetsOf(metadata));
-            batchesTrained = Long.parseLong(metadata.getOrDefault(BATCHES_TRAINED_KEY, "0"));
-            tokensTrained = Long.parseLong(metadata.getOrDefault(TOKENS_TRAINED_KEY, "0"));
-            batchChecksums.putAll(batchChecksumsOf(metadata));
-            deadLetterPositions.putAll(deadLetterPositionsOf(metadata));
+        ledger.ifPresent(kept -> {
+            handledOffsets.putAll(kept.offsets());
+            batchesTrained = kept.batchesTrained();
+            tokensTrained = kept.tokensTrained();
+            batchChecksums.putAll(kept.batchChecksums());
+            deadLetterPositions.putAll(kept.deadLetterPositions());
         });
     }
 
@@ -143,7 +126,8 @@ public final class ResidentModel implements AutoCloseable {
             restored.ifPresent(loaded -> requireCompatible(loaded, gptConfig, identity, config));
             Optional<String> persistedRunId = store.runId();
             String runId = !config.runId().isEmpty() ? config.runId()
-                    : restored.map(loaded -> loaded.checkpoint().metadata().get(RUN_ID_KEY)).or(() -> persistedRunId)
+                    : restored.map(loaded -> RunLedger.of(loaded.checkpoint().metadata()).runId())
+                    .filter(id -> !id.isEmpty()).or(() -> persistedRunId)
                     .orElseGet(TrainerConfig::generateRunId);
             boolean newRun = config.runId().isEmpty() && restored.isEmpty() && persistedRunId.isEmpty();
             if (!persistedRunId.equals(Optional.of(runId))) {
@@ -222,51 +206,9 @@ public final class ResidentModel implements AutoCloseable {
         return new TokenizerIdentity(tokenizer.name(), tokenizer.vocabularySize(), tokenizer.fingerprint());
     }
 
-    /** Offsets stored in checkpoint metadata under {@code kafka.offset.<topic>-<partition>}. */
-    public static Map<TopicPartition, Long> offsetsOf(Map<String, String> metadata) {
-        Map<TopicPartition, Long> offsets = new LinkedHashMap<>();
-        metadata.forEach((key, value) -> {
-            if (key.startsWith(OFFSET_KEY_PREFIX)) {
-                String topicPartition = key.substring(OFFSET_KEY_PREFIX.length());
-                int dash = topicPartition.lastIndexOf('-');
-                offsets.put(new TopicPartition(topicPartition.substring(0, dash),
-                        Integer.parseInt(topicPartition.substring(dash + 1))), Long.parseLong(value));
-            }
-        });
-        return offsets;
-    }
-
-    /** The batch checksums stored in checkpoint metadata under {@code batches.checksum.<dataset>}, by dataset. */
-    public static Map<String, Long> batchChecksumsOf(Map<String, String> metadata) {
-        Map<String, Long> checksums = new TreeMap<>();
-        metadata.forEach((key, value) -> {
-            if (key.startsWith(BATCHES_CHECKSUM_KEY_PREFIX)) {
-                checksums.put(key.substring(BATCHES_CHECKSUM_KEY_PREFIX.length()), Long.parseLong(value));
-            }
-        });
-        return checksums;
-    }
-
-    /** The dead-letter positions stored under {@code dead.letters.next.<partition>}: partition to next offset. */
-    public static Map<Integer, Long> deadLetterPositionsOf(Map<String, String> metadata) {
-        Map<Integer, Long> positions = new TreeMap<>();
-        metadata.forEach((key, value) -> {
-            if (key.startsWith(DEAD_LETTERS_NEXT_KEY_PREFIX)) {
-                positions.put(Integer.parseInt(key.substring(DEAD_LETTERS_NEXT_KEY_PREFIX.length())),
-                        Long.parseLong(value));
-            }
-        });
-        return positions;
-    }
-
     /** One batch more in a checksum: {@code h = 31 h + sequence}. */
     private static long nextChecksum(long h, long sequence) {
         return 31 * h + sequence;
-    }
-
-    /** The metadata key of a partition's offset. */
-    public static String offsetKey(TopicPartition partition) {
-        return OFFSET_KEY_PREFIX + partition.topic() + "-" + partition.partition();
     }
 
     // ---- the training loop's calls ------------------------------------------------------------
@@ -378,15 +320,10 @@ public final class ResidentModel implements AutoCloseable {
         if (lastCheckpoint != null && !changedSinceCheckpoint) {
             return lastCheckpoint;
         }
-        Map<String, String> metadata = new LinkedHashMap<>();
-        metadata.put(RUN_ID_KEY, runId);
-        metadata.put(BATCHES_TRAINED_KEY, Long.toString(batchesTrained));
-        metadata.put(TOKENS_TRAINED_KEY, Long.toString(tokensTrained));
-        metadata.put(CREATED_AT_KEY, Instant.now().toString());
-        handledOffsets.forEach((partition, offset) -> metadata.put(offsetKey(partition), Long.toString(offset)));
-        batchChecksums.forEach((dataset, h) -> metadata.put(BATCHES_CHECKSUM_KEY_PREFIX + dataset, Long.toString(h)));
-        deadLetterPositions.forEach((p, next) -> metadata.put(DEAD_LETTERS_NEXT_KEY_PREFIX + p, Long.toString(next)));
-        emitted.writeTo(metadata);
+        Map<String, String> resend = new TreeMap<>();
+        emitted.writeTo(resend);
+        Map<String, String> metadata = new RunLedger(runId, Optional.of(Instant.now()), batchesTrained, tokensTrained,
+                handledOffsets, batchChecksums, deadLetterPositions, resend, Map.of()).toMetadata();
         try {
             lastCheckpoint = checkpoints.write(gpt.checkpoint(tokenizerIdentity, metadata));
         } catch (IOException e) {

@@ -120,9 +120,9 @@ class DeadLettersKafkaTest {
         }
 
         Checkpoint checkpoint = Checkpoints.read(finalCheckpoint);
-        assertEquals(Long.toString(goods), checkpoint.metadata().get(ResidentModel.BATCHES_TRAINED_KEY));
+        assertEquals(Long.toString(goods), checkpoint.metadata().get(RunLedger.BATCHES_TRAINED_KEY));
         assertEquals(Long.toString(checksum(goods)), checkpoint.metadata().get(
-                ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + NumberedBatches.DATASET),
+                RunLedger.BATCHES_CHECKSUM_KEY_PREFIX + NumberedBatches.DATASET),
                 "the order checksum of the good batches 0.." + (goods - 1) + ": each trained once, in order");
         List<Long> trainedOffsets = kafka.readAll(config.get(TrainerConfig.METRICS_TOPIC), TIMEOUT).stream()
                 .map(r -> AvroSerdes.trainingMetrics().deserializer().deserialize("m", r.value()))
@@ -188,7 +188,7 @@ class DeadLettersKafkaTest {
             restarted.start();
             assertTrue(restarted.awaitSteps(goods, TIMEOUT), console.toString(UTF_8));
             assertEquals(Long.toString(checksum(goods)), Checkpoints.read(restarted.stop().orElseThrow()).metadata()
-                    .get(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + NumberedBatches.DATASET));
+                    .get(RunLedger.BATCHES_CHECKSUM_KEY_PREFIX + NumberedBatches.DATASET));
         }
         assertTrue(console.toString(UTF_8).contains("6 dead letter(s) of run replayed were sent after the"
                 + " checkpoint"), console.toString(UTF_8));

@@ -71,10 +71,10 @@ class ResidentModelTest {
         Map<String, String> metadata = checkpoint.metadata();
         assertEquals("8", metadata.get("kafka.offset.streamtrain.token-batches-0"));
         assertEquals("2", metadata.get("kafka.offset.streamtrain.token-batches-3"));
-        assertEquals("test-run", metadata.get(ResidentModel.RUN_ID_KEY));
-        assertEquals("2", metadata.get(ResidentModel.BATCHES_TRAINED_KEY));
-        assertEquals(Long.toString(2L * B * T), metadata.get(ResidentModel.TOKENS_TRAINED_KEY));
-        assertEquals(Map.of(P0, 8L, P3, 2L), ResidentModel.offsetsOf(metadata));
+        assertEquals("test-run", metadata.get(RunLedger.RUN_ID_KEY));
+        assertEquals("2", metadata.get(RunLedger.BATCHES_TRAINED_KEY));
+        assertEquals(Long.toString(2L * B * T), metadata.get(RunLedger.TOKENS_TRAINED_KEY));
+        assertEquals(Map.of(P0, 8L, P3, 2L), RunLedger.of(metadata).offsets());
     }
 
     @Test
@@ -132,7 +132,7 @@ class ResidentModelTest {
             assertTrue(model.changedSinceCheckpoint(), "a checkpoint that carries delivered records is out of date");
             Map<String, String> after = Checkpoints.read(model.checkpoint()).metadata();
             assertFalse(after.keySet().stream().anyMatch(key -> key.startsWith("emitted.")), after.keySet().toString());
-            assertEquals("1", after.get(ResidentModel.BATCHES_TRAINED_KEY), "the same step, written again");
+            assertEquals("1", after.get(RunLedger.BATCHES_TRAINED_KEY), "the same step, written again");
         }
     }
 

@@ -169,8 +169,8 @@ class TrainerKafkaTest {
         assertEquals(STEPS, checkpoint.step());
         long lastOffset = firstGood + STEPS - 1;
         assertEquals(Long.toString(lastOffset), checkpoint.metadata().get("kafka.offset." + Topics.TOKEN_BATCHES + "-0"));
-        assertEquals(Long.toString(STEPS), checkpoint.metadata().get(ResidentModel.BATCHES_TRAINED_KEY));
-        assertEquals("test-run", checkpoint.metadata().get(ResidentModel.RUN_ID_KEY));
+        assertEquals(Long.toString(STEPS), checkpoint.metadata().get(RunLedger.BATCHES_TRAINED_KEY));
+        assertEquals("test-run", checkpoint.metadata().get(RunLedger.RUN_ID_KEY));
 
         // A second trainer of the same run resumes at the checkpoint: step 21 is the record after lastOffset,
         // whatever Kafka Streams had fetched or committed past it before the first one stopped.

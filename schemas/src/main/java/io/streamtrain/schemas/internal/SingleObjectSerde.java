@@ -4,6 +4,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -56,6 +57,25 @@ public final class SingleObjectSerde {
         Deserializer<T> deserializer = (topic, bytes) -> bytes == null ? null
                 : decode(decoder, bytes, recordName, topic, known);
         return Serdes.serdeFrom(serializer, deserializer);
+    }
+
+    /**
+     * {@code schema} (a record) cut before its field {@code firstSkipped}: a reader schema that builds the generated
+     * class of {@code schema} with the leading fields only (their positions are unchanged) while Avro's schema
+     * resolution skips the rest of the writer's fields in the stream without building them.
+     */
+    public static Schema leadingFields(Schema schema, String firstSkipped) {
+        List<Schema.Field> kept = new ArrayList<>();
+        for (Schema.Field field : schema.getFields()) {
+            if (field.name().equals(firstSkipped)) {
+                break;
+            }
+            kept.add(new Schema.Field(field, field.schema()));
+        }
+        if (kept.size() == schema.getFields().size()) {
+            throw new IllegalArgumentException(schema.getFullName() + " has no field " + firstSkipped);
+        }
+        return Schema.createRecord(schema.getName(), schema.getDoc(), schema.getNamespace(), false, kept);
     }
 
     /**

@@ -4,6 +4,7 @@ import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.Topics;
 import io.streamtrain.schemas.TrainingMetrics;
+import io.streamtrain.trainer.RunLedger;
 import java.io.PrintStream;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -32,7 +33,7 @@ import org.apache.kafka.clients.producer.RecordMetadata;
  */
 public final class EmittedRecords {
     /** Prefix of every metadata key of this class. */
-    public static final String KEY_PREFIX = "emitted.";
+    public static final String KEY_PREFIX = RunLedger.RESEND_KEY_PREFIX;
     public static final String METRICS_KEY_PREFIX = KEY_PREFIX + "metrics.";
     public static final String SAMPLES_KEY_PREFIX = KEY_PREFIX + "samples.";
     /** Steps whose records are kept: bounds the checkpoint metadata (about 60 KB of metrics records). */

@@ -211,7 +211,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
                     "the record at " + partition + "@" + offset + " has no value (a tombstone)");
         }
         try {
-            return AvroSerdes.tokenBatch().deserializer().deserialize(partition.topic(), value);
+            return AvroSerdes.tokenBatchForTraining().deserialize(partition.topic(), value);
         } catch (RuntimeException | StackOverflowError | OutOfMemoryError e) {
             // whatever the bytes make Avro do, it is the record's fault: never the trainer's end
             throw new BadBatchException(DeadLetterReason.NOT_A_TOKEN_BATCH, "the record at " + partition + "@"

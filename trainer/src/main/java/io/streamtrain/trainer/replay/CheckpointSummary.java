@@ -4,17 +4,14 @@ import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.Checkpoints;
 import io.streamtrain.model.GptConfig;
 import io.streamtrain.model.TokenizerIdentity;
-import io.streamtrain.trainer.ResidentModel;
-import io.streamtrain.trainer.internal.EmittedRecords;
+import io.streamtrain.trainer.RunLedger;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Optional;
 import java.util.TreeMap;
-import org.apache.kafka.common.TopicPartition;
 
 /**
  * What {@code streamtrain checkpoint show PATH} prints: a checkpoint's step, tokens and batches trained, the batch
@@ -49,31 +46,13 @@ public record CheckpointSummary(Path path, long step, long tokensTrained, long b
 
     /** The summary of an already read checkpoint; {@code fileTime} stands in when it has no creation time. */
     public static CheckpointSummary of(Path path, Checkpoint checkpoint, Instant fileTime) {
-        Map<String, String> metadata = checkpoint.metadata();
+        RunLedger ledger = RunLedger.of(checkpoint.metadata());
         Map<String, Long> offsets = new TreeMap<>();
-        for (Map.Entry<TopicPartition, Long> entry : ResidentModel.offsetsOf(metadata).entrySet()) {
-            offsets.put(entry.getKey().topic() + "-" + entry.getKey().partition(), entry.getValue());
-        }
-        Map<String, String> other = new LinkedHashMap<>();
-        int emitted = 0;
-        for (Map.Entry<String, String> entry : metadata.entrySet()) {
-            String key = entry.getKey();
-            if (key.startsWith(EmittedRecords.KEY_PREFIX)) {
-                emitted++;
-            } else if (!key.startsWith(ResidentModel.OFFSET_KEY_PREFIX)
-                    && !key.startsWith(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX)
-                    && !key.equals(ResidentModel.TOKENS_TRAINED_KEY) && !key.equals(ResidentModel.BATCHES_TRAINED_KEY)
-                    && !key.equals(ResidentModel.CREATED_AT_KEY) && !key.equals(ResidentModel.RUN_ID_KEY)) {
-                other.put(key, entry.getValue());
-            }
-        }
-        Instant createdAt = Optional.ofNullable(metadata.get(ResidentModel.CREATED_AT_KEY)).map(Instant::parse)
-                .orElse(fileTime);
-        return new CheckpointSummary(path, checkpoint.step(),
-                Long.parseLong(metadata.getOrDefault(ResidentModel.TOKENS_TRAINED_KEY, "0")),
-                Long.parseLong(metadata.getOrDefault(ResidentModel.BATCHES_TRAINED_KEY, "0")),
-                ResidentModel.batchChecksumsOf(metadata), offsets, checkpoint.tokenizer(), checkpoint.config(),
-                createdAt, metadata.getOrDefault(ResidentModel.RUN_ID_KEY, ""), emitted, other);
+        ledger.offsets().forEach((partition, offset) -> offsets.put(partition.topic() + "-" + partition.partition(),
+                offset));
+        return new CheckpointSummary(path, checkpoint.step(), ledger.tokensTrained(), ledger.batchesTrained(),
+                ledger.batchChecksums(), offsets, checkpoint.tokenizer(), checkpoint.config(),
+                ledger.createdAt().orElse(fileTime), ledger.runId(), ledger.resendBuffer().size(), ledger.other());
     }
 
     /**

@@ -2,7 +2,7 @@ package io.streamtrain.trainer.replay;
 
 import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.Checkpoints;
-import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import java.io.IOException;
@@ -19,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
@@ -113,9 +114,9 @@ public final class Replay {
                 : new CheckpointStore(request.checkpointDir(), 1).loadNewest(console)
                 .map(CheckpointStore.Loaded::checkpoint).orElse(source);
         ReplayPlan plan = planner.plan(request.applicationId(), request.topic(), request.target(), sourcePath, source,
-                ResidentModel.offsetsOf(position.metadata()));
+                RunLedger.of(position.metadata()).offsets());
         console.print(plan.format());
-        String sourceRunId = source.metadata().getOrDefault(ResidentModel.RUN_ID_KEY, "");
+        String sourceRunId = RunLedger.of(source.metadata()).runId();
         if (request.dryRun()) {
             console.println("dry run: nothing changed");
             return new Result(plan, false, Optional.empty(), sourceRunId, Optional.empty(), Map.of());
@@ -163,26 +164,17 @@ public final class Replay {
      */
     static Map<String, String> alignedMetadata(Checkpoint source, Path sourcePath, Request request, ReplayPlan plan,
                                                String runId) {
-        Map<String, String> metadata = new LinkedHashMap<>();
-        source.metadata().forEach((key, value) -> {
-            boolean inputOffset = key.startsWith(ResidentModel.OFFSET_KEY_PREFIX)
-                    && ResidentModel.offsetsOf(Map.of(key, value)).keySet().iterator().next().topic()
-                    .equals(request.topic());
-            if (!inputOffset) {
-                metadata.put(key, value);
-            }
-        });
-        plan.targetOffsets().forEach((partition, target) -> metadata.put(
-                ResidentModel.offsetKey(new TopicPartition(request.topic(), partition)), Long.toString(target - 1)));
-        String sourceRunId = source.metadata().get(ResidentModel.RUN_ID_KEY);
-        if (request.newRun() && sourceRunId != null) {
-            metadata.put(PARENT_RUN_ID_KEY, sourceRunId);
+        RunLedger ledger = RunLedger.of(source.metadata());
+        Map<Integer, Long> lastHandled = new TreeMap<>();
+        plan.targetOffsets().forEach((partition, target) -> lastHandled.put(partition, target - 1));
+        Map<String, String> history = new LinkedHashMap<>();
+        if (request.newRun() && !ledger.runId().isEmpty()) {
+            history.put(PARENT_RUN_ID_KEY, ledger.runId());
         }
-        metadata.put(ResidentModel.RUN_ID_KEY, runId);
-        metadata.put(REPLAY_AT_KEY, Instant.now().toString());
-        metadata.put(REPLAY_SOURCE_KEY, sourcePath.toAbsolutePath().toString());
-        metadata.put(REPLAY_TARGET_KEY, plan.target());
-        return metadata;
+        history.put(REPLAY_AT_KEY, Instant.now().toString());
+        history.put(REPLAY_SOURCE_KEY, sourcePath.toAbsolutePath().toString());
+        history.put(REPLAY_TARGET_KEY, plan.target());
+        return ledger.withOffsetsOf(request.topic(), lastHandled).withRun(runId, history).toMetadata();
     }
 
     /** Moves the store's checkpoints at or after {@code newest} (by name: by step) into a {@code replaced-<time>/} folder. */

@@ -20,6 +20,7 @@ import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.tokenizer.Tokenizers;
 import io.streamtrain.trainer.Backends;
 import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.BatchValidator;
 import io.streamtrain.trainer.internal.CheckpointStore;
@@ -127,14 +128,14 @@ public final class RankTrainer implements AutoCloseable {
                         + c.tokenizer() + ", not the configured " + gptConfig + " with " + identity);
             }
         });
-        Map<String, String> metadata = restored.map(l -> l.checkpoint().metadata()).orElse(Map.of());
-        handled.putAll(ResidentModel.offsetsOf(metadata));
-        checksums.putAll(ResidentModel.batchChecksumsOf(metadata));
-        restoredBatches = Long.parseLong(metadata.getOrDefault(ResidentModel.BATCHES_TRAINED_KEY, "0"));
-        restoredTokens = Long.parseLong(metadata.getOrDefault(ResidentModel.TOKENS_TRAINED_KEY, "0"));
+        RunLedger restoredLedger = RunLedger.of(restored.map(l -> l.checkpoint().metadata()).orElse(Map.of()));
+        handled.putAll(restoredLedger.offsets());
+        checksums.putAll(restoredLedger.batchChecksums());
+        restoredBatches = restoredLedger.batchesTrained();
+        restoredTokens = restoredLedger.tokensTrained();
         worldBatches = restoredBatches;
         this.runId = !config.runId().isEmpty() ? config.runId()
-                : metadata.getOrDefault(ResidentModel.RUN_ID_KEY, TrainerConfig.generateRunId());
+                : restoredLedger.runId().isEmpty() ? TrainerConfig.generateRunId() : restoredLedger.runId();
         this.validator = new BatchValidator(identity, gptConfig.contextLength(), config.batchRows(),
                 config.sequenceLength());
 
@@ -361,26 +362,19 @@ public final class RankTrainer implements AutoCloseable {
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
-            for (String key : ledger.stringPropertyNames()) {
-                String value = ledger.getProperty(key);
-                if (key.startsWith(ResidentModel.OFFSET_KEY_PREFIX)) {
-                    offsets.putAll(ResidentModel.offsetsOf(Map.of(key, value)));
-                } else if (key.startsWith(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX)) {
-                    sums.put(key.substring(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX.length()), Long.parseLong(value));
-                }
-            }
+            Map<String, String> entries = new LinkedHashMap<>();
+            ledger.stringPropertyNames().forEach(key -> entries.put(key, ledger.getProperty(key)));
+            RunLedger rank = RunLedger.of(entries);
+            offsets.putAll(rank.offsets());
+            sums.putAll(rank.batchChecksums());
             allBatches += Long.parseLong(ledger.getProperty("batches"));
             allTokens += Long.parseLong(ledger.getProperty("tokens"));
         }
-        Map<String, String> metadata = new LinkedHashMap<>();
-        metadata.put(ResidentModel.RUN_ID_KEY, runId);
-        metadata.put(ResidentModel.BATCHES_TRAINED_KEY, Long.toString(allBatches));
-        metadata.put(ResidentModel.TOKENS_TRAINED_KEY, Long.toString(allTokens));
-        metadata.put(ResidentModel.CREATED_AT_KEY, Instant.now().toString());
-        metadata.put(WORLD_SIZE_KEY, Integer.toString(worldSize));
-        metadata.put(WORLD_GENERATION_KEY, Long.toString(generation));
-        offsets.forEach((partition, offset) -> metadata.put(ResidentModel.offsetKey(partition), Long.toString(offset)));
-        sums.forEach((dataset, h) -> metadata.put(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + dataset, Long.toString(h)));
+        Map<String, String> world = new LinkedHashMap<>();
+        world.put(WORLD_SIZE_KEY, Integer.toString(worldSize));
+        world.put(WORLD_GENERATION_KEY, Long.toString(generation));
+        Map<String, String> metadata = new RunLedger(runId, Optional.of(Instant.now()), allBatches, allTokens, offsets,
+                sums, Map.of(), Map.of(), world).toMetadata();
         try {
             Path path = checkpoints.write(gpt.checkpoint(identity, metadata));
             log.println("checkpoint of step " + gpt.step() + " written to " + path + " (" + allBatches + " batches)");
@@ -396,11 +390,11 @@ public final class RankTrainer implements AutoCloseable {
         for (TopicPartition partition : partitions) {
             Long offset = handled.get(partition);
             if (offset != null) {
-                ledger.setProperty(ResidentModel.offsetKey(partition), Long.toString(offset));
+                ledger.setProperty(RunLedger.offsetKey(partition), Long.toString(offset));
             }
         }
         for (String dataset : touched) {
-            ledger.setProperty(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + dataset, Long.toString(checksums.get(dataset)));
+            ledger.setProperty(RunLedger.BATCHES_CHECKSUM_KEY_PREFIX + dataset, Long.toString(checksums.get(dataset)));
         }
         ledger.setProperty("batches", Long.toString(batchesTrained));
         ledger.setProperty("tokens", Long.toString(tokensTrained));

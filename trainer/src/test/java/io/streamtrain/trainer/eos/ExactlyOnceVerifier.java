@@ -7,7 +7,7 @@ import io.streamtrain.model.TrainingOptions;
 import io.streamtrain.model.cpu.CpuKernels;
 import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TrainingMetrics;
-import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.testing.NumberedBatches;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -114,12 +114,12 @@ final class ExactlyOnceVerifier {
         if (checkpoint.step() != count) {
             problems.add("step " + checkpoint.step() + ", expected " + count);
         }
-        if (!Long.toString(count).equals(metadata.get(ResidentModel.BATCHES_TRAINED_KEY))) {
-            problems.add(ResidentModel.BATCHES_TRAINED_KEY + " " + metadata.get(ResidentModel.BATCHES_TRAINED_KEY)
+        if (!Long.toString(count).equals(metadata.get(RunLedger.BATCHES_TRAINED_KEY))) {
+            problems.add(RunLedger.BATCHES_TRAINED_KEY + " " + metadata.get(RunLedger.BATCHES_TRAINED_KEY)
                     + ", expected " + count);
         }
-        if (!Long.toString(count - 1).equals(metadata.get(ResidentModel.offsetKey(input)))) {
-            problems.add("last handled offset " + metadata.get(ResidentModel.offsetKey(input)) + ", expected "
+        if (!Long.toString(count - 1).equals(metadata.get(RunLedger.offsetKey(input)))) {
+            problems.add("last handled offset " + metadata.get(RunLedger.offsetKey(input)) + ", expected "
                     + (count - 1));
         }
         return problems;

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.Checkpoints;
 import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.testing.NumberedBatches;
@@ -88,7 +89,7 @@ class TrainerCrashTest {
                     ResidentModel.trainingOptions(new TrainerConfig(config)), new TrainerConfig(config).seed(), BATCHES);
             assertTrue(Arrays.equals(reference, last.parameters()), "the weights equal, bit for bit, those of a"
                     + " model trained once on batches 0.." + (BATCHES - 1) + " in order; events " + events);
-            String checksumKey = ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + NumberedBatches.DATASET;
+            String checksumKey = RunLedger.BATCHES_CHECKSUM_KEY_PREFIX + NumberedBatches.DATASET;
             long expectedChecksum = ExactlyOnceVerifier.checksum(LongStream.range(0, BATCHES).boxed().toList());
             assertEquals(Long.toString(expectedChecksum), last.metadata().get(checksumKey),
                     "the trainer's order-sensitive checksum of the applied batch ids; events " + events);

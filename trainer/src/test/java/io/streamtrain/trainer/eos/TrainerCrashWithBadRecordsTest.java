@@ -8,7 +8,7 @@ import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.Checkpoints;
 import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TrainingMetrics;
-import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.testing.NumberedBatches;
@@ -83,7 +83,7 @@ class TrainerCrashWithBadRecordsTest {
             Checkpoint last = Checkpoints.read(checkpoints.newestFirst().get(0));
             assertEquals(GOOD, last.step(), "events " + events);
             assertEquals(Long.toString(LongStream.range(0, GOOD).reduce(0, (h, id) -> 31 * h + id)),
-                    last.metadata().get(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + NumberedBatches.DATASET),
+                    last.metadata().get(RunLedger.BATCHES_CHECKSUM_KEY_PREFIX + NumberedBatches.DATASET),
                     "every good batch trained once, in order; events " + events);
 
             Map<String, TreeSet<Long>> stepsByRun = new TreeMap<>();

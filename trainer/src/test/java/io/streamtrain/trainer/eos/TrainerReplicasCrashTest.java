@@ -8,7 +8,7 @@ import io.streamtrain.model.Checkpoints;
 import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TokenBatch;
 import io.streamtrain.schemas.Topics;
-import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.testing.NumberedBatches;
@@ -149,16 +149,16 @@ class TrainerReplicasCrashTest {
     private static List<String> problems(Checkpoint last, String topic) {
         Map<String, String> metadata = last.metadata();
         List<String> problems = new ArrayList<>();
-        if (!Integer.toString(BATCHES).equals(metadata.get(ResidentModel.BATCHES_TRAINED_KEY))) {
-            problems.add("batches trained " + metadata.get(ResidentModel.BATCHES_TRAINED_KEY));
+        if (!Integer.toString(BATCHES).equals(metadata.get(RunLedger.BATCHES_TRAINED_KEY))) {
+            problems.add("batches trained " + metadata.get(RunLedger.BATCHES_TRAINED_KEY));
         }
         long expected = ExactlyOnceVerifier.checksum(LongStream.range(0, PER_PARTITION).boxed().toList());
         for (int p = 0; p < PARTITIONS; p++) {
-            String offset = metadata.get(ResidentModel.offsetKey(new TopicPartition(topic, p)));
+            String offset = metadata.get(RunLedger.offsetKey(new TopicPartition(topic, p)));
             if (!Integer.toString(PER_PARTITION - 1).equals(offset)) {
                 problems.add("partition " + p + ": last handled offset " + offset);
             }
-            String checksum = metadata.get(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + dataset(p));
+            String checksum = metadata.get(RunLedger.BATCHES_CHECKSUM_KEY_PREFIX + dataset(p));
             if (!Long.toString(expected).equals(checksum)) {
                 problems.add("partition " + p + ": checksum " + checksum + ", expected " + expected);
             }

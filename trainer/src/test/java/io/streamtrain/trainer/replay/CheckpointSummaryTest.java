@@ -9,7 +9,7 @@ import io.streamtrain.model.Gpt;
 import io.streamtrain.model.GptConfig;
 import io.streamtrain.model.TrainingOptions;
 import io.streamtrain.model.cpu.CpuKernels;
-import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.internal.EmittedRecords;
 import io.streamtrain.trainer.testing.NumberedBatches;
@@ -30,15 +30,15 @@ class CheckpointSummaryTest {
     @Test
     void shouldSummarizeStepCountsChecksumsOffsetsTokenizerConfigAndCreationTimeInJsonOrder() throws Exception {
         Map<String, String> metadata = new LinkedHashMap<>();
-        metadata.put(ResidentModel.RUN_ID_KEY, "run \"7\"");
-        metadata.put(ResidentModel.BATCHES_TRAINED_KEY, "2");
-        metadata.put(ResidentModel.TOKENS_TRAINED_KEY, "128");
-        metadata.put(ResidentModel.CREATED_AT_KEY, "2026-11-20T22:00:00Z");
+        metadata.put(RunLedger.RUN_ID_KEY, "run \"7\"");
+        metadata.put(RunLedger.BATCHES_TRAINED_KEY, "2");
+        metadata.put(RunLedger.TOKENS_TRAINED_KEY, "128");
+        metadata.put(RunLedger.CREATED_AT_KEY, "2026-11-20T22:00:00Z");
         metadata.put("kafka.offset.streamtrain.token-batches-0", "41");
         metadata.put("kafka.offset.streamtrain.token-batches-1", "-1");
         metadata.put(Replay.REPLAY_TARGET_KEY, "offsets {0=42}");
-        metadata.put(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + "hamlet", Long.toString(31 * 40L + 41));
-        metadata.put(ResidentModel.BATCHES_CHECKSUM_KEY_PREFIX + "news", "-7");
+        metadata.put(RunLedger.BATCHES_CHECKSUM_KEY_PREFIX + "hamlet", Long.toString(31 * 40L + 41));
+        metadata.put(RunLedger.BATCHES_CHECKSUM_KEY_PREFIX + "news", "-7");
         metadata.put(EmittedRecords.METRICS_KEY_PREFIX + "2", "AAAA");
         metadata.put(EmittedRecords.SAMPLES_KEY_PREFIX + "2", "AAAA");
         Path path = write(metadata, 2);

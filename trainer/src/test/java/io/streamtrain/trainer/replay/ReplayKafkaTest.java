@@ -13,7 +13,7 @@ import io.streamtrain.model.GptConfig;
 import io.streamtrain.model.TrainingOptions;
 import io.streamtrain.model.cpu.CpuKernels;
 import io.streamtrain.schemas.TrainingMetrics;
-import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.Trainer;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.CheckpointStore;
@@ -93,7 +93,7 @@ class ReplayKafkaTest {
         assertFalse(Files.exists(step8), "the later checkpoint is moved aside, out of the trainer's way");
         assertTrue(result.movedAside().values().stream().allMatch(Files::exists), "moved, not deleted");
         Checkpoint aligned = Checkpoints.read(step3);
-        assertEquals("2", aligned.metadata().get(ResidentModel.offsetKey(new TopicPartition(topic, 0))));
+        assertEquals("2", aligned.metadata().get(RunLedger.offsetKey(new TopicPartition(topic, 0))));
         assertEquals(3, aligned.step());
         assertTrue(consoleBytes.toString(StandardCharsets.UTF_8).contains("records to read"), console());
 
@@ -119,8 +119,8 @@ class ReplayKafkaTest {
         Instant late = early.plus(Duration.ofHours(1));
         produce(topic, 10, sequence -> (sequence < 6 ? early : late).toEpochMilli() + sequence);
         Path checkpoints = dir.resolve("run/checkpoints");
-        Path source = writeCheckpoint(checkpoints, Map.of(ResidentModel.RUN_ID_KEY, "old-run",
-                ResidentModel.offsetKey(new TopicPartition(topic, 0)), "9"));
+        Path source = writeCheckpoint(checkpoints, Map.of(RunLedger.RUN_ID_KEY, "old-run",
+                RunLedger.offsetKey(new TopicPartition(topic, 0)), "9"));
         Path newRun = dir.resolve("new-run");
 
         Replay.Result result;
@@ -136,11 +136,11 @@ class ReplayKafkaTest {
         assertNotEquals("old-run", result.runId());
         Checkpoint written = Checkpoints.read(result.checkpoint().orElseThrow());
         assertEquals(newRun.resolve("checkpoints"), result.checkpoint().get().getParent());
-        assertEquals(result.runId(), written.metadata().get(ResidentModel.RUN_ID_KEY));
+        assertEquals(result.runId(), written.metadata().get(RunLedger.RUN_ID_KEY));
         assertEquals("old-run", written.metadata().get(Replay.PARENT_RUN_ID_KEY));
-        assertEquals("5", written.metadata().get(ResidentModel.offsetKey(new TopicPartition(topic, 0))));
+        assertEquals("5", written.metadata().get(RunLedger.offsetKey(new TopicPartition(topic, 0))));
         assertEquals("9", Checkpoints.read(source).metadata()
-                .get(ResidentModel.offsetKey(new TopicPartition(topic, 0))), "the old run is left as it was");
+                .get(RunLedger.offsetKey(new TopicPartition(topic, 0))), "the old run is left as it was");
 
         try (Admin admin = cluster.admin()) {      // a duration back from now finds the same record
             ReplayPlan byDuration = new ReplayPlanner(admin, TIMEOUT).plan(application, topic,
@@ -159,7 +159,7 @@ class ReplayKafkaTest {
             admin.deleteRecords(Map.of(partition, RecordsToDelete.beforeOffset(4))).all().get();
         }
         Path checkpoints = dir.resolve("run/checkpoints");
-        Path source = writeCheckpoint(checkpoints, Map.of(ResidentModel.offsetKey(partition), "9"));
+        Path source = writeCheckpoint(checkpoints, Map.of(RunLedger.offsetKey(partition), "9"));
         byte[] before = Files.readAllBytes(source);
 
         Replay.Result result;
