@@ -38,6 +38,10 @@ public final class AvroSerdes {
         return Holder.TEXT_SAMPLE;
     }
 
+    public static Serde<ModelAnnouncement> modelAnnouncement() {
+        return Holder.MODEL_ANNOUNCEMENT;
+    }
+
     /** Built on first use: each reads its schema history from the classpath once. */
     private static final class Holder {
         static final Serde<TokenBatch> TOKEN_BATCH = SingleObjectSerde.create("TokenBatch",
@@ -51,5 +55,7 @@ public final class AvroSerdes {
                 TrainingMetrics.getClassSchema(), TrainingMetrics.getEncoder(), TrainingMetrics::createDecoder);
         static final Serde<TextSample> TEXT_SAMPLE = SingleObjectSerde.create("TextSample",
                 TextSample.getClassSchema(), TextSample.getEncoder(), TextSample::createDecoder);
+        static final Serde<ModelAnnouncement> MODEL_ANNOUNCEMENT = SingleObjectSerde.create("ModelAnnouncement",
+                ModelAnnouncement.getClassSchema(), ModelAnnouncement.getEncoder(), ModelAnnouncement::createDecoder);
     }
 }

@@ -16,7 +16,24 @@ public final class Topics {
     /** Records the trainer could not use: original bytes with topic, partition, offset and reason in headers. */
     public static final String DEAD_LETTERS = "streamtrain.dead-letters";
 
+    /**
+     * ModelAnnouncement records, compacted: keyed by {@link #modelKey} so that the topic keeps the newest checkpoint
+     * and the best model of every run.
+     */
+    public static final String MODELS = "streamtrain.models";
+
     private Topics() {}
+
+    /**
+     * Key of a ModelAnnouncement: the run id for a written checkpoint, {@code "<runId>/best"} for a new best, so that
+     * compaction keeps the newest of each.
+     */
+    public static String modelKey(String runId, boolean best) {
+        if (runId == null || runId.isEmpty()) {
+            throw new IllegalArgumentException("runId must be a non-empty string, got " + (runId == null ? "null" : "\"\""));
+        }
+        return best ? runId + "/best" : runId;
+    }
 
     /**
      * Key of metrics and samples records: {@code "<runId>/<step, 12 digits zero-padded>"}, so that keys of one run

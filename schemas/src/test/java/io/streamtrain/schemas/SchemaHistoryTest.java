@@ -25,7 +25,8 @@ class SchemaHistoryTest {
         return Stream.of(
                 Arguments.of("TokenBatch", TokenBatch.getClassSchema(), AvroSerdes.tokenBatch()),
                 Arguments.of("TrainingMetrics", TrainingMetrics.getClassSchema(), AvroSerdes.trainingMetrics()),
-                Arguments.of("TextSample", TextSample.getClassSchema(), AvroSerdes.textSample()));
+                Arguments.of("TextSample", TextSample.getClassSchema(), AvroSerdes.textSample()),
+                Arguments.of("ModelAnnouncement", ModelAnnouncement.getClassSchema(), AvroSerdes.modelAnnouncement()));
     }
 
     @ParameterizedTest(name = "{0}")
@@ -94,6 +95,8 @@ class SchemaHistoryTest {
             case DOUBLE -> 2.5;
             case BOOLEAN -> true;
             case BYTES -> ByteBuffer.wrap(new byte[] {1, 2, 3, 4});
+            case ENUM -> new GenericData.EnumSymbol(schema, schema.getEnumSymbols().get(schema.getEnumSymbols().size() - 1));
+            case UNION -> sample(schema.getTypes().get(schema.getTypes().size() - 1)); // the non-null branch
             default -> throw new IllegalArgumentException("add a sample for Avro type " + schema.getType());
         };
     }

@@ -19,4 +19,11 @@ class TopicsTest {
         assertThrows(IllegalArgumentException.class, () -> Topics.runStepKey("", 1));
         assertThrows(IllegalArgumentException.class, () -> Topics.runStepKey("run", -1));
     }
+
+    @Test
+    void shouldKeyModelsByRunSoCompactionKeepsTheNewestAndTheBestOfEachRun() {
+        assertEquals("run-7", Topics.modelKey("run-7", false));
+        assertEquals("run-7/best", Topics.modelKey("run-7", true));
+        assertThrows(IllegalArgumentException.class, () -> Topics.modelKey("", false));
+    }
 }
