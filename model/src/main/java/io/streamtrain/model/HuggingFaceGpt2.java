@@ -239,17 +239,8 @@ public final class HuggingFaceGpt2 {
      *                     or misshapen tensor, an unexpected one
      */
     public static Pretrained read(Path directory) throws IOException {
-        Path configFile = directory.resolve(CONFIG_FILE);
-        if (!Files.isRegularFile(configFile)) {
-            throw new IOException(directory + " is not a Hugging Face GPT-2 directory: it has no " + CONFIG_FILE);
-        }
-        JsonNode json;
-        try {
-            json = JSON.readTree(configFile.toFile());
-        } catch (IOException e) {
-            throw new IOException(configFile + " is not valid JSON: " + e.getMessage(), e);
-        }
-        GptConfig config = configOf(json, configFile);
+        JsonNode json = configJson(directory);
+        GptConfig config = configOf(json, directory.resolve(CONFIG_FILE));
         Map<String, String> origin = new LinkedHashMap<>();
         json.path(ORIGIN_KEY).properties().forEach(field -> origin.put(field.getKey(), field.getValue().asText()));
         Integer endOfText = json.path("eos_token_id").canConvertToInt() ? json.get("eos_token_id").asInt() : null;
@@ -327,6 +318,28 @@ public final class HuggingFaceGpt2 {
                 + ".save_pretrained(dir, safe_serialization=True)."
                 : "";
         throw new IOException(directory + " has neither " + MODEL_FILE + " nor " + SHARDED_MODEL_INDEX + "." + hint);
+    }
+
+    /**
+     * The model shape of a GPT-2 directory's {@code config.json}, without reading the weights.
+     *
+     * @throws IOException when there is no config.json or it describes a model our kernels do not compute
+     */
+    public static GptConfig readConfig(Path directory) throws IOException {
+        return configOf(configJson(directory), directory.resolve(CONFIG_FILE));
+    }
+
+    private static JsonNode configJson(Path directory) throws IOException {
+        Path configFile = directory.resolve(CONFIG_FILE);
+        if (!Files.isRegularFile(configFile)) {
+            throw new IOException(directory.toAbsolutePath() + " is not a Hugging Face GPT-2 directory: it has no "
+                    + CONFIG_FILE);
+        }
+        try {
+            return JSON.readTree(configFile.toFile());
+        } catch (IOException e) {
+            throw new IOException(configFile + " is not valid JSON: " + e.getMessage(), e);
+        }
     }
 
     /** Our config of a GPT-2 config.json, with transformers' GPT-2 defaults for missing keys. */

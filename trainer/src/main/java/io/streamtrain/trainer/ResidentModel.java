@@ -18,6 +18,7 @@ import io.streamtrain.tokenizer.Tokenizers;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.internal.EmittedRecords;
 import io.streamtrain.trainer.internal.TrainerProcess;
+import io.streamtrain.trainer.internal.InitFrom;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -109,11 +110,13 @@ public final class ResidentModel implements AutoCloseable {
     public static ResidentModel open(TrainerConfig config, PrintStream log) throws IOException {
         Tokenizer tokenizer = Tokenizers.open(config.tokenizer());
         TokenizerIdentity identity = identityOf(tokenizer);
-        GptConfig gptConfig = GptConfig.preset(config.model(), tokenizer.vocabularySize());
+        Path initFrom = config.initFrom().isEmpty() ? null : Path.of(config.initFrom());
+        GptConfig gptConfig = initFrom == null ? GptConfig.preset(config.model(), tokenizer.vocabularySize())
+                : InitFrom.shape(initFrom, tokenizer);
         if (config.sequenceLength() > gptConfig.contextLength()) {
             throw new IllegalArgumentException("sequence.length " + config.sequenceLength() + " exceeds the context"
-                    + " length " + gptConfig.contextLength() + " of model " + config.model()
-                    + "; lower it or choose a larger model");
+                    + " length " + gptConfig.contextLength() + " of model "
+                    + (initFrom == null ? config.model() : initFrom) + "; lower it or choose a larger model");
         }
         CheckpointStore store = new CheckpointStore(config.checkpointDir(), config.checkpointKeep());
         ProcessHandle self = ProcessHandle.current();
@@ -135,15 +138,19 @@ public final class ResidentModel implements AutoCloseable {
             }
             lock.describe(holder + ", run " + runId);
             TrainingOptions options = trainingOptions(config);
+            // where the weights start: the run's checkpoint, else the init.from directory (fresh optimizer), else the seed
+            Optional<Checkpoint> start = restored.isPresent() ? Optional.of(restored.get().checkpoint())
+                    : initFrom == null ? Optional.empty()
+                    : Optional.of(InitFrom.checkpoint(initFrom, tokenizer, identity, gptConfig, config.seed(), log));
             DataParallelGpt replicas = config.replicas() == 1 ? null
-                    : openReplicas(config, gptConfig, restored, options, log);
+                    : openReplicas(config, gptConfig, start, options, log);
             Gpt gpt;
             if (replicas != null) {
                 gpt = replicas.replica(0);
             } else {
                 Kernels kernels = Backends.open(config.backend(), config.cpuThreads(), log);
                 try {
-                    gpt = restored.isPresent() ? Gpt.restore(restored.get().checkpoint(), kernels, options)
+                    gpt = start.isPresent() ? Gpt.restore(start.get(), kernels, options)
                             : Gpt.initialize(gptConfig, kernels, options, config.seed());
                 } catch (RuntimeException e) {
                     kernels.close();
@@ -154,8 +161,9 @@ public final class ResidentModel implements AutoCloseable {
                     restored, log);
             log.println(restored.map(loaded -> "restored " + loaded.path() + ": step " + gpt.step() + ", "
                             + model.batchesTrained + " batches, offsets " + model.handledOffsets)
-                    .orElse("no checkpoint in " + store.directory() + ": new " + config.model() + " model ("
-                            + gptConfig.parameterCount() + " parameters, seed " + config.seed() + ")")
+                    .orElse("no checkpoint in " + store.directory() + ": new " + (initFrom == null
+                            ? config.model() + " model" : "model from " + initFrom) + " (" + gptConfig.parameterCount()
+                            + " parameters" + (initFrom == null ? ", seed " + config.seed() : "") + ")")
                     + "; run " + runId + (newRun ? " (new)" : ""));
             return model;
         } catch (IOException | RuntimeException e) {
@@ -166,12 +174,12 @@ public final class ResidentModel implements AutoCloseable {
 
     /** The replicas of {@code replicas} > 1: restored alike or initialized alike, on their backends. */
     private static DataParallelGpt openReplicas(TrainerConfig config, GptConfig gptConfig,
-                                                Optional<CheckpointStore.Loaded> restored, TrainingOptions options,
+                                                Optional<Checkpoint> start, TrainingOptions options,
                                                 PrintStream log) {
         Backends.Replicas backends = Backends.openReplicas(config.backend(), config.cpuThreads(), config.replicas(), log);
         try {
-            return restored.isPresent()
-                    ? DataParallelGpt.restore(restored.get().checkpoint(), backends.kernels(), backends.reducers(), options)
+            return start.isPresent()
+                    ? DataParallelGpt.restore(start.get(), backends.kernels(), backends.reducers(), options)
                     : DataParallelGpt.initialize(gptConfig, backends.kernels(), backends.reducers(), options,
                     config.seed());
         } catch (RuntimeException e) {

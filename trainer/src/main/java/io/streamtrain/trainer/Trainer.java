@@ -13,6 +13,7 @@ import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.trainer.internal.ConsoleSummary;
 import io.streamtrain.trainer.internal.GroupPosition;
 import io.streamtrain.trainer.internal.MetricsServer;
+import io.streamtrain.trainer.internal.ModelAnnouncer;
 import io.streamtrain.trainer.world.RankTrainer;
 import java.io.IOException;
 import java.io.InputStream;
@@ -32,6 +33,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.CloseOptions;
@@ -69,6 +71,7 @@ public final class Trainer implements AutoCloseable {
     private DeadLetters deadLetters;
     private KafkaStreamsMetrics streamsMetrics;
     private MetricsServer metricsServer;
+    private ModelAnnouncer announcer;
     private volatile Throwable failure;
     private volatile boolean stopped;
 
@@ -113,6 +116,10 @@ public final class Trainer implements AutoCloseable {
                 position.awaitBroker(config.bootstrapServers(), Duration.ofSeconds(config.brokerWaitSeconds()));
                 position.createMissingTopics(List.of(config.tokenBatchesTopic(), config.metricsTopic(),
                         config.samplesTopic(), config.deadLettersTopic()));
+                if (!config.modelsTopic().isEmpty()) {
+                    position.createMissingTopics(List.of(config.modelsTopic()),
+                            Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT));
+                }
                 if (config.rewindGroup()) {
                     position.alignWithCheckpoint(config.applicationId(), config.tokenBatchesTopic(),
                             model.handledOffsets(), sessionTimeout().plusSeconds(5));
@@ -125,6 +132,13 @@ public final class Trainer implements AutoCloseable {
             // The cluster rejected the client (credentials, TLS, ACLs): say so, and which settings to check.
             throw config.kafkaClients().explain(e).<RuntimeException>map(message -> new IllegalStateException(message, e))
                     .orElse(e);
+        }
+        if (!config.modelsTopic().isEmpty()) {
+            announcer = new ModelAnnouncer(new KafkaProducer<>(clientConfig("models", Map.of(
+                    ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true)),
+                    new StringSerializer(), new ByteArraySerializer()), config.modelsTopic(), model.runId(),
+                    model.tokenizerIdentity().name(), model::tokensTrained, console);
+            listeners.add(announcer);
         }
         Files.createDirectories(config.runDir());
         streams = new KafkaStreams(TrainerTopology.build(config, model, TrainerListener.all(listeners), deadLetters),
@@ -305,10 +319,17 @@ public final class Trainer implements AutoCloseable {
         }
         try {
             if (model.changedSinceCheckpoint()) {
-                console.println("final checkpoint of step " + model.step() + ": " + model.checkpoint());
+                Path written = model.checkpoint();
+                console.println("final checkpoint of step " + model.step() + ": " + written);
+                if (announcer != null) {
+                    Listeners.safely(() -> announcer.onCheckpoint(written, model.step()));
+                }
             }
             return model.lastCheckpoint();
         } finally {
+            if (announcer != null) {
+                announcer.close();
+            }
             gcMetrics.close();
             registry.close();
             model.close();

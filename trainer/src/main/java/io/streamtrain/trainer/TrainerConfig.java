@@ -34,6 +34,8 @@ public final class TrainerConfig extends AbstractConfig {
     public static final String METRICS_TOPIC = "topic.metrics";
     public static final String SAMPLES_TOPIC = "topic.samples";
     public static final String DEAD_LETTERS_TOPIC = "topic.dead.letters";
+    public static final String MODELS_TOPIC = "topic.models";
+    public static final String INIT_FROM = "init.from";
     public static final String MODEL = "model";
     public static final String BACKEND = "backend";
     public static final String CPU_THREADS = "cpu.threads";
@@ -98,6 +100,10 @@ public final class TrainerConfig extends AbstractConfig {
             .define(DEAD_LETTERS_TOPIC, Type.STRING, Topics.DEAD_LETTERS, new ConfigDef.NonEmptyString(),
                     Importance.MEDIUM, "Topic of records the trainer could not use: original key and bytes, with the"
                             + " reason, topic, partition, offset and run id in headers (a reference when too large).")
+            .define(MODELS_TOPIC, Type.STRING, Topics.MODELS, Importance.MEDIUM,
+                    "Compacted topic of ModelAnnouncement records: one per checkpoint written (keyed by run id) and"
+                            + " per new best model (keyed <run id>/best), with step, tokens, held-out loss where known,"
+                            + " file URI and SHA-256; empty = announce nothing.")
             .define(MODEL, Type.STRING, "tiny", ConfigDef.ValidString.in("tiny", "small", "gpt2"), Importance.HIGH,
                     "Model preset: tiny (C=128, L=2), small (C=384, L=6) or gpt2 (C=768, L=12).")
             .define(BACKEND, Type.STRING, "auto", ConfigDef.ValidString.in("auto", "cpu", "cuda"), Importance.HIGH,
@@ -109,6 +115,11 @@ public final class TrainerConfig extends AbstractConfig {
                             + " by NCCL) or, with backend cpu, N CPU workers sharing cpu.threads (gradients summed in"
                             + " rank order: bit-reproducible). Each batch's rows are split among the replicas; one"
                             + " optimizer step per batch, as with one replica.")
+            .define(INIT_FROM, Type.STRING, "", Importance.HIGH,
+                    "A Hugging Face GPT-2 directory (config.json, model.safetensors; pretrained GPT-2 or an export of"
+                            + " ours) to start a new run from: its weights and shape (the model preset is not used),"
+                            + " a fresh optimizer, its tokenizer checked against this one. Ignored once the run has a"
+                            + " checkpoint: a restart resumes from that. Empty = fresh weights from the seed.")
             .define(TOKENIZER, Type.STRING, "byte", new ConfigDef.NonEmptyString(), Importance.HIGH,
                     "Tokenizer spec: byte, gpt2 or the path of a trained BPE file. Batches must come from the same one.")
             .define(BATCH_ROWS, Type.INT, 0, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
@@ -256,6 +267,10 @@ public final class TrainerConfig extends AbstractConfig {
     public String metricsTopic() { return getString(METRICS_TOPIC); }
     public String samplesTopic() { return getString(SAMPLES_TOPIC); }
     public String deadLettersTopic() { return getString(DEAD_LETTERS_TOPIC); }
+    /** The models topic; empty when models are not announced. */
+    public String modelsTopic() { return getString(MODELS_TOPIC); }
+    /** The Hugging Face GPT-2 directory a new run starts from; empty for fresh weights. */
+    public String initFrom() { return getString(INIT_FROM); }
     public String model() { return getString(MODEL); }
     public String backend() { return getString(BACKEND); }
     public int cpuThreads() { return getInt(CPU_THREADS); }

@@ -24,6 +24,19 @@ public interface TrainerListener {
     /** A batch went to the dead-letter topic; {@code message} is the reason as in its header. */
     default void onDeadLetter(DeadLetterReason reason, String message) {}
 
+    /**
+     * The model was evaluated on held-out data after step {@code step}: its mean loss there. The held-out evaluation
+     * calls it; the models topic uses it as the held-out loss of a checkpoint of the same step.
+     */
+    default void onHeldOutLoss(long step, double loss) {}
+
+    /**
+     * The model of step {@code step} has the lowest held-out loss of the run so far, {@code heldOutLoss}, and is
+     * saved in {@code checkpoint}. The held-out evaluation calls it; the models topic announces it keyed
+     * {@code <run id>/best}.
+     */
+    default void onNewBest(Path checkpoint, long step, double heldOutLoss) {}
+
     /** A listener that forwards to each of {@code listeners} in order, one failing listener not stopping the others. */
     static TrainerListener all(List<TrainerListener> listeners) {
         List<TrainerListener> copy = List.copyOf(listeners);
@@ -46,6 +59,16 @@ public interface TrainerListener {
             @Override
             public void onDeadLetter(DeadLetterReason reason, String message) {
                 copy.forEach(listener -> Listeners.safely(() -> listener.onDeadLetter(reason, message)));
+            }
+
+            @Override
+            public void onHeldOutLoss(long step, double loss) {
+                copy.forEach(listener -> Listeners.safely(() -> listener.onHeldOutLoss(step, loss)));
+            }
+
+            @Override
+            public void onNewBest(Path checkpoint, long step, double heldOutLoss) {
+                copy.forEach(listener -> Listeners.safely(() -> listener.onNewBest(checkpoint, step, heldOutLoss)));
             }
         };
     }

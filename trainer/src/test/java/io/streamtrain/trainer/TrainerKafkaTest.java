@@ -28,6 +28,13 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import io.streamtrain.broker.testing.TestKafka;
+import io.streamtrain.trainer.testing.NumberedBatches;
+import io.streamtrain.trainer.internal.ModelAnnouncer;
+import io.streamtrain.schemas.ModelAnnouncement;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
 import java.util.ArrayList;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -231,6 +238,62 @@ class TrainerKafkaTest {
         Map<String, String> metadata = Checkpoints.read(checkpoint).metadata();
         assertEquals("2", metadata.get("kafka.offset." + input + "-0"));
         assertEquals("2", metadata.get("kafka.offset." + input + "-1"));
+    }
+
+    @Test
+    void shouldAnnounceEveryCheckpointAndEveryNewBestOnTheCompactedModelsTopic() throws Exception {
+        String input = "announced.token-batches";
+        String modelsTopic = "announced.models";
+        kafka.createTopic(input, 1);
+        try (KafkaProducer<byte[], byte[]> producer = kafka.producer()) {
+            for (long sequence = 0; sequence < 4; sequence++) {
+                producer.send(new ProducerRecord<>(input, NumberedBatches.key(),
+                        NumberedBatches.value(input, sequence))).get();
+            }
+        }
+        Map<String, String> config = NumberedBatches.trainerConfig(kafka.bootstrapServers(), "announced", input,
+                dir.resolve("announced"), TrainerConfig.MODELS_TOPIC, modelsTopic, TrainerConfig.RUN_ID, "run-a",
+                TrainerConfig.CHECKPOINT_EVERY_STEPS, "2", TrainerConfig.MAX_STEPS, "4");
+        Path checkpoint;
+        try (Trainer trainer = new Trainer(new TrainerConfig(NumberedBatches.asProperties(config)),
+                new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8))) {
+            trainer.start();
+            assertTrue(trainer.awaitSteps(4, TIMEOUT));
+            checkpoint = trainer.stop().orElseThrow();
+        }
+        // the held-out evaluation's calls (its own tests drive them from real evaluations), on a real producer
+        try (ModelAnnouncer announcer = new ModelAnnouncer(new KafkaProducer<>(Map.<String, Object>of(
+                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()), new StringSerializer(),
+                new ByteArraySerializer()), modelsTopic, "run-a", "byte", () -> 256, System.out)) {
+            announcer.onHeldOutLoss(4, 2.5);
+            announcer.onCheckpoint(checkpoint, 4);
+            announcer.onNewBest(checkpoint, 4, 2.5);
+        }
+
+        List<ConsumerRecord<byte[], byte[]>> records = read(modelsTopic, 5);
+        Deserializer<ModelAnnouncement> deserializer = AvroSerdes.modelAnnouncement().deserializer();
+        List<ModelAnnouncement> announced = records.stream()
+                .map(record -> deserializer.deserialize(modelsTopic, record.value())).toList();
+        assertEquals(List.of(2L, 4L, 4L, 4L, 4L), announced.stream().map(ModelAnnouncement::getStep).toList(),
+                "every checkpoint the trainer wrote (steps 2 and 4, the final one again at 4), then the two above");
+        assertEquals(List.of("run-a", "run-a", "run-a", "run-a", "run-a/best"),
+                records.stream().map(record -> new String(record.key(), StandardCharsets.UTF_8)).toList());
+        ModelAnnouncement last = announced.get(2);
+        assertEquals("checkpoint", last.getKind());
+        assertEquals(4L * NumberedBatches.B * NumberedBatches.T, last.getTokensTrained());
+        assertEquals(checkpoint.toAbsolutePath().toUri().toString(), last.getUri());
+        assertEquals(ModelAnnouncer.sha256(checkpoint), last.getSha256());
+        assertEquals(Files.size(checkpoint), last.getSizeBytes());
+        assertEquals("byte", last.getTokenizer());
+        assertEquals(null, last.getHeldOutLoss(), "no held-out loss was reported for the trainer's checkpoints");
+        assertEquals(2.5, announced.get(3).getHeldOutLoss(), "the held-out loss of the checkpoint's step");
+        assertEquals("best", announced.get(4).getKind());
+        assertEquals(2.5, announced.get(4).getHeldOutLoss());
+        try (var admin = kafka.admin()) {
+            ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, modelsTopic);
+            assertEquals("compact", admin.describeConfigs(List.of(resource)).all().get().get(resource)
+                    .get("cleanup.policy").value());
+        }
     }
 
     private static byte[] bytes(String text) {

@@ -100,9 +100,14 @@ public final class GroupPosition {
 
     /** Creates those of {@code topics} that do not exist, with the broker's default partitions and replication. */
     public void createMissingTopics(List<String> topics) {
+        createMissingTopics(topics, Map.of());
+    }
+
+    /** Creates those of {@code topics} that do not exist, with the broker's defaults and the topic {@code configs}. */
+    public void createMissingTopics(List<String> topics, Map<String, String> configs) {
         Set<String> existing = calls.get(admin.listTopics().names(), "list topics");
         List<NewTopic> missing = topics.stream().distinct().filter(topic -> !existing.contains(topic))
-                .map(topic -> new NewTopic(topic, Optional.empty(), Optional.empty())).toList();
+                .map(topic -> new NewTopic(topic, Optional.empty(), Optional.empty()).configs(configs)).toList();
         if (missing.isEmpty()) {
             return;
         }
