@@ -3,6 +3,8 @@ package io.streamtrain.cli;
 import io.streamtrain.cli.bench.BenchCommand;
 import io.streamtrain.cli.broker.BrokerCommand;
 import io.streamtrain.cli.commands.CheckpointCommand;
+import io.streamtrain.cli.commands.ExportCommand;
+import io.streamtrain.cli.commands.GenerateCommand;
 import io.streamtrain.cli.commands.MonitorCommand;
 import io.streamtrain.cli.commands.ProduceCommand;
 import io.streamtrain.cli.commands.ReplayCommand;
@@ -44,6 +46,8 @@ import java.util.Map;
                 BrokerCommand.class,
                 ReplayCommand.class,
                 CheckpointCommand.class,
+                GenerateCommand.class,
+                ExportCommand.class,
                 TokenizerCommand.class,
                 BenchCommand.class,
                 CommandLine.HelpCommand.class})

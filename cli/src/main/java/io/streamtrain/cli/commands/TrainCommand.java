@@ -6,12 +6,15 @@ import io.streamtrain.cli.options.ResolvedSettings;
 import io.streamtrain.cli.options.SharedFlags;
 import io.streamtrain.cli.support.ShutdownHooks;
 import io.streamtrain.cli.support.WriterOutputStream;
+import io.streamtrain.model.HuggingFaceGpt2;
 import io.streamtrain.trainer.Trainer;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.world.RankTrainer;
 import picocli.CommandLine.Command;
 
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -40,6 +43,7 @@ public final class TrainCommand extends ConfiguredCommand {
             .flag("--topic", TrainerConfig.TOKEN_BATCHES_TOPIC, "TOPIC")
             .flag("--max-steps", TrainerConfig.MAX_STEPS, "N")
             .flag("--run-dir", TrainerConfig.RUN_DIR, "DIR")
+            .flag("--init-from", TrainerConfig.INIT_FROM, "DIR")
             .flag("--application-id", TrainerConfig.APPLICATION_ID, "ID")
             .flag("--metrics-port", TrainerConfig.METRICS_PORT, "PORT")
             .flag("--metrics-host", TrainerConfig.METRICS_HOST, "ADDRESS")
@@ -85,7 +89,19 @@ public final class TrainCommand extends ConfiguredCommand {
 
     /** The trainer's configuration from the settings this command was given: what {@link #call()} trains with. */
     static TrainerConfig config(ResolvedSettings settings) {
-        SharedFlags.derivePipelineShape(settings);
+        String initFrom = (String) settings.value(TrainerConfig.INIT_FROM);
+        if (initFrom == null || initFrom.isEmpty()) {
+            SharedFlags.derivePipelineShape(settings);
+        } else {
+            // the model's shape comes from the directory: T must fit its context, not the preset's
+            int contextLength;
+            try {
+                contextLength = HuggingFaceGpt2.readConfig(Path.of(initFrom)).contextLength();
+            } catch (IOException e) {
+                throw settings.usageError(settings.describe(TrainerConfig.INIT_FROM) + ": " + e.getMessage());
+            }
+            SharedFlags.derivePipelineShape(settings, contextLength, initFrom);
+        }
         return settings.build(TrainerConfig::new);
     }
 }

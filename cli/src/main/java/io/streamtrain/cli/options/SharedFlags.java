@@ -42,17 +42,25 @@ public final class SharedFlags {
      */
     public static void derivePipelineShape(ResolvedSettings settings) {
         String model = (String) settings.value(TrainerConfig.MODEL);
+        derivePipelineShape(settings, GptConfig.preset(model, 257).contextLength(), model);
+    }
+
+    /**
+     * {@link #derivePipelineShape(ResolvedSettings)} for a model of {@code contextLength} named {@code modelName} (the
+     * directory a run starts from with {@code --init-from}): B and T still default from the preset.
+     */
+    public static void derivePipelineShape(ResolvedSettings settings, int contextLength, String modelName) {
+        String model = (String) settings.value(TrainerConfig.MODEL);
         if (isUnset(settings, TrainerConfig.BATCH_ROWS)) {
             settings.derive(TrainerConfig.BATCH_ROWS, TrainerConfig.defaultBatchRows(model));
         }
         if (isUnset(settings, TrainerConfig.SEQUENCE_LENGTH)) {
             settings.derive(TrainerConfig.SEQUENCE_LENGTH, TrainerConfig.defaultSequenceLength(model));
         }
-        int contextLength = GptConfig.preset(model, 257).contextLength();
         int sequenceLength = ((Number) settings.value(TrainerConfig.SEQUENCE_LENGTH)).intValue();
         if (sequenceLength < 1 || sequenceLength > contextLength) {
             throw settings.usageError(settings.describe(TrainerConfig.SEQUENCE_LENGTH) + " must be in [1, " + contextLength
-                    + "] (the context length of " + model + "), got " + sequenceLength);
+                    + "] (the context length of " + modelName + "), got " + sequenceLength);
         }
     }
 

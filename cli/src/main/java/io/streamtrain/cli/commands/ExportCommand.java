@@ -1,0 +1,87 @@
+package io.streamtrain.cli.commands;
+
+import io.streamtrain.cli.support.CliException;
+import io.streamtrain.model.Checkpoint;
+import io.streamtrain.model.Checkpoints;
+import io.streamtrain.model.HuggingFaceGpt2;
+import io.streamtrain.tokenizer.HuggingFaceTokenizerFiles;
+import io.streamtrain.tokenizer.Tokenizer;
+import io.streamtrain.trainer.ResidentModel;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** {@code streamtrain export --format hf DIR}: a checkpoint as a Hugging Face GPT-2 directory. */
+@Command(name = "export", mixinStandardHelpOptions = true,
+        description = {
+                "Export a checkpoint's model as a Hugging Face GPT-2 directory that transformers (and vLLM) load with "
+                        + "no code of ours: AutoModelForCausalLM.from_pretrained(DIR), AutoTokenizer.from_pretrained(DIR).",
+                "",
+                "DIR gets config.json, generation_config.json, model.safetensors (GPT-2's tensor names, its transposed "
+                        + "Conv1D layout, float32), tokenizer.json, tokenizer_config.json and special_tokens_map.json, and "
+                        + "for the gpt2 tokenizer GPT-2's vocab.json and merges.txt. `train --init-from DIR` starts a new run "
+                        + "from it."})
+public final class ExportCommand implements Callable<Integer> {
+    @Spec
+    private CommandSpec spec;
+
+    @Mixin
+    private CheckpointInput checkpoint;
+
+    @Option(names = "--format", defaultValue = "hf", paramLabel = "hf",
+            description = "Export format; hf = a Hugging Face transformers GPT-2 directory (default: ${DEFAULT-VALUE}).")
+    private String format;
+
+    @Parameters(paramLabel = "DIR", description = "The directory to write (created; files of the same names replaced).")
+    private Path directory;
+
+    @Override
+    public Integer call() throws IOException {
+        if (!format.equals("hf")) {
+            throw new ParameterException(spec.commandLine(), "--format must be hf, got '" + format + "'");
+        }
+        if (Files.exists(directory) && !Files.isDirectory(directory)) {
+            throw new CliException(directory.toAbsolutePath() + " exists and is not a directory");
+        }
+        Path file = checkpoint.file();
+        Checkpoint state = Checkpoints.read(file);
+        Tokenizer tokenizer = checkpoint.tokenizer(state, file);
+        Map<String, String> origin = new LinkedHashMap<>();
+        origin.put("checkpoint", file.toAbsolutePath().toString());
+        origin.put("step", Long.toString(state.step()));
+        for (String key : List.of(ResidentModel.RUN_ID_KEY, ResidentModel.TOKENS_TRAINED_KEY, ResidentModel.CREATED_AT_KEY)) {
+            String value = state.metadata().get(key);
+            if (value != null) {
+                origin.put(key, value);
+            }
+        }
+        origin.put("tokenizer.name", tokenizer.name());
+        origin.put("tokenizer.fingerprint", tokenizer.fingerprint());
+        HuggingFaceGpt2.write(directory, state.config(), state.parameters(), tokenizer.endOfText(), origin);
+        List<String> files = new ArrayList<>(List.of(HuggingFaceGpt2.CONFIG_FILE, HuggingFaceGpt2.GENERATION_CONFIG_FILE,
+                HuggingFaceGpt2.MODEL_FILE));
+        files.addAll(HuggingFaceTokenizerFiles.write(tokenizer, state.config().contextLength(), directory));
+        PrintWriter out = spec.commandLine().getOut();
+        out.println("exported step " + state.step() + " of " + file + " (C=" + state.config().channels() + ", L="
+                + state.config().layers() + ", NH=" + state.config().heads() + ", T=" + state.config().contextLength()
+                + ", V=" + state.config().vocabularySize() + ", tokenizer " + tokenizer.name() + ") to " + directory
+                + ": " + String.join(", ", files));
+        out.println("load it with: AutoModelForCausalLM.from_pretrained(\"" + directory + "\")");
+        out.flush();
+        return 0;
+    }
+}
