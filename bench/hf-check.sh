@@ -9,12 +9,16 @@
 # usage (on the GPU machine, from the repository root, .device-carry filled by bench/device-carry.sh): bash bench/hf-check.sh
 #   needs python3 with torch and transformers; env: CARRY (default .device-carry), STEPS (default 200),
 #   BACKEND (default cuda; cpu runs the same checks without a GPU), WORK (default /tmp/hf-check), OUT (if set, the
-#   log goes to $OUT/hf-check.log), JAVA (default /tmp/jre/bin/java, unpacked from the carry)
+#   log goes to $OUT/hf-check.log), JAVA (default /tmp/jre/bin/java, unpacked from the carry), MODEL, BATCH, SEQ_LEN
+#   (the trained run's preset and batch shape, default small, 16, 256)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 carry=${CARRY:-.device-carry}
 steps=${STEPS:-200}
+model=${MODEL:-small}
+batch=${BATCH:-16}
+seq_len=${SEQ_LEN:-256}
 backend=${BACKEND:-cuda}
 work=${WORK:-/tmp/hf-check}
 export JAVA=${JAVA:-/tmp/jre/bin/java}
@@ -33,11 +37,11 @@ for _ in $(seq 120); do (echo > /dev/tcp/localhost/$port) 2>/dev/null && break; 
 fail=0
 step() { echo "+ $*"; "$@" || { echo "FAIL command: $*"; fail=1; }; }
 
-echo "== 1. export of a trained small run, loaded by transformers"
+echo "== 1. export of a trained $model run, loaded by transformers"
 step st produce --bootstrap-servers $bootstrap --topic hf.small --input "$carry/tinyshakespeare.txt" --epochs 3 \
-  --tokenizer gpt2 --model small --batch 16 --seq-len 256 --progress none
-step st train --bootstrap-servers $bootstrap --application-id hf-small --run-dir "$work/run-small" --model small \
-  --tokenizer gpt2 --batch 16 --seq-len 256 --backend "$backend" --max-steps "$steps" -c topic.token.batches=hf.small \
+  --tokenizer gpt2 --model "$model" --batch "$batch" --seq-len "$seq_len" --progress none
+step st train --bootstrap-servers $bootstrap --application-id hf-small --run-dir "$work/run-small" --model "$model" \
+  --tokenizer gpt2 --batch "$batch" --seq-len "$seq_len" --backend "$backend" --max-steps "$steps" -c topic.token.batches=hf.small \
   -c topic.models=hf.models -c sample.every.steps=0 -c summary.every.steps=50 -c learning.rate=1e-3
 checkpoint=$(ls "$work"/run-small/checkpoints/step-*.safetensors | tail -n 1)
 step st export --format hf --checkpoint "$checkpoint" "$work/export-small"

@@ -109,7 +109,7 @@ def first_loss(args):
     for spec in args.ours:
         backend, value = spec.split("=")
         ours = float(value)
-        tolerance = 2e-4 if backend == "cpu" else 1e-2 * abs(loss)
+        tolerance = 5e-4 if backend == "cpu" else 1e-2 * abs(loss)
         report(abs(ours - loss) <= tolerance,
                f"first loss of `train --init-from` on {backend}: {ours:.4f} (4 decimals printed), transformers' own "
                f"loss on the same batch (float64): {loss:.6f}, |diff| {abs(ours - loss):.2e} (<= {tolerance:.1e})")
