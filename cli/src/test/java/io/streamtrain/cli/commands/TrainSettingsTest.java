@@ -45,6 +45,23 @@ class TrainSettingsTest {
     }
 
     @Test
+    void shouldFitTheSequenceLengthToTheContextOfTheInitFromDirectoryNotThePresets() throws IOException {
+        Path gpt2 = directory.resolve("gpt2-dir");
+        Files.createDirectories(gpt2);
+        Files.writeString(gpt2.resolve("config.json"), "{\"model_type\": \"gpt2\", \"vocab_size\": 50257,"
+                + " \"n_positions\": 1024, \"n_embd\": 64, \"n_layer\": 1, \"n_head\": 2}");
+        TrainerConfig config = trainerConfig(Map.of(), "--init-from", gpt2.toString(), "--seq-len", "1024");
+        assertEquals(gpt2.toString(), config.initFrom());
+        assertEquals(1024, config.sequenceLength(), "tiny's context is 256; the directory's is 1024");
+        String[] tooLong = run(Map.of(), "train", "--init-from", gpt2.toString(), "--seq-len", "2048");
+        assertEquals("2", tooLong[0], tooLong[2]);
+        assertTrue(tooLong[2].contains("(the context length of " + gpt2 + "), got 2048"), tooLong[2]);
+        String[] missing = run(Map.of(), "train", "--init-from", directory.resolve("nothing").toString());
+        assertEquals("2", missing[0], missing[2]);
+        assertTrue(missing[2].contains("is not a Hugging Face GPT-2 directory: it has no config.json"), missing[2]);
+    }
+
+    @Test
     void shouldStopAtFiveStepsWhenMaxStepsIsSetWithDashC() {
         assertEquals(5, trainerConfig(Map.of(), "-c", "max.steps=5").maxSteps());
     }
