@@ -5,7 +5,11 @@ import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.TokenizerIdentity;
 import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.tokenizer.Tokenizers;
-import picocli.CommandLine.Option;
+import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ResolvedSettings;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Type;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -22,19 +26,31 @@ import java.util.stream.Stream;
  * ({@code --tokenizer} only where the checkpoint's trained vocabulary file cannot be found, checked by fingerprint).
  */
 public final class CheckpointInput {
+    static final String CHECKPOINT = "checkpoint";
+    static final String TOKENIZER = "tokenizer";
     private static final Pattern NAME = Pattern.compile("step-\\d{12}\\.safetensors");
 
-    @Option(names = "--checkpoint", required = true, paramLabel = "PATH",
-            description = "A checkpoint file, or a run or checkpoint directory (its newest checkpoint).")
-    Path path;
+    private CheckpointInput() {}
 
-    @Option(names = "--tokenizer", paramLabel = "byte|gpt2|FILE",
-            description = "The checkpoint's tokenizer, checked against it (default: the one it names; a trained "
-                    + "vocabulary is looked for by file name in the current, checkpoint and run directories).")
-    String tokenizerSpec;
+    /** The keys {@code checkpoint} and {@code tokenizer}. */
+    static ConfigDef definition() {
+        return new ConfigDef()
+                .define(CHECKPOINT, Type.STRING, ConfigDef.NO_DEFAULT_VALUE, new ConfigDef.NonEmptyString(), Importance.HIGH,
+                        "A checkpoint file, or a run or checkpoint directory (its newest checkpoint).")
+                .define(TOKENIZER, Type.STRING, "", Importance.MEDIUM,
+                        "The checkpoint's tokenizer, checked against it by fingerprint; empty = the one it names (a "
+                                + "trained vocabulary is looked for by file name in the current, checkpoint and run "
+                                + "directories).");
+    }
 
-    /** The checkpoint file {@code --checkpoint} names. */
-    Path file() throws IOException {
+    /** {@code --checkpoint PATH} and {@code --tokenizer byte|gpt2|FILE}. */
+    static CommandSettings flags(CommandSettings settings) {
+        return settings.flag("--checkpoint", CHECKPOINT, "PATH").flag("--tokenizer", TOKENIZER, "byte|gpt2|FILE");
+    }
+
+    /** The checkpoint file the {@code checkpoint} setting names. */
+    static Path file(ResolvedSettings settings) throws IOException {
+        Path path = Path.of((String) settings.value(CHECKPOINT));
         if (Files.isRegularFile(path)) {
             return path;
         }
@@ -57,11 +73,12 @@ public final class CheckpointInput {
     }
 
     /** The tokenizer the checkpoint was trained with, its fingerprint checked. */
-    Tokenizer tokenizer(Checkpoint checkpoint, Path file) {
+    static Tokenizer tokenizer(ResolvedSettings settings, Checkpoint checkpoint, Path file) {
         TokenizerIdentity identity = checkpoint.tokenizer();
+        String spec = (String) settings.value(TOKENIZER);
         Tokenizer tokenizer;
         try {
-            tokenizer = Tokenizers.open(tokenizerSpec != null ? tokenizerSpec : locate(identity.name(), file));
+            tokenizer = Tokenizers.open(!spec.isEmpty() ? spec : locate(identity.name(), file));
         } catch (IllegalArgumentException e) {
             throw new CliException(e.getMessage(), e);
         }

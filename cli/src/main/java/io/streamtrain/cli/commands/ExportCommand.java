@@ -7,11 +7,14 @@ import io.streamtrain.model.HuggingFaceGpt2;
 import io.streamtrain.tokenizer.HuggingFaceTokenizerFiles;
 import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.Definitions;
+import io.streamtrain.cli.options.ResolvedSettings;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Type;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
@@ -26,7 +29,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** {@code streamtrain export --format hf DIR}: a checkpoint as a Hugging Face GPT-2 directory. */
-@Command(name = "export", mixinStandardHelpOptions = true,
+@Command(name = "export", mixinStandardHelpOptions = true, modelTransformer = CommandSettings.Flags.class,
         description = {
                 "Export a checkpoint's model as a Hugging Face GPT-2 directory that transformers (and vLLM) load with "
                         + "no code of ours: AutoModelForCausalLM.from_pretrained(DIR), AutoTokenizer.from_pretrained(DIR).",
@@ -35,31 +38,44 @@ import java.util.concurrent.Callable;
                         + "Conv1D layout, float32), tokenizer.json, tokenizer_config.json and special_tokens_map.json, and "
                         + "for the gpt2 tokenizer GPT-2's vocab.json and merges.txt. `train --init-from DIR` starts a new run "
                         + "from it."})
-public final class ExportCommand implements Callable<Integer> {
+public final class ExportCommand implements Callable<Integer>, CommandSettings.Configurable {
+    static final String FORMAT = "format";
+
+    static final ConfigDef DEFINITION = Definitions.merge(CheckpointInput.definition(), new ConfigDef()
+            .define(FORMAT, Type.STRING, "hf", ConfigDef.ValidString.in("hf"), Importance.MEDIUM,
+                    "Export format; hf = a Hugging Face transformers GPT-2 directory."));
+
+    static final CommandSettings SETTINGS = CommandSettings.of(DEFINITION)
+            .with(CheckpointInput::flags)
+            .flag("--format", FORMAT, "hf");
+
     @Spec
     private CommandSpec spec;
-
-    @Mixin
-    private CheckpointInput checkpoint;
-
-    @Option(names = "--format", defaultValue = "hf", paramLabel = "hf",
-            description = "Export format; hf = a Hugging Face transformers GPT-2 directory (default: ${DEFAULT-VALUE}).")
-    private String format;
 
     @Parameters(paramLabel = "DIR", description = "The directory to write (created; files of the same names replaced).")
     private Path directory;
 
     @Override
+    public CommandSettings settings() {
+        return SETTINGS;
+    }
+
+    @Override
     public Integer call() throws IOException {
-        if (!format.equals("hf")) {
-            throw new ParameterException(spec.commandLine(), "--format must be hf, got '" + format + "'");
+        ResolvedSettings settings = SETTINGS.resolve(spec);
+        if (settings.printListIfRequested()) {
+            return 0;
+        }
+        settings.requireKeysWithoutDefault();
+        if (directory == null) {
+            throw settings.usageError("give the directory to write: streamtrain export --checkpoint PATH DIR");
         }
         if (Files.exists(directory) && !Files.isDirectory(directory)) {
             throw new CliException(directory.toAbsolutePath() + " exists and is not a directory");
         }
-        Path file = checkpoint.file();
+        Path file = CheckpointInput.file(settings);
         Checkpoint state = Checkpoints.read(file);
-        Tokenizer tokenizer = checkpoint.tokenizer(state, file);
+        Tokenizer tokenizer = CheckpointInput.tokenizer(settings, state, file);
         Map<String, String> origin = new LinkedHashMap<>();
         origin.put("checkpoint", file.toAbsolutePath().toString());
         origin.put("step", Long.toString(state.step()));
