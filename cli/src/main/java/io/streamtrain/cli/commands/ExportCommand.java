@@ -8,15 +8,14 @@ import io.streamtrain.tokenizer.HuggingFaceTokenizerFiles;
 import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.trainer.ResidentModel;
 import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ConfiguredCommand;
 import io.streamtrain.cli.options.Definitions;
 import io.streamtrain.cli.options.ResolvedSettings;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigDef.Importance;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -26,7 +25,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
 
 /** {@code streamtrain export --format hf DIR}: a checkpoint as a Hugging Face GPT-2 directory. */
 @Command(name = "export", mixinStandardHelpOptions = true, modelTransformer = CommandSettings.Flags.class,
@@ -38,7 +36,7 @@ import java.util.concurrent.Callable;
                         + "Conv1D layout, float32), tokenizer.json, tokenizer_config.json and special_tokens_map.json, and "
                         + "for the gpt2 tokenizer GPT-2's vocab.json and merges.txt. `train --init-from DIR` starts a new run "
                         + "from it."})
-public final class ExportCommand implements Callable<Integer>, CommandSettings.Configurable {
+public final class ExportCommand extends ConfiguredCommand {
     static final String FORMAT = "format";
 
     static final ConfigDef DEFINITION = Definitions.merge(CheckpointInput.definition(), new ConfigDef()
@@ -49,23 +47,15 @@ public final class ExportCommand implements Callable<Integer>, CommandSettings.C
             .with(CheckpointInput::flags)
             .flag("--format", FORMAT, "hf");
 
-    @Spec
-    private CommandSpec spec;
-
     @Parameters(paramLabel = "DIR", description = "The directory to write (created; files of the same names replaced).")
     private Path directory;
 
-    @Override
-    public CommandSettings settings() {
-        return SETTINGS;
+    public ExportCommand() {
+        super(SETTINGS);
     }
 
     @Override
-    public Integer call() throws IOException {
-        ResolvedSettings settings = SETTINGS.resolve(spec);
-        if (settings.printListIfRequested()) {
-            return 0;
-        }
+    protected Integer run(ResolvedSettings settings) throws IOException {
         settings.requireKeysWithoutDefault();
         if (directory == null) {
             throw settings.usageError("give the directory to write: streamtrain export --checkpoint PATH DIR");

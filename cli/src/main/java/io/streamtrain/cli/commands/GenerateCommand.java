@@ -1,6 +1,7 @@
 package io.streamtrain.cli.commands;
 
 import io.streamtrain.cli.options.CommandSettings;
+import io.streamtrain.cli.options.ConfiguredCommand;
 import io.streamtrain.cli.options.Definitions;
 import io.streamtrain.cli.options.ResolvedSettings;
 import io.streamtrain.cli.options.SharedFlags;
@@ -20,8 +21,6 @@ import org.apache.kafka.common.config.ConfigDef.Importance;
 import org.apache.kafka.common.config.ConfigDef.Range;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -30,7 +29,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.concurrent.Callable;
 
 /**
  * {@code streamtrain generate}: text from a checkpoint, streamed as it is sampled. The same model, prompt, sampling
@@ -44,7 +42,7 @@ import java.util.concurrent.Callable;
                 "KV cache, temperature, top-k and a seed: the same checkpoint, prompt, settings and seed give the same "
                         + "text, and the text of the trainer's sample of that step (its record carries the seed). "
                         + "Only the generated text goes to standard output; what was loaded goes to standard error."})
-public final class GenerateCommand implements Callable<Integer>, CommandSettings.Configurable {
+public final class GenerateCommand extends ConfiguredCommand {
     static final String PROMPT = "prompt";
     static final String PROMPT_FILE = "prompt.file";
     static final String MAX_TOKENS = "max.tokens";
@@ -77,20 +75,12 @@ public final class GenerateCommand implements Callable<Integer>, CommandSettings
             .flag("--top-k", TOP_K, "K")
             .flag("--seed", SEED, "N");
 
-    @Spec
-    private CommandSpec spec;
-
-    @Override
-    public CommandSettings settings() {
-        return SETTINGS;
+    public GenerateCommand() {
+        super(SETTINGS);
     }
 
     @Override
-    public Integer call() throws IOException {
-        ResolvedSettings settings = SETTINGS.resolve(spec);
-        if (settings.printListIfRequested()) {
-            return 0;
-        }
+    protected Integer run(ResolvedSettings settings) throws IOException {
         settings.requireKeysWithoutDefault();
         if ((settings.value(PROMPT) == null) == (settings.value(PROMPT_FILE) == null)) {
             throw settings.usageError("give exactly one of " + settings.describe(PROMPT) + " and "
