@@ -1,6 +1,6 @@
 package io.streamtrain.cli;
 
-import io.streamtrain.cli.broker.EmbeddedKafkaBroker;
+import io.streamtrain.broker.EmbeddedKafkaBroker;
 import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.Checkpoints;
 import io.streamtrain.model.Gpt;
