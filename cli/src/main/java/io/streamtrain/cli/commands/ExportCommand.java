@@ -6,7 +6,7 @@ import io.streamtrain.model.Checkpoints;
 import io.streamtrain.model.HuggingFaceGpt2;
 import io.streamtrain.tokenizer.HuggingFaceTokenizerFiles;
 import io.streamtrain.tokenizer.Tokenizer;
-import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.cli.options.CommandSettings;
 import io.streamtrain.cli.options.ConfiguredCommand;
 import io.streamtrain.cli.options.Definitions;
@@ -69,7 +69,7 @@ public final class ExportCommand extends ConfiguredCommand {
         Map<String, String> origin = new LinkedHashMap<>();
         origin.put("checkpoint", file.toAbsolutePath().toString());
         origin.put("step", Long.toString(state.step()));
-        for (String key : List.of(ResidentModel.RUN_ID_KEY, ResidentModel.TOKENS_TRAINED_KEY, ResidentModel.CREATED_AT_KEY)) {
+        for (String key : List.of(RunLedger.RUN_ID_KEY, RunLedger.TOKENS_TRAINED_KEY, RunLedger.CREATED_AT_KEY)) {
             String value = state.metadata().get(key);
             if (value != null) {
                 origin.put(key, value);
