@@ -258,6 +258,43 @@ public final class Gpt implements AutoCloseable {
         return new EvalResult(figuresHost[LOSS], figuresHost[ACCURACY]);
     }
 
+    /**
+     * An empty set of up to {@code capacity} evaluation batches of shape (B, T), resident in this model's backend
+     * (2 * capacity * B * T ints); fill it with {@link EvaluationSet#add}.
+     */
+    public EvaluationSet evaluationSet(int capacity, int B, int T) {
+        if (capacity < 1 || B < 1 || T < 1 || T > config.contextLength()) {
+            throw new IllegalArgumentException("an evaluation set needs capacity >= 1, B >= 1 and 0 < T <= "
+                    + config.contextLength() + ", got capacity " + capacity + ", B=" + B + ", T=" + T);
+        }
+        return new EvaluationSet(kernels, config.vocabularySize(), B, T, capacity);
+    }
+
+    /**
+     * The mean loss and accuracy over every batch of {@code set}, without an update: forward of each resident batch,
+     * loss and accuracy summed on the device, one host synchronisation at the end. Equal to the mean of
+     * {@link #evaluate(int[], int, int)} over the same batches (up to float rounding of the sum).
+     *
+     * @throws IllegalArgumentException when the set is empty or belongs to another model's backend
+     */
+    public EvalResult evaluate(EvaluationSet set) {
+        Objects.requireNonNull(set, "set");
+        if (set.size() == 0) {
+            throw new IllegalArgumentException("the evaluation set is empty: add a batch first");
+        }
+        int B = set.rows();
+        int T = set.sequenceLength();
+        kernels.fill(set.sums, 0f);
+        for (int batch = 0; batch < set.size(); batch++) {
+            passes.forwardResident(B, T, set.inputs(batch), set.targets(batch));
+            kernels.residualForward(set.sums, set.sums, lossAndAccuracy, 2);
+        }
+        float[] sums = new float[2];
+        kernels.read(sums, 0, set.sums);
+        return new EvalResult(sums[0] / set.size(), sums[1] / set.size());
+    }
+
+
     // ---- generation ----------------------------------------------------------------------------
 
     /**

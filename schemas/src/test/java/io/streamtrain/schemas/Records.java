@@ -34,6 +34,7 @@ final class Records {
                 .setWaitMillis(0.5).setComputeMillis(20.25).setEmitMillis(0.125)
                 .setBackend("cpu").setDevice("8 threads").setSourceTopic(Topics.TOKEN_BATCHES)
                 .setSourcePartition(3).setSourceOffset(1234567L)
+                .setEvalLoss(4.5).setEvalAccuracy(0.1).setEvalPerplexity(Math.exp(4.5)).setEvalTokens(65536L)
                 .build();
     }
 

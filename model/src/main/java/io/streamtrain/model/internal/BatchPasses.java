@@ -40,6 +40,7 @@ import static io.streamtrain.model.internal.ActivationTensor.RESIDUAL2;
 import static io.streamtrain.model.internal.ActivationTensor.RESIDUAL3;
 
 import io.streamtrain.model.GptConfig;
+import io.streamtrain.model.IntTensor;
 import io.streamtrain.model.Kernels;
 import io.streamtrain.model.ParameterTensor;
 import io.streamtrain.model.Tensor;
@@ -57,6 +58,8 @@ public final class BatchPasses {
     private final Tensor loss;     // (1) the mean loss, written by forward
     private final Tensor accuracy; // (1) the mean accuracy, written by forward
     private Activations acts;
+    private IntTensor forwardInputs;  // a resident evaluation batch during forwardResident, else null
+    private IntTensor forwardTargets;
 
     /** Passes over {@code parameters} that write the batch's mean loss and accuracy to the given (1) tensors. */
     public BatchPasses(GptConfig config, Kernels kernels, Parameters parameters, Tensor loss, Tensor accuracy) {
@@ -87,6 +90,22 @@ public final class BatchPasses {
         }
     }
 
+    /**
+     * Forward without training over ids already resident on the device, {@code inputs} and {@code targets} (B, T)
+     * (an evaluation set's batch), instead of the uploaded batch; loss and accuracy into the figures.
+     */
+    public void forwardResident(int B, int T, IntTensor inputs, IntTensor targets) {
+        ensureActivations(B, T);
+        forwardInputs = inputs;
+        forwardTargets = targets;
+        try {
+            forward(B, T, false);
+        } finally {
+            forwardInputs = null;
+            forwardTargets = null;
+        }
+    }
+
     /** The logits (B, T, Vp) of the last forward without training (training overwrites them with dlogits). */
     public Tensor logits() {
         return acts.get(LOGITS);
@@ -102,7 +121,8 @@ public final class BatchPasses {
         int C = config.channels();
         int NH = config.heads();
         int N = B * T;
-        kernels.encoderForward(acts.get(ENCODED), acts.inputs(), param(WTE), param(WPE), B, T, C);
+        kernels.encoderForward(acts.get(ENCODED), forwardInputs != null ? forwardInputs : acts.inputs(), param(WTE),
+                param(WPE), B, T, C);
         for (int l = 0; l < config.layers(); l++) {
             Tensor residual = l == 0 ? acts.get(ENCODED) : acts.get(RESIDUAL3, l - 1);
             kernels.layernormForward(acts.get(LN1, l), acts.get(LN1_MEAN, l), acts.get(LN1_RSTD, l),
@@ -125,7 +145,7 @@ public final class BatchPasses {
         kernels.matmulForward(acts.get(LOGITS), acts.get(LNF), param(WTE), null, N, C, config.paddedVocabularySize());
         // dlogits overwrite the logits in place: the mean loss over N positions gives each a scale of 1/N
         kernels.softmaxCrossEntropy(acts.get(LOSSES), acts.get(CORRECT), acts.get(LOGITS), acts.get(LOGITS),
-                acts.targets(), lossScale, training, N, config.vocabularySize(), config.paddedVocabularySize());
+                forwardTargets != null ? forwardTargets : acts.targets(), lossScale, training, N, config.vocabularySize(), config.paddedVocabularySize());
         kernels.mean(loss, acts.get(LOSSES), N);
         kernels.mean(accuracy, acts.get(CORRECT), N);
     }
