@@ -3,6 +3,7 @@ package io.streamtrain.trainer;
 import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.EvalResult;
 import io.streamtrain.model.DataParallelGpt;
+import io.streamtrain.model.EvaluationSet;
 import io.streamtrain.model.Gpt;
 import io.streamtrain.model.GptConfig;
 import io.streamtrain.model.Kernels;
@@ -41,6 +42,9 @@ import org.apache.kafka.common.TopicPartition;
  * Every method is synchronized: one caller at a time touches the model.
  */
 public final class ResidentModel implements AutoCloseable {
+    /** Checkpoint metadata: the lowest held-out loss of the run so far, and its step. */
+    public static final String BEST_EVAL_LOSS_KEY = "eval.best.loss";
+    public static final String BEST_EVAL_STEP_KEY = "eval.best.step";
 
     private final Gpt gpt;               // replica 0 when data-parallel: it speaks for the model
     private final DataParallelGpt replicas; // null with one replica
@@ -65,6 +69,12 @@ public final class ResidentModel implements AutoCloseable {
     private Path lastCheckpoint;
     private boolean changedSinceCheckpoint;
     private TrainerListener listener = new TrainerListener() {};
+    private final int rows;
+    private final int sequenceLength;
+    private final CheckpointStore bestCheckpoints; // null when checkpoint.best is off
+    private EvaluationSet evaluationSet;            // made on the first evaluation batch
+    private double bestEvalLoss = Double.POSITIVE_INFINITY;
+    private long bestEvalStep = -1;
 
     private ResidentModel(Gpt gpt, DataParallelGpt replicas, Tokenizer tokenizer, String runId, boolean newRun,
                           CheckpointStore checkpoints, CheckpointStore.Lock lock, TrainerConfig config,
@@ -85,6 +95,9 @@ public final class ResidentModel implements AutoCloseable {
         this.restoredFrom = restored.map(CheckpointStore.Loaded::path);
         this.lastCheckpointStep = gpt.step();
         this.lastCheckpoint = restoredFrom.orElse(null);
+        this.rows = config.batchRows();
+        this.sequenceLength = config.sequenceLength();
+        this.bestCheckpoints = config.checkpointBest() ? new CheckpointStore(config.bestCheckpointDir(), 1) : null;
         Optional<RunLedger> ledger = restored.map(loaded -> RunLedger.of(loaded.checkpoint().metadata()));
         this.emitted = ledger.map(kept -> EmittedRecords.of(kept.resendBuffer(), runId, log))
                 .orElseGet(EmittedRecords::new);
@@ -94,6 +107,11 @@ public final class ResidentModel implements AutoCloseable {
             tokensTrained = kept.tokensTrained();
             batchChecksums.putAll(kept.batchChecksums());
             deadLetterPositions.putAll(kept.deadLetterPositions());
+            Map<String, String> metadata = restored.get().checkpoint().metadata();
+            if (metadata.containsKey(BEST_EVAL_LOSS_KEY)) {
+                bestEvalLoss = Double.parseDouble(metadata.get(BEST_EVAL_LOSS_KEY));
+                bestEvalStep = Long.parseLong(metadata.getOrDefault(BEST_EVAL_STEP_KEY, "-1"));
+            }
         });
     }
 
@@ -287,6 +305,68 @@ public final class ResidentModel implements AutoCloseable {
     }
 
     /**
+     * Uploads one more evaluation batch (B, T+1) to the device, into a set of {@code capacity} batches made on the
+     * first call.
+     */
+    public synchronized void addEvaluationBatch(int[] tokens, int capacity) {
+        if (evaluationSet == null) {
+            evaluationSet = gpt.evaluationSet(capacity, rows, sequenceLength);
+        }
+        evaluationSet.add(tokens);
+    }
+
+    /** Loss and accuracy over the resident evaluation set without an update; empty while it has no batch. */
+    public synchronized Optional<EvalResult> evaluate() {
+        return evaluationSet == null ? Optional.empty() : Optional.of(gpt.evaluate(evaluationSet));
+    }
+
+    /** Batches in the evaluation set. */
+    public synchronized int evaluationBatches() {
+        return evaluationSet == null ? 0 : evaluationSet.size();
+    }
+
+    /** Positions in the evaluation set. */
+    public synchronized long evaluationTokens() {
+        return evaluationSet == null ? 0 : evaluationSet.tokens();
+    }
+
+    /**
+     * Notes the held-out loss of {@code step}; true when it is the lowest of the run so far (kept in checkpoints, so
+     * a restart goes on comparing with the best before it).
+     */
+    public synchronized boolean recordEvaluation(long step, double loss) {
+        if (!(loss < bestEvalLoss)) {
+            return false;
+        }
+        bestEvalLoss = loss;
+        bestEvalStep = step;
+        changedSinceCheckpoint = true;
+        return true;
+    }
+
+    /** The lowest held-out loss so far (infinite before any evaluation). */
+    public synchronized double bestEvaluationLoss() { return bestEvalLoss; }
+
+    /** The step of {@link #bestEvaluationLoss()}, -1 before any evaluation. */
+    public synchronized long bestEvaluationStep() { return bestEvalStep; }
+
+    /**
+     * Writes the model as the best checkpoint, {@code <checkpoint.dir>/best/step-N.safetensors}, replacing the
+     * previous best; rotation never deletes it. Empty when {@code checkpoint.best} is off.
+     */
+    public synchronized Optional<Path> checkpointBest() {
+        if (bestCheckpoints == null) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(bestCheckpoints.write(gpt.checkpoint(tokenizerIdentity, metadata())));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the best checkpoint of step " + gpt.step() + " to "
+                    + bestCheckpoints.directory() + ": " + e.getMessage() + "; check free space and permissions", e);
+        }
+    }
+
+    /**
      * Records that the record at {@code offset} is on the dead-letter topic: handled (never replayed), counted,
      * and reported to the topology's listener; {@code deadLetterPositions} (dead-letter partition to next offset)
      * go into the checkpoints, where a restart starts looking for dead letters sent after them.
@@ -321,19 +401,15 @@ public final class ResidentModel implements AutoCloseable {
     /**
      * Writes a checkpoint now, unless nothing changed since the last one (then returns it): model, optimizer, step,
      * tokenizer, and in metadata the handled offset of every partition, the run id, the batches and tokens trained,
-     * the batch checksum of every dataset and the metrics and sample records of the last steps. Keeps the newest
-     * {@code checkpoint.keep}.
+     * the batch checksum of every dataset, the best held-out loss and its step, and the metrics and sample records of
+     * the last steps. Keeps the newest {@code checkpoint.keep}.
      */
     public synchronized Path checkpoint() {
         if (lastCheckpoint != null && !changedSinceCheckpoint) {
             return lastCheckpoint;
         }
-        Map<String, String> resend = new TreeMap<>();
-        emitted.writeTo(resend);
-        Map<String, String> metadata = new RunLedger(runId, Optional.of(Instant.now()), batchesTrained, tokensTrained,
-                handledOffsets, batchChecksums, deadLetterPositions, resend, Map.of()).toMetadata();
         try {
-            lastCheckpoint = checkpoints.write(gpt.checkpoint(tokenizerIdentity, metadata));
+            lastCheckpoint = checkpoints.write(gpt.checkpoint(tokenizerIdentity, metadata()));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write a checkpoint of step " + gpt.step() + " to "
                     + checkpoints.directory() + ": " + e.getMessage() + "; check free space and permissions", e);
@@ -342,6 +418,20 @@ public final class ResidentModel implements AutoCloseable {
         lastCheckpointNanos = System.nanoTime();
         changedSinceCheckpoint = false;
         return lastCheckpoint;
+    }
+
+    /** What a checkpoint carries besides the model: see {@link #checkpoint()}. */
+    private Map<String, String> metadata() {
+        Map<String, String> resend = new TreeMap<>();
+        emitted.writeTo(resend);
+        Map<String, String> metadata = new LinkedHashMap<>(new RunLedger(runId, Optional.of(Instant.now()),
+                batchesTrained, tokensTrained, handledOffsets, batchChecksums, deadLetterPositions, resend, Map.of())
+                .toMetadata());
+        if (bestEvalStep >= 0) {
+            metadata.put(BEST_EVAL_LOSS_KEY, Double.toString(bestEvalLoss));
+            metadata.put(BEST_EVAL_STEP_KEY, Long.toString(bestEvalStep));
+        }
+        return metadata;
     }
 
     // ---- reading ------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.trainer.internal.ConsoleSummary;
+import io.streamtrain.trainer.internal.EvaluationBatchLoader;
+import io.streamtrain.trainer.internal.Evaluator;
 import io.streamtrain.trainer.internal.GroupPosition;
 import io.streamtrain.trainer.internal.MetricsServer;
 import io.streamtrain.trainer.internal.ModelAnnouncer;
@@ -58,6 +60,8 @@ import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThr
 public final class Trainer implements AutoCloseable {
     private static final Duration ADMIN_TIMEOUT = Duration.ofSeconds(30);
     private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(60);
+    /** How long start waits for the evaluation batches already in their topic. */
+    private static final Duration EVAL_SET_WAIT = Duration.ofSeconds(30);
     /** A timeout of {@link #awaitSteps} that never expires. */
     public static final Duration FOREVER = Duration.ofSeconds(Long.MAX_VALUE);
 
@@ -72,6 +76,7 @@ public final class Trainer implements AutoCloseable {
     private KafkaStreamsMetrics streamsMetrics;
     private MetricsServer metricsServer;
     private ModelAnnouncer announcer;
+    private EvaluationBatchLoader evaluationBatches;
     private volatile Throwable failure;
     private volatile boolean stopped;
 
@@ -115,7 +120,7 @@ public final class Trainer implements AutoCloseable {
                 GroupPosition position = new GroupPosition(admin, ADMIN_TIMEOUT, console);
                 position.awaitBroker(config.bootstrapServers(), Duration.ofSeconds(config.brokerWaitSeconds()));
                 position.createMissingTopics(List.of(config.tokenBatchesTopic(), config.metricsTopic(),
-                        config.samplesTopic(), config.deadLettersTopic()));
+                        config.samplesTopic(), config.deadLettersTopic(), config.evalTopic()));
                 if (!config.modelsTopic().isEmpty()) {
                     position.createMissingTopics(List.of(config.modelsTopic()),
                             Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT));
@@ -141,8 +146,24 @@ public final class Trainer implements AutoCloseable {
             listeners.add(announcer);
         }
         Files.createDirectories(config.runDir());
-        streams = new KafkaStreams(TrainerTopology.build(config, model, TrainerListener.all(listeners), deadLetters),
-                TrainerTopology.streamsProperties(config, model.runId()));
+        Evaluator evaluator = Evaluator.none(model);
+        if (config.evalEverySteps() > 0) {
+            evaluationBatches = new EvaluationBatchLoader(clientConfig("eval-loader", Map.of()), config.evalTopic(),
+                    config.evalBatches(), model.tokenizerIdentity(), model.config().contextLength(),
+                    config.batchRows(), config.sequenceLength(), console);
+            try {
+                if (!evaluationBatches.awaitInitialBatches(EVAL_SET_WAIT)) {
+                    console.println("evaluation set: " + config.evalTopic() + " not read within "
+                            + EVAL_SET_WAIT.toSeconds() + " s; evaluations use what arrives");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            evaluator = new Evaluator(model, evaluationBatches::take, config.evalEverySteps(), config.maxSteps(),
+                    config.evalBatches(), config.evalOverfitPatience());
+        }
+        streams = new KafkaStreams(TrainerTopology.build(config, model, TrainerListener.all(listeners), deadLetters,
+                evaluator), TrainerTopology.streamsProperties(config, model.runId()));
         streams.setUncaughtExceptionHandler(exception -> {
             failure = exception;
             console.println("trainer failed: " + exception);
@@ -317,6 +338,9 @@ public final class Trainer implements AutoCloseable {
         if (metricsServer != null) {
             metricsServer.close();
         }
+        if (evaluationBatches != null) {
+            evaluationBatches.close();
+        }
         try {
             if (model.changedSinceCheckpoint()) {
                 Path written = model.checkpoint();
@@ -407,6 +431,8 @@ public final class Trainer implements AutoCloseable {
     /** A listener that just collects what it hears, for callers that want the records in memory. */
     public static final class Recorder implements TrainerListener {
         private final List<TrainingMetrics> steps = new CopyOnWriteArrayList<>();
+        private final List<Evaluation> evaluations = new CopyOnWriteArrayList<>();
+        private final List<Path> bestCheckpoints = new CopyOnWriteArrayList<>();
         private final List<TextSample> samples = new CopyOnWriteArrayList<>();
 
         @Override
@@ -415,7 +441,15 @@ public final class Trainer implements AutoCloseable {
         @Override
         public void onSample(TextSample sample) { samples.add(sample); }
 
+        @Override
+        public void onEvaluation(Evaluation evaluation) { evaluations.add(evaluation); }
+
+        @Override
+        public void onBestCheckpoint(Path path, Evaluation evaluation) { bestCheckpoints.add(path); }
+
         public List<TrainingMetrics> steps() { return List.copyOf(steps); }
+        public List<Evaluation> evaluations() { return List.copyOf(evaluations); }
+        public List<Path> bestCheckpoints() { return List.copyOf(bestCheckpoints); }
         public List<TextSample> samples() { return List.copyOf(samples); }
     }
 }

@@ -78,6 +78,11 @@ public final class TrainerConfig extends AbstractConfig {
     public static final String METRICS_PORT = "metrics.port";
     public static final String METRICS_HOST = "metrics.host";
     public static final String BROKER_WAIT_SECONDS = "broker.wait.seconds";
+    public static final String EVAL_TOPIC = "topic.eval.batches";
+    public static final String EVAL_EVERY_STEPS = "eval.every.steps";
+    public static final String EVAL_BATCHES = "eval.batches";
+    public static final String EVAL_OVERFIT_PATIENCE = "eval.overfit.patience";
+    public static final String CHECKPOINT_BEST = "checkpoint.best";
 
     /** Keys with this prefix go to Kafka Streams with the prefix removed. */
     public static final String STREAMS_PREFIX = "streams.";
@@ -206,7 +211,22 @@ public final class TrainerConfig extends AbstractConfig {
                             + "http.allow.unauthenticated=true.")
             .define(BROKER_WAIT_SECONDS, Type.INT, 120, ConfigDef.Range.atLeast(0), Importance.LOW,
                     "On start, how long to wait for an unreachable broker (a progress line every 5 s) before giving"
-                            + " up; 0 = one try.")));
+                            + " up; 0 = one try.")
+            .define(EVAL_TOPIC, Type.STRING, Topics.EVAL_BATCHES, new ConfigDef.NonEmptyString(), Importance.MEDIUM,
+                    "Topic of the evaluation batches (produce --holdout or --split eval); never trained on.")
+            .define(EVAL_EVERY_STEPS, Type.INT, 100, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
+                    "Evaluate every N steps, and at max.steps, over the evaluation set without an update; the"
+                            + " figures travel on that step's metrics record. 0 = never.")
+            .define(EVAL_BATCHES, Type.INT, 8, ConfigDef.Range.atLeast(1), Importance.MEDIUM,
+                    "Size of the evaluation set: the first N batches of the evaluation topic (from its beginning,"
+                            + " in offset order), kept on the device; it fills as they arrive and is frozen once"
+                            + " full, so that every evaluation of a run, restarts included, uses the same batches.")
+            .define(EVAL_OVERFIT_PATIENCE, Type.INT, 3, ConfigDef.Range.atLeast(1), Importance.LOW,
+                    "Warn once when the held-out loss rose at this many evaluations in a row while the mean training"
+                            + " loss between them kept falling.")
+            .define(CHECKPOINT_BEST, Type.BOOLEAN, true, Importance.LOW,
+                    "Keep the checkpoint of the lowest held-out loss in <checkpoint.dir>/best, apart from the"
+                            + " rotation of checkpoint.keep.")));
 
     private static final DateTimeFormatter RUN_ID_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
 
@@ -318,6 +338,13 @@ public final class TrainerConfig extends AbstractConfig {
     public boolean rewindGroup() { return getBoolean(REWIND_GROUP); }
     public int metricsPort() { return getInt(METRICS_PORT); }
     public int brokerWaitSeconds() { return getInt(BROKER_WAIT_SECONDS); }
+    public String evalTopic() { return getString(EVAL_TOPIC); }
+    public int evalEverySteps() { return getInt(EVAL_EVERY_STEPS); }
+    public int evalBatches() { return getInt(EVAL_BATCHES); }
+    public int evalOverfitPatience() { return getInt(EVAL_OVERFIT_PATIENCE); }
+    public boolean checkpointBest() { return getBoolean(CHECKPOINT_BEST); }
+    /** Where the best checkpoint is kept: {@code <checkpoint.dir>/best}. */
+    public Path bestCheckpointDir() { return checkpointDir.resolve("best"); }
 
     /** Settings of every Kafka client of the trainer: bootstrap servers, the client properties file, kafka.* keys. */
     public KafkaClientSettings kafkaClients() { return kafkaClients; }

@@ -37,6 +37,15 @@ public interface TrainerListener {
      */
     default void onNewBest(Path checkpoint, long step, double heldOutLoss) {}
 
+    /** A held-out evaluation, after the step's {@link #onStep} (whose record carries the same figures). */
+    default void onEvaluation(Evaluation evaluation) {}
+
+    /**
+     * A new best held-out loss: the model of {@code evaluation.step()} was written to {@code path} as the best
+     * checkpoint, kept apart from the rotation (replacing the previous best). Called after {@link #onEvaluation}.
+     */
+    default void onBestCheckpoint(Path path, Evaluation evaluation) {}
+
     /** A listener that forwards to each of {@code listeners} in order, one failing listener not stopping the others. */
     static TrainerListener all(List<TrainerListener> listeners) {
         List<TrainerListener> copy = List.copyOf(listeners);
@@ -69,6 +78,16 @@ public interface TrainerListener {
             @Override
             public void onNewBest(Path checkpoint, long step, double heldOutLoss) {
                 copy.forEach(listener -> Listeners.safely(() -> listener.onNewBest(checkpoint, step, heldOutLoss)));
+            }
+
+            @Override
+            public void onEvaluation(Evaluation evaluation) {
+                copy.forEach(listener -> Listeners.safely(() -> listener.onEvaluation(evaluation)));
+            }
+
+            @Override
+            public void onBestCheckpoint(Path path, Evaluation evaluation) {
+                copy.forEach(listener -> Listeners.safely(() -> listener.onBestCheckpoint(path, evaluation)));
             }
         };
     }

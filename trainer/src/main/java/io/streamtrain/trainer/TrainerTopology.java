@@ -1,6 +1,7 @@
 package io.streamtrain.trainer;
 
 import io.streamtrain.schemas.AvroSerdes;
+import io.streamtrain.trainer.internal.Evaluator;
 import io.streamtrain.trainer.internal.LossSpikeGuard;
 import io.streamtrain.trainer.internal.TrainerProcess;
 import io.streamtrain.trainer.internal.TrainingStepProcessor;
@@ -38,6 +39,12 @@ public final class TrainerTopology {
      */
     public static Topology build(TrainerConfig config, ResidentModel model, TrainerListener listener,
                                  DeadLetters deadLetters) {
+        return build(config, model, listener, deadLetters, Evaluator.none(model));
+    }
+
+    /** As {@link #build(TrainerConfig, ResidentModel, TrainerListener, DeadLetters)}, evaluating with {@code evaluator}. */
+    public static Topology build(TrainerConfig config, ResidentModel model, TrainerListener listener,
+                                 DeadLetters deadLetters, Evaluator evaluator) {
         TrainerListener safeListener = TrainerListener.all(List.of(listener));
         model.listener(safeListener);
         TrainingStepProcessor.StepClock clock = new TrainingStepProcessor.StepClock();
@@ -49,7 +56,7 @@ public final class TrainerTopology {
         topology.addSource(SOURCE, Serdes.ByteArray().deserializer(), Serdes.ByteArray().deserializer(),
                 config.tokenBatchesTopic());
         topology.addProcessor(PROCESSOR, () -> new TrainingStepProcessor(config, model, safeListener, clock,
-                lossSpikes, METRICS_SINK, SAMPLES_SINK, deadLetters), SOURCE);
+                lossSpikes, evaluator, METRICS_SINK, SAMPLES_SINK, deadLetters), SOURCE);
         topology.addSink(METRICS_SINK, config.metricsTopic(), Serdes.String().serializer(),
                 recordSerializer(AvroSerdes.trainingMetrics().serializer()), PROCESSOR);
         topology.addSink(SAMPLES_SINK, config.samplesTopic(), Serdes.String().serializer(),

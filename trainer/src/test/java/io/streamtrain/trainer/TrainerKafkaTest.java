@@ -300,6 +300,78 @@ class TrainerKafkaTest {
         return text.getBytes(StandardCharsets.UTF_8);
     }
 
+    @Test
+    void shouldEvaluateOnTheHeldOutTopicAndKeepTheBestCheckpointApartFromTheRotation() throws Exception {
+        String batches = "held-out-test.batches";
+        String evalBatches = "held-out-test.eval";
+        String metrics = "held-out-test.metrics";
+        Path corpus = dir.resolve("hamlet.txt");
+        Files.writeString(corpus, TestBatches.TEXT.repeat(40));                                   // ~11 k bytes
+        ProducerSummary produced = DocumentProducer.run(ProducerSettings.builder()
+                .bootstrapServers(kafka.bootstrapServers()).dataset("hamlet").tokenizer("byte")
+                .topic(batches).evalTopic(evalBatches).holdout(0.25).holdoutBlockTokens(256)
+                .batchRows(B).sequenceLength(T).inputs(List.of(corpus.toString())).progress("none").build(),
+                new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+        assertTrue(produced.evalBatches() >= 3, "held-out batches: " + produced.evalBatches());
+        int steps = 12;
+        Map<String, Object> properties = TestBatches.config(dir.resolve("run"), B, T,
+                TrainerConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(),
+                TrainerConfig.APPLICATION_ID, "held-out-test",
+                TrainerConfig.TOKEN_BATCHES_TOPIC, batches,
+                TrainerConfig.EVAL_TOPIC, evalBatches,
+                TrainerConfig.METRICS_TOPIC, metrics,
+                TrainerConfig.SAMPLES_TOPIC, "held-out-test.samples",
+                TrainerConfig.DEAD_LETTERS_TOPIC, "held-out-test.dead-letters",
+                TrainerConfig.MAX_STEPS, steps,
+                TrainerConfig.SAMPLE_EVERY_STEPS, 0,
+                TrainerConfig.EVAL_EVERY_STEPS, 5,
+                TrainerConfig.EVAL_BATCHES, 3,
+                TrainerConfig.CHECKPOINT_EVERY_STEPS, 1,
+                TrainerConfig.CHECKPOINT_KEEP, 1);
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        Trainer.Recorder recorder = new Trainer.Recorder();
+        try (Trainer trainer = new Trainer(new TrainerConfig(properties),
+                new PrintStream(console, true, StandardCharsets.UTF_8))) {
+            trainer.addListener(recorder);
+            trainer.start();
+            assertTrue(trainer.awaitSteps(steps, TIMEOUT), steps + " steps within " + TIMEOUT);
+            trainer.stop();
+        }
+
+        List<TrainingMetrics> records = values(metrics, steps, AvroSerdes.trainingMetrics().deserializer());
+        List<Long> evaluated = records.stream().filter(r -> r.getEvalLoss() != null).map(TrainingMetrics::getStep)
+                .toList();
+        assertEquals(List.of(5L, 10L, 12L), evaluated, "every 5 steps and at max.steps");
+        List<Evaluation> evaluations = recorder.evaluations();
+        assertEquals(3, evaluations.size());
+        for (Evaluation evaluation : evaluations) {
+            TrainingMetrics record = records.get((int) evaluation.step() - 1);
+            assertEquals(evaluation.loss(), record.getEvalLoss(), "the step's record carries the evaluation");
+            assertEquals(evaluation.accuracy(), record.getEvalAccuracy());
+            assertEquals(Math.exp(evaluation.loss()), record.getEvalPerplexity(), 1e-9);
+            assertEquals(3L * B * T, record.getEvalTokens(), "the whole set from the first evaluation on");
+        }
+        assertTrue(evaluations.get(2).loss() < evaluations.get(0).loss(), "the held-out loss falls: " + evaluations);
+        Evaluation best = evaluations.stream().min(java.util.Comparator.comparingDouble(Evaluation::loss))
+                .orElseThrow();
+        assertEquals(best.step(), evaluations.get(2).bestStep());
+        Path checkpoints = dir.resolve("run").resolve("checkpoints");
+        try (var files = Files.list(checkpoints.resolve("best"))) {
+            assertEquals(List.of(checkpoints.resolve("best").resolve(String.format("step-%012d.safetensors",
+                    best.step()))), files.toList(), "one best checkpoint, that of the lowest held-out loss");
+        }
+        try (var files = Files.list(checkpoints)) {
+            assertEquals(2, files.count(), "the rotation keeps 1 checkpoint, and the best directory");
+        }
+        Checkpoint bestCheckpoint = Checkpoints.read(checkpoints.resolve("best")
+                .resolve(String.format("step-%012d.safetensors", best.step())));
+        assertEquals(best.step(), bestCheckpoint.step());
+        assertEquals(Double.toString(best.loss()), bestCheckpoint.metadata().get(ResidentModel.BEST_EVAL_LOSS_KEY));
+        String printed = console.toString(StandardCharsets.UTF_8);
+        assertTrue(printed.contains("eval      5 | held-out loss"), printed);
+        assertTrue(printed.contains("best checkpoint (held-out loss"), printed);
+    }
+
     private static <V> List<V> values(String topic, int count, Deserializer<V> values) {
         return read(topic, count).stream().map(r -> values.deserialize(topic, r.value())).toList();
     }

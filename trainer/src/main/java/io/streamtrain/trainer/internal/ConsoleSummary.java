@@ -2,6 +2,7 @@ package io.streamtrain.trainer.internal;
 
 import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.trainer.DeadLetterReason;
+import io.streamtrain.trainer.Evaluation;
 import io.streamtrain.trainer.TrainerListener;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -28,6 +29,30 @@ public final class ConsoleSummary implements TrainerListener {
     public static String line(TrainingMetrics metrics) {
         return String.format("step %6d | loss %.4f | acc %.3f | lr %.2e | %.0f tok/s", metrics.getStep(),
                 metrics.getLoss(), metrics.getAccuracy(), metrics.getLearningRate(), metrics.getTokensPerSecond());
+    }
+
+    @Override
+    public void onEvaluation(Evaluation evaluation) {
+        console.println(line(evaluation));
+        if (evaluation.overfitting()) {
+            console.println("warning: the held-out loss rose at the last evaluations while the training loss kept "
+                    + "falling: the model is memorising its training data (best held-out loss "
+                    + String.format("%.4f", evaluation.bestLoss()) + " at step " + evaluation.bestStep()
+                    + "; its checkpoint is kept in checkpoint.dir/best). More data, dropout, or stopping there helps.");
+        }
+    }
+
+    /** {@code eval   1000 | held-out loss 1.6012 | acc 0.512 | ppl 4.96 | 65536 tokens | best 1.6012 at step 1000}. */
+    public static String line(Evaluation evaluation) {
+        return String.format("eval %6d | held-out loss %.4f | acc %.3f | ppl %.2f | %d tokens | best %.4f at step %d",
+                evaluation.step(), evaluation.loss(), evaluation.accuracy(), evaluation.perplexity(),
+                evaluation.tokens(), evaluation.bestLoss(), evaluation.bestStep());
+    }
+
+    @Override
+    public void onBestCheckpoint(Path path, Evaluation evaluation) {
+        console.println("best checkpoint (held-out loss " + String.format("%.4f", evaluation.loss()) + ") of step "
+                + evaluation.step() + " written to " + path);
     }
 
     @Override

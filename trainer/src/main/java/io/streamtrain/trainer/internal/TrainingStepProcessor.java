@@ -10,6 +10,7 @@ import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.trainer.DeadLetterReason;
 import io.streamtrain.trainer.DeadLetters;
+import io.streamtrain.trainer.Evaluation;
 import io.streamtrain.trainer.ResidentModel;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.TrainerListener;
@@ -49,6 +50,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
     private final TrainerListener listener;
     private final StepClock clock;
     private final LossSpikeGuard lossSpikes;
+    private final Evaluator evaluator;
     private final String metricsSink;
     private final String samplesSink;
     private final DeadLetters deadLetters;
@@ -63,8 +65,9 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
     private ProcessorContext<String, SpecificRecord> context;
 
     public TrainingStepProcessor(TrainerConfig config, ResidentModel model, TrainerListener listener, StepClock clock,
-                                 LossSpikeGuard lossSpikes, String metricsSink, String samplesSink,
-                                 DeadLetters deadLetters) {
+                                 LossSpikeGuard lossSpikes, Evaluator evaluator, String metricsSink,
+                                 String samplesSink, DeadLetters deadLetters) {
+        this.evaluator = evaluator;
         this.model = model;
         this.listener = listener;
         this.clock = clock;
@@ -137,24 +140,38 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
                             + result.gradientNorm() + "; the update was skipped and the model is unchanged");
         }
         lossSpikes.record(result.loss());
+        evaluator.recordTrainingLoss(result.loss());
         double computeMillis = (computed - start) / 1e6;
         long step = model.step();
         long stepTokens = (long) B * T;
         double tokensPerSecond = stepTokens / ((waitMillis + computeMillis + clock.previousEmitMillis) / 1e3);
+        Optional<Evaluation> evaluation = evaluator.evaluateIfDue(step); // counted in the emit time
         Instant now = Instant.now();
-        TrainingMetrics metrics = TrainingMetrics.newBuilder()
+        TrainingMetrics.Builder metricsBuilder = TrainingMetrics.newBuilder()
                 .setRunId(model.runId()).setStep(step).setTime(now)
                 .setLoss(result.loss()).setAccuracy(result.accuracy()).setPerplexity(Math.exp(result.loss()))
                 .setLearningRate(result.learningRate()).setGradientNorm(result.gradientNorm())
                 .setTokens(stepTokens).setTokensPerSecond(tokensPerSecond)
                 .setWaitMillis(waitMillis).setComputeMillis(computeMillis).setEmitMillis(clock.previousEmitMillis)
                 .setBackend(model.backendName()).setDevice(model.deviceName())
-                .setSourceTopic(partition.topic()).setSourcePartition(partition.partition()).setSourceOffset(offset)
-                .build();
+                .setSourceTopic(partition.topic()).setSourcePartition(partition.partition()).setSourceOffset(offset);
+        evaluation.ifPresent(e -> metricsBuilder.setEvalLoss(e.loss()).setEvalAccuracy(e.accuracy())
+                .setEvalPerplexity(e.perplexity()).setEvalTokens(e.tokens()));
+        TrainingMetrics metrics = metricsBuilder.build();
         String key = Topics.runStepKey(model.runId(), step);
         context.forward(new Record<String, SpecificRecord>(key, metrics, now.toEpochMilli()), metricsSink);
         model.recordEmitted(key, metrics);
         listener.onStep(metrics);
+        evaluation.ifPresent(e -> {
+            listener.onEvaluation(e);
+            listener.onHeldOutLoss(e.step(), e.loss());
+            if (e.newBest()) {
+                model.checkpointBest().ifPresent(path -> {
+                    listener.onBestCheckpoint(path, e);
+                    listener.onNewBest(path, e.step(), e.loss());
+                });
+            }
+        });
         if (sampleEverySteps > 0 && step % sampleEverySteps == 0) {
             emitSamples(key, step, tokens, T);
         }
