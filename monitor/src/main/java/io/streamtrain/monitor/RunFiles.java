@@ -17,8 +17,9 @@ import java.util.Collection;
  * a reader never sees half a file:
  * <ul>
  * <li>{@value #METRICS_HISTORY}: a JSON array, one object per step:
- *     {@code run_id, step, time (ISO-8601), loss, accuracy, perplexity, learning_rate, gradient_norm, tokens_per_s}
- *     (a value that is not finite is written as null);</li>
+ *     {@code run_id, step, time (ISO-8601), loss, accuracy, perplexity, learning_rate, gradient_norm, tokens_per_s,
+ *     eval_loss, eval_accuracy, eval_perplexity} (the held-out figures null on steps not evaluated; a value that is
+ *     not finite is written as null);</li>
  * <li>{@value #TEXT_SAMPLES}: a JSON array of {@code run_id, step, time, prompt, generated, actual}.</li>
  * </ul>
  * Records are written in the order given; {@link #write(Path, RunStore)} writes a store's (deduplicated, by run then step).
@@ -49,6 +50,9 @@ public final class RunFiles {
             SnapshotJson.writeNumber(json, "learning_rate", m.getLearningRate());
             SnapshotJson.writeNumber(json, "gradient_norm", m.getGradientNorm());
             SnapshotJson.writeNumber(json, "tokens_per_s", m.getTokensPerSecond());
+            SnapshotJson.writeNullable(json, "eval_loss", m.getEvalLoss());
+            SnapshotJson.writeNullable(json, "eval_accuracy", m.getEvalAccuracy());
+            SnapshotJson.writeNullable(json, "eval_perplexity", m.getEvalPerplexity());
         });
     }
 

@@ -1,5 +1,6 @@
 package io.streamtrain.monitor;
 
+import static io.streamtrain.monitor.TrainingRecords.evaluated;
 import static io.streamtrain.monitor.TrainingRecords.metrics;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -22,7 +23,7 @@ class ChartWriterTest {
         Path directory = Path.of("target", "chart-writer-test"); // kept for a look after the build
         RunStore store = new RunStore();
         for (long step = 1; step <= 40; step++) {
-            store.putMetrics(metrics("run-a", step));
+            store.putMetrics(step % 10 == 0 ? evaluated(metrics("run-a", step), 3.5 - step * 0.01) : metrics("run-a", step));
             store.putMetrics(metrics("run-b", step, 4.0 - step * 0.01));
         }
         List<Path> written = ChartWriter.write(directory, store, 640, 360);

@@ -1,5 +1,6 @@
 package io.streamtrain.monitor;
 
+import static io.streamtrain.monitor.TrainingRecords.evaluated;
 import static io.streamtrain.monitor.TrainingRecords.metrics;
 import static io.streamtrain.monitor.TrainingRecords.sample;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -48,12 +49,14 @@ class DashboardBrowserTest {
             topics.createTopics(Topics.METRICS, Topics.SAMPLES, Topics.DEAD_LETTERS, Topics.TOKEN_BATCHES);
             List<TrainingMetrics> records = new ArrayList<>();
             for (int pass = 0; pass < 2; pass++) { // run-a, then the same records again (a replay of the topic)
-                for (long step = 1; step <= 30; step++) {
-                    records.add(metrics("run-a", step));
+                for (long step = 1; step <= 30; step++) { // held-out evaluations at steps 10, 20 and 30, best at 20
+                    records.add(step % 10 == 0 ? evaluated(metrics("run-a", step), step == 20 ? 2.5 : 2.7)
+                        : metrics("run-a", step));
                 }
             }
             for (long step = 25; step <= 30; step++) { // a restarted trainer re-emits steps 25..30 with other values
-                records.add(metrics("run-a", step, 2.0 + step / 1000.0));
+                TrainingMetrics again = metrics("run-a", step, 2.0 + step / 1000.0);
+                records.add(step == 30 ? evaluated(again, 2.6) : again);
             }
             for (long step = 1; step <= 12; step++) {
                 records.add(metrics("run-b", step, 4.6 - step * 0.05));
@@ -81,12 +84,17 @@ class DashboardBrowserTest {
                     + " firstSample: document.querySelector('#samples .sample .generated').textContent,"
                     + " deadLetters: document.getElementById('dead-letters').textContent,"
                     + " lag: document.getElementById('lag').textContent,"
-                    + " recentRows: document.querySelectorAll('#recent-steps tbody tr').length})",
+                    + " recentRows: document.querySelectorAll('#recent-steps tbody tr').length,"
+                    + " bestHeldOut: document.getElementById('best-held-out').textContent,"
+                    + " heldOut: streamtrainDashboard.pointCounts()['chart-loss'].heldOutByRun})",
                     value -> value.path("lag").asText().equals("6") && value.path("deadLetters").asText().equals("1"));
                 assertEquals("generated: I will not be gone until the morn.", page.path("firstSample").asText(),
                     "the latest sample comes first");
                 assertTrue(page.path("samples").asText().contains("What say you to this?"));
                 assertEquals(15, page.path("recentRows").asInt());
+                assertEquals(3, page.path("heldOut").path("run-a").asInt(), "train and held-out loss on one chart: " + page);
+                assertEquals(0, page.path("heldOut").path("run-b").asInt(), "run-b was never evaluated");
+                assertEquals("2.5000 @ 20", page.path("bestHeldOut").asText(), "the best held-out loss and its step");
 
                 long sentAt = System.nanoTime();
                 topics.send(List.of(metrics("run-b", 13, 3.9), metrics("run-b", 14, 3.85), metrics("run-b", 15, 3.8)), List.of());
@@ -97,6 +105,7 @@ class DashboardBrowserTest {
             // Closing the monitor wrote the run directory's files one last time: one entry per (run, step).
             JsonNode history = new ObjectMapper().readTree(runDirectory.resolve(RunFiles.METRICS_HISTORY).toFile());
             assertEquals(45, history.size());
+            assertEquals(2.5, history.get(19).get("eval_loss").asDouble(), 0, "held-out results reach the JSON file");
             assertEquals(3, new ObjectMapper().readTree(runDirectory.resolve(RunFiles.TEXT_SAMPLES).toFile()).size());
             assertTrue(Files.size(runDirectory.resolve("charts").resolve("loss.png")) > 0);
         }

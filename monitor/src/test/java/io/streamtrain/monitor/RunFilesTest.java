@@ -1,5 +1,6 @@
 package io.streamtrain.monitor;
 
+import static io.streamtrain.monitor.TrainingRecords.evaluated;
 import static io.streamtrain.monitor.TrainingRecords.metrics;
 import static io.streamtrain.monitor.TrainingRecords.sample;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -26,6 +27,7 @@ class RunFilesTest {
                 store.putMetrics(metrics("run-a", step));
             }
         }
+        store.putMetrics(evaluated(metrics("run-a", 5), 2.75)); // step 5 was evaluated on held-out data
         store.putMetrics(metrics("run-a", 6, Double.NaN)); // a diverged step: JSON has no NaN
         store.putSample(sample("run-a", 5, "Good morrow."));
         RunFiles.write(runDirectory, store);
@@ -33,8 +35,12 @@ class RunFilesTest {
         JsonNode history = new ObjectMapper().readTree(runDirectory.resolve(RunFiles.METRICS_HISTORY).toFile());
         assertEquals(6, history.size());
         JsonNode first = history.get(0);
-        assertEquals(List.of("run_id", "step", "time", "loss", "accuracy", "perplexity", "learning_rate", "gradient_norm", "tokens_per_s"),
-            iterate(first.fieldNames()));
+        assertEquals(List.of("run_id", "step", "time", "loss", "accuracy", "perplexity", "learning_rate", "gradient_norm", "tokens_per_s",
+                "eval_loss", "eval_accuracy", "eval_perplexity"), iterate(first.fieldNames()));
+        assertTrue(first.get("eval_loss").isNull(), "a step not evaluated has no held-out figures");
+        assertEquals(2.75, history.get(4).get("eval_loss").asDouble(), 0);
+        assertEquals(0.4, history.get(4).get("eval_accuracy").asDouble(), 0);
+        assertEquals(Math.exp(2.75), history.get(4).get("eval_perplexity").asDouble(), 1e-12);
         assertEquals(1, first.get("step").asLong());
         assertEquals(metrics("run-a", 1).getLoss(), first.get("loss").asDouble(), 0);
         assertEquals("2026-11-20T12:00:00.250Z", first.get("time").asText());

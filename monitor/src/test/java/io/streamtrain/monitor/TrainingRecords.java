@@ -26,6 +26,12 @@ final class TrainingRecords {
             .build();
     }
 
+    /** {@code metrics} with the figures of a held-out evaluation of loss {@code evalLoss}. */
+    static TrainingMetrics evaluated(TrainingMetrics metrics, double evalLoss) {
+        return TrainingMetrics.newBuilder(metrics).setEvalLoss(evalLoss).setEvalAccuracy(0.4)
+            .setEvalPerplexity(Math.exp(evalLoss)).setEvalTokens(4096L).build();
+    }
+
     static TextSample sample(String runId, long step, String generated) {
         return TextSample.newBuilder()
             .setRunId(runId).setStep(step).setTime(START.plusMillis(step * 250))

@@ -349,6 +349,11 @@ public final class Trainer implements AutoCloseable {
                     Listeners.safely(() -> announcer.onCheckpoint(written, model.step()));
                 }
             }
+            if (model.bestEvaluationStep() >= 0) {
+                console.println(String.format(java.util.Locale.ROOT, "best held-out loss %.4f at step %d%s",
+                        model.bestEvaluationLoss(), model.bestEvaluationStep(), config.checkpointBest()
+                                ? " (its checkpoint: " + config.bestCheckpointDir() + ")" : ""));
+            }
             return model.lastCheckpoint();
         } finally {
             if (announcer != null) {

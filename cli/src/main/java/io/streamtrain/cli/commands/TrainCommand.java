@@ -47,7 +47,8 @@ public final class TrainCommand extends ConfiguredCommand {
             .flag("--application-id", TrainerConfig.APPLICATION_ID, "ID")
             .flag("--metrics-port", TrainerConfig.METRICS_PORT, "PORT")
             .flag("--metrics-host", TrainerConfig.METRICS_HOST, "ADDRESS")
-            .flag("--sample-every", TrainerConfig.SAMPLE_EVERY_STEPS, "N");
+            .flag("--sample-every", TrainerConfig.SAMPLE_EVERY_STEPS, "N")
+            .flag("--eval-every", TrainerConfig.EVAL_EVERY_STEPS, "N");
 
     public TrainCommand() {
         super(SETTINGS);

@@ -3,6 +3,7 @@ package io.streamtrain.cli.demo;
 import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.trainer.DeadLetterReason;
+import io.streamtrain.trainer.Evaluation;
 import io.streamtrain.trainer.TrainerListener;
 
 import java.io.PrintWriter;
@@ -48,6 +49,21 @@ final class DemoConsole implements TrainerListener {
             lineOpen = true;
         } else if (metrics.getStep() % logEvery == 0 || metrics.getStep() == 1 || metrics.getStep() >= maxSteps) {
             out.println(line);
+        }
+        out.flush();
+    }
+
+    @Override
+    public synchronized void onEvaluation(Evaluation evaluation) {
+        if (lineOpen) {
+            out.println();
+            lineOpen = false;
+        }
+        out.println(String.format(Locale.ROOT, "held-out at step %d: loss %.4f  acc %5.1f%%  (%,d tokens; best %.4f at step"
+                        + " %d)", evaluation.step(), evaluation.loss(), 100 * evaluation.accuracy(), evaluation.tokens(),
+                evaluation.bestLoss(), evaluation.bestStep()));
+        if (evaluation.overfitting()) {
+            out.println("warning: the held-out loss keeps rising while the training loss falls: the model memorises");
         }
         out.flush();
     }

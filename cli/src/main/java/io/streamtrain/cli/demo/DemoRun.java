@@ -56,6 +56,10 @@ final class DemoRun {
     private static final int BPE_BYTES_PER_TOKEN_BOUND = 8;
     private static final int MAX_EPOCHS = 100_000;
     private static final double EPOCH_MARGIN = 1.02;
+    /** The share of the input the demo holds out for evaluation, in blocks of this many tokens (the sample corpus
+     * is fifteen documents of a few KB: small blocks spread the held-out part over them). */
+    private static final double HOLDOUT = 0.1;
+    private static final int HOLDOUT_BLOCK_TOKENS = 1024;
 
     /**
      * What the demo command resolved from its options.
@@ -129,16 +133,19 @@ final class DemoRun {
 
         String bootstrapServers = settings.bootstrapServers();
         String tokenBatchesTopic = Topics.TOKEN_BATCHES;
+        String evalTopic = Topics.EVAL_BATCHES;
         if (bootstrapServers == null) {
             long brokerStart = System.nanoTime();
             broker = EmbeddedKafkaBroker.startTemporary();
             bootstrapServers = broker.bootstrapServers();
-            broker.createTopics(List.of(Topics.TOKEN_BATCHES, Topics.METRICS, Topics.SAMPLES, Topics.DEAD_LETTERS), 1);
+            broker.createTopics(List.of(Topics.TOKEN_BATCHES, Topics.EVAL_BATCHES, Topics.METRICS, Topics.SAMPLES,
+                    Topics.DEAD_LETTERS), 1);
             out.println(String.format(Locale.ROOT, "kafka: embedded KRaft broker at %s, started in %.1f s (data in a"
                     + " temporary directory, deleted at the end)", bootstrapServers, seconds(brokerStart)));
         } else {
             // An existing cluster may hold other batches: this run reads a topic of its own.
             tokenBatchesTopic = Topics.TOKEN_BATCHES + ".demo-" + runId;
+            evalTopic = Topics.EVAL_BATCHES + ".demo-" + runId;
             out.println("kafka: " + bootstrapServers + " (token batches on topic " + tokenBatchesTopic + ")");
         }
         out.flush();
@@ -154,15 +161,17 @@ final class DemoRun {
             inputDescription = inputs.toString();
         }
         long inputBytes = totalBytes(inputs);
-        int epochs = epochs(settings.tokenizer(), inputBytes,
+        int epochs = epochs(settings.tokenizer(), (long) (inputBytes * (1 - HOLDOUT)),
                 settings.maxSteps() * settings.batchRows() * settings.sequenceLength() + 1);
-        out.println(String.format(Locale.ROOT, "data: %s, %s, read %d time%s to feed %d steps", inputDescription,
-                ProgressLine.bytes(inputBytes), epochs, epochs == 1 ? "" : "s", settings.maxSteps()));
+        out.println(String.format(Locale.ROOT, "data: %s, %s, read %d time%s to feed %d steps; %.0f%% held out for"
+                        + " evaluation every %d steps", inputDescription, ProgressLine.bytes(inputBytes), epochs,
+                epochs == 1 ? "" : "s", settings.maxSteps(), 100 * HOLDOUT, evalEverySteps()));
         out.flush();
 
         String applicationId = "streamtrain-demo-" + runId;
         // The trainer's output goes to trainer.log; its choice of backend (and why) is shown here too.
-        trainer = new Trainer(new TrainerConfig(trainerProperties(bootstrapServers, tokenBatchesTopic, applicationId)),
+        trainer = new Trainer(new TrainerConfig(trainerProperties(bootstrapServers, tokenBatchesTopic, evalTopic,
+                applicationId)),
                 log("trainer.log", "backend:"));
         trainer.addListener(recorder);
         trainer.addListener(console);
@@ -182,6 +191,9 @@ final class DemoRun {
                 .sequenceLength(settings.sequenceLength())
                 .inputs(inputs.stream().map(Path::toString).toList())
                 .epochs(epochs)
+                .holdout(HOLDOUT)
+                .holdoutBlockTokens(HOLDOUT_BLOCK_TOKENS)
+                .evalTopic(evalTopic)
                 .progress("log")
                 .build();
         producer = new DocumentProducer(producerSettings, log("producer.log"));
@@ -198,7 +210,13 @@ final class DemoRun {
         out.flush();
     }
 
-    private Map<String, Object> trainerProperties(String bootstrapServers, String tokenBatchesTopic, String applicationId) {
+    /** Evaluations per demo: four, the last at max-steps. */
+    private int evalEverySteps() {
+        return (int) Math.max(1, settings.maxSteps() / 4);
+    }
+
+    private Map<String, Object> trainerProperties(String bootstrapServers, String tokenBatchesTopic, String evalTopic,
+                                                  String applicationId) {
         Map<String, Object> properties = new HashMap<>();
         properties.put(TrainerConfig.BOOTSTRAP_SERVERS, bootstrapServers);
         properties.put(KafkaClientSettings.COMMAND_CONFIG, settings.commandConfig());
@@ -216,6 +234,8 @@ final class DemoRun {
         properties.put(TrainerConfig.SAMPLE_EVERY_STEPS, settings.sampleEverySteps());
         properties.put(TrainerConfig.SEED, settings.seed());
         properties.put(TrainerConfig.LEARNING_RATE, settings.learningRate());
+        properties.put(TrainerConfig.EVAL_TOPIC, evalTopic);
+        properties.put(TrainerConfig.EVAL_EVERY_STEPS, evalEverySteps());
         return properties;
     }
 
@@ -347,6 +367,11 @@ final class DemoRun {
         out.println(String.format(Locale.ROOT, "trained %d steps in %.1f s: loss %.4f -> %.4f, accuracy %.1f%% -> %.1f%%,"
                         + " %,.0f tokens/s on average", steps.size(), seconds(startNanos), first.getLoss(), last.getLoss(),
                 100 * first.getAccuracy(), 100 * last.getAccuracy(), tokensPerSecond));
+        steps.stream().filter(m -> m.getEvalLoss() != null)
+                .min(java.util.Comparator.comparingDouble(TrainingMetrics::getEvalLoss))
+                .ifPresentOrElse(best -> out.println(String.format(Locale.ROOT, "best held-out loss %.4f at step %d",
+                                best.getEvalLoss(), best.getStep())),
+                        () -> out.println("no held-out evaluation: the held-out part of the input does not fill a batch"));
         out.println("files in " + runDir + ":");
         out.println("  " + RunFiles.METRICS_HISTORY + " (" + steps.size() + " steps), " + RunFiles.TEXT_SAMPLES
                 + " (" + samples.size() + " samples)");

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 import java.util.function.ToDoubleFunction;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
@@ -22,9 +23,12 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 public final class ChartWriter {
     /** The charts: file name, title, y axis, the value drawn (against the step, or against tokens/s for the scatter). */
     public enum Chart {
-        LOSS("loss.png", "Loss (thin: raw, thick: EMA-smoothed)", "loss (nats)", TrainingMetrics::getLoss, false, false),
-        PERPLEXITY("perplexity.png", "Perplexity", "perplexity (log)", TrainingMetrics::getPerplexity, true, false),
-        ACCURACY("accuracy.png", "Accuracy", "accuracy", TrainingMetrics::getAccuracy, false, false),
+        LOSS("loss.png", "Loss (thin: raw, thick: EMA-smoothed, dashed with circles: held-out)", "loss (nats)",
+            TrainingMetrics::getLoss, false, false, TrainingMetrics::getEvalLoss),
+        PERPLEXITY("perplexity.png", "Perplexity (dashed: held-out)", "perplexity (log)", TrainingMetrics::getPerplexity,
+            true, false, TrainingMetrics::getEvalPerplexity),
+        ACCURACY("accuracy.png", "Accuracy (dashed: held-out)", "accuracy", TrainingMetrics::getAccuracy, false, false,
+            TrainingMetrics::getEvalAccuracy),
         TOKENS_PER_S("tokens_per_s.png", "Throughput", "tokens/s", TrainingMetrics::getTokensPerSecond, false, false),
         LEARNING_RATE("learning_rate.png", "Learning rate", "learning rate", TrainingMetrics::getLearningRate, false, false),
         GRADIENT_NORM("gradient_norm.png", "Gradient norm (before clipping)", "gradient norm", TrainingMetrics::getGradientNorm, false, false),
@@ -36,9 +40,17 @@ public final class ChartWriter {
         final ToDoubleFunction<TrainingMetrics> value;
         final boolean logarithmic;
         final boolean againstThroughput;
+        /** The held-out figure drawn beside the value, or null. */
+        final Function<TrainingMetrics, Double> heldOut;
 
         Chart(String fileName, String title, String yAxis, ToDoubleFunction<TrainingMetrics> value,
               boolean logarithmic, boolean againstThroughput) {
+            this(fileName, title, yAxis, value, logarithmic, againstThroughput, null);
+        }
+
+        Chart(String fileName, String title, String yAxis, ToDoubleFunction<TrainingMetrics> value,
+              boolean logarithmic, boolean againstThroughput, Function<TrainingMetrics, Double> heldOut) {
+            this.heldOut = heldOut;
             this.fileName = fileName;
             this.title = title;
             this.yAxis = yAxis;
@@ -115,6 +127,9 @@ public final class ChartWriter {
                 continue;
             }
             series.setMarker(SeriesMarkers.NONE);
+            if (chart.heldOut != null) {
+                addHeldOut(xyChart, chart, runId, color, metrics);
+            }
             if (chart == Chart.LOSS) {
                 series.setLineWidth(1f);
                 series.setLineColor(new Color(color.getRed(), color.getGreen(), color.getBlue(), 110));
@@ -125,5 +140,27 @@ public final class ChartWriter {
             }
         }
         return xyChart;
+    }
+
+    /** The run's held-out evaluations: a dashed line through circles, at the evaluated steps. */
+    private static void addHeldOut(XYChart xyChart, Chart chart, String runId, Color color, List<TrainingMetrics> metrics) {
+        List<Double> x = new ArrayList<>();
+        List<Double> y = new ArrayList<>();
+        for (TrainingMetrics m : metrics) {
+            Double value = chart.heldOut.apply(m);
+            if (value != null && Double.isFinite(value) && (!chart.logarithmic || value > 0)) {
+                x.add((double) m.getStep());
+                y.add(value);
+            }
+        }
+        if (x.isEmpty()) {
+            return;
+        }
+        XYSeries series = xyChart.addSeries(runId + " (held-out)", x, y);
+        series.setLineColor(color);
+        series.setMarkerColor(color);
+        series.setMarker(SeriesMarkers.CIRCLE);
+        series.setLineStyle(new java.awt.BasicStroke(2f, java.awt.BasicStroke.CAP_BUTT, java.awt.BasicStroke.JOIN_MITER,
+            10f, new float[] {6f, 4f}, 0f));
     }
 }

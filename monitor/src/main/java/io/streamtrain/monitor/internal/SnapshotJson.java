@@ -20,7 +20,8 @@ import java.util.Map;
  * <pre>
  * {"epoch", "version", "complete", "runs": [id...],
  *  "metrics": [{"run","step","time","loss","accuracy","perplexity","learningRate","gradientNorm","tokens","tokensPerSecond",
- *               "waitMillis","computeMillis","emitMillis","backend","device"}...],
+ *               "waitMillis","computeMillis","emitMillis","backend","device",
+ *               "evalLoss","evalAccuracy","evalPerplexity","evalTokens" (null when the step was not evaluated)}...],
  *  "samples": [{"run","step","time","prompt","generated","actual","temperature","topK"}...],
  *  "deadLetters": {"count", "recent": [{"time","partition","offset","sourceTopic","reason"}...]},
  *  "undecodable", "lag": null | {"groupId","measuredAt","totalLag","byTopic":{topic: lag},"problem"}}
@@ -87,6 +88,11 @@ public final class SnapshotJson {
         }
     }
 
+    /** An optional figure (a held-out evaluation's): null when absent or not finite. */
+    public static void writeNullable(JsonGenerator json, String field, Double value) throws IOException {
+        writeNumber(json, field, value == null ? Double.NaN : value);
+    }
+
     private static void writeMetrics(JsonGenerator json, TrainingMetrics m) throws IOException {
         json.writeStartObject();
         json.writeStringField("run", m.getRunId());
@@ -104,6 +110,14 @@ public final class SnapshotJson {
         writeNumber(json, "emitMillis", m.getEmitMillis());
         json.writeStringField("backend", m.getBackend());
         json.writeStringField("device", m.getDevice());
+        writeNullable(json, "evalLoss", m.getEvalLoss());
+        writeNullable(json, "evalAccuracy", m.getEvalAccuracy());
+        writeNullable(json, "evalPerplexity", m.getEvalPerplexity());
+        if (m.getEvalTokens() == null) {
+            json.writeNullField("evalTokens");
+        } else {
+            json.writeNumberField("evalTokens", m.getEvalTokens());
+        }
         json.writeEndObject();
     }
 

@@ -1,6 +1,7 @@
 // streamtrain dashboard: keeps the last value per (run, step) from /api/events (Server-Sent Events) and draws one
 // series per run with uPlot. After each draw a chart's element carries data-points (points drawn, raw series only),
-// data-points-by-run (JSON: run -> points), data-smoothed-points-by-run (the loss chart's EMA series) and data-draws
+// data-points-by-run (JSON: run -> points), data-smoothed-points-by-run (the loss chart's EMA series),
+// data-held-out-points-by-run (the held-out evaluations drawn on the loss, perplexity and accuracy charts) and data-draws
 // (how many draws so far); window.streamtrainDashboard
 // exposes the same for tests and for the curious.
 (function () {
@@ -13,9 +14,9 @@
 
   // Each chart: the value drawn per step (or against tokens/s for the scatter).
   const CHARTS = [
-    { id: 'chart-loss', label: 'loss', value: m => m.loss, smooth: true },
-    { id: 'chart-perplexity', label: 'perplexity', value: m => m.perplexity, log: true },
-    { id: 'chart-accuracy', label: 'accuracy', value: m => m.accuracy },
+    { id: 'chart-loss', label: 'loss', value: m => m.loss, smooth: true, heldOut: m => m.evalLoss },
+    { id: 'chart-perplexity', label: 'perplexity', value: m => m.perplexity, log: true, heldOut: m => m.evalPerplexity },
+    { id: 'chart-accuracy', label: 'accuracy', value: m => m.accuracy, heldOut: m => m.evalAccuracy },
     { id: 'chart-tokens-per-s', label: 'tokens/s', value: m => m.tokensPerSecond },
     { id: 'chart-learning-rate', label: 'learning rate', value: m => m.learningRate },
     { id: 'chart-gradient-norm', label: 'gradient norm', value: m => m.gradientNorm },
@@ -95,30 +96,37 @@
   }
 
   // uPlot wants one ascending x array shared by every series: the union of the runs' x values, null where a run has none.
+  // Held-out evaluations (charts with heldOut) share the step slots, in a series of their own per run.
   function chartData(chart, runs) {
-    const points = []; // [x, runIndex, y]
+    const points = []; // [x, runIndex, y, held-out?]
+    const usable = y => y !== null && (!chart.log || y > 0);
     runs.forEach((run, r) => {
       for (const m of sortedMetrics(run)) {
         const x = finite(chart.x ? chart.x(m) : m.step);
         const y = finite(chart.value(m));
-        if (x !== null && y !== null && (!chart.log || y > 0)) points.push([x, r, y]);
+        const h = chart.heldOut ? finite(chart.heldOut(m)) : null;
+        if (x !== null && usable(y)) points.push([x, r, y, false]);
+        if (x !== null && usable(h)) points.push([x, r, h, true]);
       }
     });
     points.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     const xs = [];
     const ys = runs.map(() => []);
-    for (const [x, r, y] of points) {
+    const heldOut = runs.map(() => []);
+    for (const [x, r, y, held] of points) {
       // The scatter gives every point its own x slot (two points may share a tokens/s); step charts share a slot per step.
       if (chart.scatter || xs.length === 0 || xs[xs.length - 1] !== x) {
         xs.push(x);
         ys.forEach(series => series.push(null));
+        heldOut.forEach(series => series.push(null));
       }
-      ys[r][xs.length - 1] = y;
+      (held ? heldOut : ys)[r][xs.length - 1] = y;
     }
     const data = [xs];
-    ys.forEach(series => {
+    ys.forEach((series, r) => {
       data.push(series);
       if (chart.smooth) data.push(ema(series));
+      if (chart.heldOut) data.push(heldOut[r]);
     });
     return data;
   }
@@ -132,6 +140,8 @@
         series.push({ label: chart.smooth ? run + ' raw' : run, stroke: color(run), width: chart.smooth ? 1 : 1.5, spanGaps: true,
           alpha: chart.smooth ? 0.45 : 1, points: { show: false }, run });
         if (chart.smooth) series.push({ label: run + ' EMA', stroke: color(run), width: 2.5, spanGaps: true, points: { show: false }, smoothedRun: run });
+        if (chart.heldOut) series.push({ label: run + ' held-out', stroke: color(run), width: 2, dash: [6, 4], spanGaps: true,
+          points: { show: true, size: 7, fill: '#fff', stroke: color(run) }, heldOutRun: run });
       }
     }
     return series;
@@ -140,6 +150,7 @@
   function countPoints(chart, element, plot) {
     const byRun = {};
     const smoothedByRun = {};
+    const heldOutByRun = {};
     let total = 0;
     plot.series.forEach((series, i) => {
       if (i === 0) return;
@@ -149,11 +160,14 @@
         total += n;
       } else if (series.smoothedRun) {
         smoothedByRun[series.smoothedRun] = n;
+      } else if (series.heldOutRun) {
+        heldOutByRun[series.heldOutRun] = n;
       }
     });
     element.dataset.points = String(total);
     element.dataset.pointsByRun = JSON.stringify(byRun);
     element.dataset.smoothedPointsByRun = JSON.stringify(smoothedByRun);
+    element.dataset.heldOutPointsByRun = JSON.stringify(heldOutByRun);
     element.dataset.draws = String(Number(element.dataset.draws || 0) + 1);
   }
 
@@ -198,7 +212,8 @@
     const body = document.querySelector('#recent-steps tbody');
     body.replaceChildren(...recent.slice(0, RECENT_STEPS).map(m => {
       const row = document.createElement('tr');
-      const cells = [m.run, String(m.step), number(m.loss, 4), number(m.accuracy, 3), number(m.perplexity, 2), number(m.tokensPerSecond, 0),
+      const cells = [m.run, String(m.step), number(m.loss, 4), number(m.evalLoss, 4), number(m.accuracy, 3), number(m.perplexity, 2),
+        number(m.tokensPerSecond, 0),
         m.learningRate === null ? '–' : m.learningRate.toExponential(2), number(m.gradientNorm, 3),
         number(m.waitMillis, 1) + ' / ' + number(m.computeMillis, 1) + ' / ' + number(m.emitMillis, 1)];
       cells.forEach(c => row.appendChild(text('td', null, c)));
@@ -233,6 +248,16 @@
       if (metrics.length) latest = Math.max(latest || 0, metrics[metrics.length - 1].step);
     }
     document.getElementById('latest-step').textContent = latest === null ? '–' : String(latest);
+    let best = null;
+    for (const run of state.runs) {
+      for (const m of sortedMetrics(run)) {
+        if (finite(m.evalLoss) !== null && (best === null || m.evalLoss < best.evalLoss)) best = m;
+      }
+    }
+    const bestTile = document.getElementById('best-held-out');
+    bestTile.textContent = best === null ? '–' : number(best.evalLoss, 4) + ' @ ' + best.step;
+    bestTile.title = best === null ? 'no held-out evaluation yet' : 'run ' + best.run + ', step ' + best.step;
+    bestTile.dataset.step = best === null ? '' : String(best.step);
     const lag = document.getElementById('lag');
     if (!state.lag) {
       lag.textContent = '–';
@@ -288,7 +313,8 @@
       for (const chart of CHARTS) {
         const element = document.getElementById(chart.id);
         counts[chart.id] = { points: Number(element.dataset.points || 0), byRun: JSON.parse(element.dataset.pointsByRun || '{}'),
-          smoothedByRun: JSON.parse(element.dataset.smoothedPointsByRun || '{}') };
+          smoothedByRun: JSON.parse(element.dataset.smoothedPointsByRun || '{}'),
+          heldOutByRun: JSON.parse(element.dataset.heldOutPointsByRun || '{}') };
       }
       return counts;
     },
