@@ -32,6 +32,9 @@ class DemoCommandTest {
         assertTrue(run.out().contains("kafka: embedded KRaft broker at 127.0.0.1:"), run.transcript());
         assertTrue(run.out().contains("dashboard: http://127.0.0.1:"), run.transcript());
         assertTrue(run.out().contains("trained " + STEPS + " steps"), run.transcript());
+        assertTrue(run.out().contains("held-out at step " + STEPS + ": loss"), "the demo evaluates its held-out part: "
+                + run.transcript());
+        assertTrue(run.out().contains("best held-out loss "), run.transcript());
 
         ObjectMapper json = new ObjectMapper();
         JsonNode metrics = json.readTree(runDir.resolve("metrics_history.json").toFile());
@@ -62,6 +65,7 @@ class DemoCommandTest {
             assertTrue(checkpoints.stream().anyMatch(p -> p.getFileName().toString().contains(String.valueOf(STEPS))),
                     "the final checkpoint is of step " + STEPS + ": " + checkpoints);
         }
+        assertTrue(metrics.get(STEPS - 1).get("eval_loss").isNumber(), "the last step was evaluated on held-out data");
     }
 
     @Test
