@@ -2,6 +2,8 @@ package io.streamtrain.trainer;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 
+import io.streamtrain.schemas.KafkaClientSettings;
+import java.io.PrintStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
@@ -13,9 +15,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
+import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.TopicPartition;
@@ -23,6 +29,8 @@ import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
  * The dead-letter topic, written by the training step itself, one record at a time and synchronously: a dead letter
@@ -77,6 +85,42 @@ public final class DeadLetters implements AutoCloseable {
 
     public String topic() {
         return topic;
+    }
+
+    /**
+     * The dead-letter topic's writer for {@code runId} (idempotent producer, {@code acks=all}, {@code linger.ms=0},
+     * requests up to {@code maxMessageBytes}, the topic's {@code max.message.bytes}); when {@code lookFrom} is given
+     * (any run that may have sent dead letters after its last checkpoint), the dead letters of this run found on the
+     * topic from there ({@link #findSent}), not to send again. Used by the Kafka Streams trainer and by every rank.
+     *
+     * @param clientId the Kafka client ids' prefix ({@code -dead-letters} and {@code -dead-letters-check} appended)
+     * @param lookFrom the checkpoint's dead-letter positions, or null for a new run (nothing to look for)
+     * @param handled  the checkpoint's last handled offset per source partition
+     */
+    public static DeadLetters open(KafkaClientSettings clients, String clientId, String topic, int maxMessageBytes,
+                                   String runId, Map<Integer, Long> lookFrom, Map<TopicPartition, Long> handled,
+                                   Duration timeout, PrintStream log) {
+        Map<String, Object> producerConfig = clients.clientConfig(
+                Map.of(CommonClientConfigs.CLIENT_ID_CONFIG, clientId + "-dead-letters"));
+        producerConfig.putAll(Map.of(ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
+                ProducerConfig.LINGER_MS_CONFIG, 0, ProducerConfig.MAX_REQUEST_SIZE_CONFIG, maxMessageBytes));
+        DeadLetters letters = new DeadLetters(new KafkaProducer<>(producerConfig, new ByteArraySerializer(),
+                new ByteArraySerializer()), topic, maxMessageBytes, runId);
+        if (lookFrom != null) {
+            try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(clients.clientConfig(
+                    Map.of(CommonClientConfigs.CLIENT_ID_CONFIG, clientId + "-dead-letters-check")),
+                    new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+                int found = letters.findSent(consumer, lookFrom, handled, timeout);
+                if (found > 0) {
+                    log.println(found + " dead letter(s) of run " + runId + " were sent after the"
+                            + " checkpoint; their records are not sent again when they are read again");
+                }
+            } catch (RuntimeException e) {
+                letters.close();
+                throw e;
+            }
+        }
+        return letters;
     }
 
     /**

@@ -197,26 +197,9 @@ public final class Trainer implements AutoCloseable {
      * dead letters after its last checkpoint (any run but a new one), those found on the topic, not to send again.
      */
     private DeadLetters openDeadLetters(int maxMessageBytes) {
-        DeadLetters letters = new DeadLetters(new KafkaProducer<>(clientConfig("dead-letters", Map.of(
-                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
-                ProducerConfig.LINGER_MS_CONFIG, 0, ProducerConfig.MAX_REQUEST_SIZE_CONFIG, maxMessageBytes)),
-                new ByteArraySerializer(), new ByteArraySerializer()),
-                config.deadLettersTopic(), maxMessageBytes, model.runId());
-        if (!model.newRun()) {
-            try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(clientConfig("dead-letters-check", Map.of()),
-                    new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-                int found = letters.findSent(consumer, model.deadLetterPositions(), model.handledOffsets(),
-                        ADMIN_TIMEOUT);
-                if (found > 0) {
-                    console.println(found + " dead letter(s) of run " + model.runId() + " were sent after the"
-                            + " checkpoint; their records are not sent again when they are read again");
-                }
-            } catch (RuntimeException e) {
-                letters.close();
-                throw e;
-            }
-        }
-        return letters;
+        return DeadLetters.open(config.kafkaClients(), config.applicationId(), config.deadLettersTopic(),
+                maxMessageBytes, model.runId(), model.newRun() ? null : model.deadLetterPositions(),
+                model.handledOffsets(), ADMIN_TIMEOUT, console);
     }
 
     /**

@@ -92,7 +92,7 @@ public final class BatchValidator {
     }
 
     /** {@code batch <dataset>#<sequence>}, the words every message uses to name a batch. */
-    static String describe(TokenBatch batch) {
+    public static String describe(TokenBatch batch) {
         return "batch " + batch.getDataset() + "#" + batch.getSequence();
     }
 }

@@ -117,7 +117,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
 
     /** Decodes, validates and trains; a record that cannot be trained throws {@link BadBatchException}. */
     private void train(Record<byte[], byte[]> record, TopicPartition partition, long offset, long start) {
-        TokenBatch batch = decode(record, partition, offset);
+        TokenBatch batch = decode(record.value(), partition, offset);
         int[] tokens = validator.validateAndDecode(batch);
         int B = validator.rows();
         int T = validator.sequenceLength();
@@ -221,8 +221,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
      * The record's TokenBatch, decoded here, at the record's own offset: bytes that are not one are dead-lettered as
      * {@link DeadLetterReason#NOT_A_TOKEN_BATCH}, a tombstone as {@link DeadLetterReason#EMPTY_BATCH}.
      */
-    private TokenBatch decode(Record<byte[], byte[]> record, TopicPartition partition, long offset) {
-        byte[] value = record.value();
+    public static TokenBatch decode(byte[] value, TopicPartition partition, long offset) {
         if (value == null) {
             throw new BadBatchException(DeadLetterReason.EMPTY_BATCH,
                     "the record at " + partition + "@" + offset + " has no value (a tombstone)");

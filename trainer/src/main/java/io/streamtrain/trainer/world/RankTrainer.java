@@ -19,11 +19,16 @@ import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.tokenizer.Tokenizers;
 import io.streamtrain.trainer.Backends;
+import io.streamtrain.trainer.DeadLetterReason;
+import io.streamtrain.trainer.DeadLetters;
 import io.streamtrain.trainer.ResidentModel;
 import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.TrainerConfig;
+import io.streamtrain.trainer.internal.BadBatchException;
 import io.streamtrain.trainer.internal.BatchValidator;
 import io.streamtrain.trainer.internal.CheckpointStore;
+import io.streamtrain.trainer.internal.GroupPosition;
+import io.streamtrain.trainer.internal.TrainingStepProcessor;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.StringReader;
@@ -44,6 +49,7 @@ import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
+import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -74,6 +80,13 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * <p>Failure: a rank that dies breaks its sockets, so every other rank fails its next step with an error and exits;
  * the world is restarted as a whole and forms the next generation at the rendezvous. A rank's shutdown (Ctrl-C) is
  * told to the others in the next round's exchange: all write a final checkpoint and stop together.
+ *
+ * <p>Bad records: a record a rank cannot train (not a TokenBatch, a batch the validator refuses, a step that was not
+ * finite) goes to the dead-letter topic through {@link DeadLetters}, as in the one-process trainer, before its offset
+ * counts as handled; each rank's ledger carries its dead-letter positions into the world's checkpoint, and a restarted
+ * rank finds the dead letters of the run sent after it, so a replayed bad record is not sent twice. The run id is the
+ * same on every rank: configured, else the checkpoint's, else {@code <checkpoint.dir>/run-id}, which rank 0 writes
+ * before it publishes the world and the other ranks read once they have joined it.
  */
 public final class RankTrainer implements AutoCloseable {
     private static final String WORLD_SIZE_KEY = "world.size";
@@ -95,6 +108,8 @@ public final class RankTrainer implements AutoCloseable {
     private final KafkaProducer<String, byte[]> metrics; // rank 0's TrainingMetrics records; null on the others
     private final ArrayDeque<ConsumerRecord<byte[], byte[]>> pending = new ArrayDeque<>();
     private final BatchValidator validator;
+    private final DeadLetters deadLetters;
+    private final Map<Integer, Long> deadLetterPositions = new TreeMap<>(); // the checkpoint's, then this rank's
     // the ledger: restored from the checkpoint, then this rank's own changes
     private final Map<TopicPartition, Long> handled = new LinkedHashMap<>();
     private final Map<String, Long> checksums = new TreeMap<>();
@@ -134,8 +149,16 @@ public final class RankTrainer implements AutoCloseable {
         restoredBatches = restoredLedger.batchesTrained();
         restoredTokens = restoredLedger.tokensTrained();
         worldBatches = restoredBatches;
-        this.runId = !config.runId().isEmpty() ? config.runId()
-                : restoredLedger.runId().isEmpty() ? TrainerConfig.generateRunId() : restoredLedger.runId();
+        deadLetterPositions.putAll(restoredLedger.deadLetterPositions());
+        // rank 0 settles a run id before it publishes the world; the others read it after joining (below)
+        String configuredRunId = !config.runId().isEmpty() ? config.runId() : (restoredLedger.runId().isEmpty() ? null : restoredLedger.runId());
+        boolean newRun = false;
+        if (configuredRunId == null && rank == 0) {
+            Optional<String> persisted = checkpoints.runId();
+            newRun = persisted.isEmpty();
+            configuredRunId = persisted.orElseGet(TrainerConfig::generateRunId);
+            checkpoints.writeRunId(configuredRunId);
+        }
         this.validator = new BatchValidator(identity, gptConfig.contextLength(), config.batchRows(),
                 config.sequenceLength());
 
@@ -157,6 +180,10 @@ public final class RankTrainer implements AutoCloseable {
             formed = joined;
         }
         this.generation = formed.world().generation();
+        this.runId = configuredRunId != null ? configuredRunId : checkpoints.runId().orElseThrow(
+                () -> new IllegalStateException("rank 0 of the world wrote no run id in " + checkpoints.directory()
+                        + "/" + CheckpointStore.RUN_ID_FILE + ": every rank must see the same checkpoint.dir"
+                        + " (a shared file system), or set run.id"));
         log.println("rank " + rank + " of " + worldSize + " joined generation " + generation);
 
         TrainingOptions options = ResidentModel.trainingOptions(config);
@@ -189,6 +216,15 @@ public final class RankTrainer implements AutoCloseable {
             }
         }
  
+        int deadLetterLimit;
+        try (Admin admin = Admin.create(config.kafkaClients().clientConfig())) {
+            GroupPosition position = new GroupPosition(admin, Duration.ofSeconds(30), log);
+            position.createMissingTopics(List.of(config.deadLettersTopic()));
+            deadLetterLimit = position.maxMessageBytes(config.deadLettersTopic());
+        }
+        this.deadLetters = DeadLetters.open(config.kafkaClients(), config.applicationId() + "-rank-" + rank,
+                config.deadLettersTopic(), deadLetterLimit, runId, newRun ? null : deadLetterPositions, handled,
+                Duration.ofSeconds(30), log);
         if (rank == 0) {
             Map<String, Object> producerProperties = config.kafkaClients().clientConfig();
             producerProperties.put(ProducerConfig.ACKS_CONFIG, "all");
@@ -255,12 +291,11 @@ public final class RankTrainer implements AutoCloseable {
                 TokenBatch batch = null;
                 if (record != null) {
                     try {
-                        batch = AvroSerdes.tokenBatch().deserializer().deserialize(record.topic(), record.value());
+                        batch = TrainingStepProcessor.decode(record.value(),
+                                new TopicPartition(record.topic(), record.partition()), record.offset());
                         tokens = validator.validateAndDecode(batch).clone();
-                    } catch (RuntimeException e) { // a BadBatchException or an undecodable record
-                        log.println("rank " + rank + ": skipped the record at " + record.topic() + "-"
-                                + record.partition() + "@" + record.offset() + ": " + e.getMessage());
-                        handled.put(new TopicPartition(record.topic(), record.partition()), record.offset());
+                    } catch (BadBatchException e) {
+                        deadLetter(record, e.reason(), e.getMessage());
                         batch = null;
                     }
                 }
@@ -280,6 +315,12 @@ public final class RankTrainer implements AutoCloseable {
                             tokensTrained += (long) B * T;
                             checksums.merge(batch.getDataset(), batch.getSequence(), (h, s) -> 31 * h + s);
                             touched.add(batch.getDataset());
+                        } else {
+                            BadBatchException e = new BadBatchException(DeadLetterReason.NON_FINITE_STEP,
+                                    BatchValidator.describe(batch) + " was in a global step of loss " + result.loss()
+                                    + " and gradient norm " + result.gradientNorm()
+                                    + "; the update was skipped and the model is unchanged");
+                            deadLetter(record, e.reason(), e.getMessage());
                         }
                     }
                     if (rank == 0) {
@@ -328,6 +369,17 @@ public final class RankTrainer implements AutoCloseable {
                 AvroSerdes.trainingMetrics().serializer().serialize(config.metricsTopic(), record)));
     }
 
+    /** Sends the record to the dead-letter topic (once per run), then counts its offset as handled. */
+    private void deadLetter(ConsumerRecord<byte[], byte[]> record, DeadLetterReason reason, String message) {
+        TopicPartition partition = new TopicPartition(record.topic(), record.partition());
+        DeadLetterReason sentAs = deadLetters.send(record.key(), record.value(), partition, record.offset(), reason,
+                message);
+        deadLetterPositions.putAll(deadLetters.positions());
+        handled.put(partition, record.offset());
+        log.println("rank " + rank + ": dead-lettered the record at " + partition + "@" + record.offset() + " to "
+                + deadLetters.topic() + " (" + sentAs.code() + "): " + message);
+    }
+
     /** The next record of this rank's partitions, waiting up to world.wait.ms; null when none came. */
     private ConsumerRecord<byte[], byte[]> nextRecord() {
         if (pending.isEmpty()) {
@@ -353,6 +405,7 @@ public final class RankTrainer implements AutoCloseable {
                 ? Integer.compare(a.partition(), b.partition()) : a.topic().compareTo(b.topic()));
         offsets.putAll(handled);
         Map<String, Long> sums = new TreeMap<>(checksums);
+        Map<Integer, Long> letters = new TreeMap<>(deadLetterPositions);
         long allBatches = restoredBatches;
         long allTokens = restoredTokens;
         for (String text : ledgers) {
@@ -367,6 +420,7 @@ public final class RankTrainer implements AutoCloseable {
             RunLedger rank = RunLedger.of(entries);
             offsets.putAll(rank.offsets());
             sums.putAll(rank.batchChecksums());
+            rank.deadLetterPositions().forEach((p, next) -> letters.merge(p, next, Math::max));
             allBatches += Long.parseLong(ledger.getProperty("batches"));
             allTokens += Long.parseLong(ledger.getProperty("tokens"));
         }
@@ -374,7 +428,7 @@ public final class RankTrainer implements AutoCloseable {
         world.put(WORLD_SIZE_KEY, Integer.toString(worldSize));
         world.put(WORLD_GENERATION_KEY, Long.toString(generation));
         Map<String, String> metadata = new RunLedger(runId, Optional.of(Instant.now()), allBatches, allTokens, offsets,
-                sums, Map.of(), Map.of(), world).toMetadata();
+                sums, letters, Map.of(), world).toMetadata();
         try {
             Path path = checkpoints.write(gpt.checkpoint(identity, metadata));
             log.println("checkpoint of step " + gpt.step() + " written to " + path + " (" + allBatches + " batches)");
@@ -396,6 +450,8 @@ public final class RankTrainer implements AutoCloseable {
         for (String dataset : touched) {
             ledger.setProperty(RunLedger.BATCHES_CHECKSUM_KEY_PREFIX + dataset, Long.toString(checksums.get(dataset)));
         }
+        deadLetterPositions.forEach((p, next) ->
+                ledger.setProperty(RunLedger.DEAD_LETTERS_NEXT_KEY_PREFIX + p, Long.toString(next)));
         ledger.setProperty("batches", Long.toString(batchesTrained));
         ledger.setProperty("tokens", Long.toString(tokensTrained));
         StringWriter text = new StringWriter();
@@ -449,6 +505,7 @@ public final class RankTrainer implements AutoCloseable {
     @Override
     public void close() {
         consumer.close();
+        deadLetters.close();
         if (metrics != null) {
             metrics.close(Duration.ofSeconds(30)); // flushes the last records
         }

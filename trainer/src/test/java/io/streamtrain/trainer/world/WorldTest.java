@@ -15,6 +15,16 @@ import io.streamtrain.model.TrainingOptions;
 import io.streamtrain.model.cpu.CpuKernels;
 import io.streamtrain.schemas.KafkaClientSettings;
 import io.streamtrain.broker.testing.TestKafka;
+import io.streamtrain.trainer.DeadLetters;
+import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.RunLedger;
+import io.streamtrain.trainer.TrainerConfig;
+import io.streamtrain.trainer.internal.CheckpointStore;
+import io.streamtrain.trainer.testing.NumberedBatches;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,6 +36,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
 
 /** Ranks that find each other on a Kafka control topic and sum over TCP, against a real in-process broker. */
 @Timeout(120)
@@ -186,5 +200,52 @@ class WorldTest {
                     () -> RankTrainer.assign(consumer, "three-partitions", 3, 4));
             assertTrue(e.getMessage().contains("has 3 partition(s), fewer than the 4 ranks"), e.getMessage());
         }
+    }
+    @Test
+    void shouldDeadLetterEveryBadRecordOfARankOnceEvenWhenARestartReadsThemAgain(@TempDir Path dir) throws Exception {
+        String topic = "rank-bad";
+        cluster.createTopic(topic, 1);
+        // good 0, not a TokenBatch at 1, good 1, a tombstone at 3, good 2
+        try (KafkaProducer<byte[], byte[]> producer = cluster.producer()) {
+            producer.send(new ProducerRecord<>(topic, 0, NumberedBatches.key(), NumberedBatches.value(topic, 0))).get();
+            producer.send(new ProducerRecord<>(topic, 0, NumberedBatches.key(), new byte[] {1, 2, 3})).get();
+            producer.send(new ProducerRecord<>(topic, 0, NumberedBatches.key(), NumberedBatches.value(topic, 1))).get();
+            producer.send(new ProducerRecord<>(topic, 0, NumberedBatches.key(), null)).get();
+            producer.send(new ProducerRecord<>(topic, 0, NumberedBatches.key(), NumberedBatches.value(topic, 2))).get();
+        }
+        Map<String, String> config = NumberedBatches.trainerConfig(cluster.bootstrapServers(), "rank-bad", topic,
+                dir.resolve("run"), TrainerConfig.MAX_BATCHES, "3", TrainerConfig.WORLD_SIZE, "1",
+                TrainerConfig.WORLD_RANK, "0", TrainerConfig.WORLD_HOST, "127.0.0.1",
+                TrainerConfig.WORLD_WAIT_MS, "300", TrainerConfig.CONTROL_TOPIC, "rank-bad-control");
+        TrainerConfig trainerConfig = new TrainerConfig(config);
+        PrintStream log = new PrintStream(OutputStream.nullOutputStream());
+        try (RankTrainer rank = new RankTrainer(trainerConfig, log)) {
+            rank.run();
+        }
+        String deadLetters = config.get(TrainerConfig.DEAD_LETTERS_TOPIC);
+        List<ConsumerRecord<byte[], byte[]>> letters = cluster.readAll(deadLetters, Duration.ofSeconds(10));
+        assertEquals(List.of("1 not-a-token-batch", "3 empty-batch"), letters.stream()
+                .map(r -> DeadLetters.header(r.headers(), DeadLetters.OFFSET) + " "
+                        + DeadLetters.header(r.headers(), DeadLetters.MESSAGE).split(":")[0]).toList());
+        String runId = DeadLetters.header(letters.get(0).headers(), DeadLetters.RUN_ID);
+        CheckpointStore store = new CheckpointStore(trainerConfig.checkpointDir(), 3);
+        Map<String, String> metadata = store.loadNewest(log).orElseThrow().checkpoint().metadata();
+        assertEquals(runId, metadata.get("run.id"));
+        assertEquals("4", metadata.get(RunLedger.offsetKey(new org.apache.kafka.common.TopicPartition(topic, 0))));
+        assertEquals("2", metadata.get(RunLedger.DEAD_LETTERS_NEXT_KEY_PREFIX + "0"));
+
+        // a crash before the checkpoint: the restart reads both bad records again and sends neither a second time
+        try (var files = Files.list(trainerConfig.checkpointDir())) {
+            for (Path file : files.filter(f -> f.getFileName().toString().endsWith(".safetensors")).toList()) {
+                Files.delete(file);
+            }
+        }
+        try (RankTrainer rank = new RankTrainer(trainerConfig, log)) {
+            rank.run();
+        }
+        assertEquals(2, cluster.readAll(deadLetters, Duration.ofSeconds(10)).size());
+        Map<String, String> again = store.loadNewest(log).orElseThrow().checkpoint().metadata();
+        assertEquals(runId, again.get("run.id"));
+        assertEquals("3", again.get(RunLedger.BATCHES_TRAINED_KEY));
     }
 }
