@@ -58,17 +58,3 @@ extern "C" __global__ void residual_forward(float* out, const float* inp1, const
         *reinterpret_cast<float4*>(out + i) = make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);,
         out[j] = inp1[j] + inp2[j];)
 }
-
-// dinp1 (N) += dout, dinp2 (N) += dout. dout is read first, so either may alias it; they may alias each other.
-extern "C" __global__ void residual_backward(float* dinp1, float* dinp2, const float* dout, long long N) {
-    long long i = 4 * ((long long)blockIdx.x * blockDim.x + threadIdx.x);
-    if (i >= N) return;
-    bool vector = aligned16(dinp1) && aligned16(dinp2) && aligned16(dout);
-    FOR_FOUR(i, N, vector,
-        float4 d = *reinterpret_cast<const float4*>(dout + i);
-        float4 a = *reinterpret_cast<float4*>(dinp1 + i);
-        *reinterpret_cast<float4*>(dinp1 + i) = make_float4(a.x + d.x, a.y + d.y, a.z + d.z, a.w + d.w);
-        float4 b = *reinterpret_cast<float4*>(dinp2 + i);
-        *reinterpret_cast<float4*>(dinp2 + i) = make_float4(b.x + d.x, b.y + d.y, b.z + d.z, b.w + d.w);,
-        float d = dout[j]; dinp1[j] += d; dinp2[j] += d;)
-}

@@ -378,12 +378,6 @@ public final class CudaKernels implements Kernels {
     }
 
     @Override
-    public void residualBackward(Tensor dinp1, Tensor dinp2, Tensor dout, int N) {
-        enter();
-        launchers.geluResidual().residualBackward(dinp1, dinp2, dout, N);
-    }
-
-    @Override
     public void softmaxCrossEntropy(Tensor losses, Tensor correct, Tensor dlogits, Tensor logits, IntTensor targets,
                                     float dlossScale, boolean backward, int N, int V, int Vp) {
         enter();

@@ -102,9 +102,6 @@ public interface Kernels extends AutoCloseable {
     /** out (N) = inp1 + inp2. */
     void residualForward(Tensor out, Tensor inp1, Tensor inp2, int N);
 
-    /** dinp1 and dinp2 (N) both accumulate dout. */
-    void residualBackward(Tensor dinp1, Tensor dinp2, Tensor dout, int N);
-
     /**
      * Fused softmax and cross-entropy over the first V of Vp logits per position.
      * losses (N) = -log softmax(logits)[target]; correct (N) = 1 where argmax equals the target, else 0.

@@ -472,13 +472,6 @@ public final class ReferenceKernels implements Kernels {
         set(out, residual(get(inp1, N), get(inp2, N)));
     }
 
-    @Override
-    public void residualBackward(Tensor dinp1, Tensor dinp2, Tensor dout, int N) {
-        double[] g = get(dout, N);
-        add(dinp1, g);
-        add(dinp2, g);
-    }
-
     /** dlogits = (softmax - onehot(target)) * dlossScale on [0, V), 0 on the padding; correct = first argmax == target. */
     @Override
     public void softmaxCrossEntropy(Tensor losses, Tensor correct, Tensor dlogits, Tensor logits, IntTensor targets,

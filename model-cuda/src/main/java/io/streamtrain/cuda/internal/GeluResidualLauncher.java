@@ -10,7 +10,7 @@ import jcuda.driver.CUfunction;
 public final class GeluResidualLauncher {
     private final Launcher launcher;
     private final TensorChecks args;
-    private final CUfunction geluForward, geluBackward, residualForward, residualBackward;
+    private final CUfunction geluForward, geluBackward, residualForward;
 
     public GeluResidualLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args) {
         this.launcher = launcher;
@@ -18,7 +18,6 @@ public final class GeluResidualLauncher {
         geluForward = kernels.function(KernelFamily.GELU_RESIDUAL, "gelu_forward");
         geluBackward = kernels.function(KernelFamily.GELU_RESIDUAL, "gelu_backward");
         residualForward = kernels.function(KernelFamily.GELU_RESIDUAL, "residual_forward");
-        residualBackward = kernels.function(KernelFamily.GELU_RESIDUAL, "residual_backward");
     }
 
     /** out (N) = gelu(inp (N)), tanh approximation. */
@@ -37,12 +36,6 @@ public final class GeluResidualLauncher {
     public void residualForward(Tensor out, Tensor inp1, Tensor inp2, int N) {
         elementwise(residualForward, "residual_forward", N, args.floats(out, N, "residualForward", "out"),
                 args.floats(inp1, N, "residualForward", "inp1"), args.floats(inp2, N, "residualForward", "inp2"));
-    }
-
-    /** dinp1 (N) += dout (N); dinp2 (N) += dout (N). */
-    public void residualBackward(Tensor dinp1, Tensor dinp2, Tensor dout, int N) {
-        elementwise(residualBackward, "residual_backward", N, args.floats(dinp1, N, "residualBackward", "dinp1"),
-                args.floats(dinp2, N, "residualBackward", "dinp2"), args.floats(dout, N, "residualBackward", "dout"));
     }
 
     /** One thread per 4 elements; arguments (a, b[, c], n). */

@@ -217,11 +217,6 @@ public final class CpuKernels implements Kernels {
     }
 
     @Override
-    public void residualBackward(Tensor dinp1, Tensor dinp2, Tensor dout, int N) {
-        GeluResidual.residualBackward(dinp1, dinp2, dout, N);
-    }
-
-    @Override
     public void softmaxCrossEntropy(Tensor losses, Tensor correct, Tensor dlogits, Tensor logits, IntTensor targets,
                                     float dlossScale, boolean backward, int N, int V, int Vp) {
         crossEntropy.softmaxCrossEntropy(losses, correct, dlogits, logits, targets, dlossScale, backward, N, V, Vp);

@@ -251,22 +251,13 @@ class CpuKernelsGradientTest {
     }
 
     @Test
-    void shouldMatchFiniteDifferencesInResidualBackward() {
+    void shouldMatchTheReferenceInResidualForward() {
         float[] a = randomFloats(random, N * C, 1f);
         float[] b = randomFloats(random, N * C, 1f);
         Tensor out = kernels.allocate(N * C);
         kernels.residualForward(out, upload(kernels, a), upload(kernels, b), N * C);
-        Function<double[][], double[]> f = x -> ReferenceKernels.residual(x[0], x[1]);
-        double[][] inputs = {toDouble(a), toDouble(b)};
-        assertClose("residual out", download(kernels, out), f.apply(inputs), FORWARD_TOLERANCE);
-
-        float[] dout = randomFloats(random, N * C, 1f);
-        Gradient dinp1 = new Gradient(N * C);
-        Gradient dinp2 = new Gradient(N * C);
-        kernels.residualBackward(dinp1.tensor, dinp2.tensor, upload(kernels, dout), N * C);
-        double[] r = toDouble(dout);
-        assertClose("dinp1", dinp1.accumulated(), numericGradient(f, inputs, 0, r), GRADIENT_TOLERANCE);
-        assertClose("dinp2", dinp2.accumulated(), numericGradient(f, inputs, 1, r), GRADIENT_TOLERANCE);
+        assertClose("residual out", download(kernels, out), ReferenceKernels.residual(toDouble(a), toDouble(b)),
+                FORWARD_TOLERANCE);
     }
 
     @Test

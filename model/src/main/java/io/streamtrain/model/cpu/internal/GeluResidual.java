@@ -74,18 +74,6 @@ public final class GeluResidual {
         }
     }
 
-    /** dinp1 (N) += dout (N); dinp2 (N) += dout (N). */
-    public static void residualBackward(Tensor dinp1, Tensor dinp2, Tensor dout, int N) {
-        CpuTensor d1 = floats(dinp1, N, "residualBackward", "dinp1");
-        CpuTensor d2 = floats(dinp2, N, "residualBackward", "dinp2");
-        CpuTensor d = floats(dout, N, "residualBackward", "dout");
-        for (int i = 0; i < N; i++) {
-            float g = d.array[d.offset + i];
-            d1.array[d1.offset + i] += g;
-            d2.array[d2.offset + i] += g;
-        }
-    }
-
     /**
      * Copies inp[from, from + n) into s.x and sets s.y to exp(2u), u = sqrt(2/pi) (x + 0.044715 x^3),
      * from which tanh(u) = 1 - 2 / (exp(2u) + 1).
