@@ -20,12 +20,13 @@ import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.internal.EmittedRecords;
 import io.streamtrain.trainer.internal.TrainerProcess;
 import io.streamtrain.trainer.internal.InitFrom;
+import io.streamtrain.trainer.internal.ModelStart;
+import io.streamtrain.trainer.internal.RunningLedger;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -57,13 +58,9 @@ public final class ResidentModel implements AutoCloseable {
     private final CheckpointStore checkpoints;
     private final long checkpointEverySteps;
     private final long checkpointEveryNanos;
-    private final Map<TopicPartition, Long> handledOffsets = new TreeMap<>(RunLedger.PARTITION_ORDER);
-    private final Map<String, Long> batchChecksums = new TreeMap<>();   // dataset -> h = 31 h + sequence
-    private final Map<Integer, Long> deadLetterPositions = new TreeMap<>(); // dead-letter partition -> next offset
+    private final RunningLedger ledger;
     private final EmittedRecords emitted;
     private final Optional<Path> restoredFrom;
-    private long batchesTrained;
-    private long tokensTrained;
     private long lastCheckpointStep;
     private long lastCheckpointNanos = System.nanoTime();
     private Path lastCheckpoint;
@@ -84,7 +81,7 @@ public final class ResidentModel implements AutoCloseable {
         this.newRun = newRun;
         this.lock = lock;
         this.tokenizer = tokenizer;
-        this.tokenizerIdentity = identityOf(tokenizer);
+        this.tokenizerIdentity = ModelStart.identityOf(tokenizer);
         this.runId = runId;
         this.checkpoints = checkpoints;
         this.checkpointEverySteps = config.checkpointEverySteps();
@@ -101,12 +98,8 @@ public final class ResidentModel implements AutoCloseable {
         Optional<RunLedger> ledger = restored.map(loaded -> RunLedger.of(loaded.checkpoint().metadata()));
         this.emitted = ledger.map(kept -> EmittedRecords.of(kept.resendBuffer(), runId, log))
                 .orElseGet(EmittedRecords::new);
+        this.ledger = ledger.map(RunningLedger::new).orElseGet(RunningLedger::new);
         ledger.ifPresent(kept -> {
-            handledOffsets.putAll(kept.offsets());
-            batchesTrained = kept.batchesTrained();
-            tokensTrained = kept.tokensTrained();
-            batchChecksums.putAll(kept.batchChecksums());
-            deadLetterPositions.putAll(kept.deadLetterPositions());
             Map<String, String> metadata = restored.get().checkpoint().metadata();
             if (metadata.containsKey(BEST_EVAL_LOSS_KEY)) {
                 bestEvalLoss = Double.parseDouble(metadata.get(BEST_EVAL_LOSS_KEY));
@@ -127,7 +120,7 @@ public final class ResidentModel implements AutoCloseable {
      */
     public static ResidentModel open(TrainerConfig config, PrintStream log) throws IOException {
         Tokenizer tokenizer = Tokenizers.open(config.tokenizer());
-        TokenizerIdentity identity = identityOf(tokenizer);
+        TokenizerIdentity identity = ModelStart.identityOf(tokenizer);
         Path initFrom = config.initFrom().isEmpty() ? null : Path.of(config.initFrom());
         GptConfig gptConfig = initFrom == null ? GptConfig.preset(config.model(), tokenizer.vocabularySize())
                 : InitFrom.shape(initFrom, tokenizer);
@@ -144,7 +137,8 @@ public final class ResidentModel implements AutoCloseable {
         try {
             store.removeInterruptedWrites(log);
             Optional<CheckpointStore.Loaded> restored = store.loadNewest(log);
-            restored.ifPresent(loaded -> requireCompatible(loaded, gptConfig, identity, config));
+            restored.ifPresent(loaded -> ModelStart.requireCompatible(loaded, gptConfig, identity,
+                    initFrom == null ? config.model() : initFrom.toString()));
             Optional<String> persistedRunId = store.runId();
             String runId = !config.runId().isEmpty() ? config.runId()
                     : restored.map(loaded -> RunLedger.of(loaded.checkpoint().metadata()).runId())
@@ -155,30 +149,19 @@ public final class ResidentModel implements AutoCloseable {
                 store.writeRunId(runId);   // before the first metrics record: a restart continues this run
             }
             lock.describe(holder + ", run " + runId);
-            TrainingOptions options = trainingOptions(config);
+            TrainingOptions options = ModelStart.trainingOptions(config);
             // where the weights start: the run's checkpoint, else the init.from directory (fresh optimizer), else the seed
             Optional<Checkpoint> start = restored.isPresent() ? Optional.of(restored.get().checkpoint())
                     : initFrom == null ? Optional.empty()
                     : Optional.of(InitFrom.checkpoint(initFrom, tokenizer, identity, gptConfig, config.seed(), log));
             DataParallelGpt replicas = config.replicas() == 1 ? null
                     : openReplicas(config, gptConfig, start, options, log);
-            Gpt gpt;
-            if (replicas != null) {
-                gpt = replicas.replica(0);
-            } else {
-                Kernels kernels = Backends.open(config.backend(), config.cpuThreads(), log);
-                try {
-                    gpt = start.isPresent() ? Gpt.restore(start.get(), kernels, options)
-                            : Gpt.initialize(gptConfig, kernels, options, config.seed());
-                } catch (RuntimeException e) {
-                    kernels.close();
-                    throw e;
-                }
-            }
+            Gpt gpt = replicas != null ? replicas.replica(0) : ModelStart.gpt(start, gptConfig,
+                    Backends.open(config.backend(), config.cpuThreads(), log), options, config.seed());
             ResidentModel model = new ResidentModel(gpt, replicas, tokenizer, runId, newRun, store, lock, config,
                     restored, log);
             log.println(restored.map(loaded -> "restored " + loaded.path() + ": step " + gpt.step() + ", "
-                            + model.batchesTrained + " batches, offsets " + model.handledOffsets)
+                            + model.ledger.batchesTrained() + " batches, offsets " + model.ledger.offsets())
                     .orElse("no checkpoint in " + store.directory() + ": new " + (initFrom == null
                             ? config.model() + " model" : "model from " + initFrom) + " (" + gptConfig.parameterCount()
                             + " parameters" + (initFrom == null ? ", seed " + config.seed() : "") + ")")
@@ -206,43 +189,11 @@ public final class ResidentModel implements AutoCloseable {
         }
     }
 
-    /** The AdamW options and learning-rate schedule the configuration asks for. */
-    public static TrainingOptions trainingOptions(TrainerConfig config) {
-        LearningRateSchedule schedule = config.learningRateDecay().equals("cosine")
-                ? LearningRateSchedule.cosine(config.learningRate(), config.learningRateWarmupSteps(),
-                config.learningRateDecaySteps(), config.learningRateFloorRatio())
-                : LearningRateSchedule.constant(config.learningRate(), config.learningRateWarmupSteps());
-        TrainingOptions defaults = TrainingOptions.defaults();
-        return new TrainingOptions(schedule, config.weightDecay(), defaults.beta1(), defaults.beta2(), defaults.eps(),
-                config.maxGradientNorm());
-    }
-
-    private static void requireCompatible(CheckpointStore.Loaded loaded, GptConfig expected,
-                                          TokenizerIdentity tokenizer, TrainerConfig config) {
-        Checkpoint checkpoint = loaded.checkpoint();
-        if (!checkpoint.config().equals(expected) || !checkpoint.tokenizer().equals(tokenizer)) {
-            throw new IllegalStateException("checkpoint " + loaded.path() + " holds a model " + checkpoint.config()
-                    + " trained with tokenizer " + checkpoint.tokenizer() + ", but the trainer is configured for "
-                    + expected + " (model " + config.model() + ") with tokenizer " + tokenizer
-                    + "; use the checkpoint's model and tokenizer, or another checkpoint.dir for a new run");
-        }
-    }
-
-    private static TokenizerIdentity identityOf(Tokenizer tokenizer) {
-        return new TokenizerIdentity(tokenizer.name(), tokenizer.vocabularySize(), tokenizer.fingerprint());
-    }
-
-    /** One batch more in a checksum: {@code h = 31 h + sequence}. */
-    private static long nextChecksum(long h, long sequence) {
-        return 31 * h + sequence;
-    }
-
     // ---- the training loop's calls ------------------------------------------------------------
 
     /** Whether the record at {@code offset} was already handled (applied or dead-lettered): a replay to skip. */
     public synchronized boolean alreadyHandled(TopicPartition partition, long offset) {
-        Long handled = handledOffsets.get(partition);
-        return handled != null && offset <= handled;
+        return ledger.alreadyHandled(partition, offset);
     }
 
     /**
@@ -253,13 +204,12 @@ public final class ResidentModel implements AutoCloseable {
     public synchronized StepResult train(int[] tokens, int B, int T, String dataset, long sequence,
                                          TopicPartition partition, long offset) {
         StepResult result = replicas == null ? gpt.trainStep(tokens, B, T) : replicas.trainStep(tokens, B, T);
-        handledOffsets.put(partition, offset);
-        changedSinceCheckpoint = true;
         if (result.applied()) {
-            batchesTrained++;
-            tokensTrained += (long) B * T;
-            batchChecksums.merge(dataset, sequence, ResidentModel::nextChecksum);
+            ledger.applied(partition, offset, dataset, sequence, (long) B * T);
+        } else {
+            ledger.handled(partition, offset);
         }
+        changedSinceCheckpoint = true;
         return result;
     }
 
@@ -373,8 +323,7 @@ public final class ResidentModel implements AutoCloseable {
      */
     public synchronized void recordDeadLetter(TopicPartition partition, long offset, DeadLetterReason reason,
                                               String message, Map<Integer, Long> deadLetterPositions) {
-        handledOffsets.put(partition, offset);
-        this.deadLetterPositions.putAll(deadLetterPositions);
+        ledger.deadLettered(partition, offset, deadLetterPositions);
         changedSinceCheckpoint = true;
         meters.recordDeadLetter(reason);
         listener.onDeadLetter(reason, message);
@@ -424,8 +373,7 @@ public final class ResidentModel implements AutoCloseable {
     private Map<String, String> metadata() {
         Map<String, String> resend = new TreeMap<>();
         emitted.writeTo(resend);
-        Map<String, String> metadata = new LinkedHashMap<>(new RunLedger(runId, Optional.of(Instant.now()),
-                batchesTrained, tokensTrained, handledOffsets, batchChecksums, deadLetterPositions, resend, Map.of())
+        Map<String, String> metadata = new LinkedHashMap<>(ledger.snapshot(runId, Instant.now(), resend)
                 .toMetadata());
         if (bestEvalStep >= 0) {
             metadata.put(BEST_EVAL_LOSS_KEY, Double.toString(bestEvalLoss));
@@ -438,16 +386,14 @@ public final class ResidentModel implements AutoCloseable {
 
     /** Optimizer steps applied so far, over the whole run (restored steps included). */
     public synchronized long step() { return gpt.step(); }
-    public synchronized long batchesTrained() { return batchesTrained; }
-    public synchronized long tokensTrained() { return tokensTrained; }
+    public synchronized long batchesTrained() { return ledger.batchesTrained(); }
+    public synchronized long tokensTrained() { return ledger.tokensTrained(); }
     /** The checksum of the applied batches of every dataset, restored ones included ({@code batches.checksum.*}). */
-    public synchronized Map<String, Long> batchChecksums() { return Map.copyOf(batchChecksums); }
+    public synchronized Map<String, Long> batchChecksums() { return ledger.batchChecksums(); }
     /** The last handled offset of every input partition seen or restored. */
-    public synchronized Map<TopicPartition, Long> handledOffsets() {
-        return Collections.unmodifiableMap(new LinkedHashMap<>(handledOffsets));
-    }
+    public synchronized Map<TopicPartition, Long> handledOffsets() { return ledger.offsets(); }
     /** The next offset of every dead-letter partition, as of the last dead letter sent or restored. */
-    public synchronized Map<Integer, Long> deadLetterPositions() { return Map.copyOf(deadLetterPositions); }
+    public synchronized Map<Integer, Long> deadLetterPositions() { return ledger.deadLetterPositions(); }
     public synchronized Optional<Path> lastCheckpoint() { return Optional.ofNullable(lastCheckpoint); }
     /**
      * Whether a step or a dead letter happened since the last checkpoint (or since start, when none exists), or the

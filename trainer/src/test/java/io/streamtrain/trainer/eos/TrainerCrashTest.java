@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.Checkpoints;
-import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.internal.ModelStart;
 import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.CheckpointStore;
@@ -86,7 +86,7 @@ class TrainerCrashTest {
             assertEquals(List.of(), ExactlyOnceVerifier.countProblems(last, new TopicPartition(topic, 0), BATCHES),
                     "counts of the final checkpoint; events " + events);
             float[] reference = ExactlyOnceVerifier.referenceWeights(
-                    ResidentModel.trainingOptions(new TrainerConfig(config)), new TrainerConfig(config).seed(), BATCHES);
+                    ModelStart.trainingOptions(new TrainerConfig(config)), new TrainerConfig(config).seed(), BATCHES);
             assertTrue(Arrays.equals(reference, last.parameters()), "the weights equal, bit for bit, those of a"
                     + " model trained once on batches 0.." + (BATCHES - 1) + " in order; events " + events);
             String checksumKey = RunLedger.BATCHES_CHECKSUM_KEY_PREFIX + NumberedBatches.DATASET;

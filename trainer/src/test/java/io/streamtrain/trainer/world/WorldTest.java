@@ -19,6 +19,7 @@ import io.streamtrain.trainer.DeadLetters;
 import io.streamtrain.trainer.ResidentModel;
 import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.TrainerConfig;
+import io.streamtrain.trainer.world.internal.RankInput;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.testing.NumberedBatches;
 import java.io.OutputStream;
@@ -192,12 +193,12 @@ class WorldTest {
                      new org.apache.kafka.clients.consumer.KafkaConsumer<>(Map.of("bootstrap.servers",
                              cluster.bootstrapServers()), new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
                              new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
-            assertEquals(List.of(0, 2), RankTrainer.assign(consumer, "three-partitions", 0, 2).stream()
+            assertEquals(List.of(0, 2), RankInput.assign(consumer, "three-partitions", 0, 2).stream()
                     .map(org.apache.kafka.common.TopicPartition::partition).toList());
-            assertEquals(List.of(1), RankTrainer.assign(consumer, "three-partitions", 1, 2).stream()
+            assertEquals(List.of(1), RankInput.assign(consumer, "three-partitions", 1, 2).stream()
                     .map(org.apache.kafka.common.TopicPartition::partition).toList());
             IllegalStateException e = assertThrows(IllegalStateException.class,
-                    () -> RankTrainer.assign(consumer, "three-partitions", 3, 4));
+                    () -> RankInput.assign(consumer, "three-partitions", 3, 4));
             assertTrue(e.getMessage().contains("has 3 partition(s), fewer than the 4 ranks"), e.getMessage());
         }
     }
