@@ -9,23 +9,40 @@ import io.streamtrain.trainer.TrainerListener;
 import java.io.PrintWriter;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 
 /**
  * The demo's live view, fed by the trainer on its stream thread: a progress line per step (redrawn in place on a
  * terminal; every {@code logEvery} steps otherwise) and each text sample as it arrives.
  */
 final class DemoConsole implements TrainerListener {
+    /**
+     * Steps measured before an ETA is given: the first steps include the start (broker, JVM warm-up, the first
+     * batch's wait), so an ETA from them alone was 30 times too long.
+     */
+    static final int ETA_AFTER_STEPS = 5;
+
     private final PrintWriter out;
     private final long maxSteps;
     private final long logEvery;
     private final boolean terminal;
-    private final long startNanos = System.nanoTime();
+    private final LongSupplier nanoTime;
+    private final long startNanos;
+    /** The first step this console saw and when: the ETA is the pace since then. */
+    private long firstStep = -1;
+    private long firstStepNanos;
     private final AtomicLong lastStep = new AtomicLong();
     private final AtomicLong deadLetters = new AtomicLong();
     private boolean lineOpen;
 
     DemoConsole(PrintWriter out, long maxSteps, boolean terminal) {
+        this(out, maxSteps, terminal, System::nanoTime);
+    }
+
+    DemoConsole(PrintWriter out, long maxSteps, boolean terminal, LongSupplier nanoTime) {
         this.out = out;
+        this.nanoTime = nanoTime;
+        this.startNanos = nanoTime.getAsLong();
         this.maxSteps = maxSteps;
         this.logEvery = Math.max(1, maxSteps / 20);
         this.terminal = terminal;
@@ -96,11 +113,18 @@ final class DemoConsole implements TrainerListener {
     }
 
     private String progress(TrainingMetrics m) {
-        double elapsed = (System.nanoTime() - startNanos) / 1e9;
+        long now = nanoTime.getAsLong();
+        double elapsed = (now - startNanos) / 1e9;
         long step = m.getStep();
+        if (firstStep < 0 || step < firstStep) {
+            firstStep = step;
+            firstStepNanos = now;
+        }
         String eta = "";
         if (maxSteps > 0 && step > 0 && step < maxSteps) {
-            eta = "  ETA " + duration(elapsed / step * (maxSteps - step));
+            long measured = step - firstStep;
+            eta = measured < ETA_AFTER_STEPS ? "  ETA estimating"
+                    : "  ETA " + duration((now - firstStepNanos) / 1e9 / measured * (maxSteps - step));
         }
         return String.format(Locale.ROOT, "step %5d%s  loss %.4f  acc %5.1f%%  %,9.0f tok/s  lr %.2e  %s%s",
                 step, maxSteps > 0 ? "/" + maxSteps : "", m.getLoss(), 100 * m.getAccuracy(), m.getTokensPerSecond(),
