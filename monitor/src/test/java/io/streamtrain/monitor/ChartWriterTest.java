@@ -7,12 +7,15 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.streamtrain.monitor.internal.ChartWriter;
+import io.streamtrain.schemas.TrainingMetrics;
 import java.awt.image.BufferedImage;
 import java.nio.file.Path;
 import java.util.List;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYSeries;
 
 class ChartWriterTest {
     @TempDir
@@ -35,6 +38,37 @@ class ChartWriterTest {
             assertEquals(360, image.getHeight(), chart.fileName);
             assertTrue(distinctColours(image) > 3, chart.fileName + " has something drawn on it");
         }
+    }
+
+    @Test
+    void shouldDrawTheGradientNormOnALogScaleSoThatOneSpikeDoesNotFlattenTheRest() {
+        RunStore store = new RunStore();
+        for (long step = 1; step <= 40; step++) {
+            TrainingMetrics m = metrics("run-a", step);
+            store.putMetrics(step == 23 ? TrainingMetrics.newBuilder(m).setGradientNorm(270).build() : m);
+        }
+        XYChart chart = ChartWriter.draw(ChartWriter.Chart.GRADIENT_NORM, store, 640, 360);
+        assertTrue(chart.getStyler().isYAxisLogarithmic(), "norms of 1 beside a spike of 270 stay apart on a log scale");
+        assertEquals(270, chart.getSeriesMap().get("run-a").getYMax(), 0, "the spike itself is drawn");
+    }
+
+    @Test
+    void shouldDrawLossAgainstTheSecondsSinceEachRunsFirstStepSoThatTheFasterRunLiesToTheLeft() {
+        RunStore store = new RunStore();
+        for (long step = 1; step <= 10; step++) {
+            store.putMetrics(metrics("slow", step)); // a step every 250 ms
+            TrainingMetrics fast = metrics("fast", step);
+            store.putMetrics(TrainingMetrics.newBuilder(fast).setTime(TrainingRecords.START.plusSeconds(3600).plusMillis(step * 25))
+                .build()); // an hour later, a step every 25 ms
+        }
+        XYChart chart = ChartWriter.draw(ChartWriter.Chart.LOSS_VS_TIME, store, 640, 360);
+        XYSeries slow = chart.getSeriesMap().get("slow");
+        XYSeries fast = chart.getSeriesMap().get("fast");
+        assertEquals(0, slow.getXMin(), 1e-9);
+        assertEquals(9 * 0.25, slow.getXMax(), 1e-9, "seconds from the run's first step to its last");
+        assertEquals(0, fast.getXMin(), 1e-9, "each run starts at 0, whenever it ran");
+        assertEquals(9 * 0.025, fast.getXMax(), 1e-9);
+        assertEquals("seconds since the run's first step", chart.getXAxisTitle());
     }
 
     @Test

@@ -23,92 +23,191 @@ import java.util.function.Predicate;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The dashboard in a real browser (Debian's headless Chromium over the DevTools protocol) against a real broker holding
- * the records of two runs, one of them replayed and partly re-emitted: each chart draws exactly one point per
- * (run, step), the latest sample is on the page, the dead letter and the lag are shown, and a new record is drawn live.
+ * The dashboard in a real browser (Debian's headless Chromium over the DevTools protocol) against a real broker (one
+ * for the class) holding the records of two runs, one of them replayed and partly re-emitted: each chart draws exactly
+ * one point per (run, step), the latest sample is on the page, the dead letter and the lag are shown, a new record is
+ * drawn live; the legend chooses the runs shown, the smoothing slider smooths the loss, the latest-step tile names its
+ * run, and the gradient norm is on a log scale.
  */
 class DashboardBrowserTest {
     private static final String[] CHARTS = {"chart-loss", "chart-perplexity", "chart-accuracy", "chart-tokens-per-s",
-        "chart-learning-rate", "chart-gradient-norm", "chart-loss-vs-tokens-per-s"};
+        "chart-learning-rate", "chart-gradient-norm", "chart-loss-vs-time"};
     private static final String TRAINER_GROUP = "streamtrain-trainer-under-test";
     private static final long PAGE_TIMEOUT_MILLIS = 60_000;
+    private static final String NO_CHROMIUM =
+        "skipped: no Chromium at /usr/bin/chromium; install it with: apt-get update && apt-get install -y chromium";
+
+    private static TestKafka kafka;
 
     @TempDir
     Path runDirectory;
 
+    @BeforeAll
+    static void startKafka() {
+        if (Files.isExecutable(HeadlessChromium.EXECUTABLE)) {
+            kafka = TestKafka.start();
+        }
+    }
+
+    @AfterAll
+    static void stopKafka() {
+        if (kafka != null) {
+            kafka.close();
+        }
+    }
+
     @Test
     void shouldDrawOnePointPerRunAndStepAndTheLatestSampleWhenTheBrowserLoadsTheDashboard() throws Exception {
-        assumeTrue(Files.isExecutable(HeadlessChromium.EXECUTABLE),
-            "skipped: no Chromium at /usr/bin/chromium; install it with: apt-get update && apt-get install -y chromium");
-        try (TestKafka kafka = TestKafka.start()) {
-            TrainerTopics topics = new TrainerTopics(kafka);
-            topics.createTopics(Topics.METRICS, Topics.SAMPLES, Topics.DEAD_LETTERS, Topics.TOKEN_BATCHES);
-            List<TrainingMetrics> records = new ArrayList<>();
-            for (int pass = 0; pass < 2; pass++) { // run-a, then the same records again (a replay of the topic)
-                for (long step = 1; step <= 30; step++) { // held-out evaluations at steps 10, 20 and 30, best at 20
-                    records.add(step % 10 == 0 ? evaluated(metrics("run-a", step), step == 20 ? 2.5 : 2.7)
-                        : metrics("run-a", step));
-                }
+        assumeTrue(Files.isExecutable(HeadlessChromium.EXECUTABLE), NO_CHROMIUM);
+        TrainerTopics topics = new TrainerTopics(kafka);
+        topics.createTopics(Topics.METRICS, Topics.SAMPLES, Topics.DEAD_LETTERS, Topics.TOKEN_BATCHES);
+        List<TrainingMetrics> records = new ArrayList<>();
+        for (int pass = 0; pass < 2; pass++) { // run-a, then the same records again (a replay of the topic)
+            for (long step = 1; step <= 30; step++) { // held-out evaluations at steps 10, 20 and 30, best at 20
+                records.add(step % 10 == 0 ? evaluated(metrics("run-a", step), step == 20 ? 2.5 : 2.7)
+                    : metrics("run-a", step));
             }
-            for (long step = 25; step <= 30; step++) { // a restarted trainer re-emits steps 25..30 with other values
-                TrainingMetrics again = metrics("run-a", step, 2.0 + step / 1000.0);
-                records.add(step == 30 ? evaluated(again, 2.6) : again);
-            }
-            for (long step = 1; step <= 12; step++) {
-                records.add(metrics("run-b", step, 4.6 - step * 0.05));
-            }
-            List<TextSample> samples = List.of(sample("run-a", 10, "Thou art a villain, sir."),
-                sample("run-b", 10, "What say you to this?"), sample("run-a", 30, "I will not be gone until the morn."));
-            topics.send(records, samples);
-            topics.sendDeadLetter("token id 70000 is not below the vocabulary size 257", 7);
-            topics.sendBytes(Topics.TOKEN_BATCHES, 10);
-            try (Admin admin = kafka.admin()) { // the trainer's group has consumed 4 of the 10 batches: lag 6
-                admin.alterConsumerGroupOffsets(TRAINER_GROUP,
-                    Map.of(new TopicPartition(Topics.TOKEN_BATCHES, 0), new OffsetAndMetadata(4))).all().get();
-            }
-
-            Path target = Path.of("target");
-            try (Monitor monitor = Monitor.start(Map.of(MonitorConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(),
-                     MonitorConfig.HTTP_PORT, 0, MonitorConfig.RUN_DIRECTORY, runDirectory.toString(),
-                     MonitorConfig.TRAINER_APPLICATION_ID, TRAINER_GROUP, MonitorConfig.LAG_POLL_INTERVAL_MS, 200L));
-                 HeadlessChromium chromium = HeadlessChromium.start(target.resolve("chromium-dashboard-test.log"))) {
-                chromium.navigate(monitor.url());
-                waitForPoints(chromium, 30, 12);
-                assertEquals(2.030, chromium.evaluate("streamtrainDashboard.state.metrics.get('run-a').get(30).loss").asDouble(), 1e-12,
-                    "the re-emitted value of a step replaces the first one");
-                JsonNode page = waitFor(chromium, "({samples: document.getElementById('samples').textContent,"
-                    + " firstSample: document.querySelector('#samples .sample .generated').textContent,"
-                    + " deadLetters: document.getElementById('dead-letters').textContent,"
-                    + " lag: document.getElementById('lag').textContent,"
-                    + " recentRows: document.querySelectorAll('#recent-steps tbody tr').length,"
-                    + " bestHeldOut: document.getElementById('best-held-out').textContent,"
-                    + " heldOut: streamtrainDashboard.pointCounts()['chart-loss'].heldOutByRun})",
-                    value -> value.path("lag").asText().equals("6") && value.path("deadLetters").asText().equals("1"));
-                assertEquals("generated: I will not be gone until the morn.", page.path("firstSample").asText(),
-                    "the latest sample comes first");
-                assertTrue(page.path("samples").asText().contains("What say you to this?"));
-                assertEquals(15, page.path("recentRows").asInt());
-                assertEquals(3, page.path("heldOut").path("run-a").asInt(), "train and held-out loss on one chart: " + page);
-                assertEquals(0, page.path("heldOut").path("run-b").asInt(), "run-b was never evaluated");
-                assertEquals("2.5000 @ 20", page.path("bestHeldOut").asText(), "the best held-out loss and its step");
-
-                long sentAt = System.nanoTime();
-                topics.send(List.of(metrics("run-b", 13, 3.9), metrics("run-b", 14, 3.85), metrics("run-b", 15, 3.8)), List.of());
-                waitForPoints(chromium, 30, 15);
-                System.out.printf("dashboard drew new points %.0f ms after they were sent%n", (System.nanoTime() - sentAt) / 1e6);
-                chromium.screenshot(target.resolve("dashboard-screenshot.png"));
-            }
-            // Closing the monitor wrote the run directory's files one last time: one entry per (run, step).
-            JsonNode history = new ObjectMapper().readTree(runDirectory.resolve(RunFiles.METRICS_HISTORY).toFile());
-            assertEquals(45, history.size());
-            assertEquals(2.5, history.get(19).get("eval_loss").asDouble(), 0, "held-out results reach the JSON file");
-            assertEquals(3, new ObjectMapper().readTree(runDirectory.resolve(RunFiles.TEXT_SAMPLES).toFile()).size());
-            assertTrue(Files.size(runDirectory.resolve("charts").resolve("loss.png")) > 0);
         }
+        for (long step = 25; step <= 30; step++) { // a restarted trainer re-emits steps 25..30 with other values
+            TrainingMetrics again = metrics("run-a", step, 2.0 + step / 1000.0);
+            records.add(step == 30 ? evaluated(again, 2.6) : again);
+        }
+        for (long step = 1; step <= 12; step++) {
+            records.add(metrics("run-b", step, 4.6 - step * 0.05));
+        }
+        List<TextSample> samples = List.of(sample("run-a", 10, "Thou art a villain, sir."),
+            sample("run-b", 10, "What say you to this?"), sample("run-a", 30, "I will not be gone until the morn."));
+        topics.send(records, samples);
+        topics.sendDeadLetter("token id 70000 is not below the vocabulary size 257", 7);
+        topics.sendBytes(Topics.TOKEN_BATCHES, 10);
+        try (Admin admin = kafka.admin()) { // the trainer's group has consumed 4 of the 10 batches: lag 6
+            admin.alterConsumerGroupOffsets(TRAINER_GROUP,
+                Map.of(new TopicPartition(Topics.TOKEN_BATCHES, 0), new OffsetAndMetadata(4))).all().get();
+        }
+
+        Path target = Path.of("target");
+        try (Monitor monitor = Monitor.start(Map.of(MonitorConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(),
+                 MonitorConfig.HTTP_PORT, 0, MonitorConfig.RUN_DIRECTORY, runDirectory.toString(),
+                 MonitorConfig.TRAINER_APPLICATION_ID, TRAINER_GROUP, MonitorConfig.LAG_POLL_INTERVAL_MS, 200L));
+             HeadlessChromium chromium = HeadlessChromium.start(target.resolve("chromium-dashboard-test.log"))) {
+            chromium.navigate(monitor.url());
+            waitForPoints(chromium, 30, 12);
+            assertEquals(2.030, chromium.evaluate("streamtrainDashboard.state.metrics.get('run-a').get(30).loss").asDouble(), 1e-12,
+                "the re-emitted value of a step replaces the first one");
+            JsonNode page = waitFor(chromium, "({samples: document.getElementById('samples').textContent,"
+                + " firstSample: document.querySelector('#samples .sample .generated').textContent,"
+                + " deadLetters: document.getElementById('dead-letters').textContent,"
+                + " lag: document.getElementById('lag').textContent,"
+                + " recentRows: document.querySelectorAll('#recent-steps tbody tr').length,"
+                + " bestHeldOut: document.getElementById('best-held-out').textContent,"
+                + " heldOut: streamtrainDashboard.pointCounts()['chart-loss'].heldOutByRun})",
+                value -> value.path("lag").asText().equals("6") && value.path("deadLetters").asText().equals("1"));
+            assertEquals("generated: I will not be gone until the morn.", page.path("firstSample").asText(),
+                "the latest sample comes first");
+            assertTrue(page.path("samples").asText().contains("What say you to this?"));
+            assertEquals(15, page.path("recentRows").asInt());
+            assertEquals(3, page.path("heldOut").path("run-a").asInt(), "train and held-out loss on one chart: " + page);
+            assertEquals(0, page.path("heldOut").path("run-b").asInt(), "run-b was never evaluated");
+            assertEquals("2.5000 @ 20", page.path("bestHeldOut").asText(), "the best held-out loss and its step");
+
+            long sentAt = System.nanoTime();
+            topics.send(List.of(metrics("run-b", 13, 3.9), metrics("run-b", 14, 3.85), metrics("run-b", 15, 3.8)), List.of());
+            waitForPoints(chromium, 30, 15);
+            System.out.printf("dashboard drew new points %.0f ms after they were sent%n", (System.nanoTime() - sentAt) / 1e6);
+            chromium.screenshot(target.resolve("dashboard-screenshot.png"));
+        }
+        // Closing the monitor wrote the run directory's files one last time: one entry per (run, step).
+        JsonNode history = new ObjectMapper().readTree(runDirectory.resolve(RunFiles.METRICS_HISTORY).toFile());
+        assertEquals(45, history.size());
+        assertEquals(2.5, history.get(19).get("eval_loss").asDouble(), 0, "held-out results reach the JSON file");
+        assertEquals(3, new ObjectMapper().readTree(runDirectory.resolve(RunFiles.TEXT_SAMPLES).toFile()).size());
+        assertTrue(Files.size(runDirectory.resolve("charts").resolve("loss.png")) > 0);
+    }
+
+    @Test
+    void shouldShowOnlyTheTickedRunsSmoothTheLossAsToldAndNameTheRunOfTheLatestStep() throws Exception {
+        assumeTrue(Files.isExecutable(HeadlessChromium.EXECUTABLE), NO_CHROMIUM);
+        String metricsTopic = "choose.metrics";
+        String samplesTopic = "choose.samples";
+        new TrainerTopics(kafka).createTopics(metricsTopic, samplesTopic, "choose.dead-letters");
+        List<TrainingMetrics> records = new ArrayList<>();
+        for (long step = 1; step <= 40; step++) {
+            records.add(metrics("old-run", step)); // steps of 250 ms from START
+            // a later run with fewer steps: its step 20 is the latest step trained, though old-run reached 40
+            records.add(TrainingMetrics.newBuilder(metrics("new-run", Math.min(step, 20)))
+                .setTime(TrainingRecords.START.plusSeconds(3600).plusMillis(Math.min(step, 20) * 250)).build());
+        }
+        new TrainerTopics(kafka).send(metricsTopic, samplesTopic, records,
+            List.of(sample("old-run", 40, "old words"), sample("new-run", 20, "new words")));
+
+        try (Monitor monitor = Monitor.start(Map.of(MonitorConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(),
+                 MonitorConfig.HTTP_PORT, 0, MonitorConfig.METRICS_TOPIC, metricsTopic, MonitorConfig.SAMPLES_TOPIC, samplesTopic,
+                 MonitorConfig.DEAD_LETTERS_TOPIC, "choose.dead-letters"));
+             HeadlessChromium chromium = HeadlessChromium.start(Path.of("target", "chromium-dashboard-choose-test.log"))) {
+            chromium.navigate(monitor.url());
+            String page = "({counts: streamtrainDashboard.pointCounts(),"
+                + " latest: document.getElementById('latest-step').textContent,"
+                + " latestRun: document.getElementById('latest-step-run').textContent,"
+                + " runCount: document.getElementById('run-count').textContent,"
+                + " recentRuns: [...document.querySelectorAll('#recent-steps tbody tr td:first-child')].map(c => c.textContent),"
+                + " sampleRuns: [...document.querySelectorAll('#samples .sample')].map(s => s.dataset.run),"
+                + " loss: streamtrainDashboard.chartData('chart-loss')})";
+            JsonNode both = waitFor(chromium, "window.streamtrainDashboard ? " + page + " : null",
+                value -> value.path("counts").path("chart-loss").path("byRun").path("old-run").asInt() == 40
+                    && value.path("counts").path("chart-loss").path("byRun").path("new-run").asInt() == 20);
+            assertEquals("log", both.path("counts").path("chart-gradient-norm").path("scale").asText(),
+                "the gradient norm on a log scale");
+            assertEquals("20", both.path("latest").asText(), "the latest step is the one trained last: " + both);
+            assertEquals("new-run", both.path("latestRun").asText(), "the tile names the run of the latest step");
+            assertEquals("2", both.path("runCount").asText());
+            assertTrue(smoothedDiffersFromRaw(both.path("loss")), "smoothed by default (weight 0.9)");
+
+            // Untick old-run in the legend: it leaves the charts, the recent steps and the samples.
+            chromium.evaluate("document.querySelector('#legend input[data-run=\"old-run\"]').click()");
+            JsonNode newOnly = waitFor(chromium, page,
+                value -> value.path("counts").path("chart-loss").path("byRun").size() == 1);
+            assertEquals(20, newOnly.path("counts").path("chart-loss").path("byRun").path("new-run").asInt(), newOnly.toString());
+            assertEquals("1 of 2", newOnly.path("runCount").asText());
+            assertTrue(newOnly.path("recentRuns").size() > 0, newOnly.toString());
+            newOnly.path("recentRuns").forEach(run -> assertEquals("new-run", run.asText(), "recent steps: " + newOnly));
+            newOnly.path("sampleRuns").forEach(run -> assertEquals("new-run", run.asText(), "samples: " + newOnly));
+
+            // Untick new-run and tick old-run: the tile now names old-run's latest step.
+            chromium.evaluate("document.querySelector('#legend input[data-run=\"new-run\"]').click();"
+                + " document.querySelector('#legend input[data-run=\"old-run\"]').click()");
+            JsonNode oldOnly = waitFor(chromium, page, value -> value.path("latestRun").asText().equals("old-run"));
+            assertEquals("40", oldOnly.path("latest").asText());
+
+            // Smoothing 0 through the slider: the smoothed line is the raw one.
+            chromium.evaluate("(s => { s.value = '0'; s.dispatchEvent(new Event('input')); })(document.getElementById('smoothing'))");
+            JsonNode unsmoothed = waitFor(chromium, page, value -> !smoothedDiffersFromRaw(value.path("loss")));
+            assertEquals(40, unsmoothed.path("counts").path("chart-loss").path("smoothedByRun").path("old-run").asInt());
+
+            // A reload keeps the choice of runs and the smoothing.
+            chromium.navigate(monitor.url());
+            JsonNode reloaded = waitFor(chromium, "window.streamtrainDashboard && document.body.dataset.updates ? ({runCount:"
+                + " document.getElementById('run-count').textContent, smoothing: document.getElementById('smoothing').value}) : null",
+                value -> value.path("runCount").asText().equals("1 of 2"));
+            assertEquals(0, reloaded.path("smoothing").asDouble(), 0, reloaded.toString());
+        }
+    }
+
+    /** Whether the loss chart's data (x, raw, smoothed, held-out per run) has a smoothed value unlike its raw one. */
+    private static boolean smoothedDiffersFromRaw(JsonNode data) {
+        JsonNode raw = data.path(1);
+        JsonNode smoothed = data.path(2);
+        for (int i = 0; i < raw.size(); i++) {
+            if (!raw.get(i).isNull() && Math.abs(raw.get(i).asDouble() - smoothed.get(i).asDouble()) > 1e-9) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Waits until every chart has drawn exactly this many points of run-a and of run-b, and so has the smoothed loss. */

@@ -21,7 +21,10 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * atomically. Needs no display: sets {@code java.awt.headless=true} unless it was set.
  */
 public final class ChartWriter {
-    /** The charts: file name, title, y axis, the value drawn (against the step, or against tokens/s for the scatter). */
+    /**
+     * The charts: file name, title, y axis, the value drawn (against the step, or against the seconds since the run's
+     * first step).
+     */
     public enum Chart {
         LOSS("loss.png", "Loss (thin: raw, thick: EMA-smoothed, dashed with circles: held-out)", "loss (nats)",
             TrainingMetrics::getLoss, false, false, TrainingMetrics::getEvalLoss),
@@ -31,32 +34,37 @@ public final class ChartWriter {
             TrainingMetrics::getEvalAccuracy),
         TOKENS_PER_S("tokens_per_s.png", "Throughput", "tokens/s", TrainingMetrics::getTokensPerSecond, false, false),
         LEARNING_RATE("learning_rate.png", "Learning rate", "learning rate", TrainingMetrics::getLearningRate, false, false),
-        GRADIENT_NORM("gradient_norm.png", "Gradient norm (before clipping)", "gradient norm", TrainingMetrics::getGradientNorm, false, false),
-        LOSS_VS_TOKENS_PER_S("loss_vs_tokens_per_s.png", "Loss versus throughput", "loss (nats)", TrainingMetrics::getLoss, false, true);
+        /** On a log scale: one spike (a norm of 270 among norms of 1) would flatten the rest into the axis. */
+        GRADIENT_NORM("gradient_norm.png", "Gradient norm (before clipping; log scale)", "gradient norm (log)",
+            TrainingMetrics::getGradientNorm, true, false),
+        /** Throughput as it matters: how soon a run reaches a loss (a faster backend's line lies to the left). */
+        LOSS_VS_TIME("loss_vs_time.png", "Loss versus training time (faster steps reach a loss sooner)", "loss (nats)",
+            TrainingMetrics::getLoss, false, true);
 
         public final String fileName;
         final String title;
         final String yAxis;
         final ToDoubleFunction<TrainingMetrics> value;
         final boolean logarithmic;
-        final boolean againstThroughput;
+        /** Drawn against the seconds since the run's first step instead of the step. */
+        final boolean againstTime;
         /** The held-out figure drawn beside the value, or null. */
         final Function<TrainingMetrics, Double> heldOut;
 
         Chart(String fileName, String title, String yAxis, ToDoubleFunction<TrainingMetrics> value,
-              boolean logarithmic, boolean againstThroughput) {
-            this(fileName, title, yAxis, value, logarithmic, againstThroughput, null);
+              boolean logarithmic, boolean againstTime) {
+            this(fileName, title, yAxis, value, logarithmic, againstTime, null);
         }
 
         Chart(String fileName, String title, String yAxis, ToDoubleFunction<TrainingMetrics> value,
-              boolean logarithmic, boolean againstThroughput, Function<TrainingMetrics, Double> heldOut) {
+              boolean logarithmic, boolean againstTime, Function<TrainingMetrics, Double> heldOut) {
             this.heldOut = heldOut;
             this.fileName = fileName;
             this.title = title;
             this.yAxis = yAxis;
             this.value = value;
             this.logarithmic = logarithmic;
-            this.againstThroughput = againstThroughput;
+            this.againstTime = againstTime;
         }
     }
 
@@ -90,13 +98,13 @@ public final class ChartWriter {
         return written;
     }
 
-    static XYChart draw(Chart chart, RunStore store, int width, int height) {
+    /** The chart of {@code store}'s runs, as {@link #write} saves it. */
+    public static XYChart draw(Chart chart, RunStore store, int width, int height) {
         XYChart xyChart = new XYChartBuilder().width(width).height(height).title(chart.title)
-            .xAxisTitle(chart.againstThroughput ? "tokens/s" : "step").yAxisTitle(chart.yAxis).build();
+            .xAxisTitle(chart.againstTime ? "seconds since the run's first step" : "step").yAxisTitle(chart.yAxis).build();
         xyChart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS).setMarkerSize(4).setAntiAlias(true);
         xyChart.getStyler().setYAxisLogarithmic(chart.logarithmic);
-        xyChart.getStyler().setDefaultSeriesRenderStyle(
-            chart.againstThroughput ? XYSeries.XYSeriesRenderStyle.Scatter : XYSeries.XYSeriesRenderStyle.Line);
+        xyChart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
         List<String> runIds = store.runIds();
         for (int run = 0; run < runIds.size(); run++) {
             String runId = runIds.get(run);
@@ -105,8 +113,9 @@ public final class ChartWriter {
             double[] x = new double[metrics.size()];
             double[] y = new double[metrics.size()];
             int n = 0;
+            long firstMillis = metrics.isEmpty() ? 0 : metrics.get(0).getTime().toEpochMilli();
             for (TrainingMetrics m : metrics) {
-                double xValue = chart.againstThroughput ? m.getTokensPerSecond() : m.getStep();
+                double xValue = chart.againstTime ? (m.getTime().toEpochMilli() - firstMillis) / 1000.0 : m.getStep();
                 double yValue = chart.value.applyAsDouble(m);
                 if (Double.isFinite(xValue) && Double.isFinite(yValue) && (!chart.logarithmic || yValue > 0)) {
                     x[n] = xValue;
@@ -122,11 +131,10 @@ public final class ChartWriter {
             XYSeries series = xyChart.addSeries(runId, x, y);
             series.setLineColor(color);
             series.setMarkerColor(color);
-            if (chart.againstThroughput) {
-                series.setMarker(SeriesMarkers.CIRCLE);
+            series.setMarker(SeriesMarkers.NONE);
+            if (chart.againstTime) {
                 continue;
             }
-            series.setMarker(SeriesMarkers.NONE);
             if (chart.heldOut != null) {
                 addHeldOut(xyChart, chart, runId, color, metrics);
             }

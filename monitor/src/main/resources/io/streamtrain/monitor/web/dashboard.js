@@ -3,24 +3,27 @@
 // data-points-by-run (JSON: run -> points), data-smoothed-points-by-run (the loss chart's EMA series),
 // data-held-out-points-by-run (the held-out evaluations drawn on the loss, perplexity and accuracy charts) and data-draws
 // (how many draws so far); window.streamtrainDashboard
-// exposes the same for tests and for the curious.
+// exposes the same for tests and for the curious. The legend's check boxes choose the runs shown (charts, tables,
+// samples, tiles), the smoothing slider sets the loss chart's EMA weight (0 = none), and both survive a reload
+// (localStorage).
 (function () {
   'use strict';
 
-  const EMA_WEIGHT = 0.9; // the same as io.streamtrain.monitor.internal.Smoothing.EMA_WEIGHT
+  const EMA_WEIGHT = 0.9; // the default, the same as io.streamtrain.monitor.internal.Smoothing.EMA_WEIGHT
   const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
   const RECENT_STEPS = 15;
   const SHOWN_SAMPLES = 6;
 
-  // Each chart: the value drawn per step (or against tokens/s for the scatter).
+  // Each chart: the value drawn per step, or against the seconds since the run's first step (time).
   const CHARTS = [
     { id: 'chart-loss', label: 'loss', value: m => m.loss, smooth: true, heldOut: m => m.evalLoss },
     { id: 'chart-perplexity', label: 'perplexity', value: m => m.perplexity, log: true, heldOut: m => m.evalPerplexity },
     { id: 'chart-accuracy', label: 'accuracy', value: m => m.accuracy, heldOut: m => m.evalAccuracy },
     { id: 'chart-tokens-per-s', label: 'tokens/s', value: m => m.tokensPerSecond },
     { id: 'chart-learning-rate', label: 'learning rate', value: m => m.learningRate },
-    { id: 'chart-gradient-norm', label: 'gradient norm', value: m => m.gradientNorm },
-    { id: 'chart-loss-vs-tokens-per-s', label: 'loss', value: m => m.loss, x: m => m.tokensPerSecond, scatter: true },
+    // log scale: a spike of 270 among norms of 1 would otherwise flatten every other point into the axis
+    { id: 'chart-gradient-norm', label: 'gradient norm', value: m => m.gradientNorm, log: true },
+    { id: 'chart-loss-vs-time', label: 'loss', value: m => m.loss, time: true },
   ];
 
   const state = {
@@ -32,7 +35,34 @@
     undecodable: 0,
     lag: null,
     updates: 0,
+    hidden: new Set(stored('streamtrain.hiddenRuns', [])), // runs unticked in the legend
+    smoothing: stored('streamtrain.smoothing', EMA_WEIGHT),  // the loss chart's EMA weight
   };
+
+  function stored(key, fallback) {
+    try {
+      const value = JSON.parse(window.localStorage.getItem(key));
+      return value === null ? fallback : value;
+    } catch (e) {
+      return fallback;
+    }
+  }
+
+  function store(key, value) {
+    try { window.localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode: not kept */ }
+  }
+
+  // The runs drawn: every run known, in first-seen order, less those unticked in the legend.
+  function shownRuns() {
+    return state.runs.filter(run => !state.hidden.has(run));
+  }
+
+  function requestDraw() {
+    if (!drawPending) {
+      drawPending = true;
+      requestAnimationFrame(() => { drawPending = false; draw(); });
+    }
+  }
   const plots = new Map();   // chart id -> { plot, structure }
   let drawPending = false;
 
@@ -58,10 +88,7 @@
     state.undecodable = update.undecodable;
     state.lag = update.lag;
     state.updates++;
-    if (!drawPending) {
-      drawPending = true;
-      requestAnimationFrame(() => { drawPending = false; draw(); });
-    }
+    requestDraw();
   }
 
   function color(run) {
@@ -73,13 +100,14 @@
     return byStep ? [...byStep.values()].sort((a, b) => a.step - b.step) : [];
   }
 
-  function ema(values) {
+  function ema(values, weight) {
     let average = 0, power = 1;
     // Slots where the run has no value (another run's steps) stay empty: the smoothed line ends where the run ends.
     return values.map(v => {
       if (v === null || !Number.isFinite(v)) return null;
-      average = EMA_WEIGHT * average + (1 - EMA_WEIGHT) * v;
-      power *= EMA_WEIGHT;
+      if (weight <= 0) return v;
+      average = weight * average + (1 - weight) * v;
+      power *= weight;
       return average / (1 - power);
     });
   }
@@ -101,8 +129,10 @@
     const points = []; // [x, runIndex, y, held-out?]
     const usable = y => y !== null && (!chart.log || y > 0);
     runs.forEach((run, r) => {
-      for (const m of sortedMetrics(run)) {
-        const x = finite(chart.x ? chart.x(m) : m.step);
+      const metrics = sortedMetrics(run);
+      const firstTime = metrics.length ? metrics[0].time : 0;
+      for (const m of metrics) {
+        const x = finite(chart.time ? (m.time - firstTime) / 1000 : m.step);
         const y = finite(chart.value(m));
         const h = chart.heldOut ? finite(chart.heldOut(m)) : null;
         if (x !== null && usable(y)) points.push([x, r, y, false]);
@@ -114,8 +144,8 @@
     const ys = runs.map(() => []);
     const heldOut = runs.map(() => []);
     for (const [x, r, y, held] of points) {
-      // The scatter gives every point its own x slot (two points may share a tokens/s); step charts share a slot per step.
-      if (chart.scatter || xs.length === 0 || xs[xs.length - 1] !== x) {
+      // Points of one x (step, or second) share a slot.
+      if (xs.length === 0 || xs[xs.length - 1] !== x) {
         xs.push(x);
         ys.forEach(series => series.push(null));
         heldOut.forEach(series => series.push(null));
@@ -125,26 +155,26 @@
     const data = [xs];
     ys.forEach((series, r) => {
       data.push(series);
-      if (chart.smooth) data.push(ema(series));
+      if (chart.smooth) data.push(ema(series, state.smoothing));
       if (chart.heldOut) data.push(heldOut[r]);
     });
     return data;
   }
 
   function structure(chart, runs) {
-    const series = [{ label: chart.scatter ? 'tokens/s' : 'step' }];
+    const series = [{ label: xLabel(chart) }];
     for (const run of runs) {
-      if (chart.scatter) {
-        series.push({ label: run, stroke: color(run), fill: color(run), paths: () => null, points: { show: true, size: 5, fill: color(run) }, run });
-      } else {
-        series.push({ label: chart.smooth ? run + ' raw' : run, stroke: color(run), width: chart.smooth ? 1 : 1.5, spanGaps: true,
-          alpha: chart.smooth ? 0.45 : 1, points: { show: false }, run });
-        if (chart.smooth) series.push({ label: run + ' EMA', stroke: color(run), width: 2.5, spanGaps: true, points: { show: false }, smoothedRun: run });
-        if (chart.heldOut) series.push({ label: run + ' held-out', stroke: color(run), width: 2, dash: [6, 4], spanGaps: true,
-          points: { show: true, size: 7, fill: '#fff', stroke: color(run) }, heldOutRun: run });
-      }
+      series.push({ label: chart.smooth ? run + ' raw' : run, stroke: color(run), width: chart.smooth ? 1 : 1.5, spanGaps: true,
+        alpha: chart.smooth ? 0.45 : 1, points: { show: false }, run });
+      if (chart.smooth) series.push({ label: run + ' EMA', stroke: color(run), width: 2.5, spanGaps: true, points: { show: false }, smoothedRun: run });
+      if (chart.heldOut) series.push({ label: run + ' held-out', stroke: color(run), width: 2, dash: [6, 4], spanGaps: true,
+        points: { show: true, size: 7, fill: '#fff', stroke: color(run) }, heldOutRun: run });
     }
     return series;
+  }
+
+  function xLabel(chart) {
+    return chart.time ? 'seconds since the run\'s first step' : 'step';
   }
 
   function countPoints(chart, element, plot) {
@@ -169,11 +199,12 @@
     element.dataset.smoothedPointsByRun = JSON.stringify(smoothedByRun);
     element.dataset.heldOutPointsByRun = JSON.stringify(heldOutByRun);
     element.dataset.draws = String(Number(element.dataset.draws || 0) + 1);
+    element.dataset.scale = chart.log ? 'log' : 'linear';
   }
 
   function drawChart(chart) {
     const element = document.getElementById(chart.id);
-    const runs = state.runs.filter(run => state.metrics.has(run));
+    const runs = shownRuns().filter(run => state.metrics.has(run));
     const data = chartData(chart, runs);
     const key = runs.join('\u0000');
     const existing = plots.get(chart.id);
@@ -187,7 +218,7 @@
       height: 240,
       legend: { show: false },
       scales: { x: { time: false }, y: chart.log ? { distr: 3 } : {} },
-      axes: [{ label: chart.scatter ? 'tokens/s' : 'step' }, { label: chart.label, size: 64, values: (plot, splits) => splits.map(tick) }],
+      axes: [{ label: xLabel(chart) }, { label: chart.label, size: 64, values: (plot, splits) => splits.map(tick) }],
       series: structure(chart, runs),
       hooks: { draw: [plot => countPoints(chart, element, plot)] },
     };
@@ -207,7 +238,7 @@
 
   function drawRecentSteps() {
     const recent = [];
-    for (const run of state.runs) recent.push(...sortedMetrics(run).slice(-RECENT_STEPS));
+    for (const run of shownRuns()) recent.push(...sortedMetrics(run).slice(-RECENT_STEPS));
     recent.sort((a, b) => b.time - a.time || b.step - a.step);
     const body = document.querySelector('#recent-steps tbody');
     body.replaceChildren(...recent.slice(0, RECENT_STEPS).map(m => {
@@ -224,7 +255,7 @@
 
   function drawSamples() {
     const all = [];
-    for (const bySample of state.samples.values()) all.push(...bySample.values());
+    for (const run of shownRuns()) if (state.samples.has(run)) all.push(...state.samples.get(run).values());
     all.sort((a, b) => b.time - a.time || b.step - a.step);
     const container = document.getElementById('samples');
     container.replaceChildren(...all.slice(0, SHOWN_SAMPLES).map(s => {
@@ -241,15 +272,25 @@
   }
 
   function drawTiles() {
-    document.getElementById('run-count').textContent = String(state.runs.length);
+    const shown = shownRuns();
+    document.getElementById('run-count').textContent = shown.length === state.runs.length ? String(state.runs.length)
+      : shown.length + ' of ' + state.runs.length;
+    // The latest step: the one trained last (by time) among the runs shown, and its run.
     let latest = null;
-    for (const run of state.runs) {
+    for (const run of shown) {
       const metrics = sortedMetrics(run);
-      if (metrics.length) latest = Math.max(latest || 0, metrics[metrics.length - 1].step);
+      const last = metrics[metrics.length - 1];
+      if (last && (latest === null || last.time > latest.time || (last.time === latest.time && last.step > latest.step))) latest = last;
     }
-    document.getElementById('latest-step').textContent = latest === null ? '–' : String(latest);
+    const latestTile = document.getElementById('latest-step');
+    latestTile.textContent = latest === null ? '–' : String(latest.step);
+    latestTile.dataset.run = latest === null ? '' : latest.run;
+    latestTile.title = latest === null ? 'no step yet' : 'run ' + latest.run + ', step ' + latest.step;
+    const latestRun = document.getElementById('latest-step-run');
+    latestRun.textContent = latest === null ? '' : latest.run;
+    latestRun.style.color = latest === null ? '' : color(latest.run);
     let best = null;
-    for (const run of state.runs) {
+    for (const run of shown) {
       for (const m of sortedMetrics(run)) {
         if (finite(m.evalLoss) !== null && (best === null || m.evalLoss < best.evalLoss)) best = m;
       }
@@ -279,11 +320,41 @@
       [new Date(d.time).toLocaleTimeString(), d.sourceTopic, d.reason].forEach(c => row.appendChild(text('td', null, c)));
       return row;
     }));
-    document.getElementById('legend').replaceChildren(...state.runs.map(run => {
-      const item = text('span', null, run);
+    drawLegend();
+  }
+
+  // One check box per run: untick a run to hide it everywhere.
+  function drawLegend() {
+    const legend = document.getElementById('legend');
+    const key = state.runs.join('\u0000') + '\u0001' + [...state.hidden].join('\u0000');
+    if (legend.dataset.key === key) return;
+    legend.dataset.key = key;
+    legend.replaceChildren(...state.runs.map(run => {
+      const item = document.createElement('label');
       item.style.setProperty('--color', color(run));
+      const box = document.createElement('input');
+      box.type = 'checkbox';
+      box.checked = !state.hidden.has(run);
+      box.dataset.run = run;
+      box.addEventListener('change', () => showRun(run, box.checked));
+      item.append(box, text('span', null, run));
       return item;
     }));
+  }
+
+  function showRun(run, shown) {
+    if (shown) state.hidden.delete(run); else state.hidden.add(run);
+    store('streamtrain.hiddenRuns', [...state.hidden]);
+    requestDraw();
+  }
+
+  function setSmoothing(weight) {
+    state.smoothing = Math.min(0.999, Math.max(0, Number(weight) || 0));
+    store('streamtrain.smoothing', state.smoothing);
+    const slider = document.getElementById('smoothing');
+    if (Number(slider.value) !== state.smoothing) slider.value = String(state.smoothing);
+    document.getElementById('smoothing-value').textContent = state.smoothing.toFixed(2);
+    requestDraw();
   }
 
   function draw() {
@@ -298,6 +369,13 @@
     for (const [id, { plot }] of plots) plot.setSize({ width: Math.max(300, document.getElementById(id).clientWidth), height: 240 });
   });
 
+  function controls() {
+    const slider = document.getElementById('smoothing');
+    slider.value = String(state.smoothing);
+    document.getElementById('smoothing-value').textContent = Number(state.smoothing).toFixed(2);
+    slider.addEventListener('input', () => setSmoothing(slider.value));
+  }
+
   function connect() {
     const connection = document.getElementById('connection');
     const events = new EventSource('/api/events');
@@ -308,16 +386,24 @@
 
   window.streamtrainDashboard = {
     state,
+    showRun,
+    setSmoothing,
+    /** The data a chart draws: [x, then per run raw, smoothed (loss), held-out (loss, perplexity, accuracy)]. */
+    chartData(id) {
+      const entry = plots.get(id);
+      return entry ? entry.plot.data : null;
+    },
     pointCounts() {
       const counts = {};
       for (const chart of CHARTS) {
         const element = document.getElementById(chart.id);
         counts[chart.id] = { points: Number(element.dataset.points || 0), byRun: JSON.parse(element.dataset.pointsByRun || '{}'),
           smoothedByRun: JSON.parse(element.dataset.smoothedPointsByRun || '{}'),
-          heldOutByRun: JSON.parse(element.dataset.heldOutPointsByRun || '{}') };
+          heldOutByRun: JSON.parse(element.dataset.heldOutPointsByRun || '{}'), scale: element.dataset.scale || null };
       }
       return counts;
     },
   };
+  controls();
   connect();
 })();
