@@ -3,9 +3,9 @@ package io.streamtrain.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamtrain.broker.testing.TestKafka;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
@@ -22,7 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class TrainCommandTest {
     private static final String TOPIC = "train-command-test";
-    private static TestKafka broker;
+    @RegisterExtension
+    static final TestKafka broker = TestKafka.perClass();
 
     @TempDir
     static Path shared;
@@ -32,7 +33,6 @@ class TrainCommandTest {
 
     @BeforeAll
     static void produceBatches() throws Exception {
-        broker = TestKafka.start();
         StringBuilder text = new StringBuilder();
         for (int i = 0; i < 60; i++) {
             text.append("Sentence ").append(i).append(" of a document that the trainer reads as token batches. ");
@@ -41,11 +41,6 @@ class TrainCommandTest {
         CommandLineRun run = CommandLineRun.of("produce", "--input", input.toString(), "--bootstrap-servers",
                 broker.bootstrapServers(), "--topic", TOPIC, "--batch", "2", "--seq-len", "16", "--progress", "none");
         assertEquals(0, run.exitCode(), run.transcript());
-    }
-
-    @AfterAll
-    static void stopBroker() {
-        broker.close();
     }
 
     private CommandLineRun train(String applicationId, String... args) {

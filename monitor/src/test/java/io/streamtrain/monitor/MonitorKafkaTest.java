@@ -14,24 +14,19 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
 import java.util.stream.LongStream;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The monitor's follower on a real broker: topics that appear later, a start time, the console view. */
 class MonitorKafkaTest {
-    private static TestKafka kafka;
+    @RegisterExtension
+    static final TestKafka kafka = TestKafka.perClass();
     private static TrainerTopics topics;
 
     @BeforeAll
-    static void startBroker() throws Exception {
-        kafka = TestKafka.start();
+    static void openTopics() throws Exception {
         topics = new TrainerTopics(kafka);
-    }
-
-    @AfterAll
-    static void stopBroker() throws Exception {
-        kafka.close();
     }
 
     @Test

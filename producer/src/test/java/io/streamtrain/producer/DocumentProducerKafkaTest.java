@@ -8,9 +8,8 @@ import io.streamtrain.schemas.TokenIds;
 import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.tokenizer.Tokenizers;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayInputStream;
@@ -38,7 +37,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The producer against a real in-process Kafka broker, read back with a consumer and the Avro serdes. */
 class DocumentProducerKafkaTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
-    private static TestKafka kafka;
+    @RegisterExtension
+    static final TestKafka kafka = TestKafka.perClass();
     private static final Tokenizer BYTES = Tokenizers.open("byte");
 
     @TempDir
@@ -46,18 +46,6 @@ class DocumentProducerKafkaTest {
 
     private final ByteArrayOutputStream output = new ByteArrayOutputStream();
     private final PrintStream out = new PrintStream(output, true, StandardCharsets.UTF_8);
-
-    @BeforeAll
-    static void startKafka() throws Exception {
-        kafka = TestKafka.start();
-    }
-
-    @AfterAll
-    static void stopKafka() {
-        if (kafka != null) {
-            kafka.close();
-        }
-    }
 
     private ProducerSettings.Builder settings(String topic, String dataset, String... inputs) {
         return ProducerSettings.builder()

@@ -65,7 +65,6 @@ public final class ResidentModel implements AutoCloseable {
     private long lastCheckpointNanos = System.nanoTime();
     private Path lastCheckpoint;
     private boolean changedSinceCheckpoint;
-    private TrainerListener listener = new TrainerListener() {};
     private final int rows;
     private final int sequenceLength;
     private final CheckpointStore bestCheckpoints; // null when checkpoint.best is off
@@ -317,8 +316,8 @@ public final class ResidentModel implements AutoCloseable {
     }
 
     /**
-     * Records that the record at {@code offset} is on the dead-letter topic: handled (never replayed), counted,
-     * and reported to the topology's listener; {@code deadLetterPositions} (dead-letter partition to next offset)
+     * Records that the record at {@code offset} is on the dead-letter topic: handled (never replayed) and counted;
+     * {@code deadLetterPositions} (dead-letter partition to next offset)
      * go into the checkpoints, where a restart starts looking for dead letters sent after them.
      */
     public synchronized void recordDeadLetter(TopicPartition partition, long offset, DeadLetterReason reason,
@@ -326,12 +325,6 @@ public final class ResidentModel implements AutoCloseable {
         ledger.deadLettered(partition, offset, deadLetterPositions);
         changedSinceCheckpoint = true;
         meters.recordDeadLetter(reason);
-        listener.onDeadLetter(reason, message);
-    }
-
-    /** The listener told of dead letters, set by {@link TrainerTopology#build}. */
-    synchronized void listener(TrainerListener listener) {
-        this.listener = listener;
     }
 
     /** {@code maxNewTokens} ids generated after {@code prompt}. */

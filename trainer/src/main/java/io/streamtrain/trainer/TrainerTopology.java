@@ -21,7 +21,8 @@ import org.apache.kafka.streams.Topology;
  *                                                                        → samples (sink)
  *   records it cannot train → the dead-letter topic ({@link DeadLetters}: sent by the training step itself)
  * </pre>
- * Topic names come from the {@link TrainerConfig}, serdes from {@link AvroSerdes}: one place each.
+ * Topic names come from the {@link TrainerConfig}, serdes from {@link AvroSerdes}: one place each. Building changes
+ * none of its arguments: the same model can stand behind several topologies (each with its own listener).
  */
 public final class TrainerTopology {
     public static final String SOURCE = "token-batches";
@@ -34,7 +35,7 @@ public final class TrainerTopology {
     /**
      * @param model    the process's one resident model, shared by the processors of every task
      * @param listener called after each step, sample, checkpoint and dead letter (wrapped so that its failures never
-     *                 stop training); it becomes the model's dead-letter listener
+     *                 stop training)
      * @param deadLetters where the training step sends the records it cannot train
      */
     public static Topology build(TrainerConfig config, ResidentModel model, TrainerListener listener,
@@ -46,7 +47,6 @@ public final class TrainerTopology {
     public static Topology build(TrainerConfig config, ResidentModel model, TrainerListener listener,
                                  DeadLetters deadLetters, Evaluator evaluator) {
         TrainerListener safeListener = TrainerListener.all(List.of(listener));
-        model.listener(safeListener);
         TrainingStepProcessor.StepClock clock = new TrainingStepProcessor.StepClock();
         LossSpikeGuard lossSpikes = new LossSpikeGuard(config.lossSpikeRatio(), config.lossSpikeWarmupSteps());
         Topology topology = new Topology();

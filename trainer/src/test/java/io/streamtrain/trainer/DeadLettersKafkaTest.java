@@ -29,9 +29,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -44,22 +43,11 @@ class DeadLettersKafkaTest {
     private static final int T = NumberedBatches.T;
     private static final Duration TIMEOUT = Duration.ofMinutes(2);
 
-    private static TestKafka kafka;
+    @RegisterExtension
+    static final TestKafka kafka = TestKafka.perClass();
 
     @TempDir
     Path dir;
-
-    @BeforeAll
-    static void startKafka() throws Exception {
-        kafka = TestKafka.start();
-    }
-
-    @AfterAll
-    static void stopKafka() {
-        if (kafka != null) {
-            kafka.close();
-        }
-    }
 
     /** A bad record to write between good ones: its key (may be null), value (may be null) and expected reason. */
     record Bad(String reason, String description, byte[] key, byte[] value) {}

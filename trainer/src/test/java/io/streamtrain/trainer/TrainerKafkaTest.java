@@ -44,9 +44,8 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.Deserializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -61,22 +60,11 @@ class TrainerKafkaTest {
     private static final int STEPS = 20;
     private static final Duration TIMEOUT = Duration.ofMinutes(3);
 
-    private static TestKafka kafka;
+    @RegisterExtension
+    static final TestKafka kafka = TestKafka.perClass();
 
     @TempDir
     Path dir;
-
-    @BeforeAll
-    static void startKafka() throws Exception {
-        kafka = TestKafka.start();
-    }
-
-    @AfterAll
-    static void stopKafka() throws Exception {
-        if (kafka != null) {
-            kafka.close();
-        }
-    }
 
     @Test
     void shouldTrainFromProducedBatchesDeadLetterPoisonAndResumeFromTheCheckpoint() throws Exception {

@@ -15,6 +15,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import org.apache.kafka.clients.producer.MockProducer;
@@ -229,6 +230,36 @@ class TrainerTopologyTest {
         assertEquals(21, steps.get(20).getSourceOffset());
         assertEquals(21, model.step());
         assertEquals(1, model.meters().deadLetters(DeadLetterReason.LOSS_SPIKE));
+    }
+
+    @Test
+    void shouldTellTheDeadLettersOfATopologyToItsOwnListenerWhenAnotherIsBuiltOnTheSameModel() throws IOException {
+        start();
+        TrainerConfig config = new TrainerConfig(TestBatches.config(dir, B, T));
+        List<String> heardByFirst = new ArrayList<>();
+        List<String> heardBySecond = new ArrayList<>();
+        DeadLetters letters = new DeadLetters(deadLetterProducer, Topics.DEAD_LETTERS, 1 << 20, config.runId());
+        TrainerListener first = new TrainerListener() {
+            @Override
+            public void onDeadLetter(DeadLetterReason reason, String message) {
+                heardByFirst.add(reason.code());
+            }
+        };
+        TrainerListener second = new TrainerListener() {
+            @Override
+            public void onDeadLetter(DeadLetterReason reason, String message) {
+                heardBySecond.add(reason.code());
+            }
+        };
+        driver.close();
+        driver = new TopologyTestDriver(TrainerTopology.build(config, model, first, letters),
+                TrainerTopology.streamsProperties(config, config.runId()));
+        TrainerTopology.build(config, model, second, letters); // built, never run: it must change nothing shared
+        driver.createInputTopic(Topics.TOKEN_BATCHES, new ByteArraySerializer(), new ByteArraySerializer())
+                .pipeInput(new byte[0], "garbage".getBytes(StandardCharsets.UTF_8));
+
+        assertEquals(List.of(DeadLetterReason.NOT_A_TOKEN_BATCH.code()), heardByFirst);
+        assertEquals(List.of(), heardBySecond);
     }
 
     @Test

@@ -21,18 +21,21 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
+import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.BeforeAllCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * The Kafka test kit of every module: the project's {@link EmbeddedKafkaBroker} (a real single-node KRaft broker in
  * this JVM, loopback, data in a temporary directory deleted on close) with the helpers tests need: topics, an
  * admin client, a producer, reading a topic back, stopping and restarting the broker.
  *
- * <p>A broker starts in a few seconds: share one per test class, and give each test its own topics.
+ * <p>A broker starts in a few seconds: share one per test class, and give each test its own topics. Registered as a
+ * JUnit 5 extension on a static field, the kit starts its broker before the class's first test and stops it after
+ * the last:
  * <pre>{@code
- * private static TestKafka kafka;
- *
- * @BeforeAll static void startKafka() throws Exception { kafka = TestKafka.start(); }
- * @AfterAll  static void stopKafka() { kafka.close(); }
+ * @RegisterExtension
+ * static final TestKafka kafka = TestKafka.perClass();
  *
  * @Test void ...() throws Exception {
  *     kafka.createTopic("t", 3);
@@ -43,16 +46,18 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  *
  * <p>Settings are the demo broker's with two test changes: Kafka's default {@code message.max.bytes} (1 MiB, what a
  * stock broker accepts; the demo raises it to 16 MiB) and {@code group.min.session.timeout.ms} 2 s (tests of
- * failover use short sessions). More listeners (SASL, TLS) or other settings: {@link #start(Consumer)}.
+ * failover use short sessions). More listeners (SASL, TLS) or other settings: {@link #perClass(Consumer)}. A test that
+ * wants a broker of its own: {@code try (TestKafka kafka = TestKafka.start()) { ... }}.
  */
-public final class TestKafka implements AutoCloseable {
+public final class TestKafka implements AutoCloseable, BeforeAllCallback, AfterAllCallback {
     /** Kafka's own default of {@code message.max.bytes}. */
     private static final int KAFKA_DEFAULT_MESSAGE_MAX_BYTES = 1024 * 1024 + 12;
 
-    private final EmbeddedKafkaBroker broker;
+    private final Consumer<Map<String, Object>> customize;
+    private EmbeddedKafkaBroker broker; // null before the class's first test and after its last
 
-    private TestKafka(EmbeddedKafkaBroker broker) {
-        this.broker = broker;
+    private TestKafka(Consumer<Map<String, Object>> customize) {
+        this.customize = customize;
     }
 
     /** Starts a broker and waits until it is ready. */
@@ -65,20 +70,54 @@ public final class TestKafka implements AutoCloseable {
      * (the PLAINTEXT one stays the {@link #bootstrapServers()}; free ports: {@link EmbeddedKafkaBroker#freePort()}).
      */
     public static TestKafka start(Consumer<Map<String, Object>> customize) {
-        return new TestKafka(EmbeddedKafkaBroker.startTemporary(properties -> {
+        TestKafka kafka = new TestKafka(customize);
+        kafka.startTemporary();
+        return kafka;
+    }
+
+    /** A broker shared by the tests of a class: register it with {@code @RegisterExtension} on a static field. */
+    public static TestKafka perClass() {
+        return perClass(properties -> { });
+    }
+
+    /** As {@link #perClass()}, the server properties changed by {@code customize} as in {@link #start(Consumer)}. */
+    public static TestKafka perClass(Consumer<Map<String, Object>> customize) {
+        return new TestKafka(customize);
+    }
+
+    private void startTemporary() {
+        broker = EmbeddedKafkaBroker.startTemporary(properties -> {
             properties.put("message.max.bytes", Integer.toString(KAFKA_DEFAULT_MESSAGE_MAX_BYTES));
             properties.put("group.min.session.timeout.ms", "2000");
             customize.accept(properties);
-        }));
+        });
+    }
+
+    @Override
+    public void beforeAll(ExtensionContext context) {
+        startTemporary();
+    }
+
+    @Override
+    public void afterAll(ExtensionContext context) {
+        close();
     }
 
     /** host:port of the broker's PLAINTEXT listener. */
     public String bootstrapServers() {
-        return broker.bootstrapServers();
+        return broker().bootstrapServers();
     }
 
-    /** The broker itself. */
+    /**
+     * The broker itself.
+     *
+     * @throws IllegalStateException outside the tests of the class that registered the kit
+     */
     public EmbeddedKafkaBroker broker() {
+        if (broker == null) {
+            throw new IllegalStateException("the test broker is not running: register TestKafka.perClass() with"
+                    + " @RegisterExtension on a static field, or start one with TestKafka.start()");
+        }
         return broker;
     }
 
@@ -177,22 +216,25 @@ public final class TestKafka implements AutoCloseable {
 
     /** Stops the broker (clients see it gone), waits {@code down}, starts it again and waits until it is ready. */
     public void restartBroker(Duration down) throws InterruptedException {
-        broker.restart(down);
+        broker().restart(down);
     }
 
     /** Stops the broker (clients see it gone); {@link #startBroker()} brings it back on the same address. */
     public void stopBroker() {
-        broker.stop();
+        broker().stop();
     }
 
     /** Starts the broker {@link #stopBroker()} stopped and waits until it is ready. */
     public void startBroker() {
-        broker.startAgain();
+        broker().startAgain();
     }
 
     /** Stops the broker and deletes its data. */
     @Override
     public void close() {
-        broker.close();
+        if (broker != null) {
+            broker.close();
+            broker = null;
+        }
     }
 }

@@ -112,6 +112,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
             DeadLetterReason sentAs = deadLetters.send(record.key(), record.value(), partition, offset, e.reason(),
                     e.getMessage());
             model.recordDeadLetter(partition, offset, sentAs, e.getMessage(), deadLetters.positions());
+            listener.onDeadLetter(sentAs, e.getMessage());
         }
     }
 

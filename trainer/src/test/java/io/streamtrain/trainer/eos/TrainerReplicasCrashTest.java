@@ -24,9 +24,8 @@ import java.util.stream.LongStream;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -43,20 +42,11 @@ class TrainerReplicasCrashTest {
     private static final int BATCHES = PARTITIONS * PER_PARTITION;
     private static final int FIRST_HALF = 3; // batches per partition produced before the kill
 
-    private static TestKafka cluster;
+    @RegisterExtension
+    static final TestKafka cluster = TestKafka.perClass();
 
     @TempDir
     Path dir;
-
-    @BeforeAll
-    static void startBroker() throws Exception {
-        cluster = TestKafka.start();
-    }
-
-    @AfterAll
-    static void stopBroker() {
-        cluster.close();
-    }
 
     @Test
     void shouldTrainEveryBatchOnceWhenTwoReplicasAreKilledAndOneReplicaResumes() throws Exception {

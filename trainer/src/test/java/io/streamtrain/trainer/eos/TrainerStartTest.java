@@ -22,9 +22,8 @@ import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -35,22 +34,11 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class TrainerStartTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(90);
-    private static TestKafka kafka;
+    @RegisterExtension
+    static final TestKafka kafka = TestKafka.perClass();
 
     @TempDir
     Path dir;
-
-    @BeforeAll
-    static void startKafka() throws Exception {
-        kafka = TestKafka.start();
-    }
-
-    @AfterAll
-    static void stopKafka() {
-        if (kafka != null) {
-            kafka.close();
-        }
-    }
 
     private static void produce(String topic, int from, int to) throws Exception {
         try (KafkaProducer<byte[], byte[]> producer = kafka.producer()) {

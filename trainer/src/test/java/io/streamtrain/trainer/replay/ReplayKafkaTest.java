@@ -38,31 +38,21 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** {@link Replay} against a real broker: by offset (with the trainer driven before and after), by time, past retention, refused while running. */
 class ReplayKafkaTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
-    private static TestKafka cluster;
+    @RegisterExtension
+    static final TestKafka cluster = TestKafka.perClass();
 
     @TempDir
     Path dir;
 
     private final ByteArrayOutputStream consoleBytes = new ByteArrayOutputStream();
     private final PrintStream console = new PrintStream(consoleBytes, true, StandardCharsets.UTF_8);
-
-    @BeforeAll
-    static void startCluster() throws Exception {
-        cluster = TestKafka.start();
-    }
-
-    @AfterAll
-    static void stopCluster() throws Exception {
-        cluster.close();
-    }
 
     @Test
     void shouldRewindTheRunAndRepeatItsLossesBitForBitWhenReplayedToAnOffset() throws Exception {

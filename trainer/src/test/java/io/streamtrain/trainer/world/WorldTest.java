@@ -33,9 +33,8 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -50,17 +49,8 @@ class WorldTest {
     private static final TrainingOptions OPTIONS =
             TrainingOptions.defaults().withSchedule(LearningRateSchedule.constant(1e-2, 2));
     private static final int T = 16;
-    private static TestKafka cluster;
-
-    @BeforeAll
-    static void startBroker() throws Exception {
-        cluster = TestKafka.start();
-    }
-
-    @AfterAll
-    static void stopBroker() {
-        cluster.close();
-    }
+    @RegisterExtension
+    static final TestKafka cluster = TestKafka.perClass();
 
     private static int[] rows(int step, int first, int rows) {
         int[] tokens = new int[rows * (T + 1)];
