@@ -31,7 +31,9 @@ import java.util.function.IntConsumer;
  * <p>Random numbers. One seeded generator with a one-long state draws the initial weights; its state
  * after that is saved in checkpoints and restored with them. Generation draws its coins from its own
  * generator seeded by the {@code seed} argument, so the same seed, prompt and weights give the same
- * tokens on every backend.
+ * tokens on every backend. Dropout ({@link #dropout(double)}) draws counter-based masks keyed by (the generator's
+ * state after the initial weights, the optimizer step, the replica, the place, the element): no state of its own, so
+ * a resumed or replayed run draws the same masks, bit for bit, and so do the CPU and CUDA backends.
  *
  * <p>Code. This class is the model's API and its training step (the order of passes, the data-parallel halves
  * around the all-reduce, the optimizer update); the parts live in {@code internal}: {@code Parameters} (the four
@@ -63,6 +65,7 @@ public final class Gpt implements AutoCloseable {
     private final BatchPasses passes;
     private Decoder decoder;
     private long step;
+    private float dropout;
     /** The step body for {@link Kernels#captureStep}, made once (a lambda per step would allocate). */
     private final Runnable stepWork = this::enqueueStep;
     /** The halves of a data-parallel step, around the all-reduce (see {@link #trainStep(int[], int, int, int, GradientReducer)}). */
@@ -139,7 +142,7 @@ public final class Gpt implements AutoCloseable {
      */
     public StepResult trainStep(int[] tokens, int B, int T) {
         passes.upload(tokens, B, T);
-        double learningRate = prepareStep(B, T, B);
+        double learningRate = prepareStep(B, T, B, 0);
         // between the upload and the read: the same kernels every step of a (B, T), which a backend may replay
         kernels.captureStep((long) B << 32 | T, stepWork);
         kernels.read(figuresHost, 0, figures); // the step's one host synchronisation
@@ -173,7 +176,7 @@ public final class Gpt implements AutoCloseable {
             throw new IllegalArgumentException("a world of one replica trains all " + globalRows
                     + " rows of the global batch, got B=" + B);
         }
-        double learningRate = prepareStep(B, T, globalRows);
+        double learningRate = prepareStep(B, T, globalRows, reducer.rank());
         if (B > 0) {
             passes.upload(tokens, B, T);
             kernels.captureStep((long) B << 32 | T, gradientWork);
@@ -203,9 +206,41 @@ public final class Gpt implements AutoCloseable {
         return finishStep(exchangeHost[0] / globalRows, exchangeHost[1] / globalRows, learningRate);
     }
 
+    /**
+     * Dropout with drop probability {@code p} in [0, 1) in the training steps from now on, where nanoGPT applies it:
+     * on the embeddings, on the attention weights and on the output of each block's attention and MLP projections
+     * (before their residual sums); never at evaluation or generation. 0 (the default) is no dropout: the same kernels,
+     * bit for bit, as a model that never heard of it. Not saved in checkpoints: a setting of the run, as the learning
+     * rate is.
+     *
+     * @throws IllegalArgumentException when p is outside [0, 1)
+     * @throws UnsupportedOperationException when p > 0 and the backend has no dropout kernels
+     */
+    public void dropout(double p) {
+        if (!(p >= 0 && p < 1)) {
+            throw new IllegalArgumentException("dropout must be in [0, 1), got " + p);
+        }
+        if (p > 0 && !kernels.supportsDropout()) {
+            throw new UnsupportedOperationException("dropout " + p + " needs dropout kernels, which the "
+                    + kernels.backendName() + " backend does not have; use dropout 0 on it");
+        }
+        this.dropout = (float) p;
+    }
+
+    /** The drop probability of the training steps, 0 = none. */
+    public double dropout() {
+        return dropout;
+    }
+
+    /** The key of the masks of optimizer step {@code step} on replica {@code rank}. */
+    private long dropoutKey(long step, int rank) {
+        return SplitMix64.mix(rng.state() ^ SplitMix64.mix(step * SplitMix64.GOLDEN_GAMMA + rank));
+    }
+
     /** Sets the step fields; returns the learning rate of the step. */
-    private double prepareStep(int B, int T, int globalRows) {
+    private double prepareStep(int B, int T, int globalRows, int rank) {
         double learningRate = options.schedule().at(step + 1);
+        passes.dropout(dropout, dropoutKey(step + 1, rank));
         stepB = B;
         stepT = T;
         stepLossScale = 1.0f / (globalRows * T);
@@ -400,6 +435,7 @@ public final class Gpt implements AutoCloseable {
      */
     public double forwardBackward(int[] tokens, int B, int T) {
         passes.upload(tokens, B, T);
+        passes.dropout(dropout, dropoutKey(step + 1, 0)); // the masks of the next training step
         passes.forward(B, T, true);
         passes.zeroGradients();
         passes.backward(B, T);

@@ -93,6 +93,26 @@ public interface Kernels extends AutoCloseable {
     void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats,
                            int B, int T, int C, int NH);
 
+    /**
+     * {@link #attentionForward(Tensor, Tensor, Tensor, int, int, int, int)} with dropout p on the attention weights
+     * (the softmax), as PyTorch's {@code scaled_dot_product_attention(dropout_p=p)}: the weights of the values are
+     * softmax * mask / (1 - p), with the {@link #dropout} mask keyed by {@code key} at element
+     * ((b * NH + h) * T + t) * T + t2 (query t, key t2). The statistics are those without dropout; p = 0 is the call
+     * without dropout.
+     */
+    default void attentionForward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH, float dropout,
+                                  long key) {
+        requireNoDropout(dropout);
+        attentionForward(out, stats, qkv, B, T, C, NH);
+    }
+
+    /** The backward of the forward with dropout p and {@code key}: the mask drawn again, not stored. */
+    default void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats,
+                                   int B, int T, int C, int NH, float dropout, long key) {
+        requireNoDropout(dropout);
+        attentionBackward(dqkv, dout, qkv, out, stats, B, T, C, NH);
+    }
+
     /** out (N) = gelu(inp) with the tanh approximation. */
     void geluForward(Tensor out, Tensor inp, int N);
 
@@ -101,6 +121,37 @@ public interface Kernels extends AutoCloseable {
 
     /** out (N) = inp1 + inp2. */
     void residualForward(Tensor out, Tensor inp1, Tensor inp2, int N);
+
+    /**
+     * Inverted dropout with drop probability p in [0, 1): out (N) = inp * mask / (1 - p); out may be inp. Element i
+     * is kept (mask 1) when the top 24 bits of SplitMix64's output function of {@code key + (i + 1) *
+     * 0x9E3779B97F4A7C15} are at or above {@code (int) (p * 2^24)} (float arithmetic), else dropped (mask 0), and a
+     * kept element is multiplied by {@code 1f / (1f - p)}. The mask is a function of (key, i) alone: every backend
+     * draws the same one, and backward draws forward's again instead of storing it (the gradient of a dropout is
+     * the same dropout of the output's gradient).
+     */
+    default void dropout(Tensor out, Tensor inp, float p, long key, int N) {
+        requireNoDropout(p);
+        copy(out.slice(0, N), inp.slice(0, N));
+    }
+
+    /** out (N) = inp1 + {@link #dropout}(inp2): the residual sum of a dropped-out branch, in one pass. */
+    default void residualDropoutForward(Tensor out, Tensor inp1, Tensor inp2, float p, long key, int N) {
+        requireNoDropout(p);
+        residualForward(out, inp1, inp2, N);
+    }
+
+    /** Whether this backend implements the dropout kernels (the defaults here accept only p = 0). */
+    default boolean supportsDropout() {
+        return false;
+    }
+
+    private void requireNoDropout(float p) {
+        if (p != 0f) {
+            throw new UnsupportedOperationException("the " + backendName() + " backend has no dropout kernels;"
+                    + " train with dropout 0 on it");
+        }
+    }
 
     /**
      * Fused softmax and cross-entropy over the first V of Vp logits per position.

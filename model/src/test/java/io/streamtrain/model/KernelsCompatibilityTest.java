@@ -2,6 +2,7 @@ package io.streamtrain.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.Arrays;
 import java.util.Random;
@@ -294,6 +295,80 @@ public abstract class KernelsCompatibilityTest {
                     s.B, s.T, s.C, s.NH);
         }
         expect("attentionBackward", "dqkv", dqkv);
+    }
+
+    /** The drop probability and a mask key of the dropout tests (the trainer's nanoGPT setting). */
+    private static final float DROPOUT = 0.2f;
+    private static final long DROPOUT_KEY = 0x5DEECE66DL;
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("shapes")
+    void shouldMatchTheReferenceInAttentionWithDropoutOnItsWeights(Shape s) {
+        assumeTrue(tested.supportsDropout(), () -> tested.backendName() + " has no dropout kernels");
+        begin(s, "attentionDropout");
+        Pair qkv = randomInput((long) s.N() * 3 * s.C, 2f);
+        Pair out = output((long) s.N() * s.C);
+        Pair stats = new Pair(tested.allocate(tested.attentionStatisticsSize(s.B, s.T, s.NH)),
+                reference.allocate(reference.attentionStatisticsSize(s.B, s.T, s.NH)), 0);
+        for (Side side : Side.values()) {
+            kernels(side).attentionForward(out.on(side), stats.on(side), qkv.on(side), s.B, s.T, s.C, s.NH, DROPOUT,
+                    DROPOUT_KEY);
+        }
+        expect("attentionForward", "out", out);
+        Pair dqkv = output((long) s.N() * 3 * s.C);
+        Pair dout = randomInput((long) s.N() * s.C, 1f);
+        for (Side side : Side.values()) {
+            kernels(side).attentionBackward(dqkv.on(side), dout.on(side), qkv.on(side), out.on(side), stats.on(side),
+                    s.B, s.T, s.C, s.NH, DROPOUT, DROPOUT_KEY);
+        }
+        expect("attentionBackward", "dqkv", dqkv);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("shapes")
+    void shouldDropTheSameElementsAsTheReference(Shape s) {
+        assumeTrue(tested.supportsDropout(), () -> tested.backendName() + " has no dropout kernels");
+        begin(s, "dropout");
+        int n = s.N() * s.C;
+        Pair inp = randomInput(n, 1f);
+        Pair out = output(n);
+        for (Side side : Side.values()) {
+            kernels(side).dropout(out.on(side), inp.on(side), DROPOUT, DROPOUT_KEY, n);
+        }
+        expect("dropout", "out", out);
+        expectSameZeros("dropout", out);
+        Pair inPlace = randomInput(n, 1f);
+        for (Side side : Side.values()) {
+            kernels(side).dropout(inPlace.on(side), inPlace.on(side), DROPOUT, DROPOUT_KEY + 1, n);
+        }
+        expect("dropout", "in place", inPlace);
+        expectSameZeros("dropout in place", inPlace);
+        Pair a = randomInput(n, 1f);
+        Pair sum = output(n);
+        for (Side side : Side.values()) {
+            kernels(side).residualDropoutForward(sum.on(side), a.on(side), inp.on(side), DROPOUT, DROPOUT_KEY, n);
+        }
+        expect("residualDropoutForward", "out", sum);
+    }
+
+    /** The elements that are exactly 0 on the reference are exactly 0 on the backend under test, and only they. */
+    private void expectSameZeros(String what, Pair pair) {
+        float[] actual = new float[pair.size];
+        tested.read(actual, 0, pair.tested);
+        float[] expected = new float[pair.size];
+        reference.read(expected, 0, pair.reference);
+        int zeros = 0;
+        for (int i = 0; i < actual.length; i++) {
+            int at = i;
+            assertTrue((actual[i] == 0f) == (expected[i] == 0f), () -> what + " at " + shape + ": element " + at
+                    + " is " + actual[at] + " on the backend under test but " + expected[at] + " on the reference");
+            zeros += expected[i] == 0f ? 1 : 0;
+        }
+        double fraction = (double) zeros / actual.length;
+        System.out.printf("%-20s %-8s %-40s dropped %.3f of %d (p %.2f)%n", what, "mask", shape, fraction,
+                actual.length, DROPOUT);
+        assertTrue(actual.length < 100 || Math.abs(fraction - DROPOUT) < 0.1, () -> what + " dropped " + fraction
+                + " of the elements, not about " + DROPOUT);
     }
 
     @ParameterizedTest(name = "{0}")

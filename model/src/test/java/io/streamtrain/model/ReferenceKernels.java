@@ -100,8 +100,37 @@ public final class ReferenceKernels implements Kernels {
         return att;
     }
 
+    /**
+     * The dropout factor of element i of the mask keyed by {@code key} at drop probability p, as {@link
+     * Kernels#dropout} defines it: 0 when dropped, 1 / (1 - p) when kept (1 for p = 0).
+     */
+    public static double dropoutFactor(long key, long i, float p) {
+        long z = key + (i + 1) * 0x9E3779B97F4A7C15L;  // SplitMix64's output function of the counter
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        z = z ^ (z >>> 31);
+        return (z >>> 40) >= (int) (p * 0x1.0p24f) ? 1.0 / (1.0 - p) : 0.0;
+    }
+
+    /** x times the dropout mask of {@code key} (p = 0: x). */
+    public static double[] dropout(double[] x, float p, long key) {
+        double[] out = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            out[i] = x[i] * dropoutFactor(key, i, p);
+        }
+        return out;
+    }
+
     /** Causal attention: out (B, T, C) from qkv (B, T, 3C), softmax of q·k / sqrt(hs). */
     public static double[] attention(double[] qkv, int B, int T, int C, int NH) {
+        return attention(qkv, B, T, C, NH, 0f, 0L);
+    }
+
+    /**
+     * Causal attention with dropout p on the attention weights: the weight of value t2 for query t of head h of row b
+     * is the softmax times the factor of element ((b * NH + h) * T + t) * T + t2 of the mask of {@code key}.
+     */
+    public static double[] attention(double[] qkv, int B, int T, int C, int NH, float p, long key) {
         int hs = C / NH;
         double[] out = new double[B * T * C];
         for (int b = 0; b < B; b++) {
@@ -109,9 +138,10 @@ public final class ReferenceKernels implements Kernels {
                 for (int t = 0; t < T; t++) {
                     double[] att = attentionRow(qkv, b, h, t, T, C, NH);
                     for (int t2 = 0; t2 <= t; t2++) {
+                        double weight = att[t2] * dropoutFactor(key, ((long) (b * NH + h) * T + t) * T + t2, p);
                         for (int i = 0; i < hs; i++) {
                             out[(b * T + t) * C + h * hs + i] +=
-                                    att[t2] * qkv[(b * T + t2) * 3 * C + 2 * C + h * hs + i];
+                                    weight * qkv[(b * T + t2) * 3 * C + 2 * C + h * hs + i];
                         }
                     }
                 }
@@ -403,16 +433,29 @@ public final class ReferenceKernels implements Kernels {
 
     @Override
     public void attentionForward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH) {
-        set(out, attention(get(qkv, 3L * B * T * C), B, T, C, NH));
+        attentionForward(out, stats, qkv, B, T, C, NH, 0f, 0L);
+    }
+
+    @Override
+    public void attentionForward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH, float dropout,
+                                 long key) {
+        set(out, attention(get(qkv, 3L * B * T * C), B, T, C, NH, dropout, key));
+    }
+
+    @Override
+    public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
+                                  int NH) {
+        attentionBackward(dqkv, dout, qkv, out, stats, B, T, C, NH, 0f, 0L);
     }
 
     /**
      * With A the softmax row of (b, h, t): dA[t2] = dout[t] · v[t2]; dS[t2] = A[t2] (dA[t2] - sum of A dA) / sqrt(hs);
      * dq[t] = sum of dS[t2] k[t2]; dk[t2] = sum of dS[t2] q[t]; dv[t2] = sum of A[t2] dout[t]: dqkv is written.
+     * With dropout, M the mask's factors: dA[t2] = M[t2] (dout[t] · v[t2]) and dv[t2] = sum of M[t2] A[t2] dout[t].
      */
     @Override
     public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
-                                  int NH) {
+                                  int NH, float dropout, long key) {
         int hs = C / NH;
         double[] x = get(qkv, 3L * B * T * C);
         double[] g = get(dout, (long) B * T * C);
@@ -424,11 +467,14 @@ public final class ReferenceKernels implements Kernels {
                     int q = (b * T + t) * 3 * C + h * hs;
                     int gt = (b * T + t) * C + h * hs;
                     double[] dAtt = new double[t + 1];
+                    double[] factor = new double[t + 1];
                     double weighted = 0;
                     for (int t2 = 0; t2 <= t; t2++) {
+                        factor[t2] = dropoutFactor(key, ((long) (b * NH + h) * T + t) * T + t2, dropout);
                         for (int i = 0; i < hs; i++) {
                             dAtt[t2] += g[gt + i] * x[(b * T + t2) * 3 * C + 2 * C + h * hs + i];
                         }
+                        dAtt[t2] *= factor[t2];
                         weighted += att[t2] * dAtt[t2];
                     }
                     for (int t2 = 0; t2 <= t; t2++) {
@@ -438,7 +484,7 @@ public final class ReferenceKernels implements Kernels {
                         for (int i = 0; i < hs; i++) {
                             dx[q + i] += dScore * x[k + i];
                             dx[k + i] += dScore * x[q + i];
-                            dx[v + i] += att[t2] * g[gt + i];
+                            dx[v + i] += factor[t2] * att[t2] * g[gt + i];
                         }
                     }
                 }
@@ -470,6 +516,21 @@ public final class ReferenceKernels implements Kernels {
     @Override
     public void residualForward(Tensor out, Tensor inp1, Tensor inp2, int N) {
         set(out, residual(get(inp1, N), get(inp2, N)));
+    }
+
+    @Override
+    public void dropout(Tensor out, Tensor inp, float p, long key, int N) {
+        set(out, dropout(get(inp, N), p, key));
+    }
+
+    @Override
+    public void residualDropoutForward(Tensor out, Tensor inp1, Tensor inp2, float p, long key, int N) {
+        set(out, residual(get(inp1, N), dropout(get(inp2, N), p, key)));
+    }
+
+    @Override
+    public boolean supportsDropout() {
+        return true;
     }
 
     /** dlogits = (softmax - onehot(target)) * dlossScale on [0, V), 0 on the padding; correct = first argmax == target. */

@@ -156,7 +156,7 @@ public final class ResidentModel implements AutoCloseable {
             DataParallelGpt replicas = config.replicas() == 1 ? null
                     : openReplicas(config, gptConfig, start, options, log);
             Gpt gpt = replicas != null ? replicas.replica(0) : ModelStart.gpt(start, gptConfig,
-                    Backends.open(config.backend(), config.cpuThreads(), log), options, config.seed());
+                    Backends.open(config.backend(), config.cpuThreads(), log), options, config.seed(), config.dropout());
             ResidentModel model = new ResidentModel(gpt, replicas, tokenizer, runId, newRun, store, lock, config,
                     restored, log);
             log.println(restored.map(loaded -> "restored " + loaded.path() + ": step " + gpt.step() + ", "
@@ -178,10 +178,14 @@ public final class ResidentModel implements AutoCloseable {
                                                 PrintStream log) {
         Backends.Replicas backends = Backends.openReplicas(config.backend(), config.cpuThreads(), config.replicas(), log);
         try {
-            return start.isPresent()
+            DataParallelGpt replicas = start.isPresent()
                     ? DataParallelGpt.restore(start.get(), backends.kernels(), backends.reducers(), options)
                     : DataParallelGpt.initialize(gptConfig, backends.kernels(), backends.reducers(), options,
                     config.seed());
+            for (int r = 0; r < replicas.replicas(); r++) {
+                replicas.replica(r).dropout(config.dropout());
+            }
+            return replicas;
         } catch (RuntimeException e) {
             backends.kernels().forEach(Kernels::close);
             throw e;

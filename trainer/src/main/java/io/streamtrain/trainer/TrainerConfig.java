@@ -58,6 +58,7 @@ public final class TrainerConfig extends AbstractConfig {
     public static final String LEARNING_RATE_FLOOR_RATIO = "learning.rate.floor.ratio";
     public static final String WEIGHT_DECAY = "weight.decay";
     public static final String MAX_GRADIENT_NORM = "max.gradient.norm";
+    public static final String DROPOUT = "dropout";
     public static final String MAX_STEPS = "max.steps";
     public static final String LOSS_SPIKE_RATIO = "loss.spike.ratio";
     public static final String LOSS_SPIKE_WARMUP_STEPS = "loss.spike.warmup.steps";
@@ -147,6 +148,16 @@ public final class TrainerConfig extends AbstractConfig {
                     "Decoupled weight decay of AdamW, applied to matrices only.")
             .define(MAX_GRADIENT_NORM, Type.DOUBLE, 1.0, ConfigDef.Range.atLeast(0.0), Importance.LOW,
                     "Global gradient norm clip.")
+            .define(DROPOUT, Type.DOUBLE, 0.0, ConfigDef.LambdaValidator.with((name, value) -> {
+                        double p = (Double) value;
+                        if (!(p >= 0 && p < 1)) {
+                            throw new ConfigException(name, value, "a drop probability must be in [0, 1)");
+                        }
+                    }, () -> "[0, 1)"), Importance.MEDIUM,
+                    "Drop probability of dropout in training, where nanoGPT applies it (embeddings, attention weights,"
+                            + " the attention and MLP projections before their residual sums); never at evaluation"
+                            + " or generation. 0 = none. The masks are keyed by (seed, step, place, element): a replay"
+                            + " draws the same ones, on the CPU and the GPU.")
             .define(WORLD_SIZE, Type.INT, 1, ConfigDef.Range.between(1, 1024), Importance.MEDIUM,
                     "Trainer processes (ranks) of one data-parallel world; 1 = the Kafka Streams trainer. With W > 1"
                             + " every rank reads its own partitions of the token-batch topic (partition p goes to rank"
@@ -318,6 +329,7 @@ public final class TrainerConfig extends AbstractConfig {
     public double learningRateFloorRatio() { return getDouble(LEARNING_RATE_FLOOR_RATIO); }
     public double weightDecay() { return getDouble(WEIGHT_DECAY); }
     public double maxGradientNorm() { return getDouble(MAX_GRADIENT_NORM); }
+    public double dropout() { return getDouble(DROPOUT); }
     public long maxSteps() { return getLong(MAX_STEPS); }
     public double lossSpikeRatio() { return getDouble(LOSS_SPIKE_RATIO); }
     public int lossSpikeWarmupSteps() { return getInt(LOSS_SPIKE_WARMUP_STEPS); }

@@ -78,6 +78,38 @@ class ResidentModelTest {
     }
 
     @Test
+    void shouldTrainWithTheConfiguredDropoutOnEveryReplicaButEvaluateWithout() throws IOException {
+        TokenBatch batch = batches.next();
+        int[] tokens = TokenIds.decode(batch.getTokens());
+        double plainLoss;
+        io.streamtrain.model.EvalResult plainEval;
+        try (ResidentModel plain = open()) {
+            plainEval = plain.evaluate(tokens, B, T);
+            plainLoss = plain.train(tokens, B, T, batch.getDataset(), 0, P0, 0).loss();
+        }
+        for (int replicas : new int[] {1, 2}) {
+            deleteCheckpoints();
+            try (ResidentModel dropped = open(TrainerConfig.DROPOUT, 0.5, TrainerConfig.REPLICAS, replicas)) {
+                assertEquals(plainEval, dropped.evaluate(tokens, B, T), replicas + " replica(s)");
+                double loss = dropped.train(tokens, B, T, batch.getDataset(), 0, P0, 0).loss();
+                assertTrue(Math.abs(loss - plainLoss) > 1e-3, replicas + " replica(s): loss " + loss
+                        + " with dropout 0.5, " + plainLoss + " without");
+            }
+        }
+        assertThrows(org.apache.kafka.common.config.ConfigException.class, () -> open(TrainerConfig.DROPOUT, 1.0));
+    }
+
+    private void deleteCheckpoints() throws IOException {
+        try (Stream<Path> files = Files.walk(dir)) {
+            for (Path file : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                if (!file.equals(dir)) {
+                    Files.delete(file);
+                }
+            }
+        }
+    }
+
+    @Test
     void shouldTrainEachBatchSplitOverTwoCpuReplicasAndSayHowManyInTheMetersAndDevice() throws IOException {
         Path path;
         try (ResidentModel model = open(TrainerConfig.REPLICAS, 2)) {

@@ -48,7 +48,8 @@ public final class TrainCommand extends ConfiguredCommand {
             .flag("--metrics-port", TrainerConfig.METRICS_PORT, "PORT")
             .flag("--metrics-host", TrainerConfig.METRICS_HOST, "ADDRESS")
             .flag("--sample-every", TrainerConfig.SAMPLE_EVERY_STEPS, "N")
-            .flag("--eval-every", TrainerConfig.EVAL_EVERY_STEPS, "N");
+            .flag("--eval-every", TrainerConfig.EVAL_EVERY_STEPS, "N")
+            .flag("--dropout", TrainerConfig.DROPOUT, "P");
 
     public TrainCommand() {
         super(SETTINGS);

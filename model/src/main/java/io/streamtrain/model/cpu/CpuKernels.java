@@ -192,13 +192,25 @@ public final class CpuKernels implements Kernels {
 
     @Override
     public void attentionForward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH) {
-        attention.forward(out, stats, qkv, B, T, C, NH);
+        attention.forward(out, stats, qkv, B, T, C, NH, 0f, 0L);
+    }
+
+    @Override
+    public void attentionForward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH, float dropout,
+                                 long key) {
+        attention.forward(out, stats, qkv, B, T, C, NH, dropout, key);
     }
 
     @Override
     public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats,
                                   int B, int T, int C, int NH) {
-        attention.backward(dqkv, dout, qkv, out, stats, B, T, C, NH);
+        attention.backward(dqkv, dout, qkv, out, stats, B, T, C, NH, 0f, 0L);
+    }
+
+    @Override
+    public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats,
+                                  int B, int T, int C, int NH, float dropout, long key) {
+        attention.backward(dqkv, dout, qkv, out, stats, B, T, C, NH, dropout, key);
     }
 
     @Override
@@ -214,6 +226,21 @@ public final class CpuKernels implements Kernels {
     @Override
     public void residualForward(Tensor out, Tensor inp1, Tensor inp2, int N) {
         GeluResidual.residualForward(out, inp1, inp2, N);
+    }
+
+    @Override
+    public void residualDropoutForward(Tensor out, Tensor inp1, Tensor inp2, float p, long key, int N) {
+        GeluResidual.residualDropoutForward(out, inp1, inp2, p, key, N);
+    }
+
+    @Override
+    public void dropout(Tensor out, Tensor inp, float p, long key, int N) {
+        GeluResidual.dropout(out, inp, p, key, N);
+    }
+
+    @Override
+    public boolean supportsDropout() {
+        return true;
     }
 
     @Override

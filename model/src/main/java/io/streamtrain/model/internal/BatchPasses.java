@@ -60,6 +60,9 @@ public final class BatchPasses {
     private Activations acts;
     private IntTensor forwardInputs;  // a resident evaluation batch during forwardResident, else null
     private IntTensor forwardTargets;
+    private float dropout;            // drop probability of the training forwards, 0 = none
+    private long dropoutKey;          // the step's key; each place's mask is keyed by it and the place
+    private boolean droppedOut;       // whether the last forward applied dropout (its backward applies it too)
 
     /** Passes over {@code parameters} that write the batch's mean loss and accuracy to the given (1) tensors. */
     public BatchPasses(GptConfig config, Kernels kernels, Parameters parameters, Tensor loss, Tensor accuracy) {
@@ -106,6 +109,44 @@ public final class BatchPasses {
         }
     }
 
+    /**
+     * Dropout p for the training forwards that follow and their backwards, where nanoGPT applies it: on the
+     * embeddings, on each block's attention weights, and on the outputs of its attention and MLP projections before
+     * their residual sums (fused into those sums); {@code key} names the step, each place's mask is keyed by it and
+     * the place ({@link #placeKey}). Never at evaluation (forwards without training).
+     */
+    public void dropout(float p, long key) {
+        this.dropout = p;
+        this.dropoutKey = key;
+    }
+
+    /** The mask key of place 0 (the embeddings) or, for block l, 1 + 3l (attention weights), 2 + 3l (attention
+     * projection), 3 + 3l (MLP projection). */
+    private long placeKey(int place) {
+        return SplitMix64.mix(dropoutKey + (place + 1) * SplitMix64.GOLDEN_GAMMA);
+    }
+
+    /** out = inp1 + inp2 with dropout on inp2 at {@code place} when the forward drops out. */
+    private void residualForward(Tensor out, Tensor inp1, Tensor inp2, int place, int n) {
+        if (droppedOut) {
+            kernels.residualDropoutForward(out, inp1, inp2, dropout, placeKey(place), n);
+        } else {
+            kernels.residualForward(out, inp1, inp2, n);
+        }
+    }
+
+    /**
+     * The gradient of a dropped-out branch, {@code dout} times the mask of {@code place}, into {@code scratch} (a
+     * buffer free at that point); {@code dout} itself without dropout.
+     */
+    private Tensor droppedGradient(Tensor dout, Tensor scratch, int place, int n) {
+        if (!droppedOut) {
+            return dout;
+        }
+        kernels.dropout(scratch, dout, dropout, placeKey(place), n);
+        return scratch;
+    }
+
     /** The logits (B, T, Vp) of the last forward without training (training overwrites them with dlogits). */
     public Tensor logits() {
         return acts.get(LOGITS);
@@ -121,24 +162,30 @@ public final class BatchPasses {
         int C = config.channels();
         int NH = config.heads();
         int N = B * T;
+        droppedOut = training && dropout > 0f;
+        float attentionDropout = droppedOut ? dropout : 0f;
         kernels.encoderForward(acts.get(ENCODED), forwardInputs != null ? forwardInputs : acts.inputs(), param(WTE),
                 param(WPE), B, T, C);
+        if (droppedOut) {
+            kernels.dropout(acts.get(ENCODED), acts.get(ENCODED), dropout, placeKey(0), N * C);
+        }
         for (int l = 0; l < config.layers(); l++) {
             Tensor residual = l == 0 ? acts.get(ENCODED) : acts.get(RESIDUAL3, l - 1);
             kernels.layernormForward(acts.get(LN1, l), acts.get(LN1_MEAN, l), acts.get(LN1_RSTD, l),
                     residual, param(LN1W, l), param(LN1B, l), N, C);
             kernels.matmulForward(acts.get(QKV, l), acts.get(LN1, l), param(QKVW, l), param(QKVB, l), N, C, 3 * C);
-            kernels.attentionForward(acts.get(ATTY, l), acts.get(ATT_STATS, l), acts.get(QKV, l), B, T, C, NH);
+            kernels.attentionForward(acts.get(ATTY, l), acts.get(ATT_STATS, l), acts.get(QKV, l), B, T, C, NH,
+                    attentionDropout, droppedOut ? placeKey(1 + 3 * l) : 0L);
             kernels.matmulForward(acts.get(ATTPROJ, l), acts.get(ATTY, l), param(ATTPROJW, l), param(ATTPROJB, l),
                     N, C, C);
-            kernels.residualForward(acts.get(RESIDUAL2, l), residual, acts.get(ATTPROJ, l), N * C);
+            residualForward(acts.get(RESIDUAL2, l), residual, acts.get(ATTPROJ, l), 2 + 3 * l, N * C);
             kernels.layernormForward(acts.get(LN2, l), acts.get(LN2_MEAN, l), acts.get(LN2_RSTD, l),
                     acts.get(RESIDUAL2, l), param(LN2W, l), param(LN2B, l), N, C);
             kernels.matmulForward(acts.get(FCH, l), acts.get(LN2, l), param(FCW, l), param(FCB, l), N, C, 4 * C);
             kernels.geluForward(acts.get(FCH_GELU, l), acts.get(FCH, l), N * 4 * C);
             kernels.matmulForward(acts.get(FCPROJ, l), acts.get(FCH_GELU, l), param(FCPROJW, l), param(FCPROJB, l),
                     N, 4 * C, C);
-            kernels.residualForward(acts.get(RESIDUAL3, l), acts.get(RESIDUAL2, l), acts.get(FCPROJ, l), N * C);
+            residualForward(acts.get(RESIDUAL3, l), acts.get(RESIDUAL2, l), acts.get(FCPROJ, l), 3 + 3 * l, N * C);
         }
         kernels.layernormForward(acts.get(LNF), acts.get(LNF_MEAN), acts.get(LNF_RSTD),
                 acts.get(RESIDUAL3, config.layers() - 1), param(LNFW), param(LNFB), N, C);
@@ -164,7 +211,9 @@ public final class BatchPasses {
      * order). The residual stream's gradient lives in one (B, T, C) buffer, {@code dresidual} (ENCODED's gradient
      * view, zero-filled by {@link #zeroGradients}): a residual add passes its gradient through unchanged, so each
      * block's products read it as their dout and each layernorm backward adds its part to it; every other activation
-     * gradient is written by its one producer.
+     * gradient is written by its one producer. After a forward with dropout, a dropped-out projection's gradient is
+     * dresidual times its mask, written to the free gradient buffer of the next layernorm down (LN2's, LN1's), and
+     * the embeddings' gradient is dresidual times theirs, in place.
      */
     public void backward(int B, int T) {
         int C = config.channels();
@@ -178,9 +227,10 @@ public final class BatchPasses {
                 acts.get(RESIDUAL3, L - 1), param(LNFW), acts.get(LNF_MEAN), acts.get(LNF_RSTD), N, C);
         for (int l = L - 1; l >= 0; l--) {
             Tensor residual = l == 0 ? acts.get(ENCODED) : acts.get(RESIDUAL3, l - 1);
-            // residual3 = residual2 + fcproj: dfcproj is dresidual itself
+            // residual3 = residual2 + fcproj: dfcproj is dresidual itself (times the mask with dropout)
             kernels.matmulBackward(acts.gradient(FCH_GELU, l), grad(FCPROJW, l), grad(FCPROJB, l),
-                    dresidual, acts.get(FCH_GELU, l), param(FCPROJW, l), N, 4 * C, C);
+                    droppedGradient(dresidual, acts.gradient(LN2, l), 3 + 3 * l, N * C), acts.get(FCH_GELU, l),
+                    param(FCPROJW, l), N, 4 * C, C);
             kernels.geluBackward(acts.gradient(FCH, l), acts.gradient(FCH_GELU, l), acts.get(FCH, l), N * 4 * C);
             kernels.matmulBackward(acts.gradient(LN2, l), grad(FCW, l), grad(FCB, l),
                     acts.gradient(FCH, l), acts.get(LN2, l), param(FCW, l), N, C, 4 * C);
@@ -189,13 +239,18 @@ public final class BatchPasses {
                     acts.get(LN2_RSTD, l), N, C);
             // residual2 = residual + attproj: dattproj is dresidual too
             kernels.matmulBackward(acts.gradient(ATTY, l), grad(ATTPROJW, l), grad(ATTPROJB, l),
-                    dresidual, acts.get(ATTY, l), param(ATTPROJW, l), N, C, C);
+                    droppedGradient(dresidual, acts.gradient(LN1, l), 2 + 3 * l, N * C), acts.get(ATTY, l),
+                    param(ATTPROJW, l), N, C, C);
             kernels.attentionBackward(acts.gradient(QKV, l), acts.gradient(ATTY, l), acts.get(QKV, l),
-                    acts.get(ATTY, l), acts.get(ATT_STATS, l), B, T, C, NH);
+                    acts.get(ATTY, l), acts.get(ATT_STATS, l), B, T, C, NH, droppedOut ? dropout : 0f,
+                    droppedOut ? placeKey(1 + 3 * l) : 0L);
             kernels.matmulBackward(acts.gradient(LN1, l), grad(QKVW, l), grad(QKVB, l),
                     acts.gradient(QKV, l), acts.get(LN1, l), param(QKVW, l), N, C, 3 * C);
             kernels.layernormBackward(dresidual, grad(LN1W, l), grad(LN1B, l), acts.gradient(LN1, l),
                     residual, param(LN1W, l), acts.get(LN1_MEAN, l), acts.get(LN1_RSTD, l), N, C);
+        }
+        if (droppedOut) {
+            kernels.dropout(dresidual, dresidual, dropout, placeKey(0), N * C);
         }
         kernels.encoderBackward(grad(WTE), grad(WPE), acts.gradient(ENCODED), acts.inputs(), B, T, C);
     }

@@ -7,7 +7,8 @@ package io.streamtrain.model.internal;
  */
 public final class SplitMix64 {
 
-    private static final long GOLDEN_GAMMA = 0x9E3779B97F4A7C15L;
+    /** The increment of the state per draw. */
+    public static final long GOLDEN_GAMMA = 0x9E3779B97F4A7C15L;
 
     private long state;
 
@@ -21,7 +22,14 @@ public final class SplitMix64 {
     }
 
     public long nextLong() {
-        long z = (state += GOLDEN_GAMMA);
+        return mix(state += GOLDEN_GAMMA);
+    }
+
+    /**
+     * SplitMix64's output function: a well-mixed 64-bit value of {@code z}. Counter-based draws use it alone: the
+     * dropout masks are {@code mix(key + (i + 1) * GOLDEN_GAMMA)} for element i (see {@code Kernels.dropout}).
+     */
+    public static long mix(long z) {
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
         return z ^ (z >>> 31);

@@ -217,21 +217,52 @@ class CpuKernelsGradientTest {
         checkAttention(B, T, C, NH);
     }
 
+    @Test
+    void shouldMatchFiniteDifferencesOfAttentionWithTheSameDropoutMaskOnItsWeights() {
+        checkAttention(B, 9, C, NH, 0.3f, 77L);
+        checkAttention(1, 19, 15, 3, 0.5f, -5L);
+    }
+
     private void checkAttention(int b, int t, int c, int nh) {
+        checkAttention(b, t, c, nh, 0f, 0L);
+    }
+
+    private void checkAttention(int b, int t, int c, int nh, float dropout, long key) {
         int n = b * t;
         float[] qkv = randomFloats(random, n * 3 * c, 1.5f);
         Tensor out = kernels.allocate((long) n * c);
         Tensor stats = kernels.allocate(kernels.attentionStatisticsSize(b, t, nh));
         Tensor qkvTensor = upload(kernels, qkv);
-        kernels.attentionForward(out, stats, qkvTensor, b, t, c, nh);
-        Function<double[][], double[]> f = x -> ReferenceKernels.attention(x[0], b, t, c, nh);
+        kernels.attentionForward(out, stats, qkvTensor, b, t, c, nh, dropout, key);
+        // the mask is a function of (key, element): fixed while the finite differences move the inputs
+        Function<double[][], double[]> f = x -> ReferenceKernels.attention(x[0], b, t, c, nh, dropout, key);
         double[][] inputs = {toDouble(qkv)};
         assertClose("attention out", download(kernels, out), f.apply(inputs), FORWARD_TOLERANCE);
 
         float[] dout = randomFloats(random, n * c, 1f);
         Gradient dqkv = new Gradient(n * 3 * c);
-        kernels.attentionBackward(dqkv.tensor, upload(kernels, dout), qkvTensor, out, stats, b, t, c, nh);
+        kernels.attentionBackward(dqkv.tensor, upload(kernels, dout), qkvTensor, out, stats, b, t, c, nh, dropout,
+                key);
         assertClose("dqkv", dqkv.written(), numericGradient(f, inputs, 0, toDouble(dout)), GRADIENT_TOLERANCE);
+    }
+
+    @Test
+    void shouldMatchFiniteDifferencesOfDropoutAndItsResidualSumWithTheSameMask() {
+        int n = N * C;
+        float[] inp = randomFloats(random, n, 1f);
+        float[] other = randomFloats(random, n, 1f);
+        Tensor out = kernels.allocate(n);
+        kernels.residualDropoutForward(out, upload(kernels, other), upload(kernels, inp), 0.25f, 9L, n);
+        Function<double[][], double[]> f = x -> ReferenceKernels.residual(x[1], ReferenceKernels.dropout(x[0], 0.25f,
+                9L));
+        double[][] inputs = {toDouble(inp), toDouble(other)};
+        assertClose("residual + dropout out", download(kernels, out), f.apply(inputs), FORWARD_TOLERANCE);
+        // backward of a dropout is the same dropout of the output's gradient
+        float[] dout = randomFloats(random, n, 1f);
+        Tensor dinp = upload(kernels, dout);
+        kernels.dropout(dinp, dinp, 0.25f, 9L, n);
+        assertClose("d inp", download(kernels, dinp), numericGradient(f, inputs, 0, toDouble(dout)),
+                GRADIENT_TOLERANCE);
     }
 
     @Test

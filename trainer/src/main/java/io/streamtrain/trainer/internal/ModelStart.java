@@ -50,14 +50,16 @@ public final class ModelStart {
     }
 
     /**
-     * The model on {@code kernels}: restored from {@code start}, else initialized from {@code seed}; the kernels are
-     * closed when that fails.
+     * The model on {@code kernels}: restored from {@code start}, else initialized from {@code seed}, training with
+     * {@code dropout}; the kernels are closed when that fails.
      */
     public static Gpt gpt(Optional<Checkpoint> start, GptConfig config, Kernels kernels, TrainingOptions options,
-                          long seed) {
+                          long seed, double dropout) {
         try {
-            return start.isPresent() ? Gpt.restore(start.get(), kernels, options)
+            Gpt gpt = start.isPresent() ? Gpt.restore(start.get(), kernels, options)
                     : Gpt.initialize(config, kernels, options, seed);
+            gpt.dropout(dropout);
+            return gpt;
         } catch (RuntimeException e) {
             kernels.close();
             throw e;

@@ -113,7 +113,7 @@ public final class RankTrainer implements AutoCloseable {
         this.runId = run.afterJoin();
         this.backend = RankBackend.open(cuda, rank, world, config.cpuThreads(), log);
         this.gpt = ModelStart.gpt(restored.map(CheckpointStore.Loaded::checkpoint), gptConfig, backend.kernels(),
-                ModelStart.trainingOptions(config), config.seed());
+                ModelStart.trainingOptions(config), config.seed(), config.dropout());
         this.input = new RankInput(config.kafkaClients(), config.tokenBatchesTopic(), rank, worldSize,
                 ledger.offsets(), config.worldWaitMillis());
 

@@ -16,6 +16,10 @@ import java.util.Arrays;
  *   backward  dA = dout Vᵀ    dS = A * (dA - rowsum(dout * out)) * scale
  *             dQ = dS K       dK = dSᵀ Q          dV = Aᵀ dout
  * </pre>
+ * With dropout p (training only), the weights of V are A' = A * mask / (1 - p), with the {@link DropoutMask} keyed by
+ * the call's key at element ((b * NH + h) * T + t) * T + t2; the statistics keep A itself, backward draws the
+ * mask again: {@code dA = mask * (dout Vᵀ) / (1 - p)}, {@code dV = A'ᵀ dout}, and rowsum(dout * out) is still
+ * the sum of A dA.
  * Products whose vectorized loop would run along hs (short) are computed transposed, along T.
  * Every sum runs over its index in order, so decoding one position ({@link #decode}) gives the same bits
  * as the last row of {@link #forwardHead}.
@@ -34,9 +38,13 @@ public final class Attention {
         return (long) B * NH * T * T;
     }
 
-    /** out (B, T, C) from qkv (B, T, 3C); stats (B, NH, T, T) keeps the softmax for backward. */
-    public void forward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH) {
+    /**
+     * out (B, T, C) from qkv (B, T, 3C); stats (B, NH, T, T) keeps the softmax for backward; dropout p on the
+     * attention weights with the mask of {@code key} (p = 0: none).
+     */
+    public void forward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH, float p, long key) {
         ForwardTask task = forwardTask;
+        task.dropout = Dropout.of(p, key, T, NH);
         task.out = floats(out, (long) B * T * C, "attentionForward", "out");
         task.att = floats(stats, statisticsSize(B, T, NH), "attentionForward", "stats");
         task.qkv = floats(qkv, (long) B * T * 3 * C, "attentionForward", "qkv");
@@ -50,19 +58,21 @@ public final class Attention {
     private static final class ForwardTask extends RangeTask {
         CpuTensor out, att, qkv;
         int T, C, NH;
+        Dropout dropout;
 
         @Override
         public void run(int start, int end) {
             for (int bh = start; bh < end; bh++) {
-                forwardHead(out, att, qkv, bh / NH, bh % NH, T, C, NH);
+                forwardHead(out, att, qkv, bh / NH, bh % NH, T, C, NH, dropout);
             }
         }
     }
 
     /** dqkv (B, T, 3C) = the gradient of forward from dout (B, T, C), written (not accumulated). */
     public void backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
-                         int NH) {
+                         int NH, float p, long key) {
         BackwardTask task = backwardTask;
+        task.dropout = Dropout.of(p, key, T, NH);
         task.dqkv = floats(dqkv, (long) B * T * 3 * C, "attentionBackward", "dqkv");
         task.dout = floats(dout, (long) B * T * C, "attentionBackward", "dout");
         task.qkv = floats(qkv, (long) B * T * 3 * C, "attentionBackward", "qkv");
@@ -78,11 +88,12 @@ public final class Attention {
     private static final class BackwardTask extends RangeTask {
         CpuTensor dqkv, dout, qkv, out, att;
         int T, C, NH;
+        Dropout dropout;
 
         @Override
         public void run(int start, int end) {
             for (int bh = start; bh < end; bh++) {
-                backwardHead(dqkv, dout, qkv, out, att, bh / NH, bh % NH, T, C, NH);
+                backwardHead(dqkv, dout, qkv, out, att, bh / NH, bh % NH, T, C, NH, dropout);
             }
         }
     }
@@ -117,9 +128,24 @@ public final class Attention {
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
+    /** The dropout of one call on the attention weights, or null for none. */
+    private record Dropout(long key, int threshold, float scale, int T, int NH) {
+        static Dropout of(float p, long key, int T, int NH) {
+            return p == 0f ? null : new Dropout(key, DropoutMask.threshold(p), DropoutMask.scale(p), T, NH);
+        }
+
+        /** row[0, count) of query t of (b, h) times its mask: 0 where dropped, times 1 / (1 - p) where kept. */
+        void apply(float[] row, int count, int b, int h, int t) {
+            long base = ((long) (b * NH + h) * T + t) * T;
+            for (int t2 = 0; t2 < count; t2++) {
+                row[t2] = DropoutMask.keep(key, base + t2, threshold) ? row[t2] * scale : 0f;
+            }
+        }
+    }
+
     /** out (B, T, C) at head h of row b, and that head's softmax rows into att (B, NH, T, T). */
     private static void forwardHead(CpuTensor out, CpuTensor att, CpuTensor qkv, int b, int h, int T, int C,
-                                    int NH) {
+                                    int NH, Dropout dropout) {
         int hs = C / NH;
         float scale = (float) (1.0 / Math.sqrt(hs));
         Scratch s = SCRATCH.get().ensure(T, hs);
@@ -137,6 +163,9 @@ public final class Attention {
             softmaxRow(row, t + 1, scale, s.dsum);
             Arrays.fill(row, t + 1, T, 0f);
             System.arraycopy(row, 0, att.array, attBase + t * T, T);
+            if (dropout != null) {
+                dropout.apply(row, t + 1, b, h, t);
+            }
         }
         // outᵀ[i, t] = sum over t2 of V[t2, i] * Aᵀ[t2, t]
         transpose(s.bT, s.a, T);
@@ -152,7 +181,7 @@ public final class Attention {
 
     /** Writes the gradient of head h of row b into its columns of dqkv (B, T, 3C). */
     private static void backwardHead(CpuTensor dqkv, CpuTensor dout, CpuTensor qkv, CpuTensor out, CpuTensor att,
-                                     int b, int h, int T, int C, int NH) {
+                                     int b, int h, int T, int C, int NH, Dropout dropout) {
         int hs = C / NH;
         float scale = (float) (1.0 / Math.sqrt(hs));
         Scratch s = SCRATCH.get().ensure(T, hs);
@@ -180,6 +209,9 @@ public final class Attention {
             float[] a = s.a[t];
             float[] d = s.b[t];
             float dsum = s.dsum[t];
+            if (dropout != null) {
+                dropout.apply(d, t + 1, b, h, t); // dA = mask * dA' / (1 - p)
+            }
             for (int t2 = 0; t2 <= t; t2++) {
                 d[t2] = a[t2] * (d[t2] - dsum) * scale;
             }
@@ -192,7 +224,12 @@ public final class Attention {
         // dKᵀ[i, t2] = sum over t of Q[t, i] * dS[t, t2]
         accumulateTransposed(s, s.b, x, qBase, 3 * C, T, hs);
         scatter(dqkv.array, dqkv.offset + b * T * 3 * C + C + h * hs, 3 * C, s.yT, T, hs);
-        // dVᵀ[i, t2] = sum over t of dout[t, i] * A[t, t2]
+        // dVᵀ[i, t2] = sum over t of dout[t, i] * A[t, t2] (A' with dropout)
+        if (dropout != null) {
+            for (int t = 0; t < T; t++) {
+                dropout.apply(s.a[t], t + 1, b, h, t);
+            }
+        }
         accumulateTransposed(s, s.a, g, gBase, C, T, hs);
         scatter(dqkv.array, dqkv.offset + b * T * 3 * C + 2 * C + h * hs, 3 * C, s.yT, T, hs);
     }

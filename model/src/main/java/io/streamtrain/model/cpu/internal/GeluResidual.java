@@ -6,7 +6,7 @@ import io.streamtrain.model.Tensor;
 import io.streamtrain.model.cpu.internal.WorkerPool.RangeTask;
 
 /**
- * The gelu and residual family ({@code gelu_residual.cu} on the GPU). Gelu (tanh approximation) runs on blocks
+ * The gelu, residual and dropout family ({@code gelu_residual.cu} on the GPU). Gelu (tanh approximation) runs on blocks
  * copied into per-thread scratch arrays indexed from 0 so that HotSpot vectorizes them (see {@link MicroKernel}),
  * split over the worker pool; the residual sums are plain loops on the calling thread.
  */
@@ -71,6 +71,30 @@ public final class GeluResidual {
         CpuTensor b = floats(inp2, N, "residualForward", "inp2");
         for (int i = 0; i < N; i++) {
             o.array[o.offset + i] = a.array[a.offset + i] + b.array[b.offset + i];
+        }
+    }
+
+    /** out (N) = inp1 (N) + dropout(inp2 (N)) with the mask of {@code key} ({@link DropoutMask}). */
+    public static void residualDropoutForward(Tensor out, Tensor inp1, Tensor inp2, float p, long key, int N) {
+        CpuTensor o = floats(out, N, "residualDropoutForward", "out");
+        CpuTensor a = floats(inp1, N, "residualDropoutForward", "inp1");
+        CpuTensor b = floats(inp2, N, "residualDropoutForward", "inp2");
+        int threshold = DropoutMask.threshold(p);
+        float scale = DropoutMask.scale(p);
+        for (int i = 0; i < N; i++) {
+            float dropped = DropoutMask.keep(key, i, threshold) ? b.array[b.offset + i] * scale : 0f;
+            o.array[o.offset + i] = a.array[a.offset + i] + dropped;
+        }
+    }
+
+    /** out (N) = dropout(inp (N)) with the mask of {@code key} ({@link DropoutMask}); out may be inp. */
+    public static void dropout(Tensor out, Tensor inp, float p, long key, int N) {
+        CpuTensor o = floats(out, N, "dropout", "out");
+        CpuTensor x = floats(inp, N, "dropout", "inp");
+        int threshold = DropoutMask.threshold(p);
+        float scale = DropoutMask.scale(p);
+        for (int i = 0; i < N; i++) {
+            o.array[o.offset + i] = DropoutMask.keep(key, i, threshold) ? x.array[x.offset + i] * scale : 0f;
         }
     }
 
