@@ -77,6 +77,8 @@ public final class Trainer implements AutoCloseable {
     private MetricsServer metricsServer;
     private ModelAnnouncer announcer;
     private EvaluationBatchLoader evaluationBatches;
+    private Evaluator evaluator;
+    private final long startStep;  // the step restored at start: later steps were trained by this trainer
     private volatile Throwable failure;
     private volatile boolean stopped;
 
@@ -89,6 +91,7 @@ public final class Trainer implements AutoCloseable {
         this.console = console;
         console.print(config);
         this.model = ResidentModel.open(config, console);
+        this.startStep = model.step();
         model.meters().bindTo(registry);
         new JvmMemoryMetrics().bindTo(registry);
         gcMetrics.bindTo(registry);
@@ -146,7 +149,7 @@ public final class Trainer implements AutoCloseable {
             listeners.add(announcer);
         }
         Files.createDirectories(config.runDir());
-        Evaluator evaluator = Evaluator.none(model);
+        evaluator = Evaluator.none(model);
         if (config.evalEverySteps() > 0) {
             evaluationBatches = new EvaluationBatchLoader(clientConfig("eval-loader", Map.of()), config.evalTopic(),
                     config.evalBatches(), model.tokenizerIdentity(), model.config().contextLength(),
@@ -295,7 +298,10 @@ public final class Trainer implements AutoCloseable {
     }
 
     /**
-     * Stops consuming, writes the final checkpoint (when anything was trained or dead-lettered since the last one,
+     * Stops consuming, evaluates the last step on the held-out set when evaluations are on and it was trained here
+     * but not evaluated yet (a stop before max.steps: Ctrl-C, shutdown; its figures go to the console and the
+     * listeners, not to the metrics topic, whose producer has closed), writes the final checkpoint (when anything
+     * was trained or dead-lettered since the last one,
      * or, after a clean close, to drop the records the last one carries for a restart to re-send) and releases the
      * model; idempotent.
      *
@@ -320,6 +326,15 @@ public final class Trainer implements AutoCloseable {
         }
         if (metricsServer != null) {
             metricsServer.close();
+        }
+        if (evaluator != null && failure == null) {
+            // the stream thread is gone: evaluate the last step here, once, unless it was (at max.steps)
+            try {
+                evaluator.evaluateAtStop(model.step(), model.step() > startStep)
+                        .ifPresent(e -> evaluator.announce(e, TrainerListener.all(listeners)));
+            } catch (RuntimeException e) {
+                console.println("the final evaluation failed (the final checkpoint is still written): " + e);
+            }
         }
         if (evaluationBatches != null) {
             evaluationBatches.close();

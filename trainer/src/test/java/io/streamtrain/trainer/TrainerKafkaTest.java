@@ -288,34 +288,63 @@ class TrainerKafkaTest {
         return text.getBytes(StandardCharsets.UTF_8);
     }
 
-    @Test
-    void shouldEvaluateOnTheHeldOutTopicAndKeepTheBestCheckpointApartFromTheRotation() throws Exception {
-        String batches = "held-out-test.batches";
-        String evalBatches = "held-out-test.eval";
-        String metrics = "held-out-test.metrics";
-        Path corpus = dir.resolve("hamlet.txt");
+    /**
+     * A corpus produced with a quarter held out to {@code <name>.batches} and {@code <name>.eval}, and the settings of
+     * a trainer of it (run directory {@code dir/<name>}) that evaluates every 5 steps on 3 batches.
+     */
+    private Map<String, Object> heldOutRun(String name, int maxSteps) throws Exception {
+        Path corpus = dir.resolve(name + ".txt");
         Files.writeString(corpus, TestBatches.TEXT.repeat(40));                                   // ~11 k bytes
         ProducerSummary produced = DocumentProducer.run(ProducerSettings.builder()
                 .bootstrapServers(kafka.bootstrapServers()).dataset("hamlet").tokenizer("byte")
-                .topic(batches).evalTopic(evalBatches).holdout(0.25).holdoutBlockTokens(256)
+                .topic(name + ".batches").evalTopic(name + ".eval").holdout(0.25).holdoutBlockTokens(256)
                 .batchRows(B).sequenceLength(T).inputs(List.of(corpus.toString())).progress("none").build(),
                 new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
         assertTrue(produced.evalBatches() >= 3, "held-out batches: " + produced.evalBatches());
-        int steps = 12;
-        Map<String, Object> properties = TestBatches.config(dir.resolve("run"), B, T,
+        return TestBatches.config(dir.resolve(name), B, T,
                 TrainerConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(),
-                TrainerConfig.APPLICATION_ID, "held-out-test",
-                TrainerConfig.TOKEN_BATCHES_TOPIC, batches,
-                TrainerConfig.EVAL_TOPIC, evalBatches,
-                TrainerConfig.METRICS_TOPIC, metrics,
-                TrainerConfig.SAMPLES_TOPIC, "held-out-test.samples",
-                TrainerConfig.DEAD_LETTERS_TOPIC, "held-out-test.dead-letters",
-                TrainerConfig.MAX_STEPS, steps,
+                TrainerConfig.APPLICATION_ID, name,
+                TrainerConfig.TOKEN_BATCHES_TOPIC, name + ".batches",
+                TrainerConfig.EVAL_TOPIC, name + ".eval",
+                TrainerConfig.METRICS_TOPIC, name + ".metrics",
+                TrainerConfig.SAMPLES_TOPIC, name + ".samples",
+                TrainerConfig.DEAD_LETTERS_TOPIC, name + ".dead-letters",
+                TrainerConfig.MAX_STEPS, maxSteps,
                 TrainerConfig.SAMPLE_EVERY_STEPS, 0,
                 TrainerConfig.EVAL_EVERY_STEPS, 5,
                 TrainerConfig.EVAL_BATCHES, 3,
                 TrainerConfig.CHECKPOINT_EVERY_STEPS, 1,
                 TrainerConfig.CHECKPOINT_KEEP, 1);
+    }
+
+    @Test
+    void shouldEvaluateTheLastStepOnceMoreWhenStoppedBeforeMaxSteps() throws Exception {
+        Map<String, Object> properties = heldOutRun("stop-eval-test", 0);
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        Trainer.Recorder recorder = new Trainer.Recorder();
+        long stoppedAt;
+        try (Trainer trainer = new Trainer(new TrainerConfig(properties),
+                new PrintStream(console, true, StandardCharsets.UTF_8))) {
+            trainer.addListener(recorder);
+            trainer.start();
+            assertTrue(trainer.awaitSteps(7, TIMEOUT), "7 steps within " + TIMEOUT);
+            trainer.stop();  // as Ctrl-C does
+            stoppedAt = trainer.step();
+        }
+        List<Evaluation> evaluations = recorder.evaluations();
+        Evaluation last = evaluations.get(evaluations.size() - 1);
+        assertEquals(stoppedAt, last.step(), "the step the trainer stopped at is evaluated: " + evaluations);
+        assertEquals(stoppedAt / 5 + (stoppedAt % 5 == 0 ? 0 : 1), evaluations.size(), "once: " + evaluations);
+        String printed = console.toString(StandardCharsets.UTF_8);
+        assertTrue(printed.contains(String.format("eval %6d | held-out loss", stoppedAt)), printed);
+        assertTrue(printed.contains("best held-out loss"), printed);
+    }
+
+    @Test
+    void shouldEvaluateOnTheHeldOutTopicAndKeepTheBestCheckpointApartFromTheRotation() throws Exception {
+        int steps = 12;
+        String metrics = "held-out-test.metrics";
+        Map<String, Object> properties = heldOutRun("held-out-test", steps);
         ByteArrayOutputStream console = new ByteArrayOutputStream();
         Trainer.Recorder recorder = new Trainer.Recorder();
         try (Trainer trainer = new Trainer(new TrainerConfig(properties),
@@ -343,7 +372,7 @@ class TrainerKafkaTest {
         Evaluation best = evaluations.stream().min(java.util.Comparator.comparingDouble(Evaluation::loss))
                 .orElseThrow();
         assertEquals(best.step(), evaluations.get(2).bestStep());
-        Path checkpoints = dir.resolve("run").resolve("checkpoints");
+        Path checkpoints = dir.resolve("held-out-test").resolve("checkpoints");
         try (var files = Files.list(checkpoints.resolve("best"))) {
             assertEquals(List.of(checkpoints.resolve("best").resolve(String.format("step-%012d.safetensors",
                     best.step()))), files.toList(), "one best checkpoint, that of the lowest held-out loss");

@@ -3,13 +3,15 @@ package io.streamtrain.trainer.internal;
 import io.streamtrain.model.EvalResult;
 import io.streamtrain.trainer.Evaluation;
 import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.TrainerListener;
 import java.util.List;
 import java.util.Optional;
 import java.util.function.Supplier;
 
 /**
- * Held-out evaluation in the training loop: every {@code eval.every.steps} steps and at {@code max.steps}, the mean
- * loss and accuracy over the evaluation set resident on the device, without an update.
+ * Held-out evaluation in the training loop: every {@code eval.every.steps} steps, at {@code max.steps} and when the
+ * trainer stops before (Ctrl-C, shutdown) on a step not yet evaluated, the mean loss and accuracy over the evaluation
+ * set resident on the device, without an update.
  *
  * <p>The set on a continuous stream: the first {@code eval.batches} batches of the evaluation topic, from its
  * beginning. They are uploaded to the device as they arrive (an evaluation covers those present, and says how many
@@ -28,6 +30,7 @@ public final class Evaluator {
     private final long maxSteps;
     private final int capacity;
     private int batchesSeen;
+    private long lastEvaluatedStep = -1;
     private final OverfitWatch overfit;
 
     /**
@@ -63,6 +66,29 @@ public final class Evaluator {
         return due ? evaluate(step) : Optional.empty();
     }
 
+    /**
+     * The evaluation of a trainer that stops at {@code step}: evaluates when evaluations are on and that step was
+     * trained here and not evaluated yet (so a stop at max.steps does not evaluate twice).
+     */
+    public Optional<Evaluation> evaluateAtStop(long step, boolean trainedHere) {
+        return everySteps > 0 && trainedHere && step != lastEvaluatedStep ? evaluate(step) : Optional.empty();
+    }
+
+    /**
+     * Tells {@code listener} of {@code evaluation}: onEvaluation, onHeldOutLoss, and for a new best, its checkpoint
+     * (written here) with onBestCheckpoint and onNewBest.
+     */
+    public void announce(Evaluation evaluation, TrainerListener listener) {
+        listener.onEvaluation(evaluation);
+        listener.onHeldOutLoss(evaluation.step(), evaluation.loss());
+        if (evaluation.newBest()) {
+            model.checkpointBest().ifPresent(path -> {
+                listener.onBestCheckpoint(path, evaluation);
+                listener.onNewBest(path, evaluation.step(), evaluation.loss());
+            });
+        }
+    }
+
     /** Evaluates now, after {@code step}; empty when no evaluation batch arrived yet. */
     public Optional<Evaluation> evaluate(long step) {
         if (batchesSeen < capacity) {
@@ -77,6 +103,7 @@ public final class Evaluator {
         if (result.isEmpty()) {
             return Optional.empty();
         }
+        lastEvaluatedStep = step;
         double loss = result.get().loss();
         boolean newBest = model.recordEvaluation(step, loss);
         boolean overfitting = overfit.recordEvaluation(loss);

@@ -163,16 +163,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
         context.forward(new Record<String, SpecificRecord>(key, metrics, now.toEpochMilli()), metricsSink);
         model.recordEmitted(key, metrics);
         listener.onStep(metrics);
-        evaluation.ifPresent(e -> {
-            listener.onEvaluation(e);
-            listener.onHeldOutLoss(e.step(), e.loss());
-            if (e.newBest()) {
-                model.checkpointBest().ifPresent(path -> {
-                    listener.onBestCheckpoint(path, e);
-                    listener.onNewBest(path, e.step(), e.loss());
-                });
-            }
-        });
+        evaluation.ifPresent(e -> evaluator.announce(e, listener));
         if (sampleEverySteps > 0 && step % sampleEverySteps == 0) {
             emitSamples(key, step, tokens, T);
         }
