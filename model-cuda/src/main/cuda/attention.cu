@@ -8,6 +8,10 @@
 // Forward keeps a running maximum and sum (online softmax) over key tiles staged in shared memory;
 // backward recomputes the probabilities from the saved log-sum-exp: one kernel for dq (per query
 // tile, over key tiles), one for dk and dv (per key tile, over query tiles), so no atomics.
+// Dropout on the attention weights (training only; `dropout` 0 = none): the weight of value j for query i is
+// p_ij * mask_ij / (1 - p), the mask of dropoutOf(maskKey, dropout) (common.cuh) at element ((b NH + h) T + i) T + j,
+// drawn again in backward: dv_j = sum_i p'_ij dout_i and ds_ij = p_ij (mask_ij dp_ij / (1 - p) - D_i), where D_i =
+// dout_i . out_i still equals sum_j p_ij (mask_ij dp_ij / (1 - p)). The log-sum-exp is that of the undropped scores.
 #include "common.cuh"
 #include "tensorcore.cuh"
 
@@ -63,7 +67,7 @@ __device__ __forceinline__ void axpy32(float* r, float a, const float* s) {
 
 template <int P>
 __device__ void attentionForward(float* out, float* stats, const float* qkv, int B, int T, int C, int NH, int hs,
-                                 float scale) {
+                                 float scale, unsigned long long maskKey, float dropout) {
     constexpr int D = 32 * P;
     __shared__ __align__(16) float keys[STAGE * D];
     __shared__ __align__(16) float values[STAGE * D];
@@ -80,6 +84,8 @@ __device__ void attentionForward(float* out, float* stats, const float* qkv, int
 #pragma unroll
     for (int d = 0; d < 32; d++) acc[d] = 0.0f;
     float m = -CUDART_INF_F, l = 0.0f;
+    Dropout drop = dropoutOf(maskKey, dropout);
+    unsigned long long dropRow = (((unsigned long long)b * NH + h) * T + i) * T;  // mask index of (i, key 0)
     int lastKey = min(T - 1, tile * ROWS + ROWS - 1);
     for (int first = 0; first <= lastKey; first += STAGE) {
         __syncthreads();
@@ -106,6 +112,7 @@ __device__ void attentionForward(float* out, float* stats, const float* qkv, int
             for (int c = 0; c < CHUNK; c++) {
                 float p = exp2f(s[c] - newM);
                 l += p;
+                if (drop.on) p = dropped(drop, dropRow + first + c0 + c, p);
                 axpy32(acc, p, values + (c0 + c) * D + part * 32);
             }
             m = newM;
@@ -141,7 +148,8 @@ extern "C" __global__ void attention_backward_preprocess(float* stats, const flo
 // ds_ij = p_ij (dout_i . v_j - D_i), p_ij = exp(scale q_i . k_j - lse_i).
 template <int P>
 __device__ void attentionBackwardQuery(float* dqkv, const float* dout, const float* qkv, const float* stats,
-                                       int B, int T, int C, int NH, int hs, float scale) {
+                                       int B, int T, int C, int NH, int hs, float scale, unsigned long long maskKey,
+                                       float dropout) {
     constexpr int D = 32 * P;
     __shared__ __align__(16) float keys[STAGE * D];
     __shared__ __align__(16) float values[STAGE * D];
@@ -161,6 +169,8 @@ __device__ void attentionBackwardQuery(float* dqkv, const float* dout, const flo
     long long statRow = ((long long)b * NH + h) * T + i;
     float lse2 = valid ? stats[statRow] * LOG2E : 0.0f;
     float Di = valid ? stats[(long long)B * NH * T + statRow] : 0.0f;
+    Dropout drop = dropoutOf(maskKey, dropout);
+    unsigned long long dropRow = (unsigned long long)statRow * T;  // mask index of (i, key 0)
     int lastKey = min(T - 1, tile * ROWS + ROWS - 1);
     for (int first = 0; first <= lastKey; first += STAGE) {
         __syncthreads();
@@ -173,6 +183,7 @@ __device__ void attentionBackwardQuery(float* dqkv, const float* dout, const flo
             float s = partsSum<P>(dot32(q, k));
             float p = (valid && first + c <= i) ? exp2f(s - lse2) : 0.0f;
             float dp = partsSum<P>(dot32(dy, values + c * D + part * 32));
+            if (drop.on) dp = dropped(drop, dropRow + first + c, dp);
             axpy32(dq, p * (dp - Di), k);
         }
     }
@@ -189,7 +200,8 @@ __device__ void attentionBackwardQuery(float* dqkv, const float* dout, const flo
 // dv_j = sum_i p_ij dout_i, dk_j = scale * sum_i ds_ij q_i (written, not accumulated).
 template <int P>
 __device__ void attentionBackwardKeyValue(float* dqkv, const float* dout, const float* qkv, const float* stats,
-                                          int B, int T, int C, int NH, int hs, float scale) {
+                                          int B, int T, int C, int NH, int hs, float scale, unsigned long long maskKey,
+                                          float dropout) {
     constexpr int D = 32 * P;
     __shared__ __align__(16) float queries[STAGE * D];
     __shared__ __align__(16) float douts[STAGE * D];
@@ -210,6 +222,7 @@ __device__ void attentionBackwardKeyValue(float* dqkv, const float* dout, const 
     for (int d = 0; d < 32; d++) { dk[d] = 0.0f; dv[d] = 0.0f; }
     long long statBase = ((long long)b * NH + h) * T;
     long long dBase = (long long)B * NH * T + statBase;
+    Dropout drop = dropoutOf(maskKey, dropout);
     for (int first = tile * ROWS; first < T; first += STAGE) {
         __syncthreads();
         for (int idx = threadIdx.x; idx < STAGE * D; idx += blockDim.x) {
@@ -232,8 +245,14 @@ __device__ void attentionBackwardKeyValue(float* dqkv, const float* dout, const 
             const float* dyrow = douts + c * D + part * 32;
             float s = partsSum<P>(dot32(k, qrow));
             float p = (valid && first + c >= j) ? exp2f(s - lse2s[c]) : 0.0f;
-            axpy32(dv, p, dyrow);
             float dp = partsSum<P>(dot32(v, dyrow));
+            if (drop.on) {
+                unsigned long long at = ((unsigned long long)statBase + first + c) * T + j;  // (query, key j)
+                axpy32(dv, dropped(drop, at, p), dyrow);
+                dp = dropped(drop, at, dp);
+            } else {
+                axpy32(dv, p, dyrow);
+            }
             axpy32(dk, p * (dp - Ds[c]), qrow);
         }
     }
@@ -251,18 +270,19 @@ __device__ void attentionBackwardKeyValue(float* dqkv, const float* dout, const 
 
 #define ATTENTION_KERNELS(P)                                                                                        \
     extern "C" __global__ void __launch_bounds__(ROWS * P) attention_forward_##P(                                    \
-            float* out, float* stats, const float* qkv, int B, int T, int C, int NH, float scale) {                 \
-        attentionForward<P>(out, stats, qkv, B, T, C, NH, C / NH, scale);                                           \
+            float* out, float* stats, const float* qkv, int B, int T, int C, int NH, float scale,                   \
+            unsigned long long maskKey, float dropout) {                                                                \
+        attentionForward<P>(out, stats, qkv, B, T, C, NH, C / NH, scale, maskKey, dropout);                             \
     }                                                                                                               \
     extern "C" __global__ void __launch_bounds__(ROWS * P) attention_backward_query_##P(                             \
             float* dqkv, const float* dout, const float* qkv, const float* stats, int B, int T, int C, int NH,       \
-            float scale) {                                                                                          \
-        attentionBackwardQuery<P>(dqkv, dout, qkv, stats, B, T, C, NH, C / NH, scale);                              \
+            float scale, unsigned long long maskKey, float dropout) {                                                   \
+        attentionBackwardQuery<P>(dqkv, dout, qkv, stats, B, T, C, NH, C / NH, scale, maskKey, dropout);                \
     }                                                                                                               \
     extern "C" __global__ void __launch_bounds__(ROWS * P) attention_backward_key_value_##P(                         \
             float* dqkv, const float* dout, const float* qkv, const float* stats, int B, int T, int C, int NH,       \
-            float scale) {                                                                                          \
-        attentionBackwardKeyValue<P>(dqkv, dout, qkv, stats, B, T, C, NH, C / NH, scale);                           \
+            float scale, unsigned long long maskKey, float dropout) {                                                   \
+        attentionBackwardKeyValue<P>(dqkv, dout, qkv, stats, B, T, C, NH, C / NH, scale, maskKey, dropout);             \
     }
 
 ATTENTION_KERNELS(4)  // head sizes 65 to 128; the tensor-core kernels below serve up to 64
@@ -409,11 +429,24 @@ __device__ __forceinline__ void nextKeyValueTile(__nv_bfloat16 (*keys)[TC_ROWS *
     __syncthreads();
 }
 
+// The weights p (a warp's 16 query rows x 64 keys from k0, in the accumulator layout: rows row0 and row0 + 8) times
+// their dropout mask, element (head + query) T + key.
+__device__ __forceinline__ void dropWeights(float (*p)[4], const Dropout& drop, unsigned long long head, int row0,
+                                            int k0, int T) {
+    int tg = threadIdx.x & 3;
+#pragma unroll
+    for (int i = 0; i < 32; i++) {
+        int nt = i >> 2, e = i & 3;
+        unsigned long long row = head + (e < 2 ? row0 : row0 + 8);
+        p[nt][e] = dropped(drop, row * T + k0 + nt * 8 + 2 * tg + (e & 1), p[nt][e]);
+    }
+}
+
 // Forward: 64 query rows per block (16 per warp); key and value tiles double-buffered in shared memory, the
 // next tile's copy in flight while the current one is used.
 template <int D, bool BF16>
 __device__ void attentionForwardTc(float* out, float* stats, const void* qkv, int B, int T, int C, int NH,
-                                   float scale) {
+                                   float scale, unsigned long long maskKey, float dropout) {
     constexpr int S = D + 8;
     __shared__ __align__(16) __nv_bfloat16 keys[2][TC_ROWS * S], values[2][TC_ROWS * S];
     int tile = gridDim.x - 1 - blockIdx.x;
@@ -441,6 +474,8 @@ __device__ void attentionForwardTc(float* out, float* stats, const void* qkv, in
     zero<D / 8>(o);
     float m0 = -CUDART_INF_F, m1 = -CUDART_INF_F, l0 = 0.0f, l1 = 0.0f;
     float scaleLog2 = scale * LOG2E;
+    Dropout drop = dropoutOf(maskKey, dropout);
+    unsigned long long dropHead = ((unsigned long long)b * NH + h) * T;  // mask index of (query t, key j): (dropHead + t) T + j
     for (int kt = 0; kt < keyTiles; kt++) {
         int k0 = kt * TC_ROWS;
         nextKeyValueTile<D, BF16>(keys, values, kBase, vBase, kt, keyTiles, T, C3, hs);
@@ -481,6 +516,7 @@ __device__ void attentionForwardTc(float* out, float* stats, const void* qkv, in
                 l0 += s[nt][0] + s[nt][1];
                 l1 += s[nt][2] + s[nt][3];
             }
+            if (drop.on) dropWeights(s, drop, dropHead, row0, k0, T);
             productOfWeights<D>(o, s, values[kt & 1]);
         }
         __syncthreads();  // the buffers of this tile are refilled next
@@ -500,7 +536,8 @@ __device__ void attentionForwardTc(float* out, float* stats, const void* qkv, in
 // dq of 64 query rows per block, over the key tiles at or before them (double-buffered).
 template <int D, bool BF16>
 __device__ void attentionBackwardQueryTc(float* dqkv, const void* dout, const void* qkv, const float* stats,
-                                         int B, int T, int C, int NH, float scale) {
+                                         int B, int T, int C, int NH, float scale, unsigned long long maskKey,
+                                         float dropout) {
     constexpr int S = D + 8;
     __shared__ __align__(16) __nv_bfloat16 keys[2][TC_ROWS * S], values[2][TC_ROWS * S];
     int tile = gridDim.x - 1 - blockIdx.x;
@@ -533,6 +570,7 @@ __device__ void attentionBackwardQueryTc(float* dqkv, const void* dout, const vo
     float dq[D / 8][4];
     zero<D / 8>(dq);
     float scaleLog2 = scale * LOG2E;
+    Dropout drop = dropoutOf(maskKey, dropout);
     for (int kt = 0; kt < keyTiles; kt++) {
         int k0 = kt * TC_ROWS;
         nextKeyValueTile<D, BF16>(keys, values, kBase, vBase, kt, keyTiles, T, C3, hs);
@@ -549,7 +587,9 @@ __device__ void attentionBackwardQueryTc(float* dqkv, const void* dout, const vo
                     int row = e < 2 ? row0 : row1;
                     int col = k0 + nt * 8 + 2 * tg + (e & 1);
                     float p = (col <= row && col < T && row < T) ? exp2f(s[nt][e] * scaleLog2 - (e < 2 ? lse0 : lse1)) : 0.0f;
-                    s[nt][e] = p * (dp[nt][e] - (e < 2 ? D0 : D1));  // ds
+                    float dpe = drop.on ? dropped(drop, ((unsigned long long)statRow + row) * T + col, dp[nt][e])
+                                        : dp[nt][e];
+                    s[nt][e] = p * (dpe - (e < 2 ? D0 : D1));  // ds
                 }
             }
             productOfWeights<D>(dq, s, keys[kt & 1]);
@@ -562,7 +602,8 @@ __device__ void attentionBackwardQueryTc(float* dqkv, const void* dout, const vo
 // dk, dv of 64 key rows per block, over the query tiles at or after them (double-buffered).
 template <int D, bool BF16>
 __device__ void attentionBackwardKeyValueTc(float* dqkv, const void* dout, const void* qkv, const float* stats,
-                                            int B, int T, int C, int NH, float scale) {
+                                            int B, int T, int C, int NH, float scale, unsigned long long maskKey,
+                                            float dropout) {
     constexpr int S = D + 8;
     __shared__ __align__(16) __nv_bfloat16 queries[2][TC_ROWS * S], douts[2][TC_ROWS * S];
     __shared__ float lse2s[2][TC_ROWS], Ds[2][TC_ROWS];
@@ -598,6 +639,7 @@ __device__ void attentionBackwardKeyValueTc(float* dqkv, const void* dout, const
     zero<D / 8>(dk);
     zero<D / 8>(dv);
     float scaleLog2 = scale * LOG2E;
+    Dropout drop = dropoutOf(maskKey, dropout);
     for (int qt = 0; qt < queryTiles; qt++) {
         int q0 = k0 + qt * TC_ROWS;
         int current = qt & 1, next = current ^ 1;
@@ -629,8 +671,14 @@ __device__ void attentionBackwardKeyValueTc(float* dqkv, const void* dout, const
                     int c = nt * 8 + 2 * tg + (e & 1);
                     int query = q0 + c;
                     float p = (query >= key && query < T) ? exp2f(st[nt][e] * scaleLog2 - lse2s[current][c]) : 0.0f;
-                    st[nt][e] = p;
-                    dpt[nt][e] = p * (dpt[nt][e] - Ds[current][c]);
+                    if (drop.on) {
+                        unsigned long long at = ((unsigned long long)statRow + query) * T + key;
+                        st[nt][e] = dropped(drop, at, p);
+                        dpt[nt][e] = p * (dropped(drop, at, dpt[nt][e]) - Ds[current][c]);
+                    } else {
+                        st[nt][e] = p;
+                        dpt[nt][e] = p * (dpt[nt][e] - Ds[current][c]);
+                    }
                 }
             }
             productOfWeights<D>(dv, st, douts[current]);
@@ -646,18 +694,19 @@ __device__ void attentionBackwardKeyValueTc(float* dqkv, const void* dout, const
 // Kernels per padded head dim D: from fp32 qkv and dout (_tc_D), or from bf16 copies of them (_tc_bf16_D).
 #define ATTENTION_TC_KERNELS(D, SUFFIX, BF16, T_IN)                                                                \
     extern "C" __global__ void __launch_bounds__(TC_THREADS) attention_forward_##SUFFIX##D(                       \
-            float* out, float* stats, const T_IN* qkv, int B, int T, int C, int NH, float scale) {                \
-        attentionForwardTc<D, BF16>(out, stats, qkv, B, T, C, NH, scale);                                         \
+            float* out, float* stats, const T_IN* qkv, int B, int T, int C, int NH, float scale,                  \
+            unsigned long long maskKey, float dropout) {                                                          \
+        attentionForwardTc<D, BF16>(out, stats, qkv, B, T, C, NH, scale, maskKey, dropout);                       \
     }                                                                                                             \
     extern "C" __global__ void __launch_bounds__(TC_THREADS) attention_backward_query_##SUFFIX##D(                \
             float* dqkv, const T_IN* dout, const T_IN* qkv, const float* stats, int B, int T, int C, int NH,       \
-            float scale) {                                                                                        \
-        attentionBackwardQueryTc<D, BF16>(dqkv, dout, qkv, stats, B, T, C, NH, scale);                            \
+            float scale, unsigned long long maskKey, float dropout) {                                             \
+        attentionBackwardQueryTc<D, BF16>(dqkv, dout, qkv, stats, B, T, C, NH, scale, maskKey, dropout);          \
     }                                                                                                             \
     extern "C" __global__ void __launch_bounds__(TC_THREADS) attention_backward_key_value_##SUFFIX##D(            \
             float* dqkv, const T_IN* dout, const T_IN* qkv, const float* stats, int B, int T, int C, int NH,       \
-            float scale) {                                                                                        \
-        attentionBackwardKeyValueTc<D, BF16>(dqkv, dout, qkv, stats, B, T, C, NH, scale);                         \
+            float scale, unsigned long long maskKey, float dropout) {                                             \
+        attentionBackwardKeyValueTc<D, BF16>(dqkv, dout, qkv, stats, B, T, C, NH, scale, maskKey, dropout);       \
     }
 
 ATTENTION_TC_KERNELS(16, tc_, false, float)

@@ -6,6 +6,39 @@
 #include <math_constants.h>
 
 #define LOG2E 1.4426950408889634f
+
+// Dropout (Kernels.dropout in the model): element i of the mask keyed by `key` is kept when the top 24 bits of
+// SplitMix64's output function of key + (i + 1) * 0x9E3779B97F4A7C15 are at or above (int)(p * 2^24); a kept element
+// is scaled by 1 / (1 - p). A function of (key, i) alone: the CPU backend draws the same masks, and backward draws
+// forward's again instead of storing them. `on` is false for p = 0 (the kernels then skip the mask).
+struct Dropout {
+    unsigned long long key;
+    unsigned threshold;
+    float scale;
+    bool on;
+};
+
+__device__ __forceinline__ Dropout dropoutOf(unsigned long long key, float p) {
+    Dropout d;
+    d.key = key;
+    d.threshold = (unsigned)(p * 16777216.0f);
+    d.scale = 1.0f / (1.0f - p);
+    d.on = p > 0.0f;
+    return d;
+}
+
+__device__ __forceinline__ bool dropoutKeep(const Dropout& d, unsigned long long i) {
+    unsigned long long z = d.key + (i + 1ull) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (unsigned)(z >> 40) >= d.threshold;
+}
+
+// x times element i of the mask: 0 when dropped, x / (1 - p) when kept.
+__device__ __forceinline__ float dropped(const Dropout& d, unsigned long long i, float x) {
+    return dropoutKeep(d, i) ? x * d.scale : 0.0f;
+}
 #define LN2 0.6931471805599453f
 
 __device__ __forceinline__ float warpSum(float v) {

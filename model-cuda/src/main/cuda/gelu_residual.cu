@@ -1,4 +1,5 @@
-// Elementwise kernels: tanh-GELU forward/backward, residual add forward/backward. Each thread takes 4
+// Elementwise kernels: tanh-GELU forward/backward, residual add forward/backward, dropout (alone, and fused into the
+// residual add of a dropped-out branch). Each thread takes 4
 // consecutive elements: one 16-byte access per tensor where every tensor is 16-byte aligned, else 4 scalar ones.
 #include "common.cuh"
 
@@ -57,4 +58,32 @@ extern "C" __global__ void residual_forward(float* out, const float* inp1, const
         float4 b = *reinterpret_cast<const float4*>(inp2 + i);
         *reinterpret_cast<float4*>(out + i) = make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);,
         out[j] = inp1[j] + inp2[j];)
+}
+
+// out (N) = inp * mask / (1 - p), the mask of dropoutOf(key, p) (common.cuh); out may be inp.
+extern "C" __global__ void dropout_forward(float* out, const float* inp, unsigned long long key, float p, long long N) {
+    long long i = 4 * ((long long)blockIdx.x * blockDim.x + threadIdx.x);
+    if (i >= N) return;
+    Dropout d = dropoutOf(key, p);
+    bool vector = aligned16(out) && aligned16(inp);
+    FOR_FOUR(i, N, vector,
+        float4 x = *reinterpret_cast<const float4*>(inp + i);
+        *reinterpret_cast<float4*>(out + i) = make_float4(dropped(d, i, x.x), dropped(d, i + 1, x.y),
+                                                          dropped(d, i + 2, x.z), dropped(d, i + 3, x.w));,
+        out[j] = dropped(d, j, inp[j]);)
+}
+
+// out (N) = inp1 + dropout(inp2): the residual sum of a dropped-out branch in one pass.
+extern "C" __global__ void residual_dropout_forward(float* out, const float* inp1, const float* inp2,
+                                                   unsigned long long key, float p, long long N) {
+    long long i = 4 * ((long long)blockIdx.x * blockDim.x + threadIdx.x);
+    if (i >= N) return;
+    Dropout d = dropoutOf(key, p);
+    bool vector = aligned16(out) && aligned16(inp1) && aligned16(inp2);
+    FOR_FOUR(i, N, vector,
+        float4 a = *reinterpret_cast<const float4*>(inp1 + i);
+        float4 b = *reinterpret_cast<const float4*>(inp2 + i);
+        *reinterpret_cast<float4*>(out + i) = make_float4(a.x + dropped(d, i, b.x), a.y + dropped(d, i + 1, b.y),
+                                                          a.z + dropped(d, i + 2, b.z), a.w + dropped(d, i + 3, b.w));,
+        out[j] = inp1[j] + dropped(d, j, inp2[j]);)
 }

@@ -349,14 +349,28 @@ public final class CudaKernels implements Kernels {
     @Override
     public void attentionForward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH) {
         enter();
-        launchers.attention().forward(out, stats, qkv, B, T, C, NH);
+        launchers.attention().forward(out, stats, qkv, B, T, C, NH, 0f, 0L);
+    }
+
+    @Override
+    public void attentionForward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH, float dropout,
+                                 long key) {
+        enter();
+        launchers.attention().forward(out, stats, qkv, B, T, C, NH, dropout, key);
     }
 
     @Override
     public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
                                   int NH) {
         enter();
-        launchers.attention().backward(dqkv, dout, qkv, out, stats, B, T, C, NH);
+        launchers.attention().backward(dqkv, dout, qkv, out, stats, B, T, C, NH, 0f, 0L);
+    }
+
+    @Override
+    public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
+                                  int NH, float dropout, long key) {
+        enter();
+        launchers.attention().backward(dqkv, dout, qkv, out, stats, B, T, C, NH, dropout, key);
     }
 
     @Override
@@ -375,6 +389,23 @@ public final class CudaKernels implements Kernels {
     public void residualForward(Tensor out, Tensor inp1, Tensor inp2, int N) {
         enter();
         launchers.geluResidual().residualForward(out, inp1, inp2, N);
+    }
+
+    @Override
+    public void residualDropoutForward(Tensor out, Tensor inp1, Tensor inp2, float p, long key, int N) {
+        enter();
+        launchers.geluResidual().residualDropoutForward(out, inp1, inp2, p, key, N);
+    }
+
+    @Override
+    public void dropout(Tensor out, Tensor inp, float p, long key, int N) {
+        enter();
+        launchers.geluResidual().dropout(out, inp, p, key, N);
+    }
+
+    @Override
+    public boolean supportsDropout() {
+        return true;
     }
 
     @Override

@@ -79,8 +79,11 @@ public final class AttentionLauncher {
         return (C / NH) % 8 == 0 && C % 8 == 0 && ((a.address() | b.address()) & 15) == 0;
     }
 
-    /** out (B, T, C) from qkv (B, T, 3C); stats (2, B, NH, T) keeps the log-sum-exp for backward. */
-    public void forward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH) {
+    /**
+     * out (B, T, C) from qkv (B, T, 3C); stats (2, B, NH, T) keeps the log-sum-exp for backward; dropout p on the
+     * attention weights with the mask of {@code key} (p = 0: none), inside the kernels.
+     */
+    public void forward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH, float dropout, long key) {
         int variant = attentionVariant(C, NH, "attentionForward");
         float scale = (float) (1.0 / Math.sqrt((double) C / NH));
         CudaTensor output = args.floats(out, (long) B * T * C, "attentionForward", "out");
@@ -88,20 +91,23 @@ public final class AttentionLauncher {
         CudaTensor input = args.floats(qkv, 3L * B * T * C, "attentionForward", "qkv");
         if (variant == 3) {
             launcher.begin().pointer(output).pointer(statistics).pointer(input).int32(B).int32(T).int32(C).int32(NH)
-                    .float32(scale).launch(attentionForward, "attention_forward", blocks(T, 64), B * NH, 1, 256, 1, 0);
+                    .float32(scale).int64(key).float32(dropout).launch(attentionForward, "attention_forward", blocks(T, 64), B * NH, 1, 256, 1, 0);
             return;
         }
         int source = attentionFromBf16(C, NH, input, input) ? 1 : 0;
         CudaTensor qkvIn = source == 1 ? bf16.convert(3, input, 3L * B * T * C) : input;
         launcher.begin().pointer(output).pointer(statistics).pointer(qkvIn).int32(B).int32(T).int32(C).int32(NH)
-                .float32(scale)
+                .float32(scale).int64(key).float32(dropout)
                 .launch(attentionForwardTc[source][variant], "attention_forward_tc", blocks(T, 64), B * NH, 1, 128, 1,
                         0);
     }
 
-    /** dqkv (B, T, 3C) = the gradient of forward from dout (B, T, C), written (each element by one block). */
+    /**
+     * dqkv (B, T, 3C) = the gradient of forward from dout (B, T, C), written (each element by one block); with the
+     * forward's dropout p and {@code key}, whose mask the kernels draw again.
+     */
     public void backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
-                         int NH) {
+                         int NH, float dropout, long key) {
         int variant = attentionVariant(C, NH, "attentionBackward");
         float scale = (float) (1.0 / Math.sqrt((double) C / NH));
         CudaTensor gradQkv = args.floats(dqkv, 3L * B * T * C, "attentionBackward", "dqkv");
@@ -133,10 +139,10 @@ public final class AttentionLauncher {
             threads = 128;
         }
         launcher.begin().pointer(gradQkv).pointer(doutIn).pointer(qkvIn).pointer(statistics)
-                .int32(B).int32(T).int32(C).int32(NH).float32(scale)
+                .int32(B).int32(T).int32(C).int32(NH).float32(scale).int64(key).float32(dropout)
                 .launch(query, "attention_backward_query", blocks(T, 64), B * NH, 1, threads, 1, 0);
         launcher.begin().pointer(gradQkv).pointer(doutIn).pointer(qkvIn).pointer(statistics)
-                .int32(B).int32(T).int32(C).int32(NH).float32(scale)
+                .int32(B).int32(T).int32(C).int32(NH).float32(scale).int64(key).float32(dropout)
                 .launch(keyValue, "attention_backward_key_value", blocks(T, 64), B * NH, 1, threads, 1, 0);
     }
 }

@@ -6,11 +6,15 @@ import static io.streamtrain.cuda.internal.Grid.blocks;
 import io.streamtrain.model.Tensor;
 import jcuda.driver.CUfunction;
 
-/** Launches the kernels of {@code gelu_residual.cu}: element-wise, one thread per 4 elements (16-byte accesses). */
+/**
+ * Launches the kernels of {@code gelu_residual.cu}: element-wise, one thread per 4 elements (16-byte accesses); gelu,
+ * residual sums and dropout.
+ */
 public final class GeluResidualLauncher {
     private final Launcher launcher;
     private final TensorChecks args;
     private final CUfunction geluForward, geluBackward, residualForward;
+    private final CUfunction dropout, residualDropoutForward;
 
     public GeluResidualLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args) {
         this.launcher = launcher;
@@ -18,6 +22,8 @@ public final class GeluResidualLauncher {
         geluForward = kernels.function(KernelFamily.GELU_RESIDUAL, "gelu_forward");
         geluBackward = kernels.function(KernelFamily.GELU_RESIDUAL, "gelu_backward");
         residualForward = kernels.function(KernelFamily.GELU_RESIDUAL, "residual_forward");
+        dropout = kernels.function(KernelFamily.GELU_RESIDUAL, "dropout_forward");
+        residualDropoutForward = kernels.function(KernelFamily.GELU_RESIDUAL, "residual_dropout_forward");
     }
 
     /** out (N) = gelu(inp (N)), tanh approximation. */
@@ -36,6 +42,34 @@ public final class GeluResidualLauncher {
     public void residualForward(Tensor out, Tensor inp1, Tensor inp2, int N) {
         elementwise(residualForward, "residual_forward", N, args.floats(out, N, "residualForward", "out"),
                 args.floats(inp1, N, "residualForward", "inp1"), args.floats(inp2, N, "residualForward", "inp2"));
+    }
+
+    /** out (N) = dropout(inp (N)) with the mask of {@code key}; out may be inp. */
+    public void dropout(Tensor out, Tensor inp, float p, long key, int N) {
+        dropoutElementwise(dropout, "dropout_forward", N, args.floats(out, N, "dropout", "out"), null,
+                args.floats(inp, N, "dropout", "inp"), p, key);
+    }
+
+    /** out (N) = inp1 (N) + dropout(inp2 (N)) with the mask of {@code key}. */
+    public void residualDropoutForward(Tensor out, Tensor inp1, Tensor inp2, float p, long key, int N) {
+        dropoutElementwise(residualDropoutForward, "residual_dropout_forward", N,
+                args.floats(out, N, "residualDropoutForward", "out"),
+                args.floats(inp1, N, "residualDropoutForward", "inp1"),
+                args.floats(inp2, N, "residualDropoutForward", "inp2"), p, key);
+    }
+
+    /** One thread per 4 elements; arguments (out[, a], b, key, p, n). */
+    private void dropoutElementwise(CUfunction function, String name, long n, CudaTensor out, CudaTensor a,
+                                    CudaTensor b, float p, long key) {
+        if (n == 0) {
+            return;
+        }
+        Launcher l = launcher.begin().pointer(out);
+        if (a != null) {
+            l.pointer(a);
+        }
+        l.pointer(b).int64(key).float32(p).int64(n)
+                .launch(function, name, blocks((n + 3) / 4, ELEMENTWISE_THREADS), 1, 1, ELEMENTWISE_THREADS, 1, 0);
     }
 
     /** One thread per 4 elements; arguments (a, b[, c], n). */
