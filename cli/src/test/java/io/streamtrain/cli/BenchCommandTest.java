@@ -43,6 +43,24 @@ class BenchCommandTest {
     }
 
     @Test
+    void shouldTimeTrainingStepsWithDropoutAndSayWhichInTheJson() throws Exception {
+        String[] args = {"bench", "--backend", "cpu", "--model", "tiny", "--vocab", "512", "--batch", "2", "--seq-len",
+                "32", "--steps", "2", "--warmup", "1"};
+        CommandLineRun plain = CommandLineRun.of(args);
+        String[] withDropout = java.util.Arrays.copyOf(args, args.length + 2);
+        withDropout[args.length] = "--dropout";
+        withDropout[args.length + 1] = "0.2";
+        CommandLineRun dropped = CommandLineRun.of(withDropout);
+        assertEquals(0, dropped.exitCode(), dropped.transcript());
+        JsonNode a = new ObjectMapper().readTree(plain.outLines().get(plain.outLines().size() - 1));
+        JsonNode b = new ObjectMapper().readTree(dropped.outLines().get(dropped.outLines().size() - 1));
+        assertEquals(0.0, a.get("dropout").asDouble());
+        assertEquals(0.2, b.get("dropout").asDouble());
+        assertTrue(a.get("loss_first").asDouble() != b.get("loss_first").asDouble(), "the same weights and batch, "
+                + "another loss with dropout: " + a + " " + b);
+    }
+
+    @Test
     void shouldPrintTokensPerSecondAndAllReduceTimeOfTwoCpuReplicas() throws Exception {
         CommandLineRun run = CommandLineRun.of("bench", "--backend", "cpu", "--threads", "2", "--replicas", "2",
                 "--model", "tiny", "--vocab", "512", "--batch", "1", "--seq-len", "32", "--steps", "3", "--warmup", "1");

@@ -62,7 +62,7 @@ public final class BenchCommand extends ConfiguredCommand {
 
     static final ConfigDef DEFINITION = Definitions.merge(
             Definitions.keys(TrainerConfig.CONFIG, TrainerConfig.MODEL, TrainerConfig.BACKEND, TrainerConfig.CPU_THREADS,
-                    TrainerConfig.SEQUENCE_LENGTH),
+                    TrainerConfig.SEQUENCE_LENGTH, TrainerConfig.DROPOUT),
             Definitions.of(Definitions.withDoc(TrainerConfig.CONFIG, TrainerConfig.SEED, "Seed of the weights and the batches.")),
             new ConfigDef()
                     .define(VOCABULARY_SIZE, Type.INT, 8192, Range.atLeast(1), Importance.HIGH, "Vocabulary size V.")
@@ -84,7 +84,8 @@ public final class BenchCommand extends ConfiguredCommand {
             .flag("--seq-len", TrainerConfig.SEQUENCE_LENGTH, "T")
             .flag("--steps", STEPS, "N")
             .flag("--warmup", WARMUP_STEPS, "W")
-            .flag("--seed", TrainerConfig.SEED, "SEED");
+            .flag("--seed", TrainerConfig.SEED, "SEED")
+            .flag("--dropout", TrainerConfig.DROPOUT, "P");
 
     private String backend;
     private int cpuThreads;
@@ -95,22 +96,24 @@ public final class BenchCommand extends ConfiguredCommand {
     private int steps;
     private int warmupSteps;
     private long seed;
+    private double dropout;
 
     /** The figures of one benchmark run, as printed on the JSON line. */
     public record Result(String backend, String model, int batch, int sequenceLength, int vocabularySize, long parameters,
                          int steps, double tokensPerSecond, double millisecondsPerStep, double allocatedBytesPerStep,
                          double hostSyncsPerStep, double lossFirst, double lossLast, String device, String commit,
-                         int replicas, double allReduceMilliseconds) {
+                         int replicas, double allReduceMilliseconds, double dropout) {
 
         /** One JSON object on one line; numbers in plain decimal notation. */
         public String toJson() {
             return String.format(Locale.ROOT, "{\"backend\":%s,\"model\":%s,\"batch\":%d,\"seq_len\":%d,\"vocab\":%d,"
                             + "\"params\":%d,\"steps\":%d,\"tokens_per_s\":%.1f,\"ms_per_step\":%.3f,"
                             + "\"alloc_bytes_per_step\":%.1f,\"host_syncs_per_step\":%.2f,\"loss_first\":%.6f,"
-                            + "\"loss_last\":%.6f,\"device\":%s,\"commit\":%s,\"replicas\":%d,\"allreduce_ms\":%.3f}",
+                            + "\"loss_last\":%.6f,\"device\":%s,\"commit\":%s,\"replicas\":%d,\"allreduce_ms\":%.3f,"
+                            + "\"dropout\":%.3f}",
                     Json.quote(backend), Json.quote(model), batch, sequenceLength, vocabularySize, parameters, steps,
                     tokensPerSecond, millisecondsPerStep, allocatedBytesPerStep, hostSyncsPerStep, lossFirst, lossLast,
-                    Json.quote(device), Json.quote(commit), replicas, allReduceMilliseconds);
+                    Json.quote(device), Json.quote(commit), replicas, allReduceMilliseconds, dropout);
         }
     }
 
@@ -126,6 +129,7 @@ public final class BenchCommand extends ConfiguredCommand {
         steps = (Integer) settings.value(STEPS);
         warmupSteps = (Integer) settings.value(WARMUP_STEPS);
         seed = (Long) settings.value(TrainerConfig.SEED);
+        dropout = (Double) settings.value(TrainerConfig.DROPOUT);
         int T = (Integer) settings.value(TrainerConfig.SEQUENCE_LENGTH);
         PrintWriter out = spec.commandLine().getOut();
         GptConfig config = config();
@@ -146,6 +150,7 @@ public final class BenchCommand extends ConfiguredCommand {
         Gpt gpt;
         try {
             gpt = Gpt.initialize(config, kernels, TrainingOptions.defaults(), seed);
+            gpt.dropout(dropout);
         } catch (RuntimeException e) {
             kernels.close();
             throw e;
@@ -198,7 +203,7 @@ public final class BenchCommand extends ConfiguredCommand {
         double hostSyncsPerStep = syncsBefore >= 0 ? (double) syncs / steps : 1.0;
         return new Result(kernels.backendName(), model, B, T, config.vocabularySize(), config.parameterCount(), steps,
                 (double) B * T * steps / seconds, elapsed / 1e6 / steps, (double) allocated / steps,
-                hostSyncsPerStep, lossFirst, lossLast, kernels.deviceName(), commit, 1, 0);
+                hostSyncsPerStep, lossFirst, lossLast, kernels.deviceName(), commit, 1, 0, dropout);
     }
 
     /** N replicas of B rows each: timed global steps, then timed all-reduces of a gradient-sized buffer. */
@@ -211,6 +216,9 @@ public final class BenchCommand extends ConfiguredCommand {
         try {
             parallel = DataParallelGpt.initialize(config, backends.kernels(), backends.reducers(),
                     TrainingOptions.defaults(), seed);
+            for (int r = 0; r < parallel.replicas(); r++) {
+                parallel.replica(r).dropout(dropout);
+            }
         } catch (RuntimeException e) {
             backends.kernels().forEach(Kernels::close);
             throw e;
@@ -256,7 +264,7 @@ public final class BenchCommand extends ConfiguredCommand {
             return new Result(first.backendName(), model, B, T, config.vocabularySize(), config.parameterCount(),
                     steps, (double) n * B * T * steps / (elapsed / 1e9), elapsed / 1e6 / steps, (double) allocated / steps,
                     syncsBefore >= 0 ? (double) syncs / steps : 1.0, lossFirst, lossLast, n + " x " + first.deviceName(),
-                    commit, n, allReduceMs);
+                    commit, n, allReduceMs, dropout);
         }
     }
 
