@@ -6,8 +6,9 @@
 // Each query or key row is handled by P threads ("parts"), each holding 32 of the D = 32 * P padded
 // head dimensions in registers; dot products are summed across the P lanes with shuffles.
 // Forward keeps a running maximum and sum (online softmax) over key tiles staged in shared memory;
-// backward recomputes the probabilities from the saved log-sum-exp: one kernel for dq (per query
-// tile, over key tiles), one for dk and dv (per key tile, over query tiles), so no atomics.
+// backward recomputes the probabilities from the saved log-sum-exp. These fp32 kernels (head sizes 65 to 128):
+// one kernel for dq (per query tile, over key tiles), one for dk and dv (per key tile, over query tiles), so no
+// atomics. Head sizes up to 64 take the tensor-core kernels further down, whose backward is one pass.
 // Dropout on the attention weights (training only; `dropout` 0 = none): the weight of value j for query i is
 // p_ij * mask_ij / (1 - p), the mask of dropoutOf(maskKey, dropout) (common.cuh) at element ((b NH + h) T + i) T + j,
 // drawn again in backward: dv_j = sum_i p'_ij dout_i and ds_ij = p_ij (mask_ij dp_ij / (1 - p) - D_i), where D_i =
@@ -129,17 +130,22 @@ __device__ void attentionForward(float* out, float* stats, const float* qkv, int
     if (part == 0) stats[((long long)b * NH + h) * T + i] = (m + log2f(l)) * LN2;
 }
 
-// D (B, NH, T) = sum over the head's dims of dout * out; one warp per row.
-extern "C" __global__ void attention_backward_preprocess(float* stats, const float* dout, const float* out,
-                                                         int B, int T, int C, int NH) {
+// D (B, NH, T) = sum over the head's dims of dout * out; one warp per row. Also zeroes the row's dq in dqkv, which
+// the one-pass backward accumulates with atomics (the other kernels overwrite it).
+extern "C" __global__ void attention_backward_preprocess(float* stats, float* dqkv, const float* dout,
+                                                         const float* out, int B, int T, int C, int NH) {
     int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (row >= B * NH * T) return;
     int hs = C / NH;
     int t = row % T, h = (row / T) % NH, b = row / (T * NH);
     long long offset = ((long long)b * T + t) * C + h * hs;
+    float* dq = dqkv + ((long long)b * T + t) * 3 * C + h * hs;
     float sum = 0.0f;
-    for (int d = lane; d < hs; d += 32) sum += dout[offset + d] * out[offset + d];
+    for (int d = lane; d < hs; d += 32) {
+        sum += dout[offset + d] * out[offset + d];
+        dq[d] = 0.0f;
+    }
     sum = warpSum(sum);
     if (lane == 0) stats[(long long)B * NH * T + row] = sum;
 }
@@ -391,9 +397,9 @@ __device__ __forceinline__ void zero(float (*acc)[4]) {
 }
 
 // Writes this thread's part of a warp's 16 x D accumulators (its rows row0 and row0 + 8) into rows of dst (row
-// stride `stride` floats): dst = acc * factor when !ADD, dst += acc * factor when ADD (factor0 for row0, factor1
-// for row0 + 8); rows at or past T and dims at or past hs are left alone.
-template <int D, bool ADD>
+// stride `stride` floats): dst = acc * factor (factor0 for row0, factor1 for row0 + 8); rows at or past T and dims
+// at or past hs are left alone.
+template <int D>
 __device__ __forceinline__ void storeRows(float* dst, long long stride, const float (*acc)[4], float factor0,
                                           float factor1, int row0, int T, int hs) {
     int tg = threadIdx.x & 3;
@@ -406,13 +412,13 @@ __device__ __forceinline__ void storeRows(float* dst, long long stride, const fl
             if (row < T && d < hs) {
                 float* p = dst + row * stride + d;
                 float v = acc[nt][e] * (e < 2 ? factor0 : factor1);
-                if (ADD) *p += v; else *p = v;
+                *p = v;
             }
         }
     }
 }
 
-// The double-buffered key/value tiles of forward and dq: starts the copy of tile kt + 1 (if there is one) into
+// The double-buffered key/value tiles of forward: starts the copy of tile kt + 1 (if there is one) into
 // the other buffers, waits for tile kt, then a barrier.
 template <int D, bool BF16>
 __device__ __forceinline__ void nextKeyValueTile(__nv_bfloat16 (*keys)[TC_ROWS * (D + 8)],
@@ -525,7 +531,7 @@ __device__ void attentionForwardTc(float* out, float* stats, const void* qkv, in
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    storeRows<D, false>(out + (long long)b * T * C + h * hs, C, o, 1.0f / l0, 1.0f / l1, row0, T, hs);
+    storeRows<D>(out + (long long)b * T * C + h * hs, C, o, 1.0f / l0, 1.0f / l1, row0, T, hs);
     if (tg == 0) {
         long long statRow = ((long long)b * NH + h) * T;
         if (row0 < T) stats[statRow + row0] = (m0 + log2f(l0)) * LN2;
@@ -533,107 +539,71 @@ __device__ void attentionForwardTc(float* out, float* stats, const void* qkv, in
     }
 }
 
-// dq of 64 query rows per block, over the key tiles at or before them (double-buffered).
-template <int D, bool BF16>
-__device__ void attentionBackwardQueryTc(float* dqkv, const void* dout, const void* qkv, const float* stats,
-                                         int B, int T, int C, int NH, float scale, unsigned long long maskKey,
-                                         float dropout) {
-    constexpr int S = D + 8;
-    __shared__ __align__(16) __nv_bfloat16 keys[2][TC_ROWS * S], values[2][TC_ROWS * S];
-    int tile = gridDim.x - 1 - blockIdx.x;
-    int b = blockIdx.y / NH, h = blockIdx.y % NH, hs = C / NH, C3 = 3 * C;
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tg = lane & 3;
-    long long head = (long long)b * T * C3 + h * hs;
-    const void* kBase = headBase<BF16>(qkv, head + C);
-    const void* vBase = headBase<BF16>(qkv, head + 2 * C);
-    int q0 = tile * TC_ROWS;
-    int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
-    int warpLastRow = q0 + warp * 16 + 15;
-    int lastKey = min(T - 1, q0 + TC_ROWS - 1);
-    int keyTiles = lastKey / TC_ROWS + 1;
-    stageRowsTc<D, BF16>(keys[1], headBase<BF16>(qkv, head), q0, T, C3, hs);
-    stageRowsTc<D, BF16>(values[1], headBase<BF16>(dout, (long long)b * T * C + h * hs), q0, T, C, hs);
-    stageRowsTc<D, BF16>(keys[0], kBase, 0, T, C3, hs);
-    stageRowsTc<D, BF16>(values[0], vBase, 0, T, C3, hs);
-    commitCopies();
-    waitCopies();
-    __syncthreads();
-    u32 q[D / 16][4], dy[D / 16][4];
-    loadA<D>(q, keys[1], warp * 16);
-    loadA<D>(dy, values[1], warp * 16);
-    __syncthreads();
-    long long statRow = ((long long)b * NH + h) * T;
-    float lse0 = row0 < T ? stats[statRow + row0] * LOG2E : 0.0f;
-    float lse1 = row1 < T ? stats[statRow + row1] * LOG2E : 0.0f;
-    float D0 = row0 < T ? stats[(long long)B * NH * T + statRow + row0] : 0.0f;
-    float D1 = row1 < T ? stats[(long long)B * NH * T + statRow + row1] : 0.0f;
-    float dq[D / 8][4];
-    zero<D / 8>(dq);
-    float scaleLog2 = scale * LOG2E;
-    Dropout drop = dropoutOf(maskKey, dropout);
-    for (int kt = 0; kt < keyTiles; kt++) {
-        int k0 = kt * TC_ROWS;
-        nextKeyValueTile<D, BF16>(keys, values, kBase, vBase, kt, keyTiles, T, C3, hs);
-        if (k0 <= warpLastRow) {
-            float s[8][4], dp[8][4];
-            zero<8>(s);
-            zero<8>(dp);
-            productWithRows<D>(s, q, keys[kt & 1]);
-            productWithRows<D>(dp, dy, values[kt & 1]);
-#pragma unroll
-            for (int nt = 0; nt < 8; nt++) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    int row = e < 2 ? row0 : row1;
-                    int col = k0 + nt * 8 + 2 * tg + (e & 1);
-                    float p = (col <= row && col < T && row < T) ? exp2f(s[nt][e] * scaleLog2 - (e < 2 ? lse0 : lse1)) : 0.0f;
-                    float dpe = drop.on ? dropped(drop, ((unsigned long long)statRow + row) * T + col, dp[nt][e])
-                                        : dp[nt][e];
-                    s[nt][e] = p * (dpe - (e < 2 ? D0 : D1));  // ds
-                }
-            }
-            productOfWeights<D>(dq, s, keys[kt & 1]);
-        }
-        __syncthreads();
+// One-pass backward (FlashAttention-2's): per block 64 key rows (16 per warp, K and V kept as A fragments in
+// registers, K also in shared memory), over the query tiles at or after them, double-buffered. Per query tile:
+// S^T = K Q^T and dP^T = V dO^T (16 keys x 64 queries per warp), P^T = exp(S^T scale - lse), dS^T = P^T (dP^T - D);
+// dV += P^T dO and dK += dS^T Q stay in registers; dS^T goes to shared memory (bf16), from which each warp takes
+// dQ of its 16 queries over the block's 64 keys, dQ = dS K, added into dqkv with atomics (zeroed by the preprocess
+// kernel). So QK^T and dO V^T are computed once. Query tiles wholly before the block's keys are never visited; on
+// the diagonal tile a warp's dQ skips the key chunks after its queries.
+// Dynamic shared memory: queries[2], douts[2], keys ([64][D + 8] bf16 each), dS^T [64][72] bf16, lse and D [2][64].
+#define DS_STRIDE (TC_ROWS + 8)
+
+// p[0] += x (if d < hs) and p[1] += y (if d + 1 < hs) with atomics; on Hopper one 8-byte vector reduction
+// (red.global.add.v2.f32, sm_90) where both are inside and p is 8-byte aligned.
+__device__ __forceinline__ void addPair(float* p, float x, float y, int d, int hs) {
+#ifdef STREAMTRAIN_HOPPER
+    if (d + 1 < hs && (reinterpret_cast<unsigned long long>(p) & 7) == 0) {
+        asm volatile("red.global.add.v2.f32 [%0], {%1, %2};" :: "l"(p), "f"(x), "f"(y) : "memory");
+        return;
     }
-    storeRows<D, false>(dqkv + (long long)b * T * C3 + h * hs, C3, dq, scale, scale, row0, T, hs);
+#endif
+    if (d < hs) atomicAdd(p, x);
+    if (d + 1 < hs) atomicAdd(p + 1, y);
 }
 
-// dk, dv of 64 key rows per block, over the query tiles at or after them (double-buffered).
 template <int D, bool BF16>
-__device__ void attentionBackwardKeyValueTc(float* dqkv, const void* dout, const void* qkv, const float* stats,
-                                            int B, int T, int C, int NH, float scale, unsigned long long maskKey,
-                                            float dropout) {
+__device__ void attentionBackwardOnePassTc(float* dqkv, const void* dout, const void* qkv, const float* stats,
+                                           int B, int T, int C, int NH, float scale, unsigned long long maskKey,
+                                           float dropout) {
     constexpr int S = D + 8;
-    __shared__ __align__(16) __nv_bfloat16 queries[2][TC_ROWS * S], douts[2][TC_ROWS * S];
-    __shared__ float lse2s[2][TC_ROWS], Ds[2][TC_ROWS];
-    int tile = blockIdx.x;
+    extern __shared__ __align__(16) unsigned char shared[];
+    __nv_bfloat16* queries = reinterpret_cast<__nv_bfloat16*>(shared);  // [2][64 * S]
+    __nv_bfloat16* douts = queries + 2 * TC_ROWS * S;                    // [2][64 * S]
+    __nv_bfloat16* keys = douts + 2 * TC_ROWS * S;                       // [64 * S]
+    __nv_bfloat16* dst = keys + TC_ROWS * S;                             // [64 keys][DS_STRIDE]: dS^T
+    float* lse2s = reinterpret_cast<float*>(dst + TC_ROWS * DS_STRIDE);  // [2][64]
+    float* Ds = lse2s + 2 * TC_ROWS;                                     // [2][64]
+    int tile = blockIdx.x;  // the earliest keys have the most queries: first
     int b = blockIdx.y / NH, h = blockIdx.y % NH, hs = C / NH, C3 = 3 * C;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tg = lane & 3;
     long long head = (long long)b * T * C3 + h * hs;
     const void* qBase = headBase<BF16>(qkv, head);
     const void* doutBase = headBase<BF16>(dout, (long long)b * T * C + h * hs);
+    float* dqBase = dqkv + head;
     int k0 = tile * TC_ROWS;
     int key0 = k0 + warp * 16 + g, key1 = key0 + 8;
-    int warpFirstKey = k0 + warp * 16;
     long long statRow = ((long long)b * NH + h) * T;
+    const float* lse = stats + statRow;
+    const float* Dstat = stats + (long long)B * NH * T + statRow;
     int queryTiles = (T - 1) / TC_ROWS - tile + 1;  // query tiles k0, k0 + 64, ... below T
-    // keys and values pass through the second buffers; the first query tile goes to the first
-    stageRowsTc<D, BF16>(queries[1], headBase<BF16>(qkv, head + C), k0, T, C3, hs);
-    stageRowsTc<D, BF16>(douts[1], headBase<BF16>(qkv, head + 2 * C), k0, T, C3, hs);
-    stageRowsTc<D, BF16>(queries[0], qBase, k0, T, C3, hs);
-    stageRowsTc<D, BF16>(douts[0], doutBase, k0, T, C, hs);
+    // the keys stay in their buffer; the values pass through the second dout buffer; the first query tile goes to
+    // the first buffers
+    stageRowsTc<D, BF16>(keys, headBase<BF16>(qkv, head + C), k0, T, C3, hs);
+    stageRowsTc<D, BF16>(douts + TC_ROWS * S, headBase<BF16>(qkv, head + 2 * C), k0, T, C3, hs);
+    stageRowsTc<D, BF16>(queries, qBase, k0, T, C3, hs);
+    stageRowsTc<D, BF16>(douts, doutBase, k0, T, C, hs);
     for (int r = threadIdx.x; r < TC_ROWS; r += TC_THREADS) {
         int t = k0 + r;
-        lse2s[0][r] = t < T ? stats[statRow + t] * LOG2E : 0.0f;
-        Ds[0][r] = t < T ? stats[(long long)B * NH * T + statRow + t] : 0.0f;
+        lse2s[r] = t < T ? lse[t] * LOG2E : 0.0f;
+        Ds[r] = t < T ? Dstat[t] : 0.0f;
     }
     commitCopies();
     waitCopies();
     __syncthreads();
     u32 k[D / 16][4], v[D / 16][4];
-    loadA<D>(k, queries[1], warp * 16);
-    loadA<D>(v, douts[1], warp * 16);
+    loadA<D>(k, keys, warp * 16);
+    loadA<D>(v, douts + TC_ROWS * S, warp * 16);
     __syncthreads();
     float dk[D / 8][4], dv[D / 8][4];
     zero<D / 8>(dk);
@@ -643,13 +613,17 @@ __device__ void attentionBackwardKeyValueTc(float* dqkv, const void* dout, const
     for (int qt = 0; qt < queryTiles; qt++) {
         int q0 = k0 + qt * TC_ROWS;
         int current = qt & 1, next = current ^ 1;
+        __nv_bfloat16* qTile = queries + current * TC_ROWS * S;
+        __nv_bfloat16* doTile = douts + current * TC_ROWS * S;
+        const float* lseTile = lse2s + current * TC_ROWS;
+        const float* dTile = Ds + current * TC_ROWS;
         if (qt + 1 < queryTiles) {
-            stageRowsTc<D, BF16>(queries[next], qBase, q0 + TC_ROWS, T, C3, hs);
-            stageRowsTc<D, BF16>(douts[next], doutBase, q0 + TC_ROWS, T, C, hs);
+            stageRowsTc<D, BF16>(queries + next * TC_ROWS * S, qBase, q0 + TC_ROWS, T, C3, hs);
+            stageRowsTc<D, BF16>(douts + next * TC_ROWS * S, doutBase, q0 + TC_ROWS, T, C, hs);
             for (int r = threadIdx.x; r < TC_ROWS; r += TC_THREADS) {
                 int t = q0 + TC_ROWS + r;
-                lse2s[next][r] = t < T ? stats[statRow + t] * LOG2E : 0.0f;
-                Ds[next][r] = t < T ? stats[(long long)B * NH * T + statRow + t] : 0.0f;
+                lse2s[next * TC_ROWS + r] = t < T ? lse[t] * LOG2E : 0.0f;
+                Ds[next * TC_ROWS + r] = t < T ? Dstat[t] : 0.0f;
             }
             commitCopies();
             waitCopiesButLast();
@@ -657,38 +631,71 @@ __device__ void attentionBackwardKeyValueTc(float* dqkv, const void* dout, const
             waitCopies();
         }
         __syncthreads();
-        if (warpFirstKey <= q0 + TC_ROWS - 1) {  // else every query of this tile precedes the warp's keys
-            float st[8][4], dpt[8][4];  // (16 keys, 64 queries): scores, then probabilities; dp, then ds
-            zero<8>(st);
-            zero<8>(dpt);
-            productWithRows<D>(st, k, queries[current]);
-            productWithRows<D>(dpt, v, douts[current]);
+        float st[8][4], dpt[8][4];  // (16 keys, 64 queries): scores, then probabilities; dp, then ds
+        zero<8>(st);
+        zero<8>(dpt);
+        productWithRows<D>(st, k, qTile);
+        productWithRows<D>(dpt, v, doTile);
 #pragma unroll
-            for (int nt = 0; nt < 8; nt++) {
+        for (int nt = 0; nt < 8; nt++) {
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    int key = e < 2 ? key0 : key1;
-                    int c = nt * 8 + 2 * tg + (e & 1);
-                    int query = q0 + c;
-                    float p = (query >= key && query < T) ? exp2f(st[nt][e] * scaleLog2 - lse2s[current][c]) : 0.0f;
-                    if (drop.on) {
-                        unsigned long long at = ((unsigned long long)statRow + query) * T + key;
-                        st[nt][e] = dropped(drop, at, p);
-                        dpt[nt][e] = p * (dropped(drop, at, dpt[nt][e]) - Ds[current][c]);
-                    } else {
-                        st[nt][e] = p;
-                        dpt[nt][e] = p * (dpt[nt][e] - Ds[current][c]);
-                    }
+            for (int e = 0; e < 4; e++) {
+                int key = e < 2 ? key0 : key1;
+                int c = nt * 8 + 2 * tg + (e & 1);
+                int query = q0 + c;
+                float p = (query >= key && query < T) ? exp2f(st[nt][e] * scaleLog2 - lseTile[c]) : 0.0f;
+                if (drop.on) {  // dv takes the dropped weights, ds the dropped dp (see the top of the file)
+                    unsigned long long at = ((unsigned long long)statRow + query) * T + key;
+                    st[nt][e] = dropped(drop, at, p);
+                    dpt[nt][e] = p * (dropped(drop, at, dpt[nt][e]) - dTile[c]);
+                } else {
+                    st[nt][e] = p;
+                    dpt[nt][e] = p * (dpt[nt][e] - dTile[c]);
                 }
             }
-            productOfWeights<D>(dv, st, douts[current]);
-            productOfWeights<D>(dk, dpt, queries[current]);
+        }
+        productOfWeights<D>(dv, st, doTile);
+        productOfWeights<D>(dk, dpt, qTile);
+        // dS^T of the warp's 16 keys into shared memory, for dQ
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            int column = nt * 8 + 2 * tg;
+            *reinterpret_cast<u32*>(dst + (warp * 16 + g) * DS_STRIDE + column) = packBf16(dpt[nt][0], dpt[nt][1]);
+            *reinterpret_cast<u32*>(dst + (warp * 16 + g + 8) * DS_STRIDE + column) = packBf16(dpt[nt][2], dpt[nt][3]);
         }
         __syncthreads();
+        // dQ (16 queries of this warp x D) = dS (queries x 64 keys) . K; key chunks after the warp's queries are 0
+        int firstQuery = q0 + warp * 16;
+        if (firstQuery < T) {
+            int chunks = min(4, (firstQuery + 15 - k0) / 16 + 1);
+            float dq[D / 8][4];
+            zero<D / 8>(dq);
+            for (int kc = 0; kc < chunks; kc++) {
+                u32 a[4];
+                Fragments<false, TC_ROWS, TC_ROWS>::a(a, dst, warp * 16, kc * 16);  // dS^T read as [k = key][m = query]
+#pragma unroll
+                for (int dp = 0; dp < D / 16; dp++) {
+                    u32 bk[4];
+                    Fragments<false, D, TC_ROWS>::b(bk, keys, dp * 16, kc * 16);  // keys read as [k = key][n = dim]
+                    mma16816(dq[2 * dp], a, bk[0], bk[1]);
+                    mma16816(dq[2 * dp + 1], a, bk[2], bk[3]);
+                }
+            }
+#pragma unroll
+            for (int nt = 0; nt < D / 8; nt++) {
+#pragma unroll
+                for (int half = 0; half < 2; half++) {
+                    int row = firstQuery + g + 8 * half, d = nt * 8 + 2 * tg;
+                    if (row < T) addPair(dqBase + (long long)row * C3 + d, scale * dq[nt][2 * half],
+                                         scale * dq[nt][2 * half + 1], d, hs);
+                }
+            }
+        }
+        __syncthreads();  // the buffers of this tile and dS^T are refilled next
     }
-    float* keyRows = dqkv + (long long)b * T * C3 + C + h * hs;
-    storeRows<D, false>(keyRows, C3, dk, scale, scale, key0, T, hs);
-    storeRows<D, false>(keyRows + C, C3, dv, 1.0f, 1.0f, key0, T, hs);
+    float* keyRows = dqkv + head + C;
+    storeRows<D>(keyRows, C3, dk, scale, scale, key0, T, hs);
+    storeRows<D>(keyRows + C, C3, dv, 1.0f, 1.0f, key0, T, hs);
 }
 
 // Kernels per padded head dim D: from fp32 qkv and dout (_tc_D), or from bf16 copies of them (_tc_bf16_D).
@@ -698,15 +705,10 @@ __device__ void attentionBackwardKeyValueTc(float* dqkv, const void* dout, const
             unsigned long long maskKey, float dropout) {                                                          \
         attentionForwardTc<D, BF16>(out, stats, qkv, B, T, C, NH, scale, maskKey, dropout);                       \
     }                                                                                                             \
-    extern "C" __global__ void __launch_bounds__(TC_THREADS) attention_backward_query_##SUFFIX##D(                \
+    extern "C" __global__ void __launch_bounds__(TC_THREADS) attention_backward_##SUFFIX##D(                      \
             float* dqkv, const T_IN* dout, const T_IN* qkv, const float* stats, int B, int T, int C, int NH,       \
             float scale, unsigned long long maskKey, float dropout) {                                             \
-        attentionBackwardQueryTc<D, BF16>(dqkv, dout, qkv, stats, B, T, C, NH, scale, maskKey, dropout);          \
-    }                                                                                                             \
-    extern "C" __global__ void __launch_bounds__(TC_THREADS) attention_backward_key_value_##SUFFIX##D(            \
-            float* dqkv, const T_IN* dout, const T_IN* qkv, const float* stats, int B, int T, int C, int NH,       \
-            float scale, unsigned long long maskKey, float dropout) {                                             \
-        attentionBackwardKeyValueTc<D, BF16>(dqkv, dout, qkv, stats, B, T, C, NH, scale, maskKey, dropout);       \
+        attentionBackwardOnePassTc<D, BF16>(dqkv, dout, qkv, stats, B, T, C, NH, scale, maskKey, dropout);        \
     }
 
 ATTENTION_TC_KERNELS(16, tc_, false, float)

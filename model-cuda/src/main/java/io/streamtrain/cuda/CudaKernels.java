@@ -104,6 +104,11 @@ public final class CudaKernels implements Kernels {
         return staging.synchronizations();
     }
 
+    /** Host-to-device copies enqueued so far ({@link #write} and {@link #writeInts}: one per 4 MiB chunk). */
+    public long hostToDeviceCopies() {
+        return staging.hostToDeviceCopies();
+    }
+
     /**
      * Starts timing every kernel with CUDA events (for benchmarks: it allocates, and adds work to the stream);
      * {@link #kernelProfile} reports and resets.

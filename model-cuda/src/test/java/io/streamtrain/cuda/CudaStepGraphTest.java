@@ -39,7 +39,7 @@ class CudaStepGraphTest {
 
     /** What a run gives: per step loss and gradient norm, then the weights and moments at the end. */
     private record Run(float[] losses, float[] gradientNorms, Checkpoint end, long graphLaunches,
-                       long argumentUpdates, long synchronizations) {
+                       long argumentUpdates, long synchronizations, long hostToDeviceCopies) {
     }
 
     private static Checkpoint initialOnCpu(GptConfig config) {
@@ -58,6 +58,7 @@ class CudaStepGraphTest {
             kernels.pipelinedMatmulThreshold(pipelinedThreshold);
             Gpt gpt = Gpt.restore(start, kernels, OPTIONS);
             long synchronizations = kernels.hostSynchronizations();
+            long copies = kernels.hostToDeviceCopies();
             for (int i = 0; i < shapes.length; i++) {
                 int B = shapes[i][0];
                 int T = shapes[i][1];
@@ -71,9 +72,10 @@ class CudaStepGraphTest {
                 norms[i] = (float) result.gradientNorm();
             }
             synchronizations = kernels.hostSynchronizations() - synchronizations;
+            copies = kernels.hostToDeviceCopies() - copies;
             Checkpoint end = gpt.checkpoint(start.tokenizer(), Map.of());
             return new Run(losses, norms, end, kernels.stepGraphLaunches(), kernels.stepGraphArgumentUpdates(),
-                    synchronizations);
+                    synchronizations, copies);
         }
     }
 
@@ -131,6 +133,17 @@ class CudaStepGraphTest {
                     + " (runs differ only by the order of floating-point atomics)");
         }
         assertEquals(shapes.length - 1, graphs.graphLaunches());
+    }
+
+    @Test
+    void shouldUploadEachStepsBatchInOneCopyAndWaitForTheDeviceOncePerStep() {
+        CudaTesting.requireDevice();
+        GptConfig config = GptConfig.of(512, 64, 64, 2, 4);
+        int[][] shapes = new int[5][];
+        Arrays.fill(shapes, new int[] {8, 64});  // 8 rows: inputs and targets of every row in the one copy
+        Run run = train(initialOnCpu(config), shapes, true, CudaKernels.DEFAULT_PIPELINED_MATMUL_THRESHOLD);
+        assertEquals(shapes.length, run.hostToDeviceCopies(), "host-to-device copies in " + shapes.length + " steps");
+        assertEquals(shapes.length, run.synchronizations(), "host synchronisations in " + shapes.length + " steps");
     }
 
     @Test

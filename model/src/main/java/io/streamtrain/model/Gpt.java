@@ -25,7 +25,7 @@ import java.util.function.IntConsumer;
  * {@code ActivationTensor} layout, allocated on the first step of a (B, T) and reused (a later, larger
  * shape allocates larger buffers; backends cannot free, so keep the shapes few). Every view is built once,
  * so a training step allocates nothing on the JVM heap except its {@link StepResult}, writes the batch with
- * 2B {@link Kernels#writeInts} calls (inputs and targets of each row) and reads the device once: a small
+ * one {@link Kernels#writeInts} call (inputs and targets, packed on the host) and reads the device once: a small
  * "figures" tensor (loss, accuracy, gradient norm) that the mean and norm kernels write.
  *
  * <p>Random numbers. One seeded generator with a one-long state draws the initial weights; its state

@@ -7,8 +7,9 @@ import jcuda.driver.CUfunction;
 
 /**
  * Launches the kernels of {@code attention.cu}: fused causal attention (online softmax), on tensor cores for head
- * sizes up to 64 (from fp32 qkv, or from a bf16 copy streamed with cp.async where aligned), in fp32 for head sizes
- * 65 to 128. 64 query rows per block, one (b, h) per grid row.
+ * sizes up to 64 (from fp32 qkv, or from a bf16 copy streamed with cp.async where aligned; backward in one pass over
+ * 64-key blocks, dq added with atomics), in fp32 for head sizes 65 to 128. 64 rows per block, one (b, h) per grid
+ * row.
  */
 public final class AttentionLauncher {
     private final Launcher launcher;
@@ -17,8 +18,8 @@ public final class AttentionLauncher {
     private final CUfunction attentionForward, attentionBackwardQuery, attentionBackwardKeyValue;
     /** Tensor-core attention by padded head dim (16, 32, 64): [0] from fp32 qkv, [1] from a bf16 copy of it. */
     private final CUfunction[][] attentionForwardTc = new CUfunction[2][3];
-    private final CUfunction[][] attentionBackwardQueryTc = new CUfunction[2][3];
-    private final CUfunction[][] attentionBackwardKeyValueTc = new CUfunction[2][3];
+    /** The one-pass tensor-core backward by padded head dim, as above. */
+    private final CUfunction[][] attentionBackwardTc = new CUfunction[2][3];
     private final CUfunction attentionBackwardPreprocess;
 
     public AttentionLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args, Bf16Scratch bf16) {
@@ -32,13 +33,19 @@ public final class AttentionLauncher {
             for (int i = 0; i < 3; i++) {
                 String suffix = (source == 0 ? "tc_" : "tc_bf16_") + (16 << i);
                 attentionForwardTc[source][i] = kernels.function(KernelFamily.ATTENTION, "attention_forward_" + suffix);
-                attentionBackwardQueryTc[source][i] = kernels.function(KernelFamily.ATTENTION,
-                        "attention_backward_query_" + suffix);
-                attentionBackwardKeyValueTc[source][i] = kernels.function(KernelFamily.ATTENTION,
-                        "attention_backward_key_value_" + suffix);
+                attentionBackwardTc[source][i] = kernels.function(KernelFamily.ATTENTION,
+                        "attention_backward_" + suffix, backwardSharedBytes(16 << i));
             }
         }
         attentionBackwardPreprocess = kernels.function(KernelFamily.ATTENTION, "attention_backward_preprocess");
+    }
+
+    /**
+     * Dynamic shared memory of the one-pass backward for padded head dim D: query and dout tiles (two each), the key
+     * tile ([64][D + 8] bf16 each), dS^T ([64][72] bf16), and the log-sum-exp and D of two query tiles (floats).
+     */
+    static int backwardSharedBytes(int D) {
+        return (5 * 64 * (D + 8) + 64 * 72) * 2 + 4 * 64 * 4;
     }
 
     /** Floats of the statistics forward keeps for backward. */
@@ -103,8 +110,10 @@ public final class AttentionLauncher {
     }
 
     /**
-     * dqkv (B, T, 3C) = the gradient of forward from dout (B, T, C), written (each element by one block); with the
-     * forward's dropout p and {@code key}, whose mask the kernels draw again.
+     * dqkv (B, T, 3C) = the gradient of forward from dout (B, T, C), written. Head sizes up to 64: one pass over the
+     * key tiles (dq zeroed by the preprocess kernel, then added into with atomics); 65 to 128: a dq kernel and a
+     * dk, dv kernel (each element written by one block). With the forward's dropout p and {@code key}, whose mask the
+     * kernels draw again.
      */
     public void backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
                          int NH, float dropout, long key) {
@@ -115,34 +124,32 @@ public final class AttentionLauncher {
         CudaTensor input = args.floats(qkv, 3L * B * T * C, "attentionBackward", "qkv");
         CudaTensor statistics = args.floats(stats, statisticsSize(B, T, NH), "attentionBackward", "stats");
         long rows = (long) B * NH * T;
-        launcher.begin().pointer(statistics).pointer(gradOut)
+        launcher.begin().pointer(statistics).pointer(gradQkv).pointer(gradOut)
                 .pointer(args.floats(out, (long) B * T * C, "attentionBackward", "out"))
                 .int32(B).int32(T).int32(C).int32(NH)
                 .launch(attentionBackwardPreprocess, "attention_backward_preprocess", blocks(rows, 8), 1, 1, 256, 1, 0);
-        CUfunction query;
-        CUfunction keyValue;
-        int threads;
-        CudaTensor qkvIn = input;
-        CudaTensor doutIn = gradOut;
         if (variant == 3) {
-            query = attentionBackwardQuery;
-            keyValue = attentionBackwardKeyValue;
-            threads = 256;
-        } else {
-            int source = attentionFromBf16(C, NH, input, gradOut) ? 1 : 0;
-            if (source == 1) {
-                qkvIn = bf16.convert(3, input, 3L * B * T * C);
-                doutIn = bf16.convert(4, gradOut, (long) B * T * C);
-            }
-            query = attentionBackwardQueryTc[source][variant];
-            keyValue = attentionBackwardKeyValueTc[source][variant];
-            threads = 128;
+            backwardKernel(attentionBackwardQuery, "attention_backward_query", gradQkv, gradOut, input, statistics,
+                    B, T, C, NH, scale, dropout, key, 256, 0);
+            backwardKernel(attentionBackwardKeyValue, "attention_backward_key_value", gradQkv, gradOut, input,
+                    statistics, B, T, C, NH, scale, dropout, key, 256, 0);
+            return;
         }
-        launcher.begin().pointer(gradQkv).pointer(doutIn).pointer(qkvIn).pointer(statistics)
+        int source = attentionFromBf16(C, NH, input, gradOut) ? 1 : 0;
+        CudaTensor qkvIn = source == 1 ? bf16.convert(3, input, 3L * B * T * C) : input;
+        CudaTensor doutIn = source == 1 ? bf16.convert(4, gradOut, (long) B * T * C) : gradOut;
+        backwardKernel(attentionBackwardTc[source][variant], "attention_backward_tc", gradQkv, doutIn, qkvIn,
+                statistics, B, T, C, NH, scale, dropout, key, 128, backwardSharedBytes(16 << variant));
+    }
+
+    /**
+     * One backward kernel over (T / 64, B * NH) blocks: (dqkv, dout, qkv, stats, B, T, C, NH, scale, key, dropout).
+     */
+    private void backwardKernel(CUfunction function, String name, CudaTensor dqkv, CudaTensor dout, CudaTensor qkv,
+                                CudaTensor stats, int B, int T, int C, int NH, float scale, float dropout, long key,
+                                int threads, int sharedBytes) {
+        launcher.begin().pointer(dqkv).pointer(dout).pointer(qkv).pointer(stats)
                 .int32(B).int32(T).int32(C).int32(NH).float32(scale).int64(key).float32(dropout)
-                .launch(query, "attention_backward_query", blocks(T, 64), B * NH, 1, threads, 1, 0);
-        launcher.begin().pointer(gradQkv).pointer(doutIn).pointer(qkvIn).pointer(statistics)
-                .int32(B).int32(T).int32(C).int32(NH).float32(scale).int64(key).float32(dropout)
-                .launch(keyValue, "attention_backward_key_value", blocks(T, 64), B * NH, 1, threads, 1, 0);
+                .launch(function, name, blocks(T, 64), B * NH, 1, threads, 1, sharedBytes);
     }
 }

@@ -12,7 +12,7 @@ public enum KernelFamily {
     ENCODER("encoder", false),
     LAYERNORM("layernorm", false),
     MATMUL("matmul", true),
-    ATTENTION("attention", false),
+    ATTENTION("attention", true),
     GELU_RESIDUAL("gelu_residual", false),
     CROSSENTROPY("crossentropy", false),
     ADAMW("adamw", false),

@@ -40,6 +40,7 @@ public final class PinnedStaging implements AutoCloseable {
     private final IntBuffer readInts;
     private int cursor;  // next free byte of the ring
     private long synchronizations;
+    private long hostToDeviceCopies;
 
     public PinnedStaging(CUstream stream) {
         this.stream = stream;
@@ -59,6 +60,11 @@ public final class PinnedStaging implements AutoCloseable {
     /** Host synchronisations so far: reads, and writes that found the ring full. */
     public long synchronizations() {
         return synchronizations;
+    }
+
+    /** Host-to-device copies enqueued so far (one per ring-sized chunk of a write). */
+    public long hostToDeviceCopies() {
+        return hostToDeviceCopies;
     }
 
     /** The ring offset (bytes) for a write of {@code bytes}, waiting for the stream when the ring is full. */
@@ -109,6 +115,7 @@ public final class PinnedStaging implements AutoCloseable {
             }
             DevicePointer target = devicePointers.at(dst.allocation(), dst.address() + 4L * done);
             Driver.check(cuMemcpyHtoDAsync(target, granules[at / GRANULE], 4L * n, stream), "copying to the GPU");
+            hostToDeviceCopies++;
         }
     }
 

@@ -18,7 +18,8 @@ import jcuda.driver.CUmodule;
  * The PTX modules shipped as resources under {@code io/streamtrain/cuda/ptx/}, one per {@link KernelFamily}, loaded
  * once. On a Hopper GPU (cc 9.0) a family's {@code .sm90.ptx} (compute_90a) is taken where the family has one
  * ({@link KernelFamily#hopperVariant}); else the portable {@code .sm80.ptx}, which the driver JIT-compiles for any
- * GPU of cc 8.0 or newer.
+ * GPU of cc 8.0 or newer. {@code -Dstreamtrain.cuda.portablePtx=true} takes the portable PTX on Hopper too (to test
+ * the compute_80 kernels there).
  */
 public final class PtxModules implements KernelLookup, AutoCloseable {
     /** Where the PTX resources live, relative to the class path root. */
@@ -30,7 +31,8 @@ public final class PtxModules implements KernelLookup, AutoCloseable {
 
     /** The modules for a device of compute capability {@code computeMajor}.{@code computeMinor}. */
     public PtxModules(int computeMajor, int computeMinor) {
-        this.hopper = computeMajor == 9 && computeMinor == 0;  // compute_90a PTX runs on cc 9.0 alone
+        // compute_90a PTX runs on cc 9.0 alone
+        this.hopper = computeMajor == 9 && computeMinor == 0 && !Boolean.getBoolean("streamtrain.cuda.portablePtx");
         for (KernelFamily family : KernelFamily.values()) {
             load(family);
         }

@@ -19,10 +19,10 @@ public final class Activations {
     private final Tensor valueBuffer;     // capacity >= values.size()
     private final Tensor gradientBuffer;  // capacity >= gradients.size()
     private final IntTensor tokenBuffer;  // capacity >= 2 B T
+    private final IntTensor tokens;       // (2, B, T): inputs, then targets
     private final IntTensor inputs;       // (B, T)
     private final IntTensor targets;      // (B, T)
-    private final IntTensor[] inputRows;  // [B] (T) views of inputs, so that uploading a batch creates nothing
-    private final IntTensor[] targetRows; // [B] (T)
+    private final int[] hostTokens;       // (2, B, T): the batch packed as tokens is, uploaded in one copy
     private final Tensor[][] views;       // [ActivationTensor][layer]
     private final Tensor[][] gradientViews;
 
@@ -56,14 +56,10 @@ public final class Activations {
             }
         }
         long n = (long) B * T;
+        tokens = tokenBuffer.slice(0, 2 * n);
         inputs = tokenBuffer.slice(0, n);
         targets = tokenBuffer.slice(n, n);
-        inputRows = new IntTensor[B];
-        targetRows = new IntTensor[B];
-        for (int b = 0; b < B; b++) {
-            inputRows[b] = inputs.slice((long) b * T, T);
-            targetRows[b] = targets.slice((long) b * T, T);
-        }
+        hostTokens = new int[Math.toIntExact(2 * n)];
     }
 
     /** Activations for (B, T), reusing {@code previous}'s memory where it is large enough (previous may be null). */
@@ -129,13 +125,18 @@ public final class Activations {
         return targets;
     }
 
-    /** Row b (T) of the input ids. */
-    public IntTensor inputRow(int b) {
-        return inputRows[b];
-    }
-
-    /** Row b (T) of the target ids. */
-    public IntTensor targetRow(int b) {
-        return targetRows[b];
+    /**
+     * Uploads a batch, {@code batch} (B, T+1) row-major, as inputs [:, :T] and targets [:, 1:] in one host-to-device
+     * copy: packed into a host array made with these activations first.
+     */
+    public void upload(Kernels kernels, int[] batch) {
+        int B = this.batch;
+        int T = sequenceLength;
+        int n = B * T;
+        for (int b = 0; b < B; b++) {
+            System.arraycopy(batch, b * (T + 1), hostTokens, b * T, T);
+            System.arraycopy(batch, b * (T + 1) + 1, hostTokens, n + b * T, T);
+        }
+        kernels.writeInts(tokens, hostTokens, 0, hostTokens.length);
     }
 }

@@ -81,10 +81,7 @@ public final class BatchPasses {
         TokenChecks.checkShape(config, tokens, B, T);
         TokenChecks.checkIds(config, tokens, 0, tokens.length, "tokens");
         ensureActivations(B, T);
-        for (int b = 0; b < B; b++) {
-            kernels.writeInts(acts.inputRow(b), tokens, b * (T + 1), T);
-            kernels.writeInts(acts.targetRow(b), tokens, b * (T + 1) + 1, T);
-        }
+        acts.upload(kernels, tokens);
     }
 
     private void ensureActivations(int B, int T) {
