@@ -38,7 +38,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * Documents in, TokenBatch records out: reads the inputs (files, directories recursively in path order, {@code -}
  * for standard input; plain text, JSON Lines, gzip of either), tokenizes on a bounded pool in input order, packs
  * the stream {@code EOT doc0 EOT doc1 ...} into (B, T+1) windows (see the packing rule below) and publishes each
- * window as a TokenBatch keyed by the dataset name with the idempotent producer.
+ * window as a TokenBatch keyed by the dataset name with the idempotent producer (on a topic of P > 1 partitions,
+ * batch k goes to partition k mod P as shard {@code <dataset>@<p>}, unless {@code spread=false}).
  *
  * <pre>{@code
  * ProducerSettings settings = ProducerSettings.builder()
@@ -123,12 +124,15 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
         Map<String, Object> clientConfig = clients.clientConfig();
         String topic = settings.evaluationCorpus() ? settings.evalTopic() : settings.topic();
         boolean holdout = settings.holdout() > 0;
-        progress.message(BrokerCheck.ensureReady(clients, topic, settings.topicCreate(),
-                settings.brokerTimeout()));
+        BrokerCheck.Ready ready = BrokerCheck.ensureReady(clients, topic, settings.topicCreate(),
+                settings.brokerTimeout());
+        progress.message(ready.description());
         if (holdout) {
             progress.message(BrokerCheck.ensureReady(clients, settings.evalTopic(), settings.topicCreate(),
-                    settings.brokerTimeout()));
+                    settings.brokerTimeout()).description());
         }
+        // the training batches spread over the topic's partitions; an evaluation set stays in order in one
+        int spread = settings.spread() && !settings.evaluationCorpus() ? ready.partitions() : 1;
         progress.message("producing dataset " + settings.dataset() + ": tokenizer " + tokenizer.name() + " (V="
                 + tokenizer.vocabularySize() + "), B=" + settings.batchRows() + ", T=" + settings.sequenceLength()
                 + ", " + settings.threads() + " tokenizer threads, " + sources.size()
@@ -137,7 +141,9 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
                 + (settings.evaluationCorpus() ? "; an evaluation corpus, to " + topic : "")
                 + (holdout ? String.format(Locale.ROOT, "; holding out %.3g of it for evaluation, to %s",
                 settings.holdout(), settings.evalTopic()) : "")
-                + (settings.shuffleRows() > 0 ? "; shuffled through " + settings.shuffleRows() + " rows" : ""));
+                + (settings.shuffleRows() > 0 ? "; shuffled through " + settings.shuffleRows() + " rows" : "")
+                + (spread > 1 ? "; spread over " + spread + " partitions as shards " + settings.dataset() + "@0.."
+                + (spread - 1) : ""));
 
         TokenizerInfo tokenizerInfo = new TokenizerInfo(tokenizer.name(), tokenizer.vocabularySize(),
                 tokenizer.fingerprint());
@@ -147,9 +153,9 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
         TrainingSide train;
         TokenPacker evalPacker = null;
         try (KafkaBatchPublisher publisher = new KafkaBatchPublisher(clientConfig, topic, settings.dataset(),
-                tokenizerInfo, recordBytes);
+                tokenizerInfo, recordBytes, spread);
              KafkaBatchPublisher evalPublisher = holdout ? new KafkaBatchPublisher(clientConfig, settings.evalTopic(),
-                     settings.dataset(), tokenizerInfo, recordBytes) : null) {
+                     settings.dataset(), tokenizerInfo, recordBytes, 1) : null) {
             train = new TrainingSide(settings, tokenizer.endOfText(), publisher::publish);
             HoldoutSplit split = holdout
                     ? new HoldoutSplit(settings.holdout(), settings.holdoutBlockTokens(), settings.seed()) : null;

@@ -40,6 +40,7 @@ public final class ProducerSettings extends AbstractConfig {
     public static final String FIRST_SEQUENCE = "first.sequence";
     public static final String BROKER_TIMEOUT_MS = "broker.timeout.ms";
     public static final String TOPIC_CREATE = "topic.create";
+    public static final String SPREAD = "spread";
     public static final String PROGRESS = "progress";
     public static final String PROGRESS_INTERVAL_MS = "progress.interval.ms";
     public static final String SPLIT = "split";
@@ -60,8 +61,8 @@ public final class ProducerSettings extends AbstractConfig {
                     "Topic of the TokenBatch records; created with the broker's defaults when missing (see "
                             + "topic.create).")
             .define(DATASET, Type.STRING, "default", new ConfigDef.NonEmptyString(), Importance.HIGH,
-                    "Dataset name: the key of every record (so that one dataset stays in one partition, in order) "
-                            + "and TokenBatch.dataset.")
+                    "Dataset name: TokenBatch.dataset and the key of every record; on a topic of several "
+                            + "partitions, <dataset>@<partition> (see spread).")
             .define(TOKENIZER, Type.STRING, "byte", new ConfigDef.NonEmptyString(), Importance.HIGH,
                     "Tokenizer spec: byte, gpt2, or the path of a vocabulary trained with `streamtrain tokenizer "
                             + "train`.")
@@ -93,6 +94,12 @@ public final class ProducerSettings extends AbstractConfig {
             .define(TOPIC_CREATE, Type.BOOLEAN, true, Importance.LOW,
                     "Create the topic when it does not exist (with the broker's default partitions and "
                             + "replication).")
+            .define(SPREAD, Type.BOOLEAN, true, Importance.MEDIUM,
+                    "On a topic of P > 1 partitions, spread the dataset over all of them for data-parallel "
+                            + "trainers (each rank reads its own partitions): batch k goes to partition k mod P as "
+                            + "a batch of the shard <dataset>@<p> (its dataset and record key), so each partition "
+                            + "holds one shard in sequence order. P is read from the topic at start. false: the "
+                            + "whole dataset in one partition, keyed by the dataset name.")
             .define(PROGRESS, Type.STRING, "auto", ValidString.in("auto", "bar", "log", "none"), Importance.LOW,
                     "auto: a bar on a terminal, plain log lines otherwise.")
             .define(PROGRESS_INTERVAL_MS, Type.LONG, 5000L, Range.atLeast(1), Importance.LOW,
@@ -209,6 +216,11 @@ public final class ProducerSettings extends AbstractConfig {
 
     public boolean topicCreate() {
         return getBoolean(TOPIC_CREATE);
+    }
+
+    /** Whether the dataset is spread over the topic's partitions (see {@value #SPREAD}). */
+    public boolean spread() {
+        return getBoolean(SPREAD);
     }
 
     public ProgressMode progress() {
@@ -333,6 +345,10 @@ public final class ProducerSettings extends AbstractConfig {
 
         public Builder topicCreate(boolean create) {
             return set(TOPIC_CREATE, create);
+        }
+
+        public Builder spread(boolean spread) {
+            return set(SPREAD, spread);
         }
 
         /** auto | bar | log | none. */

@@ -106,7 +106,7 @@ class DocumentProducerKafkaTest {
         kafka.createTopic("corpus-batches", 3);
 
         ProducerSummary summary = DocumentProducer.run(settings("corpus-batches", "hamlet", directory.toString())
-                .build(), out);
+                .spread(false).build(), out);
 
         List<Integer> expected = expectedStream(first, second, third, fourth);
         int perBatch = 2 * 16;
@@ -154,7 +154,7 @@ class DocumentProducerKafkaTest {
     }
 
     @Test
-    void shouldKeepEachDatasetInOrderWhenTwoDatasetsShareATopic() throws Exception {
+    void shouldKeepEachDatasetInOnePartitionInOrderWhenTwoDatasetsShareATopicUnspread() throws Exception {
         StringBuilder jsonl = new StringBuilder();
         List<String> documents = new ArrayList<>();
         for (int d = 0; d < 60; d++) {
@@ -165,8 +165,8 @@ class DocumentProducerKafkaTest {
         Path alphaFile = Files.writeString(directory.resolve("alpha.txt"), "alpha ".repeat(400));
         kafka.createTopic("shared-batches", 4);
         DocumentProducer alpha = new DocumentProducer(settings("shared-batches", "alpha", alphaFile.toString())
-                .build(), out);
-        DocumentProducer beta = new DocumentProducer(settings("shared-batches", "beta", "-").build(), out,
+                .spread(false).build(), out);
+        DocumentProducer beta = new DocumentProducer(settings("shared-batches", "beta", "-").spread(false).build(), out,
                 new ByteArrayInputStream(jsonl.toString().getBytes(StandardCharsets.UTF_8)));
 
         ExecutorService both = Executors.newFixedThreadPool(2);
@@ -195,6 +195,42 @@ class DocumentProducerKafkaTest {
         assertEquals(expected.subList(0, (int) betaSummary.batches() * 32 + 1), stream(betaBatches));
         assertEquals("stdin:1", betaBatches.get(0).getDocuments().get(0).getId());
         assertEquals("stdin", betaBatches.get(0).getDocuments().get(0).getSource());
+    }
+
+    @Test
+    void shouldSpreadADatasetOverEveryPartitionEachPartitionOneShardInSequenceOrder() throws Exception {
+        String corpus = randomText(3, 2000);
+        Path file = Files.writeString(directory.resolve("spread.txt"), corpus);
+        kafka.createTopic("spread-batches", 4);
+
+        ProducerSummary first = DocumentProducer.run(settings("spread-batches", "books", file.toString()).build(), out);
+        ProducerSummary second = DocumentProducer.run(settings("spread-batches", "books", file.toString())
+                .firstSequence(first.nextSequence()).build(), out); // a continuation keeps the rule
+
+        long total = first.batches() + second.batches();
+        assertTrue(total >= 100, "enough batches for every partition: " + total);
+        List<ConsumerRecord<String, TokenBatch>> records = kafka.readUntil("spread-batches",
+                AvroSerdes.tokenBatch().deserializer(), r -> r.size() >= total, TIMEOUT);
+        assertEquals(total, records.size());
+        for (int p = 0; p < 4; p++) {
+            int partition = p;
+            List<ConsumerRecord<String, TokenBatch>> shard = records.stream()
+                    .filter(r -> r.partition() == partition).sorted(java.util.Comparator.comparingLong(
+                            ConsumerRecord::offset)).toList();
+            assertEquals(java.util.stream.LongStream.range(0, total).filter(k -> k % 4 == partition).boxed().toList(),
+                    shard.stream().map(r -> r.value().getSequence()).toList(),
+                    "partition " + p + ": batches p, p + 4, ... in offset order");
+            for (ConsumerRecord<String, TokenBatch> record : shard) {
+                assertEquals("books@" + p, record.key());
+                assertEquals("books@" + p, record.value().getDataset());
+            }
+        }
+        List<TokenBatch> inSequence = records.stream().map(ConsumerRecord::value)
+                .sorted(java.util.Comparator.comparingLong(TokenBatch::getSequence)).toList();
+        assertEquals(expectedStream(corpus).subList(0, (int) first.batches() * 32 + 1),
+                stream(inSequence.subList(0, (int) first.batches())), "the shards together are the dataset");
+        assertTrue(output.toString(StandardCharsets.UTF_8).contains("spread over 4 partitions as shards books@0..3"),
+                output.toString(StandardCharsets.UTF_8));
     }
 
     @Test

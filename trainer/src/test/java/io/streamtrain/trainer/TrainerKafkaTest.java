@@ -229,6 +229,58 @@ class TrainerKafkaTest {
     }
 
     @Test
+    void shouldTrainEveryBatchOfADatasetTheProducerSpreadOverFourPartitionsOnceWithTwoReplicas() throws Exception {
+        String input = "spread.token-batches";
+        String metricsTopic = "spread.metrics";
+        kafka.createTopic(input, 4);
+        kafka.createTopic(metricsTopic, 1);
+        Path corpus = Files.writeString(dir.resolve("spread.txt"), TestBatches.TEXT.repeat(12)); // ~3.7 k bytes
+        ProducerSummary produced = DocumentProducer.run(ProducerSettings.builder()
+                .bootstrapServers(kafka.bootstrapServers()).topic(input).dataset("hamlet").tokenizer("byte")
+                .batchRows(B).sequenceLength(T).inputs(List.of(corpus.toString())).progress("none").build(),
+                new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+        int batches = (int) produced.batches();
+        assertTrue(batches >= 12, "corpus too small: " + batches + " batches");
+        Map<String, Object> properties = TestBatches.config(dir.resolve("run"), B, T,
+                TrainerConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(),
+                TrainerConfig.APPLICATION_ID, "spread",
+                TrainerConfig.TOKEN_BATCHES_TOPIC, input,
+                TrainerConfig.METRICS_TOPIC, metricsTopic,
+                TrainerConfig.SAMPLES_TOPIC, "spread.samples",
+                TrainerConfig.DEAD_LETTERS_TOPIC, "spread.dead-letters",
+                TrainerConfig.REPLICAS, 2,
+                TrainerConfig.MAX_STEPS, batches);
+        Path checkpoint;
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        try (Trainer trainer = new Trainer(new TrainerConfig(properties),
+                new PrintStream(console, true, StandardCharsets.UTF_8))) {
+            trainer.start();
+            assertTrue(trainer.awaitSteps(batches, TIMEOUT), batches + " steps within " + TIMEOUT);
+            checkpoint = trainer.stop().orElseThrow();
+        }
+        assertTrue(console.toString(StandardCharsets.UTF_8).contains("2 replicas"), console.toString(StandardCharsets.UTF_8));
+
+        List<TrainingMetrics> steps = values(metricsTopic, batches, AvroSerdes.trainingMetrics().deserializer());
+        Map<String, String> metadata = Checkpoints.read(checkpoint).metadata();
+        assertEquals(Integer.toString(batches), metadata.get(RunLedger.BATCHES_TRAINED_KEY));
+        for (int partition = 0; partition < 4; partition++) {
+            int p = partition;
+            long inPartition = java.util.stream.LongStream.range(0, batches).filter(k -> k % 4 == p).count();
+            assertTrue(steps.stream().anyMatch(m -> m.getSourcePartition() == p), "partition " + p + " is used");
+            assertEquals(java.util.stream.LongStream.range(0, inPartition).boxed().toList(),
+                    steps.stream().filter(m -> m.getSourcePartition() == p).map(TrainingMetrics::getSourceOffset)
+                            .toList(), "partition " + p + " in order, each batch once");
+            assertEquals(Long.toString(inPartition - 1), metadata.get("kafka.offset." + input + "-" + p));
+            long checksum = 0;
+            for (long sequence = p; sequence < batches; sequence += 4) { // shard hamlet@p: batches p, p + 4, ...
+                checksum = 31 * checksum + sequence;
+            }
+            assertEquals(Long.toString(checksum), metadata.get(RunLedger.BATCHES_CHECKSUM_KEY_PREFIX + "hamlet@" + p),
+                    "the order checksum of shard hamlet@" + p);
+        }
+    }
+
+    @Test
     void shouldAnnounceEveryCheckpointAndEveryNewBestOnTheCompactedModelsTopic() throws Exception {
         String input = "announced.token-batches";
         String modelsTopic = "announced.models";

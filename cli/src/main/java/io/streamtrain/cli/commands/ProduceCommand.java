@@ -43,6 +43,7 @@ public final class ProduceCommand extends ConfiguredCommand {
             .with(SharedFlags::kafka)
             .flag("--topic", ProducerSettings.TOPIC, "TOPIC")
             .flag("--dataset", ProducerSettings.DATASET, "NAME")
+            .switchFlag("--no-spread", ProducerSettings.SPREAD, false)
             .flag("--format", ProducerSettings.INPUT_FORMAT, "auto|text|jsonl")
             .switchFlag("--follow", ProducerSettings.FOLLOW, true)
             .flag("--epochs", ProducerSettings.EPOCHS, "N")

@@ -28,11 +28,19 @@ public final class BrokerCheck {
     private BrokerCheck() {}
 
     /**
-     * @return a line for the log, e.g. {@code Kafka cluster abc at localhost:9092, topic t (3 partitions)}
+     * A topic ready to take records.
+     *
+     * @param description a line for the log, e.g. {@code Kafka cluster abc at localhost:9092, topic t (3 partitions)}
+     * @param partitions  the topic's partitions
+     */
+    public record Ready(String description, int partitions) {
+    }
+
+    /**
      * @throws ProducerException when the broker does not answer in time or the topic is missing and may not be created
      */
-    public static String ensureReady(KafkaClientSettings clients, String topic, boolean createTopic,
-                                     Duration timeout) {
+    public static Ready ensureReady(KafkaClientSettings clients, String topic, boolean createTopic,
+                                    Duration timeout) {
         String servers = clients.bootstrapServers();
         Map<String, Object> config = clients.clientConfig();
         int timeoutMs = (int) Math.min(Integer.MAX_VALUE, timeout.toMillis());
@@ -73,8 +81,8 @@ public final class BrokerCheck {
                         + cause.getClass().getSimpleName() + ": " + cause.getMessage() + "); create the topic "
                         + "yourself or grant this client DESCRIBE and CREATE on it", cause);
             }
-            return "Kafka cluster " + clusterId + " at " + servers + ", topic " + topic + " (" + partitions
-                    + (partitions == 1 ? " partition)" : " partitions)");
+            return new Ready("Kafka cluster " + clusterId + " at " + servers + ", topic " + topic + " (" + partitions
+                    + (partitions == 1 ? " partition)" : " partitions)"), partitions);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new ProducerException("interrupted while connecting to Kafka at " + servers, e);

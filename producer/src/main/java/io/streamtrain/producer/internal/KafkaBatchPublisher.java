@@ -25,14 +25,22 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * Publishes packed batches as TokenBatch records, keyed by dataset name (one dataset, one partition, in order),
- * with the idempotent producer and {@code acks=all}: a retry never duplicates or reorders a batch. The first
- * failed send is fatal and surfaces at the next {@link #publish} or at {@link #flush}.
+ * Publishes packed batches as TokenBatch records with the idempotent producer and {@code acks=all}: a retry never
+ * duplicates or reorders a batch. The first failed send is fatal and surfaces at the next {@link #publish} or at
+ * {@link #flush}.
+ *
+ * <p>Where a batch goes: with {@code spread} P > 1, batch k goes to partition k mod P as a batch of the shard
+ * {@code <dataset>@<p>} (its TokenBatch.dataset and its record key), so every partition holds one shard of the
+ * dataset in sequence order and data-parallel trainers share the dataset by partition; the shard name keeps the
+ * trainer's per-dataset order checksum deterministic (one shard, one partition). With P = 1 the record is keyed by
+ * the dataset name, so the whole dataset stays in one partition, in order.
  */
 public final class KafkaBatchPublisher implements AutoCloseable {
     private final KafkaProducer<String, TokenBatch> producer;
     private final String topic;
     private final String dataset;
+    private final int spread;
+    private final String[] shards; // dataset@p, made once
     private final TokenizerInfo tokenizer;
     private final AtomicReference<Exception> failure = new AtomicReference<>();
     private final AtomicLong acknowledged = new AtomicLong();
@@ -40,9 +48,14 @@ public final class KafkaBatchPublisher implements AutoCloseable {
     /**
      * @param clientConfig bootstrap servers and any user Kafka settings; idempotence, acks and serializers are set here
      * @param recordBytes  size of one batch's tokens, to raise max.request.size above it when needed
+     * @param spread       partitions P to spread the dataset over (batch k to partition k mod P, as shard
+     *                     {@code <dataset>@<p>}); 1 keeps it in one partition, keyed by the dataset name
      */
     public KafkaBatchPublisher(Map<String, Object> clientConfig, String topic, String dataset, TokenizerInfo tokenizer,
-                               int recordBytes) {
+                               int recordBytes, int spread) {
+        if (spread < 1) {
+            throw new IllegalArgumentException("spread over at least one partition, got " + spread);
+        }
         Map<String, Object> config = new HashMap<>(clientConfig);
         config.putIfAbsent(ProducerConfig.CLIENT_ID_CONFIG, "streamtrain-producer-" + dataset);
         config.putIfAbsent(ProducerConfig.LINGER_MS_CONFIG, 5);
@@ -57,7 +70,17 @@ public final class KafkaBatchPublisher implements AutoCloseable {
         }
         this.topic = topic;
         this.dataset = dataset;
+        this.spread = spread;
+        this.shards = new String[spread];
+        for (int p = 0; p < spread; p++) {
+            shards[p] = shardName(dataset, p);
+        }
         this.tokenizer = tokenizer;
+    }
+
+    /** The name of the shard of {@code dataset} in partition {@code partition}: {@code <dataset>@<partition>}. */
+    public static String shardName(String dataset, int partition) {
+        return dataset + "@" + partition;
     }
 
     public void publish(PackedBatch batch) {
@@ -66,8 +89,10 @@ public final class KafkaBatchPublisher implements AutoCloseable {
         for (PackedBatch.DocumentId document : batch.documents()) {
             documents.add(new DocumentRef(document.id(), document.source(), document.metadata()));
         }
+        int partition = spread == 1 ? -1 : (int) Math.floorMod(batch.sequence(), (long) spread);
+        String name = spread == 1 ? dataset : shards[partition];
         TokenBatch record = TokenBatch.newBuilder()
-                .setDataset(dataset)
+                .setDataset(name)
                 .setSequence(batch.sequence())
                 .setTokenizer(tokenizer)
                 .setRows(batch.rows())
@@ -77,13 +102,14 @@ public final class KafkaBatchPublisher implements AutoCloseable {
                 .setCreatedAt(Instant.now())
                 .build();
         try {
-            producer.send(new ProducerRecord<>(topic, dataset, record), (metadata, exception) -> {
-                if (exception != null) {
-                    failure.compareAndSet(null, exception);
-                } else {
-                    acknowledged.incrementAndGet();
-                }
-            });
+            producer.send(new ProducerRecord<>(topic, spread == 1 ? null : partition, name, record),
+                    (metadata, exception) -> {
+                        if (exception != null) {
+                            failure.compareAndSet(null, exception);
+                        } else {
+                            acknowledged.incrementAndGet();
+                        }
+                    });
         } catch (KafkaException e) {
             throw fatal(e, batch.sequence());
         }
