@@ -45,6 +45,7 @@ public final class TrainerConfig extends AbstractConfig {
     public static final String WORLD_HOST = "world.host";
     public static final String WORLD_WAIT_MS = "world.wait.ms";
     public static final String WORLD_JOIN_SECONDS = "world.join.seconds";
+    public static final String WORLD_TIMEOUT_MS = "world.timeout.ms";
     public static final String CONTROL_TOPIC = "topic.control";
     public static final String MAX_BATCHES = "max.batches";
     public static final String TOKENIZER = "tokenizer";
@@ -172,6 +173,12 @@ public final class TrainerConfig extends AbstractConfig {
                             + " contributes zero rows, so an idle partition never stalls the world.")
             .define(WORLD_JOIN_SECONDS, Type.INT, 300, ConfigDef.Range.atLeast(1), Importance.LOW,
                     "How long ranks wait for each other at the rendezvous.")
+            .define(WORLD_TIMEOUT_MS, Type.LONG, 300_000L, ConfigDef.Range.atLeast(1), Importance.LOW,
+                    "The longest a rank waits for the others in one phase of a global step (the round's exchange,"
+                            + " the step with its gradient all-reduce, the checkpoint's gather); past it, or at once"
+                            + " when NCCL reports a peer's failure, the rank aborts the communicator and exits with an"
+                            + " error naming the world and the phase, so a dead or hung rank never holds the world"
+                            + " for ever. Give it more than the slowest step and checkpoint write.")
             .define(CONTROL_TOPIC, Type.STRING, "streamtrain.control", new ConfigDef.NonEmptyString(), Importance.LOW,
                     "Compacted topic of the world's rendezvous (generation, world size, rank 0's address, NCCL id),"
                             + " keyed by application.id.")
@@ -311,6 +318,7 @@ public final class TrainerConfig extends AbstractConfig {
     public String worldHost() { return getString(WORLD_HOST); }
     public int worldWaitMillis() { return getInt(WORLD_WAIT_MS); }
     public int worldJoinSeconds() { return getInt(WORLD_JOIN_SECONDS); }
+    public long worldTimeoutMillis() { return getLong(WORLD_TIMEOUT_MS); }
     public String controlTopic() { return getString(CONTROL_TOPIC); }
     public long maxBatches() { return getLong(MAX_BATCHES); }
     public String tokenizer() { return getString(TOKENIZER); }

@@ -2,6 +2,7 @@ package io.streamtrain.trainer.world;
 
 import io.streamtrain.model.Gpt;
 import io.streamtrain.model.GptConfig;
+import io.streamtrain.model.GradientReducer;
 import io.streamtrain.model.StepResult;
 import io.streamtrain.model.TokenizerIdentity;
 import io.streamtrain.schemas.TokenBatch;
@@ -14,9 +15,11 @@ import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.BadBatchException;
 import io.streamtrain.trainer.internal.BatchValidator;
 import io.streamtrain.trainer.internal.CheckpointStore;
+import io.streamtrain.trainer.internal.CollectiveWatchdog;
 import io.streamtrain.trainer.internal.GroupPosition;
 import io.streamtrain.trainer.internal.ModelStart;
 import io.streamtrain.trainer.internal.TrainingStepProcessor;
+import io.streamtrain.cuda.NcclReducer;
 import io.streamtrain.trainer.world.internal.RankBackend;
 import io.streamtrain.trainer.world.internal.RankInput;
 import io.streamtrain.trainer.world.internal.RankLedger;
@@ -53,8 +56,12 @@ import org.apache.kafka.common.TopicPartition;
  * that every rank reads (a shared file system across hosts): each rank restores from it.
  *
  * <p>Failure: a rank that dies breaks its sockets, so every other rank fails its next step with an error and exits;
- * the world is restarted as a whole and forms the next generation at the rendezvous. A rank's shutdown (Ctrl-C) is
- * told to the others in the next round's exchange: all write a final checkpoint and stop together.
+ * the world is restarted as a whole and forms the next generation at the rendezvous. A rank that hangs breaks
+ * nothing, so every wait on the others (the round's exchange, the step's all-reduce, the checkpoint's gather) runs
+ * under a {@link CollectiveWatchdog}: past {@code world.timeout.ms}, or at once when NCCL reports a peer's failure,
+ * it aborts the NCCL communicator and closes the sockets, and the rank fails naming its world and the phase. A rank's
+ * shutdown (Ctrl-C) is told to the others in the next round's exchange: all write a final checkpoint and stop
+ * together.
  *
  * <p>Bad records: a record a rank cannot train (not a TokenBatch, a batch the validator refuses, a step that was not
  * finite) goes to the dead-letter topic through {@link DeadLetters}, as in the one-process trainer, before its offset
@@ -74,6 +81,7 @@ public final class RankTrainer implements AutoCloseable {
     private final Gpt gpt;
     private final WorldJoin world;
     private final RankBackend backend;
+    private final CollectiveWatchdog watchdog;
     private final TokenizerIdentity identity;
     private final String runId;
     private final CheckpointStore checkpoints;
@@ -112,6 +120,8 @@ public final class RankTrainer implements AutoCloseable {
         this.world = WorldJoin.join(config, cuda, log);
         this.runId = run.afterJoin();
         this.backend = RankBackend.open(cuda, rank, world, config.cpuThreads(), log);
+        this.watchdog = watchdog(config, rank, worldSize, world.world().generation(), world.link(),
+                backend.gradients());
         this.gpt = ModelStart.gpt(restored.map(CheckpointStore.Loaded::checkpoint), gptConfig, backend.kernels(),
                 ModelStart.trainingOptions(config), config.seed(), config.dropout());
         this.input = new RankInput(config.kafkaClients(), config.tokenBatchesTopic(), rank, worldSize,
@@ -135,6 +145,25 @@ public final class RankTrainer implements AutoCloseable {
                 .map(l -> ", restored " + l.path() + " (step " + gpt.step() + ", " + ledger.restoredBatches()
                         + " batches)")
                 .orElse(", new model") + "; run " + runId);
+    }
+
+    /**
+     * The bound on this rank's waits: NCCL's asynchronous error polled, and world.timeout.ms per phase; on either, the
+     * NCCL communicator (GPU worlds) is aborted and the sockets closed, so a blocked phase returns and fails.
+     */
+    static CollectiveWatchdog watchdog(TrainerConfig config, int rank, int worldSize, long generation,
+                                       SocketReducer link, GradientReducer gradients) {
+        NcclReducer nccl = gradients instanceof NcclReducer n ? n : null;
+        return new CollectiveWatchdog("rank " + rank + " of world '" + config.applicationId() + "' (generation "
+                + generation + ", " + worldSize + " ranks)", Duration.ofMillis(config.worldTimeoutMillis()),
+                Duration.ofMillis(Math.min(100, config.worldTimeoutMillis())),
+                nccl == null ? () -> null : nccl::asyncError,
+                () -> {
+                    if (nccl != null) {
+                        nccl.abort();
+                    }
+                    link.close();
+                });
     }
 
     /** Asks the world to stop after the current step: every rank writes its part of a final checkpoint and exits. */
@@ -170,12 +199,15 @@ public final class RankTrainer implements AutoCloseable {
                     }
                 }
                 int rows = batch == null ? 0 : B;
-                float[] round = world.link().allReduce(new float[] {rows, batch == null ? 0 : 1,
-                        stopRequested || done ? 1 : 0});
+                float[] mine = {rows, batch == null ? 0 : 1, stopRequested || done ? 1 : 0};
+                float[] round = watchdog.guard("the exchange before step " + (gpt.step() + 1),
+                        () -> world.link().allReduce(mine));
                 int globalRows = (int) round[0];
                 boolean stopping = round[2] > 0;
                 if (globalRows > 0) {
-                    StepResult result = gpt.trainStep(tokens, rows, T, globalRows, backend.gradients());
+                    int[] ids = tokens;
+                    StepResult result = watchdog.guard("step " + (gpt.step() + 1) + " (the gradients' all-reduce)",
+                            () -> gpt.trainStep(ids, rows, T, globalRows, backend.gradients()));
                     worldBatches += (long) round[1];
                     if (batch != null) {
                         TopicPartition partition = new TopicPartition(record.topic(), record.partition());
@@ -222,7 +254,8 @@ public final class RankTrainer implements AutoCloseable {
 
     /** Rank 0 gathers every rank's ledger and writes the world's checkpoint at this step boundary. */
     private void checkpoint() {
-        List<String> parts = world.link().gather(ledger.part(input.partitions()));
+        String mine = ledger.part(input.partitions());
+        List<String> parts = watchdog.guard("the checkpoint of step " + gpt.step(), () -> world.link().gather(mine));
         if (rank != 0) {
             return;
         }
@@ -281,6 +314,7 @@ public final class RankTrainer implements AutoCloseable {
 
     @Override
     public void close() {
+        watchdog.close();
         input.close();
         deadLetters.close();
         if (metrics != null) {

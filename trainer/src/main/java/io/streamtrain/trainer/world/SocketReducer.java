@@ -23,7 +23,9 @@ import java.time.Duration;
  * <p>Joining: rank 0 listens ({@link #listen}); the others connect to its address ({@link #connect}) and say their
  * rank and the world's generation; rank 0 refuses a wrong generation or world size. A rank that dies (SIGKILL)
  * closes its socket, so the others fail their next all-reduce at once with an {@link IllegalStateException}: a
- * world stops as a whole and is restarted from the last checkpoint.
+ * world stops as a whole and is restarted from the last checkpoint. A rank that hangs closes nothing: the reads have
+ * no timeout of their own (a step's length is the caller's business); {@link RankTrainer} bounds them with its
+ * watchdog, which {@link #close}s the reducer so that a blocked read fails.
  */
 public final class SocketReducer implements GradientReducer, AutoCloseable {
     private static final int HELLO = 0x53545257; // "STRW"

@@ -21,6 +21,7 @@ import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.world.internal.RankInput;
 import io.streamtrain.trainer.internal.CheckpointStore;
+import io.streamtrain.trainer.internal.CollectiveWatchdog;
 import io.streamtrain.trainer.testing.NumberedBatches;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -158,6 +159,72 @@ class WorldTest {
             IllegalStateException e = assertThrows(IllegalStateException.class,
                     () -> world.get(0).allReduceSum(kernels, buffer));
             assertTrue(e.getMessage().contains("rank 0 lost rank 1 of the world"), e.getMessage());
+        } finally {
+            world.forEach(SocketReducer::close);
+        }
+    }
+
+    @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void shouldStopARankAfterWorldTimeoutWhenAPeerHangsInsteadOfWaitingForEver(@TempDir Path dir) throws Exception {
+        List<SocketReducer> world = form(new Rendezvous(KafkaClientSettings.plaintext(cluster.bootstrapServers()),
+                "control-hung", "hung"), 2);
+        Map<String, String> settings = NumberedBatches.trainerConfig(cluster.bootstrapServers(), "hung", "hung-batches",
+                dir, TrainerConfig.WORLD_SIZE, "2", TrainerConfig.WORLD_TIMEOUT_MS, "1000");
+        TrainerConfig config = new TrainerConfig(settings);
+        try (CpuKernels kernels = new CpuKernels(1);
+             CollectiveWatchdog watchdog = RankTrainer.watchdog(config, 0, 2, 1, world.get(0), world.get(0))) {
+            Tensor buffer = kernels.allocate(4);
+            long start = System.nanoTime();
+            // rank 1 lives (its socket stays open) but never reduces: a hung rank, which no broken socket reveals
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> watchdog.guard(
+                    "step 1 (the gradients' all-reduce)", () -> {
+                        world.get(0).allReduceSum(kernels, buffer);
+                        return null;
+                    }));
+            double seconds = (System.nanoTime() - start) / 1e9;
+            assertTrue(seconds >= 1 && seconds < 10, "stopped after the 1 s bound: " + seconds + " s");
+            assertTrue(e.getMessage().startsWith("rank 0 of world 'hung' (generation 1, 2 ranks) waited more than"
+                    + " 1000 ms (world.timeout.ms) for the other ranks during step 1 (the gradients' all-reduce)"),
+                    e.getMessage());
+            IllegalStateException after = assertThrows(IllegalStateException.class,
+                    () -> watchdog.guard("the exchange before step 2", () -> world.get(0).allReduce(new float[1])));
+            assertEquals(e.getMessage(), after.getMessage(), "the world stays stopped");
+            IllegalStateException peer = assertThrows(IllegalStateException.class,
+                    () -> world.get(1).allReduce(new float[1]));
+            assertTrue(peer.getMessage().contains("rank 1 lost rank 0 of the world"),
+                    "the abort closed rank 0's sockets, so the hung rank fails too once it wakes: " + peer.getMessage());
+        } finally {
+            world.forEach(SocketReducer::close);
+        }
+    }
+
+    @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void shouldAbortAtOnceWhenTheCommunicatorReportsAPeersFailure() throws Exception {
+        List<SocketReducer> world = form(new Rendezvous(KafkaClientSettings.plaintext(cluster.bootstrapServers()),
+                "control-async", "async"), 2);
+        // NCCL's ncclCommGetAsyncError stands in as this supplier on GPUs (no GPU here): it turns non-null when
+        // NCCL's proxy thread sees a peer fail, while the step waits on the GPU; the deadline is far away
+        java.util.concurrent.atomic.AtomicReference<String> error = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicInteger aborts = new java.util.concurrent.atomic.AtomicInteger();
+        try (CollectiveWatchdog watchdog = new CollectiveWatchdog("rank 0 of world 'async' (generation 1, 2 ranks)",
+                Duration.ofMinutes(10), Duration.ofMillis(20), error::get, () -> {
+                    aborts.incrementAndGet();
+                    world.get(0).close();
+                })) {
+            Executors.newSingleThreadScheduledExecutor().schedule(
+                    () -> error.set("remote process exited or there was a network error"), 300,
+                    java.util.concurrent.TimeUnit.MILLISECONDS);
+            long start = System.nanoTime();
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> watchdog.guard(
+                    "step 7 (the gradients' all-reduce)", () -> world.get(0).allReduce(new float[3])));
+            assertTrue((System.nanoTime() - start) / 1e9 < 5, "at once, not after world.timeout.ms");
+            assertEquals("rank 0 of world 'async' (generation 1, 2 ranks) stopped the world during step 7 (the"
+                    + " gradients' all-reduce): the communicator reports remote process exited or there was a network"
+                    + " error (a peer died or failed); restart every rank to resume from the last checkpoint",
+                    e.getMessage());
+            assertEquals(1, aborts.get(), "the communicator is aborted once");
         } finally {
             world.forEach(SocketReducer::close);
         }
