@@ -104,14 +104,27 @@ public final class DataParallelGpt implements AutoCloseable {
                     + B * (T + 1) + " ids, got " + tokens.length);
         }
         int[][] shares = new int[n][];
-        int[] rows = new int[n];
+        int[] rows = rowsOf(B, n);
         int first = 0;
         for (int r = 0; r < n; r++) {
-            rows[r] = B / n + (r < B % n ? 1 : 0);
             shares[r] = Arrays.copyOfRange(tokens, first * (T + 1), (first + rows[r]) * (T + 1));
             first += rows[r];
         }
         return trainStep(shares, rows, T);
+    }
+
+    /** How {@link #trainStep(int[], int, int)} splits B rows over n replicas: B / n each, one more for the first B mod n. */
+    public static int[] rowsOf(int B, int n) {
+        int[] rows = new int[n];
+        for (int r = 0; r < n; r++) {
+            rows[r] = B / n + (r < B % n ? 1 : 0);
+        }
+        return rows;
+    }
+
+    /** Replica {@code r}'s host time in the all-reduces so far ({@link GradientReducer#reduceNanos}; -1: not measured). */
+    public long reduceNanos(int r) {
+        return reducers.get(r).reduceNanos();
     }
 
     /** Replicas in this world. */

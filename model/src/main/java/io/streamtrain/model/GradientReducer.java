@@ -22,4 +22,13 @@ public interface GradientReducer {
      * @throws IllegalStateException when another replica failed or the world was closed while waiting
      */
     void allReduceSum(Kernels kernels, Tensor buffer);
+
+    /**
+     * Host time this replica has spent in {@link #allReduceSum} since it was made, in nanoseconds, the wait for the
+     * other replicas included (what a slow replica costs the others shows here); -1 when the reducer does not measure
+     * it, as a device reducer whose sum runs on the stream after the call has returned (its time is in the step's).
+     */
+    default long reduceNanos() {
+        return -1;
+    }
 }

@@ -39,6 +39,7 @@ public final class InProcessReducer implements GradientReducer {
 
     private final World world;
     private final int rank;
+    private volatile long reduceNanos; // written by this replica's thread only
 
     private InProcessReducer(World world, int rank) {
         this.world = world;
@@ -69,10 +70,24 @@ public final class InProcessReducer implements GradientReducer {
     }
 
     @Override
+    public long reduceNanos() {
+        return reduceNanos;
+    }
+
+    @Override
     public void allReduceSum(Kernels kernels, Tensor buffer) {
         if (world.size == 1) {
             return;
         }
+        long start = System.nanoTime();
+        try {
+            sum(kernels, buffer);
+        } finally {
+            reduceNanos += System.nanoTime() - start;
+        }
+    }
+
+    private void sum(Kernels kernels, Tensor buffer) {
         int n = Math.toIntExact(buffer.size());
         float[] mine = world.contributions[rank];
         if (mine.length != n) {

@@ -98,6 +98,11 @@ class DataParallelGptTest {
             StepResult fewer = split.trainStep(rows(9, 0, 2), 2, T); // the third replica has no row
             assertTrue(fewer.applied());
             assertArrayEquals(weights(split, 0), weights(split, 2));
+            assertArrayEquals(new int[] {2, 2, 1}, DataParallelGpt.rowsOf(5, 3));
+            assertArrayEquals(new int[] {1, 1, 0}, DataParallelGpt.rowsOf(2, 3));
+            for (int r = 0; r < 3; r++) {
+                assertTrue(split.reduceNanos(r) > 0, "replica " + r + "'s time in the all-reduces is measured");
+            }
         }
     }
 

@@ -88,6 +88,7 @@ public final class ResidentModel implements AutoCloseable {
         Kernels kernels = gpt.kernels();
         this.meters = new TrainingMeters(kernels::allocatedBytes);
         meters.replicas(replicas == null ? 1 : replicas.replicas());
+        meters.localRanks(0, replicas == null ? 1 : replicas.replicas());
         this.restoredFrom = restored.map(CheckpointStore.Loaded::path);
         this.lastCheckpointStep = gpt.step();
         this.lastCheckpoint = restoredFrom.orElse(null);
@@ -206,7 +207,11 @@ public final class ResidentModel implements AutoCloseable {
      */
     public synchronized StepResult train(int[] tokens, int B, int T, String dataset, long sequence,
                                          TopicPartition partition, long offset) {
+        long start = System.nanoTime();
         StepResult result = replicas == null ? gpt.trainStep(tokens, B, T) : replicas.trainStep(tokens, B, T);
+        if (replicas != null) {
+            recordRanks(B, T, System.nanoTime() - start);
+        }
         if (result.applied()) {
             ledger.applied(partition, offset, dataset, sequence, (long) B * T);
         } else {
@@ -214,6 +219,19 @@ public final class ResidentModel implements AutoCloseable {
         }
         changedSinceCheckpoint = true;
         return result;
+    }
+
+    /** Each replica's rows and all-reduce time of the step just taken, for the meters. */
+    private void recordRanks(int B, int T, long stepNanos) {
+        int n = replicas.replicas();
+        int[] rows = DataParallelGpt.rowsOf(B, n);
+        long[] rankTokens = new long[n];
+        long[] reduceNanos = new long[n];
+        for (int r = 0; r < n; r++) {
+            rankTokens[r] = (long) rows[r] * T;
+            reduceNanos[r] = replicas.reduceNanos(r);
+        }
+        meters.recordRanks(B, rankTokens, reduceNanos, stepNanos);
     }
 
     /**

@@ -257,10 +257,25 @@ class TrainerKafkaTest {
             trainer.start();
             assertTrue(trainer.awaitSteps(batches, TIMEOUT), batches + " steps within " + TIMEOUT);
             checkpoint = trainer.stop().orElseThrow();
+            String scrape = trainer.meterRegistry().scrape();
+            for (String meter : List.of("streamtrain_training_replicas 2.0",
+                    "streamtrain_training_global_batch_rows " + B + ".0",
+                    "streamtrain_training_allreduce_time_seconds_count{rank=\"0\"} " + batches + ".0",
+                    "streamtrain_training_allreduce_time_seconds_count{rank=\"1\"} " + batches + ".0",
+                    "streamtrain_training_rank_tokens_per_second{rank=\"1\"}")) {
+                assertTrue(scrape.contains(meter), meter + " in\n" + scrape);
+            }
         }
-        assertTrue(console.toString(StandardCharsets.UTF_8).contains("2 replicas"), console.toString(StandardCharsets.UTF_8));
+        String printed = console.toString(StandardCharsets.UTF_8);
+        assertTrue(printed.contains("2 replicas"), printed);
+        assertTrue(printed.contains(" | 2 ranks, " + B + " rows | all-reduce "), "the step lines: " + printed);
 
         List<TrainingMetrics> steps = values(metricsTopic, batches, AvroSerdes.trainingMetrics().deserializer());
+        for (TrainingMetrics step : steps) {
+            assertEquals(2, step.getRanks(), "the record carries the rank count");
+            assertEquals(B, step.getGlobalRows(), "and the global batch");
+            assertTrue(step.getAllReduceMillis() != null && step.getAllReduceMillis() >= 0, "and rank 0's all-reduce");
+        }
         Map<String, String> metadata = Checkpoints.read(checkpoint).metadata();
         assertEquals(Integer.toString(batches), metadata.get(RunLedger.BATCHES_TRAINED_KEY));
         for (int partition = 0; partition < 4; partition++) {

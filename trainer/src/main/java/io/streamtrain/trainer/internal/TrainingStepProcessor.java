@@ -156,6 +156,10 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
                 .setWaitMillis(waitMillis).setComputeMillis(computeMillis).setEmitMillis(clock.previousEmitMillis)
                 .setBackend(model.backendName()).setDevice(model.deviceName())
                 .setSourceTopic(partition.topic()).setSourcePartition(partition.partition()).setSourceOffset(offset);
+        if (model.replicas() > 1) {
+            metricsBuilder.setRanks(model.replicas()).setGlobalRows(B)
+                    .setAllReduceMillis(model.meters().lastAllReduceMillis());
+        }
         evaluation.ifPresent(e -> metricsBuilder.setEvalLoss(e.loss()).setEvalAccuracy(e.accuracy())
                 .setEvalPerplexity(e.perplexity()).setEvalTokens(e.tokens()));
         TrainingMetrics metrics = metricsBuilder.build();

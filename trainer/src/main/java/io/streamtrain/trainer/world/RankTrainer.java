@@ -16,6 +16,10 @@ import io.streamtrain.trainer.internal.BadBatchException;
 import io.streamtrain.trainer.internal.BatchValidator;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.internal.CollectiveWatchdog;
+import io.streamtrain.trainer.internal.MetricsServer;
+import io.streamtrain.trainer.TrainingMeters;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.streamtrain.trainer.internal.GroupPosition;
 import io.streamtrain.trainer.internal.ModelStart;
 import io.streamtrain.trainer.internal.TrainingStepProcessor;
@@ -82,6 +86,9 @@ public final class RankTrainer implements AutoCloseable {
     private final WorldJoin world;
     private final RankBackend backend;
     private final CollectiveWatchdog watchdog;
+    private final TrainingMeters meters;
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final MetricsServer metricsServer; // null unless metrics.port is set
     private final TokenizerIdentity identity;
     private final String runId;
     private final CheckpointStore checkpoints;
@@ -122,6 +129,19 @@ public final class RankTrainer implements AutoCloseable {
         this.backend = RankBackend.open(cuda, rank, world, config.cpuThreads(), log);
         this.watchdog = watchdog(config, rank, worldSize, world.world().generation(), world.link(),
                 backend.gradients());
+        this.meters = new TrainingMeters(backend.kernels()::allocatedBytes);
+        meters.replicas(worldSize);
+        meters.localRanks(rank, 1);
+        meters.bindTo(registry);
+        if (config.metricsPort() > 0) {
+            int port = config.metricsPort() + rank; // ranks of one host apart
+            this.metricsServer = MetricsServer.start(registry, config.metricsHost(), port, config.httpAccess(),
+                    Optional::empty, Optional::empty);
+            log.println("rank " + rank + ": metrics on http://" + config.metricsHost() + ":" + metricsServer.port()
+                    + "/metrics (metrics.port + rank)");
+        } else {
+            this.metricsServer = null;
+        }
         this.gpt = ModelStart.gpt(restored.map(CheckpointStore.Loaded::checkpoint), gptConfig, backend.kernels(),
                 ModelStart.trainingOptions(config), config.seed(), config.dropout());
         this.input = new RankInput(config.kafkaClients(), config.tokenBatchesTopic(), rank, worldSize,
@@ -206,8 +226,14 @@ public final class RankTrainer implements AutoCloseable {
                 boolean stopping = round[2] > 0;
                 if (globalRows > 0) {
                     int[] ids = tokens;
+                    long stepStart = System.nanoTime();
                     StepResult result = watchdog.guard("step " + (gpt.step() + 1) + " (the gradients' all-reduce)",
                             () -> gpt.trainStep(ids, rows, T, globalRows, backend.gradients()));
+                    long stepNanos = System.nanoTime() - stepStart;
+                    meters.recordRanks(globalRows, new long[] {(long) rows * T},
+                            new long[] {backend.gradients().reduceNanos()}, stepNanos);
+                    meters.recordStep(result.loss(), result.accuracy(), result.learningRate(), result.gradientNorm(),
+                            (long) globalRows * T, globalRows * (double) T / (stepNanos / 1e9), stepNanos);
                     worldBatches += (long) round[1];
                     if (batch != null) {
                         TopicPartition partition = new TopicPartition(record.topic(), record.partition());
@@ -223,9 +249,12 @@ public final class RankTrainer implements AutoCloseable {
                         }
                     }
                     if (rank == 0) {
-                        log.printf("step %d: loss %.4f, %d rows in %d batch(es) of %d ranks, %d batches in all%n",
-                                gpt.step(), result.loss(), globalRows, (int) round[1], worldSize, worldBatches);
-                        metrics.emit(gpt.step(), result, (long) globalRows * T, batch == null ? null : record);
+                        Double reduceMillis = meters.lastAllReduceMillis();
+                        log.printf("step %d: loss %.4f, %d rows in %d batch(es) of %d ranks, %d batches in all%s%n",
+                                gpt.step(), result.loss(), globalRows, (int) round[1], worldSize, worldBatches,
+                                reduceMillis == null ? "" : String.format(", all-reduce %.1f ms", reduceMillis));
+                        metrics.emit(gpt.step(), result, globalRows, T, worldSize, reduceMillis,
+                                batch == null ? null : record);
                     }
                     long every = config.checkpointEverySteps();
                     if (!stopping && every > 0 && gpt.step() % every == 0) {
@@ -315,6 +344,10 @@ public final class RankTrainer implements AutoCloseable {
     @Override
     public void close() {
         watchdog.close();
+        if (metricsServer != null) {
+            metricsServer.close();
+        }
+        registry.close();
         input.close();
         deadLetters.close();
         if (metrics != null) {

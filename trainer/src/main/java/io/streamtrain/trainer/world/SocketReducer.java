@@ -36,6 +36,7 @@ public final class SocketReducer implements GradientReducer, AutoCloseable {
     private final Socket[] peers;            // rank 0: the sockets of ranks 1..W-1; others: [0] = rank 0
     private final DataInputStream[] in;
     private final DataOutputStream[] out;
+    private volatile long reduceNanos; // allReduceSum's, written by the rank's training thread
     private float[][] parts = new float[0][];
     private byte[] bytes = new byte[0];
 
@@ -183,9 +184,19 @@ public final class SocketReducer implements GradientReducer, AutoCloseable {
 
     @Override
     public void allReduceSum(Kernels kernels, Tensor buffer) {
-        int n = Math.toIntExact(buffer.size());
-        kernels.read(slots(n), 0, buffer);
-        kernels.write(buffer, sumOverWorld(), 0);
+        long start = System.nanoTime();
+        try {
+            int n = Math.toIntExact(buffer.size());
+            kernels.read(slots(n), 0, buffer);
+            kernels.write(buffer, sumOverWorld(), 0);
+        } finally {
+            reduceNanos += System.nanoTime() - start;
+        }
+    }
+
+    @Override
+    public long reduceNanos() {
+        return reduceNanos;
     }
 
     /** The element-wise sum of {@code values} over the ranks, in rank order (a host all-reduce of a few numbers). */

@@ -8,6 +8,7 @@ import io.streamtrain.model.Checkpoints;
 import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TokenBatch;
 import io.streamtrain.schemas.Topics;
+import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.internal.CheckpointStore;
@@ -115,10 +116,15 @@ class TrainerReplicasCrashTest {
             problems.add("generation " + last.metadata().get("world.generation"));
         }
         String lastKey = Topics.runStepKey("world-run", last.step());
-        boolean lastStepReported = cluster.readAll(config.get(TrainerConfig.METRICS_TOPIC), Duration.ofSeconds(30))
-                .stream().anyMatch(r -> lastKey.equals(new String(r.key(), StandardCharsets.UTF_8)));
-        if (!lastStepReported) {
+        String metricsTopic = config.get(TrainerConfig.METRICS_TOPIC);
+        List<TrainingMetrics> lastStep = cluster.readAll(metricsTopic, Duration.ofSeconds(30)).stream()
+                .filter(r -> lastKey.equals(new String(r.key(), StandardCharsets.UTF_8)))
+                .map(r -> AvroSerdes.trainingMetrics().deserializer().deserialize(metricsTopic, r.value())).toList();
+        if (lastStep.isEmpty()) {
             problems.add("no metrics record " + lastKey + " from rank 0");
+        } else if (lastStep.get(0).getRanks() != 2 || lastStep.get(0).getGlobalRows() == null
+                || lastStep.get(0).getAllReduceMillis() == null) {
+            problems.add("the last step's record lacks ranks, global rows or all-reduce time: " + lastStep.get(0));
         }
         assertEquals(List.of(), problems, "rank 1 killed after checkpoint step " + killedAt + "; final checkpoint "
                 + last.metadata());

@@ -68,8 +68,8 @@ class TrainerStartTest {
                     throw new IllegalStateException(e);
                 }
             });
-            Thread.sleep(10_000);
-            assertTrue(!started.isDone(), "still waiting after 10 s: " + console.toString(UTF_8));
+            Thread.sleep(4_000); // two attempts of describeCluster (2 s each) and their retries
+            assertTrue(!started.isDone(), "still waiting after 4 s: " + console.toString(UTF_8));
             kafka.startBroker();
             up = true;
             started.get(60, TimeUnit.SECONDS);

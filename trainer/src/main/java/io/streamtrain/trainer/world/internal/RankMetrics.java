@@ -41,8 +41,13 @@ public final class RankMetrics implements AutoCloseable {
         this.device = device;
     }
 
-    /** The record of {@code step}, just taken on {@code stepTokens} tokens; {@code source} is rank 0's batch or null. */
-    public void emit(long step, StepResult result, long stepTokens, ConsumerRecord<byte[], byte[]> source) {
+    /**
+     * The record of {@code step}, just taken on {@code globalRows} rows of T tokens over {@code ranks} ranks, rank 0's
+     * all-reduce taking {@code allReduceMillis} (null: not measured); {@code source} is rank 0's batch or null.
+     */
+    public void emit(long step, StepResult result, int globalRows, int T, int ranks, Double allReduceMillis,
+                     ConsumerRecord<byte[], byte[]> source) {
+        long stepTokens = (long) globalRows * T;
         long now = System.nanoTime();
         double seconds = lastStepNanos == 0 ? Double.NaN : (now - lastStepNanos) / 1e9;
         lastStepNanos = now;
@@ -57,6 +62,7 @@ public final class RankMetrics implements AutoCloseable {
                 .setSourceTopic(sourceTopic)
                 .setSourcePartition(source == null ? -1 : source.partition())
                 .setSourceOffset(source == null ? -1 : source.offset())
+                .setRanks(ranks).setGlobalRows(globalRows).setAllReduceMillis(allReduceMillis)
                 .build();
         producer.send(new ProducerRecord<>(topic, Topics.runStepKey(runId, step),
                 AvroSerdes.trainingMetrics().serializer().serialize(topic, record)));
