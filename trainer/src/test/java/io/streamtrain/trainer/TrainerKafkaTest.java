@@ -260,8 +260,8 @@ class TrainerKafkaTest {
             String scrape = trainer.meterRegistry().scrape();
             for (String meter : List.of("streamtrain_training_replicas 2.0",
                     "streamtrain_training_global_batch_rows " + B + ".0",
-                    "streamtrain_training_allreduce_time_seconds_count{rank=\"0\"} " + batches + ".0",
-                    "streamtrain_training_allreduce_time_seconds_count{rank=\"1\"} " + batches + ".0",
+                    "streamtrain_training_allreduce_time_seconds_count{rank=\"0\"} " + batches + "\n",
+                    "streamtrain_training_allreduce_time_seconds_count{rank=\"1\"} " + batches + "\n",
                     "streamtrain_training_rank_tokens_per_second{rank=\"1\"}")) {
                 assertTrue(scrape.contains(meter), meter + " in\n" + scrape);
             }
