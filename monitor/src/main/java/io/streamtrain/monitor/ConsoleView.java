@@ -17,9 +17,10 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The live view as a compact terminal table: per run the latest step, loss (raw and EMA-smoothed), perplexity,
- * accuracy, tokens/s, learning rate and gradient norm; the dead-letter count and consumer lag; the latest sample.
- * On a terminal ({@code ansi}) the table is redrawn in place; otherwise (a log file, a pipe) each refresh prints only
- * plain lines for what is new: one per run that advanced, one per new sample, one when dead letters arrive.
+ * accuracy, tokens/s, learning rate and gradient norm; the dead-letter and spike counts and consumer lag; the latest
+ * spike and sample. On a terminal ({@code ansi}) the table is redrawn in place; otherwise (a log file, a pipe) each
+ * refresh prints only plain lines for what is new: one per run that advanced, one per spike the trainer reported, one
+ * per new sample, one when dead letters arrive.
  */
 public final class ConsoleView implements AutoCloseable {
     private static final String CLEAR_SCREEN = "\033[H\033[2J";
@@ -31,6 +32,7 @@ public final class ConsoleView implements AutoCloseable {
     private final boolean ansi;
     private final Map<String, Long> printedStep = new HashMap<>();
     private final Map<String, Long> printedSampleStep = new HashMap<>();
+    private final Map<String, Long> printedSpikeStep = new HashMap<>();
     private long printedDeadLetters;
     private ScheduledExecutorService scheduler;
 
@@ -64,9 +66,10 @@ public final class ConsoleView implements AutoCloseable {
     /** The whole table as text. */
     public String render() {
         StringBuilder text = new StringBuilder();
-        text.append(String.format("streamtrain monitor  %s  runs %d  dead letters %d%s  %s%n",
+        List<TrainingMetrics> spikes = store.allMetrics().stream().filter(m -> m.getSpike() != null).toList();
+        text.append(String.format("streamtrain monitor  %s  runs %d  dead letters %d%s  spikes %d  %s%n",
             LocalTime.now().truncatedTo(ChronoUnit.SECONDS), store.runIds().size(), store.deadLetterCount(),
-            store.undecodableCount() == 0 ? "" : "  undecodable " + store.undecodableCount(), lagText()));
+            store.undecodableCount() == 0 ? "" : "  undecodable " + store.undecodableCount(), spikes.size(), lagText()));
         text.append(String.format(ROW, "run", "step", "loss", "loss EMA", "perplexity", "acc", "tokens/s", "lr", "grad norm"));
         TextSample latestSample = null;
         for (String runId : store.runIds()) {
@@ -85,6 +88,8 @@ public final class ConsoleView implements AutoCloseable {
                 }
             }
         }
+        spikes.stream().max(java.util.Comparator.comparing(TrainingMetrics::getTime)).ifPresent(spike -> text.append(
+            String.format("latest spike: run %s, step %d: %s%n", spike.getRunId(), spike.getStep(), spike.getSpike())));
         if (latestSample != null) {
             text.append(String.format("latest sample: run %s, step %d%n  prompt:    %s%n  generated: %s%n  actual:    %s%n",
                 latestSample.getRunId(), latestSample.getStep(), oneLine(latestSample.getPrompt()),
@@ -105,6 +110,13 @@ public final class ConsoleView implements AutoCloseable {
                         runId, last.getStep(), fixed(last.getLoss(), 4), fixed(smoothedLoss(metrics), 4),
                         fixed(last.getPerplexity(), 2), fixed(last.getAccuracy(), 3), fixed(last.getTokensPerSecond(), 0),
                         last.getLearningRate(), fixed(last.getGradientNorm(), 3)));
+                }
+            }
+            long spikesPrinted = printedSpikeStep.getOrDefault(runId, 0L);
+            for (TrainingMetrics m : metrics) {
+                if (m.getSpike() != null && m.getStep() > spikesPrinted) {
+                    lines.add(String.format("%s step %d spike: %s", runId, m.getStep(), m.getSpike()));
+                    printedSpikeStep.put(runId, m.getStep());
                 }
             }
             List<TextSample> samples = store.samples(runId);

@@ -53,6 +53,7 @@ public final class RunFiles {
             SnapshotJson.writeNullable(json, "eval_loss", m.getEvalLoss());
             SnapshotJson.writeNullable(json, "eval_accuracy", m.getEvalAccuracy());
             SnapshotJson.writeNullable(json, "eval_perplexity", m.getEvalPerplexity());
+            json.writeStringField("spike", m.getSpike());
         });
     }
 

@@ -45,11 +45,15 @@ class ChartWriterTest {
         RunStore store = new RunStore();
         for (long step = 1; step <= 40; step++) {
             TrainingMetrics m = metrics("run-a", step);
-            store.putMetrics(step == 23 ? TrainingMetrics.newBuilder(m).setGradientNorm(270).build() : m);
+            store.putMetrics(step == 23 ? TrainingMetrics.newBuilder(m).setGradientNorm(270).setSpike("gradient norm 270.0 is"
+                + " 200.0x its recent average 1.35").build() : m);
         }
         XYChart chart = ChartWriter.draw(ChartWriter.Chart.GRADIENT_NORM, store, 640, 360);
         assertTrue(chart.getStyler().isYAxisLogarithmic(), "norms of 1 beside a spike of 270 stay apart on a log scale");
         assertEquals(270, chart.getSeriesMap().get("run-a").getYMax(), 0, "the spike itself is drawn");
+        XYSeries spikes = chart.getSeriesMap().get("run-a (spikes)");
+        assertEquals(23, spikes.getXMin(), 0, "the reported spike is marked");
+        assertEquals(23, spikes.getXMax(), 0);
     }
 
     @Test

@@ -5,6 +5,7 @@ import static io.streamtrain.monitor.TrainingRecords.sample;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.streamtrain.schemas.TrainingMetrics;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -30,6 +31,26 @@ class ConsoleViewTest {
         assertTrue(lines[1].contains("sample: First Citizen:|Wherefore art thou?"), lines[1]);
         assertTrue(lines[2].startsWith("run-b step 1 "), lines[2]);
         assertTrue(!bytes.toString(StandardCharsets.UTF_8).contains("\033"), "no escape codes off a terminal");
+    }
+
+    @Test
+    void shouldPrintEachSpikeOnceAndCountThemInTheTable() {
+        RunStore store = new RunStore();
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        ConsoleView view = new ConsoleView(store, new PrintStream(bytes, true, StandardCharsets.UTF_8), false);
+        for (long step = 1; step <= 30; step++) {
+            TrainingMetrics m = metrics("run-a", step);
+            store.putMetrics(step == 23 ? TrainingMetrics.newBuilder(m).setGradientNorm(270)
+                .setSpike("gradient norm 270.0 is 200.0x its recent average 1.35").build() : m);
+        }
+        view.refresh();
+        view.refresh();
+        String printed = bytes.toString(StandardCharsets.UTF_8);
+        assertEquals(1, printed.lines().filter(line -> line.contains("spike")).count(), printed);
+        assertTrue(printed.contains("run-a step 23 spike: gradient norm 270.0 is 200.0x its recent average 1.35"), printed);
+        String table = view.render();
+        assertTrue(table.contains("spikes 1"), table);
+        assertTrue(table.contains("latest spike: run run-a, step 23: gradient norm 270.0"), table);
     }
 
     @Test

@@ -33,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
  * for the class) holding the records of two runs, one of them replayed and partly re-emitted: each chart draws exactly
  * one point per (run, step), the latest sample is on the page, the dead letter and the lag are shown, a new record is
  * drawn live; the legend chooses the runs shown, the smoothing slider smooths the loss, the latest-step tile names its
- * run, and the gradient norm is on a log scale.
+ * run, the gradient norm is on a log scale, and the spikes the trainer reported are counted, listed and marked.
  */
 class DashboardBrowserTest {
     private static final String[] CHARTS = {"chart-loss", "chart-perplexity", "chart-accuracy", "chart-tokens-per-s",
@@ -131,7 +131,7 @@ class DashboardBrowserTest {
     }
 
     @Test
-    void shouldShowOnlyTheTickedRunsSmoothTheLossAsToldAndNameTheRunOfTheLatestStep() throws Exception {
+    void shouldShowOnlyTheTickedRunsSmoothTheLossAsToldNameTheRunOfTheLatestStepAndListItsSpikes() throws Exception {
         assumeTrue(Files.isExecutable(HeadlessChromium.EXECUTABLE), NO_CHROMIUM);
         String metricsTopic = "choose.metrics";
         String samplesTopic = "choose.samples";
@@ -141,7 +141,8 @@ class DashboardBrowserTest {
             records.add(metrics("old-run", step)); // steps of 250 ms from START
             // a later run with fewer steps: its step 20 is the latest step trained, though old-run reached 40
             records.add(TrainingMetrics.newBuilder(metrics("new-run", Math.min(step, 20)))
-                .setTime(TrainingRecords.START.plusSeconds(3600).plusMillis(Math.min(step, 20) * 250)).build());
+                .setTime(TrainingRecords.START.plusSeconds(3600).plusMillis(Math.min(step, 20) * 250))
+                .setSpike(step == 15 ? "gradient norm 270.0 is 200.0x its recent average 1.35" : null).build());
         }
         new TrainerTopics(kafka).send(metricsTopic, samplesTopic, records,
             List.of(sample("old-run", 40, "old words"), sample("new-run", 20, "new words")));
@@ -157,6 +158,8 @@ class DashboardBrowserTest {
                 + " runCount: document.getElementById('run-count').textContent,"
                 + " recentRuns: [...document.querySelectorAll('#recent-steps tbody tr td:first-child')].map(c => c.textContent),"
                 + " sampleRuns: [...document.querySelectorAll('#samples .sample')].map(s => s.dataset.run),"
+                + " spikes: document.getElementById('spikes').textContent,"
+                + " spikeRows: [...document.querySelectorAll('#spike-table tbody tr')].map(r => r.textContent),"
                 + " loss: streamtrainDashboard.chartData('chart-loss')})";
             JsonNode both = waitFor(chromium, "window.streamtrainDashboard ? " + page + " : null",
                 value -> value.path("counts").path("chart-loss").path("byRun").path("old-run").asInt() == 40
@@ -166,6 +169,10 @@ class DashboardBrowserTest {
             assertEquals("20", both.path("latest").asText(), "the latest step is the one trained last: " + both);
             assertEquals("new-run", both.path("latestRun").asText(), "the tile names the run of the latest step");
             assertEquals("2", both.path("runCount").asText());
+            assertEquals("1", both.path("spikes").asText(), "the spike the trainer reported: " + both);
+            assertEquals("new-run15gradient norm 270.0 is 200.0x its recent average 1.35", both.path("spikeRows").path(0).asText());
+            assertEquals(1, both.path("counts").path("chart-gradient-norm").path("spikesByRun").path("new-run").asInt(),
+                "a red dot on the gradient-norm chart");
             assertTrue(smoothedDiffersFromRaw(both.path("loss")), "smoothed by default (weight 0.9)");
 
             // Untick old-run in the legend: it leaves the charts, the recent steps and the samples.
@@ -183,6 +190,7 @@ class DashboardBrowserTest {
                 + " document.querySelector('#legend input[data-run=\"old-run\"]').click()");
             JsonNode oldOnly = waitFor(chromium, page, value -> value.path("latestRun").asText().equals("old-run"));
             assertEquals("40", oldOnly.path("latest").asText());
+            assertEquals("0", oldOnly.path("spikes").asText(), "the spikes of the runs shown");
 
             // Smoothing 0 through the slider: the smoothed line is the raw one.
             chromium.evaluate("(s => { s.value = '0'; s.dispatchEvent(new Event('input')); })(document.getElementById('smoothing'))");

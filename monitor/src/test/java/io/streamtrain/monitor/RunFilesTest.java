@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.streamtrain.schemas.TrainingMetrics;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -28,7 +29,8 @@ class RunFilesTest {
             }
         }
         store.putMetrics(evaluated(metrics("run-a", 5), 2.75)); // step 5 was evaluated on held-out data
-        store.putMetrics(metrics("run-a", 6, Double.NaN)); // a diverged step: JSON has no NaN
+        store.putMetrics(TrainingMetrics.newBuilder(metrics("run-a", 6, Double.NaN)) // a diverged step: JSON has no NaN
+                .setSpike("gradient norm 270.0 is 45.0x its recent average 6.00").build());
         store.putSample(sample("run-a", 5, "Good morrow."));
         RunFiles.write(runDirectory, store);
 
@@ -36,7 +38,9 @@ class RunFilesTest {
         assertEquals(6, history.size());
         JsonNode first = history.get(0);
         assertEquals(List.of("run_id", "step", "time", "loss", "accuracy", "perplexity", "learning_rate", "gradient_norm", "tokens_per_s",
-                "eval_loss", "eval_accuracy", "eval_perplexity"), iterate(first.fieldNames()));
+                "eval_loss", "eval_accuracy", "eval_perplexity", "spike"), iterate(first.fieldNames()));
+        assertTrue(first.get("spike").isNull(), "an ordinary step");
+        assertEquals("gradient norm 270.0 is 45.0x its recent average 6.00", history.get(5).get("spike").asText());
         assertTrue(first.get("eval_loss").isNull(), "a step not evaluated has no held-out figures");
         assertEquals(2.75, history.get(4).get("eval_loss").asDouble(), 0);
         assertEquals(0.4, history.get(4).get("eval_accuracy").asDouble(), 0);

@@ -63,6 +63,8 @@ public final class TrainerConfig extends AbstractConfig {
     public static final String MAX_STEPS = "max.steps";
     public static final String LOSS_SPIKE_RATIO = "loss.spike.ratio";
     public static final String LOSS_SPIKE_WARMUP_STEPS = "loss.spike.warmup.steps";
+    public static final String SPIKE_WARNING_LOSS_RATIO = "spike.warning.loss.ratio";
+    public static final String SPIKE_WARNING_GRADIENT_NORM_RATIO = "spike.warning.gradient.norm.ratio";
     public static final String SAMPLE_EVERY_STEPS = "sample.every.steps";
     public static final String SAMPLE_PROMPT_TOKENS = "sample.prompt.tokens";
     public static final String SAMPLE_MAX_NEW_TOKENS = "sample.max.new.tokens";
@@ -193,6 +195,13 @@ public final class TrainerConfig extends AbstractConfig {
                             + " pass per batch when on.")
             .define(LOSS_SPIKE_WARMUP_STEPS, Type.INT, 20, ConfigDef.Range.atLeast(1), Importance.LOW,
                     "Steps of this process before the loss-spike check starts (the average needs a history).")
+            .define(SPIKE_WARNING_LOSS_RATIO, Type.DOUBLE, 1.3, ConfigDef.Range.atLeast(0.0), Importance.LOW,
+                    "Report a step whose loss exceeds this many times the moving average of the steps before it"
+                            + " (a warning on the console, the metrics record's spike, the spikes counter); the step"
+                            + " is trained all the same; 0 = off.")
+            .define(SPIKE_WARNING_GRADIENT_NORM_RATIO, Type.DOUBLE, 5.0, ConfigDef.Range.atLeast(0.0), Importance.LOW,
+                    "Report a step whose gradient norm (before clipping) exceeds this many times the moving average"
+                            + " of the steps before it, as for the loss; 0 = off.")
             .define(SAMPLE_EVERY_STEPS, Type.INT, 50, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
                     "Publish a text sample every N steps; 0 = never.")
             .define(SAMPLE_PROMPT_TOKENS, Type.INT, 10, ConfigDef.Range.atLeast(1), Importance.LOW,
@@ -341,6 +350,8 @@ public final class TrainerConfig extends AbstractConfig {
     public long maxSteps() { return getLong(MAX_STEPS); }
     public double lossSpikeRatio() { return getDouble(LOSS_SPIKE_RATIO); }
     public int lossSpikeWarmupSteps() { return getInt(LOSS_SPIKE_WARMUP_STEPS); }
+    public double spikeWarningLossRatio() { return getDouble(SPIKE_WARNING_LOSS_RATIO); }
+    public double spikeWarningGradientNormRatio() { return getDouble(SPIKE_WARNING_GRADIENT_NORM_RATIO); }
     public int sampleEverySteps() { return getInt(SAMPLE_EVERY_STEPS); }
     public int samplePromptTokens() { return getInt(SAMPLE_PROMPT_TOKENS); }
     public int sampleMaxNewTokens() { return getInt(SAMPLE_MAX_NEW_TOKENS); }

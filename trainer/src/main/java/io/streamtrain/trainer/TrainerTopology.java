@@ -3,6 +3,7 @@ package io.streamtrain.trainer;
 import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.trainer.internal.Evaluator;
 import io.streamtrain.trainer.internal.LossSpikeGuard;
+import io.streamtrain.trainer.internal.SpikeWatch;
 import io.streamtrain.trainer.internal.TrainerProcess;
 import io.streamtrain.trainer.internal.TrainingStepProcessor;
 import java.util.List;
@@ -49,6 +50,7 @@ public final class TrainerTopology {
         TrainerListener safeListener = TrainerListener.all(List.of(listener));
         TrainingStepProcessor.StepClock clock = new TrainingStepProcessor.StepClock();
         LossSpikeGuard lossSpikes = new LossSpikeGuard(config.lossSpikeRatio(), config.lossSpikeWarmupSteps());
+        SpikeWatch spikes = new SpikeWatch(config.spikeWarningLossRatio(), config.spikeWarningGradientNormRatio());
         Topology topology = new Topology();
         // Raw bytes: a record is decoded by the training step at its own offset, so that a record that is not a
         // TokenBatch is dead-lettered where it is processed, never while its neighbour is (Kafka Streams deserializes
@@ -56,7 +58,7 @@ public final class TrainerTopology {
         topology.addSource(SOURCE, Serdes.ByteArray().deserializer(), Serdes.ByteArray().deserializer(),
                 config.tokenBatchesTopic());
         topology.addProcessor(PROCESSOR, () -> new TrainingStepProcessor(config, model, safeListener, clock,
-                lossSpikes, evaluator, METRICS_SINK, SAMPLES_SINK, deadLetters), SOURCE);
+                lossSpikes, spikes, evaluator, METRICS_SINK, SAMPLES_SINK, deadLetters), SOURCE);
         topology.addSink(METRICS_SINK, config.metricsTopic(), Serdes.String().serializer(),
                 recordSerializer(AvroSerdes.trainingMetrics().serializer()), PROCESSOR);
         topology.addSink(SAMPLES_SINK, config.samplesTopic(), Serdes.String().serializer(),

@@ -6,6 +6,7 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.BaseUnits;
 import io.micrometer.core.instrument.binder.MeterBinder;
+import io.streamtrain.trainer.internal.SpikeWatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
@@ -15,9 +16,9 @@ import java.util.function.LongSupplier;
  * The trainer's figures as Micrometer meters. The values live here, updated by the training step whether or not a
  * registry is bound; {@link #bindTo} exposes them (to any number of registries) as gauges of the last step (loss,
  * accuracy, learning rate, gradient norm, tokens/s), counters (steps, tokens, dead letters by reason, skipped
- * replays), a timer of the step time and a gauge of the backend's allocated memory; and for data parallelism the
- * ranks of the world, the rows of the last global batch and, per rank of this process, its throughput and its
- * gradient all-reduce time.
+ * replays, spikes by kind), a timer of the step time and a gauge of the backend's allocated memory; and for data
+ * parallelism the ranks of the world, the rows of the last global batch and, per rank of this process, its throughput
+ * and its gradient all-reduce time.
  */
 public final class TrainingMeters implements MeterBinder {
     private final LongSupplier allocatedBytes;
@@ -39,6 +40,8 @@ public final class TrainingMeters implements MeterBinder {
     private final AtomicLong stepNanos = new AtomicLong();
     private final AtomicLong skippedReplays = new AtomicLong();
     private final AtomicLongArray deadLetters = new AtomicLongArray(DeadLetterReason.values().length);
+    private final AtomicLong lossSpikes = new AtomicLong();
+    private final AtomicLong gradientNormSpikes = new AtomicLong();
 
     /** @param allocatedBytes bytes the model's backend holds (Kernels.allocatedBytes) */
     public TrainingMeters(LongSupplier allocatedBytes) {
@@ -116,6 +119,16 @@ public final class TrainingMeters implements MeterBinder {
     /** Rows of the last global step over every rank. */
     public int globalRows() { return globalRows; }
 
+    /** Records a step reported as a spike of {@code kind}: {@code loss} or {@code gradient-norm}. */
+    public void recordSpike(String kind) {
+        (SpikeWatch.LOSS.equals(kind) ? lossSpikes : gradientNormSpikes).incrementAndGet();
+    }
+
+    /** Steps reported as spikes of {@code kind} ({@code loss} or {@code gradient-norm}). */
+    public long spikes(String kind) {
+        return (SpikeWatch.LOSS.equals(kind) ? lossSpikes : gradientNormSpikes).get();
+    }
+
     public void recordDeadLetter(DeadLetterReason reason) {
         deadLetters.incrementAndGet(reason.ordinal());
     }
@@ -187,6 +200,11 @@ public final class TrainingMeters implements MeterBinder {
             FunctionCounter.builder("streamtrain.dead.letters", this, m -> m.deadLetters(reason))
                     .description("Records sent to the dead-letter topic").tag("reason", reason.code())
                     .register(registry);
+        }
+        for (String kind : new String[] {SpikeWatch.LOSS, SpikeWatch.GRADIENT_NORM}) {
+            FunctionCounter.builder("streamtrain.training.spikes", this, m -> m.spikes(kind))
+                    .description("Steps whose loss or gradient norm was far above the recent average (trained all the"
+                            + " same; spike.warning.* ratios)").tag("kind", kind).register(registry);
         }
         FunctionTimer.builder("streamtrain.training.step.time", this, m -> m.steps.get(), m -> m.stepNanos.get(),
                         TimeUnit.NANOSECONDS)

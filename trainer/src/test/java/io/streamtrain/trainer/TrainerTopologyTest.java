@@ -2,6 +2,7 @@ package io.streamtrain.trainer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.streamtrain.schemas.AvroSerdes;
@@ -10,6 +11,8 @@ import io.streamtrain.schemas.TokenBatch;
 import io.streamtrain.schemas.TokenIds;
 import io.streamtrain.schemas.Topics;
 import io.streamtrain.schemas.TrainingMetrics;
+import io.streamtrain.trainer.internal.ConsoleSummary;
+import io.streamtrain.trainer.internal.SpikeWatch;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -51,6 +54,7 @@ class TrainerTopologyTest {
     private TestOutputTopic<String, TextSample> samples;
     private MockProducer<byte[], byte[]> deadLetterProducer;
     private int deadLettersRead;
+    private TrainerListener listener = new TrainerListener() {};
 
     private void start(Object... overrides) throws IOException {
         TrainerConfig config = new TrainerConfig(TestBatches.config(dir, B, T, overrides));
@@ -59,7 +63,7 @@ class TrainerTopologyTest {
         // path is proven on a broker by DeadLettersKafkaTest.
         deadLetterProducer = new MockProducer<>(true, null, new ByteArraySerializer(), new ByteArraySerializer());
         deadLettersRead = 0;
-        driver = new TopologyTestDriver(TrainerTopology.build(config, model, new TrainerListener() {},
+        driver = new TopologyTestDriver(TrainerTopology.build(config, model, listener,
                 new DeadLetters(deadLetterProducer, Topics.DEAD_LETTERS, 1 << 20, config.runId())),
                 TrainerTopology.streamsProperties(config, config.runId()));
         input = driver.createInputTopic(Topics.TOKEN_BATCHES, new ByteArraySerializer(), new ByteArraySerializer());
@@ -95,6 +99,15 @@ class TrainerTopologyTest {
 
     private void pipe(TokenBatch batch) {
         input.pipeInput("hamlet".getBytes(StandardCharsets.UTF_8), TestBatches.serialize(batch));
+    }
+
+    /** A batch of valid ids, but nothing like the English the model has seen: a loss spike. */
+    private void pipeNoise() {
+        int[] noise = new int[B * (T + 1)];
+        for (int i = 0; i < noise.length; i++) {
+            noise[i] = (i * 7919 + 13) % 257;
+        }
+        pipe(batches.batch(noise, B, T));
     }
 
     @Test
@@ -213,11 +226,7 @@ class TrainerTopologyTest {
         for (int i = 0; i < 20; i++) {
             pipe(batches.next());
         }
-        int[] noise = new int[B * (T + 1)]; // valid ids, but nothing like the English the model has seen
-        for (int i = 0; i < noise.length; i++) {
-            noise[i] = (i * 7919 + 13) % 257;
-        }
-        pipe(batches.batch(noise, B, T));   // offset 20
+        pipeNoise();                        // offset 20
         pipe(batches.next());               // offset 21
 
         List<ProducerRecord<byte[], byte[]>> letters = deadLetters();
@@ -260,6 +269,30 @@ class TrainerTopologyTest {
 
         assertEquals(List.of(DeadLetterReason.NOT_A_TOKEN_BATCH.code()), heardByFirst);
         assertEquals(List.of(), heardBySecond);
+    }
+
+    @Test
+    void shouldReportALossSpikeOnItsMetricsRecordTheConsoleAndTheSpikesCounterAndTrainItAllTheSame() throws IOException {
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        listener = new ConsoleSummary(new PrintStream(console, true, StandardCharsets.UTF_8), 0);
+        start(TrainerConfig.LEARNING_RATE, 3e-3);
+        for (int i = 0; i < 20; i++) {
+            pipe(batches.next());
+        }
+        pipeNoise();                        // step 21
+        pipe(batches.next());               // step 22
+
+        List<TrainingMetrics> steps = metrics.readValuesToList();
+        assertEquals(22, steps.size(), "a reported spike is trained like any step");
+        for (TrainingMetrics step : steps.subList(0, 20)) {
+            assertTrue(step.getSpike() == null || !step.getSpike().startsWith("loss"), "no loss spike: " + step);
+        }
+        String spike = steps.get(20).getSpike();
+        assertNotNull(spike, "step 21's loss is far above the average: " + steps.get(20));
+        assertTrue(spike.matches("loss \\d+\\.\\d{4} is \\d+\\.\\dx its recent average \\d+\\.\\d{4}.*"), spike);
+        String printed = console.toString(StandardCharsets.UTF_8);
+        assertTrue(printed.contains("warning: spike at step 21: " + spike), printed);
+        assertEquals(1, model.meters().spikes(SpikeWatch.LOSS));
     }
 
     @Test

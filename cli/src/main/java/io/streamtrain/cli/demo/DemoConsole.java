@@ -13,7 +13,8 @@ import java.util.function.LongSupplier;
 
 /**
  * The demo's live view, fed by the trainer on its stream thread: a progress line per step (redrawn in place on a
- * terminal; every {@code logEvery} steps otherwise) and each text sample as it arrives.
+ * terminal; every {@code logEvery} steps otherwise), a warning for each step the trainer reports as a spike, and each
+ * text sample as it arrives.
  */
 final class DemoConsole implements TrainerListener {
     /**
@@ -66,6 +67,10 @@ final class DemoConsole implements TrainerListener {
             lineOpen = true;
         } else if (metrics.getStep() % logEvery == 0 || metrics.getStep() == 1 || metrics.getStep() >= maxSteps) {
             out.println(line);
+        }
+        if (metrics.getSpike() != null) { // the trainer's spike.warning.* ratios
+            endLine();
+            out.println("warning: spike at step " + metrics.getStep() + ": " + metrics.getSpike());
         }
         out.flush();
     }

@@ -29,6 +29,17 @@ class DemoConsoleTest {
         assertTrue(lastLine(text).contains("ETA 19s"), lastLine(text));
     }
 
+    @Test
+    void shouldWarnOfASpikeOnALineOfItsOwn() {
+        StringWriter text = new StringWriter();
+        DemoConsole console = new DemoConsole(new PrintWriter(text), 200, true);
+        console.onStep(metrics(22));
+        console.onStep(TrainingMetrics.newBuilder(metrics(23)).setGradientNorm(270)
+                .setSpike("gradient norm 270.0 is 200.0x its recent average 1.35").build());
+        assertTrue(text.toString().contains("\nwarning: spike at step 23: gradient norm 270.0 is 200.0x its recent"
+                + " average 1.35\n"), text.toString());
+    }
+
     private static String lastLine(StringWriter text) {
         String all = text.toString();
         return all.substring(all.lastIndexOf('\r') + 1);

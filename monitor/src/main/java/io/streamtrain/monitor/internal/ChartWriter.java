@@ -34,7 +34,10 @@ public final class ChartWriter {
             TrainingMetrics::getEvalAccuracy),
         TOKENS_PER_S("tokens_per_s.png", "Throughput", "tokens/s", TrainingMetrics::getTokensPerSecond, false, false),
         LEARNING_RATE("learning_rate.png", "Learning rate", "learning rate", TrainingMetrics::getLearningRate, false, false),
-        /** On a log scale: one spike (a norm of 270 among norms of 1) would flatten the rest into the axis. */
+        /**
+         * On a log scale: one spike (a norm of 270 among norms of 1) would flatten the rest into the axis. Steps the
+         * trainer reported as spikes are red dots here and on the loss chart.
+         */
         GRADIENT_NORM("gradient_norm.png", "Gradient norm (before clipping; log scale)", "gradient norm (log)",
             TrainingMetrics::getGradientNorm, true, false),
         /** Throughput as it matters: how soon a run reaches a loss (a faster backend's line lies to the left). */
@@ -71,6 +74,9 @@ public final class ChartWriter {
     /** The dashboard's palette (dashboard.js COLORS): run i has colour i, in first-seen order. */
     private static final Color[] COLORS = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c), new Color(0xff7f0e),
         new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2), new Color(0x17becf), new Color(0xbcbd22), new Color(0x7f7f7f)};
+
+    /** The dashboard's spike colour (dashboard.js SPIKE_COLOR). */
+    private static final Color SPIKE_COLOR = new Color(0xb00020);
 
     static {
         if (System.getProperty("java.awt.headless") == null) {
@@ -138,6 +144,9 @@ public final class ChartWriter {
             if (chart.heldOut != null) {
                 addHeldOut(xyChart, chart, runId, color, metrics);
             }
+            if (chart == Chart.LOSS || chart == Chart.GRADIENT_NORM) {
+                addSpikes(xyChart, chart, runId, metrics);
+            }
             if (chart == Chart.LOSS) {
                 series.setLineWidth(1f);
                 series.setLineColor(new Color(color.getRed(), color.getGreen(), color.getBlue(), 110));
@@ -148,6 +157,26 @@ public final class ChartWriter {
             }
         }
         return xyChart;
+    }
+
+    /** The steps the trainer reported as spikes: red dots on the run's line. */
+    private static void addSpikes(XYChart xyChart, Chart chart, String runId, List<TrainingMetrics> metrics) {
+        List<Double> x = new ArrayList<>();
+        List<Double> y = new ArrayList<>();
+        for (TrainingMetrics m : metrics) {
+            double value = chart.value.applyAsDouble(m);
+            if (m.getSpike() != null && Double.isFinite(value) && (!chart.logarithmic || value > 0)) {
+                x.add((double) m.getStep());
+                y.add(value);
+            }
+        }
+        if (x.isEmpty()) {
+            return;
+        }
+        XYSeries series = xyChart.addSeries(runId + " (spikes)", x, y);
+        series.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
+        series.setMarker(SeriesMarkers.CIRCLE);
+        series.setMarkerColor(SPIKE_COLOR);
     }
 
     /** The run's held-out evaluations: a dashed line through circles, at the evaluated steps. */

@@ -118,6 +118,7 @@ public final class SnapshotJson {
         } else {
             json.writeNumberField("evalTokens", m.getEvalTokens());
         }
+        json.writeStringField("spike", m.getSpike());
         json.writeEndObject();
     }
 

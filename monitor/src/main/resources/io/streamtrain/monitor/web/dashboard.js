@@ -12,17 +12,19 @@
   const EMA_WEIGHT = 0.9; // the default, the same as io.streamtrain.monitor.internal.Smoothing.EMA_WEIGHT
   const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
   const RECENT_STEPS = 15;
+  const SPIKE_COLOR = '#b00020';
+  const SHOWN_SPIKES = 10;
   const SHOWN_SAMPLES = 6;
 
   // Each chart: the value drawn per step, or against the seconds since the run's first step (time).
   const CHARTS = [
-    { id: 'chart-loss', label: 'loss', value: m => m.loss, smooth: true, heldOut: m => m.evalLoss },
+    { id: 'chart-loss', label: 'loss', value: m => m.loss, smooth: true, heldOut: m => m.evalLoss, spikes: true },
     { id: 'chart-perplexity', label: 'perplexity', value: m => m.perplexity, log: true, heldOut: m => m.evalPerplexity },
     { id: 'chart-accuracy', label: 'accuracy', value: m => m.accuracy, heldOut: m => m.evalAccuracy },
     { id: 'chart-tokens-per-s', label: 'tokens/s', value: m => m.tokensPerSecond },
     { id: 'chart-learning-rate', label: 'learning rate', value: m => m.learningRate },
     // log scale: a spike of 270 among norms of 1 would otherwise flatten every other point into the axis
-    { id: 'chart-gradient-norm', label: 'gradient norm', value: m => m.gradientNorm, log: true },
+    { id: 'chart-gradient-norm', label: 'gradient norm', value: m => m.gradientNorm, log: true, spikes: true },
     { id: 'chart-loss-vs-time', label: 'loss', value: m => m.loss, time: true },
   ];
 
@@ -126,7 +128,7 @@
   // uPlot wants one ascending x array shared by every series: the union of the runs' x values, null where a run has none.
   // Held-out evaluations (charts with heldOut) share the step slots, in a series of their own per run.
   function chartData(chart, runs) {
-    const points = []; // [x, runIndex, y, held-out?]
+    const points = []; // [x, runIndex, y, held-out?, spike?]
     const usable = y => y !== null && (!chart.log || y > 0);
     runs.forEach((run, r) => {
       const metrics = sortedMetrics(run);
@@ -135,7 +137,7 @@
         const x = finite(chart.time ? (m.time - firstTime) / 1000 : m.step);
         const y = finite(chart.value(m));
         const h = chart.heldOut ? finite(chart.heldOut(m)) : null;
-        if (x !== null && usable(y)) points.push([x, r, y, false]);
+        if (x !== null && usable(y)) points.push([x, r, y, false, !!m.spike]);
         if (x !== null && usable(h)) points.push([x, r, h, true]);
       }
     });
@@ -143,20 +145,24 @@
     const xs = [];
     const ys = runs.map(() => []);
     const heldOut = runs.map(() => []);
-    for (const [x, r, y, held] of points) {
+    const spikes = runs.map(() => []);
+    for (const [x, r, y, held, spike] of points) {
       // Points of one x (step, or second) share a slot.
       if (xs.length === 0 || xs[xs.length - 1] !== x) {
         xs.push(x);
         ys.forEach(series => series.push(null));
         heldOut.forEach(series => series.push(null));
+        spikes.forEach(series => series.push(null));
       }
       (held ? heldOut : ys)[r][xs.length - 1] = y;
+      if (spike) spikes[r][xs.length - 1] = y;
     }
     const data = [xs];
     ys.forEach((series, r) => {
       data.push(series);
       if (chart.smooth) data.push(ema(series, state.smoothing));
       if (chart.heldOut) data.push(heldOut[r]);
+      if (chart.spikes) data.push(spikes[r]);
     });
     return data;
   }
@@ -169,6 +175,8 @@
       if (chart.smooth) series.push({ label: run + ' EMA', stroke: color(run), width: 2.5, spanGaps: true, points: { show: false }, smoothedRun: run });
       if (chart.heldOut) series.push({ label: run + ' held-out', stroke: color(run), width: 2, dash: [6, 4], spanGaps: true,
         points: { show: true, size: 7, fill: '#fff', stroke: color(run) }, heldOutRun: run });
+      if (chart.spikes) series.push({ label: run + ' spikes', stroke: SPIKE_COLOR, width: 0, paths: () => null,
+        points: { show: true, size: 9, fill: SPIKE_COLOR, stroke: SPIKE_COLOR }, spikeRun: run });
     }
     return series;
   }
@@ -181,6 +189,7 @@
     const byRun = {};
     const smoothedByRun = {};
     const heldOutByRun = {};
+    const spikesByRun = {};
     let total = 0;
     plot.series.forEach((series, i) => {
       if (i === 0) return;
@@ -192,12 +201,15 @@
         smoothedByRun[series.smoothedRun] = n;
       } else if (series.heldOutRun) {
         heldOutByRun[series.heldOutRun] = n;
+      } else if (series.spikeRun) {
+        spikesByRun[series.spikeRun] = n;
       }
     });
     element.dataset.points = String(total);
     element.dataset.pointsByRun = JSON.stringify(byRun);
     element.dataset.smoothedPointsByRun = JSON.stringify(smoothedByRun);
     element.dataset.heldOutPointsByRun = JSON.stringify(heldOutByRun);
+    element.dataset.spikePointsByRun = JSON.stringify(spikesByRun);
     element.dataset.draws = String(Number(element.dataset.draws || 0) + 1);
     element.dataset.scale = chart.log ? 'log' : 'linear';
   }
@@ -249,6 +261,10 @@
         number(m.waitMillis, 1) + ' / ' + number(m.computeMillis, 1) + ' / ' + number(m.emitMillis, 1)];
       cells.forEach(c => row.appendChild(text('td', null, c)));
       row.firstChild.style.color = color(m.run);
+      if (m.spike) {
+        row.className = 'spike';
+        row.title = 'spike: ' + m.spike;
+      }
       return row;
     }));
   }
@@ -320,7 +336,27 @@
       [new Date(d.time).toLocaleTimeString(), d.sourceTopic, d.reason].forEach(c => row.appendChild(text('td', null, c)));
       return row;
     }));
+    drawSpikes(shown);
     drawLegend();
+  }
+
+  // Steps the trainer reported as spikes (loss or gradient norm far above the recent average), newest first.
+  function drawSpikes(shown) {
+    const spikes = [];
+    for (const run of shown) for (const m of sortedMetrics(run)) if (m.spike) spikes.push(m);
+    spikes.sort((a, b) => b.time - a.time || b.step - a.step);
+    const tile = document.getElementById('spikes');
+    tile.textContent = String(spikes.length);
+    tile.dataset.count = String(spikes.length);
+    tile.classList.toggle('bad', spikes.length > 0);
+    tile.title = spikes.length ? 'latest: run ' + spikes[0].run + ', step ' + spikes[0].step + ': ' + spikes[0].spike
+      : 'no step\'s loss or gradient norm was far above its recent average';
+    document.querySelector('#spike-table tbody').replaceChildren(...spikes.slice(0, SHOWN_SPIKES).map(m => {
+      const row = document.createElement('tr');
+      [m.run, String(m.step), m.spike].forEach(c => row.appendChild(text('td', null, c)));
+      row.firstChild.style.color = color(m.run);
+      return row;
+    }));
   }
 
   // One check box per run: untick a run to hide it everywhere.
@@ -399,7 +435,8 @@
         const element = document.getElementById(chart.id);
         counts[chart.id] = { points: Number(element.dataset.points || 0), byRun: JSON.parse(element.dataset.pointsByRun || '{}'),
           smoothedByRun: JSON.parse(element.dataset.smoothedPointsByRun || '{}'),
-          heldOutByRun: JSON.parse(element.dataset.heldOutPointsByRun || '{}'), scale: element.dataset.scale || null };
+          heldOutByRun: JSON.parse(element.dataset.heldOutPointsByRun || '{}'),
+          spikesByRun: JSON.parse(element.dataset.spikePointsByRun || '{}'), scale: element.dataset.scale || null };
       }
       return counts;
     },

@@ -7,7 +7,9 @@ import io.streamtrain.trainer.TrainerListener;
 import java.io.PrintStream;
 import java.nio.file.Path;
 
-/** The console's view of training: a one-line summary every N steps, and a line per dead letter and checkpoint. */
+/**
+ * The console's view of training: a one-line summary every N steps, and a line per spike, dead letter and checkpoint.
+ */
 public final class ConsoleSummary implements TrainerListener {
     private final PrintStream console;
     private final int everySteps;
@@ -23,6 +25,16 @@ public final class ConsoleSummary implements TrainerListener {
         if (everySteps > 0 && metrics.getStep() % everySteps == 0) {
             console.println(line(metrics));
         }
+        if (metrics.getSpike() != null) {
+            console.println(spikeWarning(metrics));
+        }
+    }
+
+    /** {@code warning: spike at step 23: gradient norm 270.1 is 45.0x its recent average 6.00 (...)}. */
+    public static String spikeWarning(TrainingMetrics metrics) {
+        return "warning: spike at step " + metrics.getStep() + ": " + metrics.getSpike() + " (the step was trained;"
+                + " gradients are clipped to max.gradient.norm; frequent spikes call for a lower learning.rate or a"
+                + " longer warm-up)";
     }
 
     /**

@@ -50,6 +50,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
     private final TrainerListener listener;
     private final StepClock clock;
     private final LossSpikeGuard lossSpikes;
+    private final SpikeWatch spikes;
     private final Evaluator evaluator;
     private final String metricsSink;
     private final String samplesSink;
@@ -65,13 +66,14 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
     private ProcessorContext<String, SpecificRecord> context;
 
     public TrainingStepProcessor(TrainerConfig config, ResidentModel model, TrainerListener listener, StepClock clock,
-                                 LossSpikeGuard lossSpikes, Evaluator evaluator, String metricsSink,
+                                 LossSpikeGuard lossSpikes, SpikeWatch spikes, Evaluator evaluator, String metricsSink,
                                  String samplesSink, DeadLetters deadLetters) {
         this.evaluator = evaluator;
         this.model = model;
         this.listener = listener;
         this.clock = clock;
         this.lossSpikes = lossSpikes;
+        this.spikes = spikes;
         this.metricsSink = metricsSink;
         this.samplesSink = samplesSink;
         this.deadLetters = deadLetters;
@@ -141,6 +143,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
                             + result.gradientNorm() + "; the update was skipped and the model is unchanged");
         }
         lossSpikes.record(result.loss());
+        SpikeWatch.Spike spike = spikes.check(result.loss(), result.gradientNorm());
         evaluator.recordTrainingLoss(result.loss());
         double computeMillis = (computed - start) / 1e6;
         long step = model.step();
@@ -155,7 +158,8 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
                 .setTokens(stepTokens).setTokensPerSecond(tokensPerSecond)
                 .setWaitMillis(waitMillis).setComputeMillis(computeMillis).setEmitMillis(clock.previousEmitMillis)
                 .setBackend(model.backendName()).setDevice(model.deviceName())
-                .setSourceTopic(partition.topic()).setSourcePartition(partition.partition()).setSourceOffset(offset);
+                .setSourceTopic(partition.topic()).setSourcePartition(partition.partition()).setSourceOffset(offset)
+                .setSpike(spike.description());
         if (model.replicas() > 1) {
             metricsBuilder.setRanks(model.replicas()).setGlobalRows(B)
                     .setAllReduceMillis(model.meters().lastAllReduceMillis());
@@ -179,6 +183,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
         clock.lastStepEndNanos = end;
         model.meters().recordStep(result.loss(), result.accuracy(), result.learningRate(), result.gradientNorm(),
                 stepTokens, tokensPerSecond, end - start);
+        spike.kinds().forEach(model.meters()::recordSpike);
     }
 
     /**
