@@ -44,14 +44,20 @@ public final class DemoCommand extends ConfiguredCommand {
 
     /** The trainer's keys the demo passes on (some with the demo's own default), and the demo's own. */
     static final ConfigDef DEFINITION = Definitions.merge(
-            Definitions.keys(TrainerConfig.CONFIG, TrainerConfig.MODEL, TrainerConfig.TOKENIZER, TrainerConfig.BATCH_ROWS,
-                    TrainerConfig.SEQUENCE_LENGTH, TrainerConfig.BACKEND, TrainerConfig.CPU_THREADS, TrainerConfig.SEED,
-                    KafkaClientSettings.COMMAND_CONFIG),
+            Definitions.keys(TrainerConfig.CONFIG, TrainerConfig.MODEL, TrainerConfig.TOKENIZER, TrainerConfig.BACKEND,
+                    TrainerConfig.CPU_THREADS, TrainerConfig.SEED, KafkaClientSettings.COMMAND_CONFIG),
             Definitions.of(
                     Definitions.withDefault(TrainerConfig.CONFIG, TrainerConfig.MAX_STEPS, 200L,
                             "Training steps (one batch each) before the demo stops."),
-                    Definitions.withDefault(TrainerConfig.CONFIG, TrainerConfig.LEARNING_RATE, 1e-3,
-                            "Peak AdamW learning rate; higher than the trainer's so that a short demo shows learning."),
+                    Definitions.withDefault(TrainerConfig.CONFIG, TrainerConfig.BATCH_ROWS, 32,
+                            "Rows B of every batch; 0 = the model preset's. The demo's 32 rows of 64 tokens hold as many"
+                                    + " tokens as the tiny preset's 8 x 256 and learn faster from them."),
+                    Definitions.withDefault(TrainerConfig.CONFIG, TrainerConfig.SEQUENCE_LENGTH, 64,
+                            "Sequence length T of every batch; 0 = the model preset's context length."),
+                    Definitions.withDefault(TrainerConfig.CONFIG, TrainerConfig.LEARNING_RATE, 2e-3,
+                            "Peak AdamW learning rate, reached after " + DemoRun.WARMUP_STEPS + " steps of warm-up and"
+                                    + " decayed along a cosine to a tenth at --max-steps; higher than the trainer's so"
+                                    + " that a short demo shows learning."),
                     Definitions.withDefault(TrainerConfig.CONFIG, TrainerConfig.RUN_DIR, "",
                             "Where the run's files go; empty = runs/<date-time>.")),
             new ConfigDef()

@@ -60,6 +60,15 @@ final class DemoRun {
      * is fifteen documents of a few KB: small blocks spread the held-out part over them). */
     private static final double HOLDOUT = 0.1;
     private static final int HOLDOUT_BLOCK_TOKENS = 1024;
+    /**
+     * The demo's learning: warm-up over 20 steps, then a cosine to a tenth of the peak at max-steps, on rows shuffled
+     * through a buffer of 1024 (batches of windows from all over the corpus, not 32 neighbours of one document).
+     * Measured on the sample corpus, tiny model, 200 steps of 32 x 64 tokens at 2e-3 (against 8 x 256 at a constant
+     * 1e-3 with a 10-step warm-up, the earlier default): training loss 2.22 (2.35) and still falling at step 200,
+     * held-out 2.30 (2.44), largest gradient norm 40 (73 to 238, at steps 22 and 23).
+     */
+    static final long WARMUP_STEPS = 20;
+    private static final int SHUFFLE_ROWS = 1024;
 
     /**
      * What the demo command resolved from its options.
@@ -181,22 +190,8 @@ final class DemoRun {
             startDashboard(bootstrapServers, applicationId);
         }
 
-        ProducerSettings producerSettings = ProducerSettings.builder()
-                .bootstrapServers(bootstrapServers)
-                .commandConfig(settings.commandConfig())
-                .topic(tokenBatchesTopic)
-                .dataset("demo-" + runId)
-                .tokenizer(settings.tokenizer())
-                .batchRows(settings.batchRows())
-                .sequenceLength(settings.sequenceLength())
-                .inputs(inputs.stream().map(Path::toString).toList())
-                .epochs(epochs)
-                .holdout(HOLDOUT)
-                .holdoutBlockTokens(HOLDOUT_BLOCK_TOKENS)
-                .evalTopic(evalTopic)
-                .progress("log")
-                .build();
-        producer = new DocumentProducer(producerSettings, log("producer.log"));
+        producer = new DocumentProducer(producerSettings(bootstrapServers, tokenBatchesTopic, evalTopic, inputs, epochs),
+                log("producer.log"));
         producerThread = new Thread(() -> {
             try {
                 producerSummary.set(producer.call());
@@ -215,7 +210,27 @@ final class DemoRun {
         return (int) Math.max(1, settings.maxSteps() / 4);
     }
 
-    private Map<String, Object> trainerProperties(String bootstrapServers, String tokenBatchesTopic, String evalTopic,
+    ProducerSettings producerSettings(String bootstrapServers, String tokenBatchesTopic, String evalTopic,
+                                      List<Path> inputs, int epochs) {
+        return ProducerSettings.builder()
+                .bootstrapServers(bootstrapServers)
+                .commandConfig(settings.commandConfig())
+                .topic(tokenBatchesTopic)
+                .dataset("demo-" + runId)
+                .tokenizer(settings.tokenizer())
+                .batchRows(settings.batchRows())
+                .sequenceLength(settings.sequenceLength())
+                .inputs(inputs.stream().map(Path::toString).toList())
+                .epochs(epochs)
+                .holdout(HOLDOUT)
+                .holdoutBlockTokens(HOLDOUT_BLOCK_TOKENS)
+                .shuffleRows(SHUFFLE_ROWS)
+                .evalTopic(evalTopic)
+                .progress("log")
+                .build();
+    }
+
+    Map<String, Object> trainerProperties(String bootstrapServers, String tokenBatchesTopic, String evalTopic,
                                                   String applicationId) {
         Map<String, Object> properties = new HashMap<>();
         properties.put(TrainerConfig.BOOTSTRAP_SERVERS, bootstrapServers);
@@ -234,6 +249,8 @@ final class DemoRun {
         properties.put(TrainerConfig.SAMPLE_EVERY_STEPS, settings.sampleEverySteps());
         properties.put(TrainerConfig.SEED, settings.seed());
         properties.put(TrainerConfig.LEARNING_RATE, settings.learningRate());
+        properties.put(TrainerConfig.LEARNING_RATE_WARMUP_STEPS, Math.min(WARMUP_STEPS, settings.maxSteps() - 1));
+        properties.put(TrainerConfig.LEARNING_RATE_DECAY, "cosine");
         properties.put(TrainerConfig.EVAL_TOPIC, evalTopic);
         properties.put(TrainerConfig.EVAL_EVERY_STEPS, evalEverySteps());
         return properties;
