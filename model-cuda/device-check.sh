@@ -12,7 +12,7 @@ if [ -z "${SKIP_TESTS:-}" ]; then
   start=$(date +%s)
   timeout "${TEST_TIMEOUT:-360}" /tmp/jre/bin/java -Xmx16g -jar .device-carry/junit-platform-console-standalone.jar \
     execute -cp "$classpath" --details=tree --disable-banner \
-    $(for c in CudaDeviceTest PtxFreshnessTest KernelFamilyTest CudaAttentionTest CudaWideShapesTest CudaKernelsCompatibilityTest CudaPipelinedMatmulCompatibilityTest CudaHopperMatmulCompatibilityTest CudaHopperMatmulTest CudaGptCompatibilityTest CudaGenerationTest CudaStepGraphTest CudaDropoutTest; \
+    $(for c in CudaDeviceTest PtxFreshnessTest KernelFamilyTest CudaAttentionTest CudaWideShapesTest CudaKernelsCompatibilityTest CudaPipelinedMatmulCompatibilityTest CudaHopperMatmulCompatibilityTest CudaHopperMatmulTest CudaBf16CopiesTest CudaGptCompatibilityTest CudaGptWgmmaCompatibilityTest CudaGenerationTest CudaStepGraphTest CudaDropoutTest; \
       do echo --select-class io.streamtrain.cuda.$c; done) \
     --disable-ansi-colors > "$out/tests.log" 2>&1
   echo "tests: exit $? after $(( $(date +%s) - start )) s"

@@ -46,13 +46,21 @@ extern "C" __global__ void sum_squares_finish(float* out, const float* partial, 
 }
 
 // AdamW over the flat layout with the gradient clipped by the global norm read from gradNorm (1);
-// a non-finite norm skips the step. Elements [0, decayedSize) get decoupled weight decay.
-extern "C" __global__ void adamw(float* params, float* m, float* v, const float* grads, const float* gradNorm,
+// a non-finite norm skips the step (paramsBf16 is then rewritten from the params as they are). Elements
+// [0, decayedSize) get decoupled weight decay. paramsBf16, unless null, gets the bf16 copy of the new params: the
+// matrix products' weights, converted here once per step instead of by every product.
+extern "C" __global__ void adamw(float* params, __nv_bfloat16* paramsBf16, float* m, float* v, const float* grads, const float* gradNorm,
                                  long long n, long long decayedSize, float learningRate, float beta1, float beta2,
                                  float eps, float weightDecay, float maxGradNorm, float beta1Correction,
                                  float beta2Correction) {
     float norm = gradNorm[0];
-    if (!isfinite(norm)) return;
+    if (!isfinite(norm)) {
+        // skipped; the copy is still written, since it may be stale (params written since the last step)
+        if (paramsBf16 != nullptr)
+            for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+                paramsBf16[i] = __float2bfloat16_rn(params[i]);
+        return;
+    }
     float scale = fminf(1.0f, maxGradNorm / (norm + 1e-6f));
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         float g = grads[i] * scale;
@@ -64,6 +72,8 @@ extern "C" __global__ void adamw(float* params, float* m, float* v, const float*
         float vHat = vi / beta2Correction;
         float p = params[i];
         if (i < decayedSize) p -= learningRate * weightDecay * p;  // decoupled decay first, as torch.optim.AdamW
-        params[i] = p - learningRate * mHat / (sqrtf(vHat) + eps);
+        p -= learningRate * mHat / (sqrtf(vHat) + eps);
+        params[i] = p;
+        if (paramsBf16 != nullptr) paramsBf16[i] = __float2bfloat16_rn(p);
     }
 }

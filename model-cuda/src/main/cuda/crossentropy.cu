@@ -14,8 +14,10 @@ __device__ __forceinline__ void mergeArgmax(float& v, int& i, float otherV, int 
     if (otherV > v || (otherV == v && otherI < i)) { v = otherV; i = otherI; }
 }
 
-// One block per position. losses (N), correct (N); dlogits (N, Vp) overwritten when backward (may be logits).
-extern "C" __global__ void softmax_cross_entropy(float* losses, float* correct, float* dlogits, const float* logits,
+// One block per position. losses (N), correct (N); dlogits (N, Vp) overwritten when backward (may be logits), and its
+// bf16 copy dlogitsBf16 unless null (the operand of the output head's backward products).
+extern "C" __global__ void softmax_cross_entropy(float* losses, float* correct, float* dlogits,
+                                                 __nv_bfloat16* dlogitsBf16, const float* logits,
                                                  const int* targets, float dlossScale, int backward,
                                                  int N, int V, int Vp) {
     __shared__ float sharedM[32], sharedS[32], sharedV[32];
@@ -67,5 +69,6 @@ extern "C" __global__ void softmax_cross_entropy(float* losses, float* correct, 
             d = (p - (c == target ? 1.0f : 0.0f)) * dlossScale;
         }
         dx[c] = d;
+        if (dlogitsBf16 != nullptr) dlogitsBf16[(long long)row * Vp + c] = __float2bfloat16_rn(d);
     }
 }

@@ -1,8 +1,9 @@
-// LayerNorm over C with eps 1e-5: forward saves mean and rstd, backward accumulates.
+// LayerNorm over C with eps 1e-5: forward saves mean and rstd, backward accumulates. Both also write a bf16 copy of
+// their output where outBf16 / dinpBf16 is not null (the operand of the matrix product that reads it next).
 #include "common.cuh"
 
-// One warp per row. out (N, C), mean (N), rstd (N); inp (N, C), weight (C), bias (C).
-extern "C" __global__ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
+// One warp per row. out (N, C) (and outBf16 unless null), mean (N), rstd (N); inp (N, C), weight (C), bias (C).
+extern "C" __global__ void layernorm_forward(float* out, __nv_bfloat16* outBf16, float* mean, float* rstd, const float* inp,
                                              const float* weight, const float* bias, int N, int C) {
     int lane = threadIdx.x & 31;
     int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
@@ -15,7 +16,12 @@ extern "C" __global__ void layernorm_forward(float* out, float* mean, float* rst
     for (int c = lane; c < C; c += 32) { float d = x[c] - m; var += d * d; }
     float s = rsqrtf(warpSum(var) / C + 1e-5f);
     float* o = out + (long long)row * C;
-    for (int c = lane; c < C; c += 32) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+    __nv_bfloat16* ob = outBf16 != nullptr ? outBf16 + (long long)row * C : nullptr;
+    for (int c = lane; c < C; c += 32) {
+        float y = (x[c] - m) * s * weight[c] + bias[c];
+        o[c] = y;
+        if (ob != nullptr) ob[c] = __float2bfloat16_rn(y);
+    }
     if (lane == 0) { mean[row] = m; rstd[row] = s; }
 }
 
@@ -36,7 +42,7 @@ __device__ __forceinline__ void addColumnSums(float* dweight, float* dbias, cons
 
 // Warps stride over rows; each block sums dweight and dbias (C) in shared memory, then adds them
 // to the global gradients once. Dynamic shared memory: 2 * C floats.
-extern "C" __global__ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
+extern "C" __global__ void layernorm_backward(float* dinp, __nv_bfloat16* dinpBf16, float* dweight, float* dbias, const float* dout,
                                               const float* inp, const float* weight, const float* mean,
                                               const float* rstd, int N, int C) {
     extern __shared__ float shared[];
@@ -63,7 +69,9 @@ extern "C" __global__ void layernorm_backward(float* dinp, float* dweight, float
             float dnorm = weight[c] * dy[c];
             atomicAdd(&dbiasShared[c], dy[c]);
             atomicAdd(&dweightShared[c], norm * dy[c]);
-            dx[c] += (dnorm - dnormMean - norm * dnormNormMean) * s;
+            float g = dx[c] + (dnorm - dnormMean - norm * dnormNormMean) * s;
+            dx[c] = g;
+            if (dinpBf16 != nullptr) dinpBf16[(long long)row * C + c] = __float2bfloat16_rn(g);
         }
     }
     addColumnSums(dweight, dbias, shared, C);
@@ -73,7 +81,7 @@ extern "C" __global__ void layernorm_backward(float* dinp, float* dweight, float
 // over the warp's rows in registers; one shared atomic per column per warp at the end, instead of two per
 // element. Dynamic shared memory: 2 * C floats.
 #define COLUMNS_PER_LANE 32
-extern "C" __global__ void layernorm_backward_narrow(float* dinp, float* dweight, float* dbias, const float* dout,
+extern "C" __global__ void layernorm_backward_narrow(float* dinp, __nv_bfloat16* dinpBf16, float* dweight, float* dbias, const float* dout,
                                                      const float* inp, const float* weight, const float* mean,
                                                      const float* rstd, int N, int C) {
     extern __shared__ float shared[];
@@ -110,7 +118,9 @@ extern "C" __global__ void layernorm_backward_narrow(float* dinp, float* dweight
                 float d = dy[c];
                 dbiasSum[j] += d;
                 dweightSum[j] += norm * d;
-                dx[c] += (weight[c] * d - dnormMean - norm * dnormNormMean) * s;
+                float g = dx[c] + (weight[c] * d - dnormMean - norm * dnormNormMean) * s;
+                dx[c] = g;
+                if (dinpBf16 != nullptr) dinpBf16[(long long)row * C + c] = __float2bfloat16_rn(g);
             }
         }
     }

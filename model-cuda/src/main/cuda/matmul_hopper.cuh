@@ -2,16 +2,23 @@
 // Hopper variant (-DSTREAMTRAIN_HOPPER, compute_90a PTX: matmul.sm90.ptx), which the loader takes on cc 9.0 alone
 // (model-cuda/build-ptx.sh; PtxModules). The compute_80 products of matmul.cu stay the path everywhere else.
 //
-// One form: out (M, N) (+)= A (M, K) . B (N, K)^T (+ bias (N)), A and B bf16 and K-contiguous with leading dimensions
-// lda and ldb (multiples of 8: rows start 16-byte aligned), fp32 accumulation, fp32 out (leading dimension ldo, even).
-// The three products of a linear layer take it with bf16 copies of their operands, transposed where the layer's
-// operand is not K-contiguous (to_bf16_transposed below): one shared-memory layout for wgmma, the 128-byte swizzle.
+// One form: out (M, N) (+)= A (M, K) . B (N, K)^T (+ bias (N)), A and B bf16, each either K-contiguous ("K-major":
+// A[m * lda + k]) or M/N-contiguous ("MN-major": A[k * lda + m]), leading dimensions lda and ldb multiples of 8 (rows
+// start 16-byte aligned; an MN-major operand's M or N a multiple of 8 too), fp32 accumulation, fp32 out (leading
+// dimension ldo, even). The three products of a linear layer read straight bf16 copies of their operands:
+//   forward  out (N, OC) = inp (N, C) . weight (OC, C)^T     A K-major, B K-major
+//   dinp     (N, C)      = dout (N, OC) . weight (OC, C)     A K-major, B N-major (weight read as [k = oc][n = c])
+//   dweight  (OC, C)    += dout^T . inp (N rows)             A M-major (dout as [k = row][m = oc]), B N-major
+// wgmma reads MN-major tiles itself (its transpose flags), so no operand is ever transposed in memory.
 //
 // A block of 256 threads (two warpgroups) computes a tile of 128 x COLS: warpgroup g the rows [64 g, 64 g + 64) with
 // wgmma m64nBNk16, A and B from shared memory. Every thread copies its share of each 64-deep stage with cp.async
 // (16 bytes, zero-filled past the edges), written in the swizzled layout that wgmma's descriptors name: in a tile of
 // rows of 64 bf16 (128 bytes), 16-byte chunk c of row r lies at r * 128 + ((c ^ (r % 8)) * 16), tiles 1024-byte
-// aligned. STAGES stages in flight; the k-range of a block is [blockIdx.z * kPerSplit, ...) (split-K accumulates with
+// aligned. K-major: a row is one of M (or N), 64 deep, 8 rows 1024 bytes apart. MN-major: a row is one k of 64
+// consecutive M (or N), blocks of 64 of them 64 rows (8192 bytes) apart (PTX ISA, "Shared Memory Matrix Layout": the
+// 128-byte swizzle atom of 8 x 64 elements; leading byte offset 8192 between the atoms along MN, stride byte offset
+// 1024 between groups of 8 k). STAGES stages in flight; the k-range of a block is [blockIdx.z * kPerSplit, ...) (split-K accumulates with
 // atomics).
 #pragma once
 #include "common.cuh"
@@ -30,13 +37,27 @@ __device__ __forceinline__ u64 descriptor(u32 address) {
     return (u64)((address & 0x3FFFF) >> 4) | ((u64)(16 >> 4) << 16) | ((u64)(1024 >> 4) << 32) | (1ull << 62);
 }
 
+// The descriptor of an MN-major, 128-byte swizzled tile (see above): leading byte offset 8192 (the next 64 of M or N),
+// stride byte offset 1024 (the next 8 of K).
+__device__ __forceinline__ u64 descriptorMn(u32 address) {
+    return (u64)((address & 0x3FFFF) >> 4) | ((u64)(8192 >> 4) << 16) | ((u64)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+// The descriptor of the kk-th 16-deep slice of a stage's tile at `tile` (rows: the first of this warpgroup's).
+template <bool MN>
+__device__ __forceinline__ u64 sliceDescriptor(u32 tile, int kk) {
+    return MN ? descriptorMn(tile + kk * 2048) : descriptor(tile + kk * 32);
+}
+
 __device__ __forceinline__ void wgmmaFence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmmaCommit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
 template <int N>
 __device__ __forceinline__ void wgmmaWait() { asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory"); }
 __device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
 
-// d (64 x 128 fp32, the warpgroup's fragments) += A (64 x 16) . B (128 x 16)^T, both K-major 128-byte swizzled.
+// d (64 x 128 fp32, the warpgroup's fragments) += A (64 x 16) . B (128 x 16)^T, 128-byte swizzled, each K-major or
+// (TA, TB) MN-major.
+template <int TA, int TB>
 __device__ __forceinline__ void wgmma128(float* d, u64 descA, u64 descB) {
     asm volatile(
         "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
@@ -45,7 +66,7 @@ __device__ __forceinline__ void wgmma128(float* d, u64 descA, u64 descB) {
         "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
         "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
         "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-        "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+        "}, %64, %65, p, 1, 1, %66, %67;\n}\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
           "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
           "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
@@ -54,36 +75,44 @@ __device__ __forceinline__ void wgmma128(float* d, u64 descA, u64 descB) {
           "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
           "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
           "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-        : "l"(descA), "l"(descB));
+        : "l"(descA), "l"(descB), "n"(TA), "n"(TB));
 }
 
-template <int COLS>
-__device__ __forceinline__ void wgmmaTile(float* d, u64 descA, u64 descB);
-template <>
-__device__ __forceinline__ void wgmmaTile<128>(float* d, u64 descA, u64 descB) { wgmma128(d, descA, descB); }
 
-// Starts the copy of rows [row0, row0 + ROWS) (of `rows`), k [k0, k0 + 64) (of kEnd) into the swizzled tile at s.
-template <int ROWS>
+// Starts the copy of rows [row0, row0 + ROWS) (of `rows`), k [k0, k0 + 64) (of kEnd) into the swizzled tile at s:
+// K-major (element (row, k) at base[row * ld + k]) or MN-major (at base[k * ld + row]; rows a multiple of 8).
+template <int ROWS, bool MN>
 __device__ __forceinline__ void loadSwizzled(u32 s, const __nv_bfloat16* base, int ld, int row0, int rows, int k0,
                                              int kEnd) {
 #pragma unroll
     for (int i = 0; i < ROWS * 8 / HTHREADS; i++) {
         int c = threadIdx.x + i * HTHREADS;
-        int r = c >> 3, chunk = c & 7;
-        int row = row0 + r, k = k0 + chunk * 8;
-        bool inside = row < rows && k < kEnd;
-        const __nv_bfloat16* src = inside ? base + (long long)row * ld + k : base;
-        u32 dst = s + r * 128 + ((chunk ^ (r & 7)) << 4);
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(inside ? 16 : 0));
+        if (MN) {
+            // chunk c: k row c / (ROWS / 8), 8 consecutive rows from 8 (c % (ROWS / 8)); consecutive threads, consecutive
+            // 16 bytes of one k
+            int kr = c / (ROWS / 8), chunk = c % (ROWS / 8);
+            int k = k0 + kr, row = row0 + chunk * 8;
+            bool inside = row < rows && k < kEnd;
+            const __nv_bfloat16* src = inside ? base + (long long)k * ld + row : base;
+            u32 dst = s + (chunk >> 3) * 8192 + kr * 128 + (((chunk & 7) ^ (kr & 7)) << 4);
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(inside ? 16 : 0));
+        } else {
+            int r = c >> 3, chunk = c & 7;
+            int row = row0 + r, k = k0 + chunk * 8;
+            bool inside = row < rows && k < kEnd;
+            const __nv_bfloat16* src = inside ? base + (long long)row * ld + k : base;
+            u32 dst = s + r * 128 + ((chunk ^ (r & 7)) << 4);
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(inside ? 16 : 0));
+        }
     }
 }
 
 // INFLIGHT 0: each stage's wgmma finishes before the next barrier, and STAGES - 1 stages of copies are in flight.
 // INFLIGHT 1: one stage's wgmma stays in flight across the barrier (the tensor cores do not wait for it), so the stage
 // refilled is the one read two iterations back, and STAGES - 2 stages of copies are in flight.
-template <int COLS, int STAGES, int INFLIGHT, bool ACCUMULATE>
-__device__ __forceinline__ void matmulWgmma(float* out, const __nv_bfloat16* A, const __nv_bfloat16* Bm,
-                                            const float* bias, int M, int N, int K, int lda, int ldb, int ldo,
+template <int COLS, int STAGES, int INFLIGHT, bool ACCUMULATE, bool A_MN, bool B_MN>
+__device__ __forceinline__ void matmulWgmma(float* out, __nv_bfloat16* outBf16, const __nv_bfloat16* A,
+                                            const __nv_bfloat16* Bm, const float* bias, int M, int N, int K, int lda, int ldb, int ldo,
                                             int kPerSplit) {
     constexpr int STAGE_A = HBM * HBK * 2, STAGE_B = COLS * HBK * 2, STAGE = STAGE_A + STAGE_B;
     extern __shared__ unsigned char dynamicShared[];
@@ -103,8 +132,8 @@ __device__ __forceinline__ void matmulWgmma(float* out, const __nv_bfloat16* A, 
     for (int stage = 0; stage < AHEAD; stage++) {
         if (stage < tiles) {
             u32 s = shared + stage * STAGE;
-            loadSwizzled<HBM>(s, A, lda, m0, M, kBegin + stage * HBK, kEnd);
-            loadSwizzled<COLS>(s + STAGE_A, Bm, ldb, n0, N, kBegin + stage * HBK, kEnd);
+            loadSwizzled<HBM, A_MN>(s, A, lda, m0, M, kBegin + stage * HBK, kEnd);
+            loadSwizzled<COLS, B_MN>(s + STAGE_A, Bm, ldb, n0, N, kBegin + stage * HBK, kEnd);
         }
         commitCopies();
     }
@@ -115,15 +144,18 @@ __device__ __forceinline__ void matmulWgmma(float* out, const __nv_bfloat16* A, 
         int next = kt + AHEAD;  // into the stage of tile kt - 1 - INFLIGHT
         if (next < tiles) {
             u32 s = shared + (next % STAGES) * STAGE;
-            loadSwizzled<HBM>(s, A, lda, m0, M, kBegin + next * HBK, kEnd);
-            loadSwizzled<COLS>(s + STAGE_A, Bm, ldb, n0, N, kBegin + next * HBK, kEnd);
+            loadSwizzled<HBM, A_MN>(s, A, lda, m0, M, kBegin + next * HBK, kEnd);
+            loadSwizzled<COLS, B_MN>(s + STAGE_A, Bm, ldb, n0, N, kBegin + next * HBK, kEnd);
         }
         commitCopies();
         u32 s = shared + (kt % STAGES) * STAGE;
-        u32 a = s + warpgroup * (64 * 128), b = s + STAGE_A;
+        // the warpgroup's 64 rows of A: 64 K-major rows of 128 bytes, or the second MN-major atom block: 8192 either way
+        u32 a = s + warpgroup * 8192, b = s + STAGE_A;
+        static_assert(COLS == 128, "wgmma128 only");
         wgmmaFence();
 #pragma unroll
-        for (int kk = 0; kk < HBK / 16; kk++) wgmmaTile<COLS>(d, descriptor(a + kk * 32), descriptor(b + kk * 32));
+        for (int kk = 0; kk < HBK / 16; kk++)
+            wgmma128<A_MN ? 1 : 0, B_MN ? 1 : 0>(d, sliceDescriptor<A_MN>(a, kk), sliceDescriptor<B_MN>(b, kk));
         wgmmaCommit();
         wgmmaWait<INFLIGHT>();
     }
@@ -150,49 +182,38 @@ __device__ __forceinline__ void matmulWgmma(float* out, const __nv_bfloat16* A, 
                 else { float2 old = *reinterpret_cast<float2*>(o); *reinterpret_cast<float2*>(o) = make_float2(old.x + v0, old.y + v1); }
             } else {
                 *reinterpret_cast<float2*>(o) = make_float2(v0 + add.x, v1 + add.y);
+                if (outBf16 != nullptr)
+                    *reinterpret_cast<u32*>(outBf16 + (long long)m * ldo + n) = packBf16(v0 + add.x, v1 + add.y);
             }
         }
     }
 }
 
-// matmul_wgmma_{store,accumulate}_128x<COLS>s<STAGES>[w1]: out = A . B^T + bias (bias may be null), or out += A . B^T;
-// w1: INFLIGHT 1.
-#define WGMMA_KERNELS(COLS, STAGES, INFLIGHT, SUFFIX, BLOCKS)                                                             \
-    extern "C" __global__ void __launch_bounds__(HTHREADS, BLOCKS) matmul_wgmma_store_128x##COLS##s##STAGES##SUFFIX(    \
-            float* out, const __nv_bfloat16* A, const __nv_bfloat16* B, const float* bias, int M, int N, int K,      \
-            int lda, int ldb, int ldo) {                                                                               \
-        matmulWgmma<COLS, STAGES, INFLIGHT, false>(out, A, B, bias, M, N, K, lda, ldb, ldo, K);                        \
-    }                                                                                                                  \
-    extern "C" __global__ void __launch_bounds__(HTHREADS, BLOCKS) matmul_wgmma_accumulate_128x##COLS##s##STAGES##SUFFIX( \
+// matmul_wgmma_{store,accumulate}_128x<COLS>s<STAGES>[w1]: out = A . B^T + bias (bias may be null; and its bf16 copy
+// into outBf16 unless that is null: the operand of the next product or of attention), or out += A . B^T,
+// both operands K-major (the forward product); w1: INFLIGHT 1. The backward products: matmul_wgmma_{store,accumulate}_kn_*
+// (A K-major, B N-major: dinp = dout . weight) and matmul_wgmma_accumulate_mn_* (both MN-major: dweight += dout^T . inp).
+#define WGMMA_STORE(NAME, COLS, STAGES, INFLIGHT, A_MN, B_MN, BLOCKS)                                                    \
+    extern "C" __global__ void __launch_bounds__(HTHREADS, BLOCKS) NAME(                                                \
+            float* out, __nv_bfloat16* outBf16, const __nv_bfloat16* A, const __nv_bfloat16* B, const float* bias,   \
+            int M, int N, int K, int lda, int ldb, int ldo) {                                                          \
+        matmulWgmma<COLS, STAGES, INFLIGHT, false, A_MN, B_MN>(out, outBf16, A, B, bias, M, N, K, lda, ldb, ldo, K);   \
+    }
+#define WGMMA_ACCUMULATE(NAME, COLS, STAGES, INFLIGHT, A_MN, B_MN, BLOCKS)                                               \
+    extern "C" __global__ void __launch_bounds__(HTHREADS, BLOCKS) NAME(                                                \
             float* out, const __nv_bfloat16* A, const __nv_bfloat16* B, int M, int N, int K, int lda, int ldb,       \
             int ldo, int kPerSplit) {                                                                                  \
-        matmulWgmma<COLS, STAGES, INFLIGHT, true>(out, A, B, nullptr, M, N, K, lda, ldb, ldo, kPerSplit);             \
+        matmulWgmma<COLS, STAGES, INFLIGHT, true, A_MN, B_MN>(out, nullptr, A, B, nullptr, M, N, K, lda, ldb, ldo,     \
+                                                              kPerSplit);                                              \
     }
+#define WGMMA_KERNELS(COLS, STAGES, INFLIGHT, SUFFIX, BLOCKS)                                                             \
+    WGMMA_STORE(matmul_wgmma_store_128x##COLS##s##STAGES##SUFFIX, COLS, STAGES, INFLIGHT, false, false, BLOCKS)        \
+    WGMMA_ACCUMULATE(matmul_wgmma_accumulate_128x##COLS##s##STAGES##SUFFIX, COLS, STAGES, INFLIGHT, false, false, BLOCKS) \
+    WGMMA_STORE(matmul_wgmma_store_kn_128x##COLS##s##STAGES##SUFFIX, COLS, STAGES, INFLIGHT, false, true, BLOCKS)      \
+    WGMMA_ACCUMULATE(matmul_wgmma_accumulate_kn_128x##COLS##s##STAGES##SUFFIX, COLS, STAGES, INFLIGHT, false, true, BLOCKS) \
+    WGMMA_ACCUMULATE(matmul_wgmma_accumulate_mn_128x##COLS##s##STAGES##SUFFIX, COLS, STAGES, INFLIGHT, true, true, BLOCKS)
 
 // 128 x 256 tiles (wgmma m64n256k16, one block per SM) were slower on every product of our models (NOTES.md).
 WGMMA_KERNELS(128, 3, 0, , 2)
 WGMMA_KERNELS(128, 3, 1, w1, 2)
 WGMMA_KERNELS(128, 4, 1, w1, 1)
-
-// transposed (cols, ldOut) = bf16(in (rows, cols))^T, zero in the columns [rows, ldOut) of it: the K-contiguous copy of
-// an operand stored M- or N-contiguous; and, unless straight is null, straight (rows, cols) = bf16(in) in the same pass
-// (both copies of dout that the backward products read). Blocks of 32 x 8 threads move 32 x 32 elements.
-extern "C" __global__ void to_bf16_transposed(__nv_bfloat16* transposed, __nv_bfloat16* straight, const float* in,
-                                              int rows, int cols, int ldOut) {
-    __shared__ float tile[32][33];
-    int c0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
-#pragma unroll
-    for (int i = 0; i < 32; i += 8) {
-        int r = r0 + threadIdx.y + i, c = c0 + threadIdx.x;
-        bool inside = r < rows && c < cols;
-        float v = inside ? in[(long long)r * cols + c] : 0.0f;
-        if (straight != nullptr && inside) straight[(long long)r * cols + c] = __float2bfloat16_rn(v);
-        tile[threadIdx.y + i][threadIdx.x] = v;
-    }
-    __syncthreads();
-#pragma unroll
-    for (int i = 0; i < 32; i += 8) {
-        int c = c0 + threadIdx.y + i, r = r0 + threadIdx.x;
-        if (c < cols && r < ldOut) transposed[(long long)c * ldOut + r] = __float2bfloat16_rn(tile[threadIdx.x][threadIdx.y + i]);
-    }
-}

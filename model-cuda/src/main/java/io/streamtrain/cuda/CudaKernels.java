@@ -5,6 +5,7 @@ import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemsetD32;
 
 import io.streamtrain.cuda.internal.AttentionLauncher;
+import io.streamtrain.cuda.internal.Bf16Shadows;
 import io.streamtrain.cuda.internal.CudaTensor;
 import io.streamtrain.cuda.internal.DevicePointer;
 import io.streamtrain.cuda.internal.DeviceSetup;
@@ -36,10 +37,13 @@ import java.util.List;
  * calls that wait for the GPU; {@link #hostSynchronizations} counts the waits.
  *
  * <p>Precision: matrix products and the products inside attention (head sizes up to 64) run on tensor cores with
- * bf16 operands and fp32 accumulation, as PyTorch autocast does; everything else is fp32.
+ * bf16 operands and fp32 accumulation, as PyTorch autocast does; everything else is fp32. The products read bf16
+ * copies that their operands' producers write along with the fp32 tensors (layernorm, GELU, the dlogits, AdamW's
+ * parameters; see {@code Bf16Shadows}), or that are converted once after each write: every call here marks the copies
+ * of its outputs stale before it is enqueued.
  *
- * <p>Step graphs ({@link #captureStep}): the first call of a key runs its kernels directly (scratch buffers grow
- * then), the second captures them as a CUDA graph, later ones replay it with one launch, after checking every kernel
+ * <p>Step graphs ({@link #captureStep}): the first call of a key runs its kernels directly (scratch buffers and bf16
+ * copies grow then), the second captures them as a CUDA graph, later ones replay it with one launch, after checking every kernel
  * call against the graph and updating the arguments that changed (see {@code StepGraphPolicy} and {@code StepGraph}).
  * On by default; {@code -D}{@value #GRAPHS_PROPERTY}{@code =false} or {@link #stepGraphs(boolean)} turns them off,
  * and while kernels are profiled steps run directly.
@@ -62,6 +66,9 @@ public final class CudaKernels implements Kernels {
     private final TensorChecks args = new TensorChecks(this);
     private final StepGraphPolicy stepGraphs;
     private final Launchers launchers;
+    private final Bf16Shadows shadows;
+    /** Runs a step's calls from the bf16 copies' validity at its start, however often step graphs run them. */
+    private final StepRun stepRun = new StepRun();
     private final List<DevicePointer> allocations = new ArrayList<>();
     private long allocatedBytes;
     private boolean closed;
@@ -74,7 +81,8 @@ public final class CudaKernels implements Kernels {
         this.staging = setup.staging();
         this.stepGraphs = new StepGraphPolicy(setup.launcher(), setup.stream(), graphs);
         this.launchers = Launchers.create(setup.modules(), setup.launcher(), args, new Grid(device.multiprocessors()),
-                size -> (CudaTensor) allocate(size));
+                size -> (CudaTensor) allocate(size), size -> allocateElements(size, false, true));
+        this.shadows = launchers.shadows();
     }
 
     /**
@@ -151,7 +159,29 @@ public final class CudaKernels implements Kernels {
     @Override
     public void captureStep(long key, Runnable enqueue) {
         enter();
-        stepGraphs.run(key, enqueue);
+        shadows.save();
+        stepRun.body = enqueue;
+        try {
+            stepGraphs.run(key, stepRun);
+        } finally {
+            stepRun.body = null;
+        }
+    }
+
+    /** One run of a step's calls (a field, so that a step allocates nothing): the bf16 copies' validity restored first. */
+    private final class StepRun implements Runnable {
+        private Runnable body;
+
+        @Override
+        public void run() {
+            shadows.restore();
+            body.run();
+        }
+    }
+
+    /** Bytes of device memory the bf16 copies of the products' operands take (part of {@link #allocatedBytes}). */
+    public long bf16CopyBytes() {
+        return shadows.bytes();
     }
 
     /**
@@ -211,6 +241,11 @@ public final class CudaKernels implements Kernels {
         return setup.streamAddress();
     }
 
+    /** For the NCCL reducer: {@code tensor} is about to be written by a collective (its bf16 copies are stale). */
+    void writtenByCollective(Tensor tensor) {
+        shadows.written(tensor);
+    }
+
     private void enter() {
         if (closed) {
             throw new IllegalStateException("these CUDA kernels are closed");
@@ -220,9 +255,12 @@ public final class CudaKernels implements Kernels {
 
     // ---- memory -------------------------------------------------------------------------
 
-    private CudaTensor allocateElements(long size, boolean ints) {
+    /** {@code inStep}: the bf16 copies, made where a tensor is first seen, inside a step graph's calls too. */
+    private CudaTensor allocateElements(long size, boolean ints, boolean inStep) {
         enter();
-        stepGraphs.requireOutsideStep("allocate");
+        if (!inStep) {
+            stepGraphs.requireOutsideStep("allocate");
+        }
         if (size < 0) {
             throw new IllegalArgumentException("cannot allocate " + size + " elements: the size must not be negative");
         }
@@ -237,12 +275,12 @@ public final class CudaKernels implements Kernels {
 
     @Override
     public Tensor allocate(long size) {
-        return allocateElements(size, false);
+        return allocateElements(size, false, false);
     }
 
     @Override
     public IntTensor allocateInts(long size) {
-        return allocateElements(size, true);
+        return allocateElements(size, true, false);
     }
 
     @Override
@@ -256,6 +294,7 @@ public final class CudaKernels implements Kernels {
         stepGraphs.requireOutsideStep("write");
         CudaTensor d = args.floats(dst, 0, "write", "dst");
         checkHostRange(src.length, srcOffset, d.size(), "write");
+        shadows.written(d);
         staging.writeFloats(d, src, srcOffset, (int) d.size());
     }
 
@@ -296,12 +335,14 @@ public final class CudaKernels implements Kernels {
     @Override
     public void fill(Tensor out, float value) {
         enter();
+        shadows.written(out);
         launchers.adamw().fill(out, value);
     }
 
     @Override
     public void copy(Tensor out, Tensor src) {
         enter();
+        shadows.written(out);
         launchers.adamw().copy(out, src);
     }
 
@@ -310,12 +351,15 @@ public final class CudaKernels implements Kernels {
     @Override
     public void encoderForward(Tensor out, IntTensor tokens, Tensor wte, Tensor wpe, int B, int T, int C) {
         enter();
+        shadows.written(out);
         launchers.encoder().forward(out, tokens, wte, wpe, B, T, C);
     }
 
     @Override
     public void encoderBackward(Tensor dwte, Tensor dwpe, Tensor dout, IntTensor tokens, int B, int T, int C) {
         enter();
+        shadows.written(dwte);
+        shadows.written(dwpe);
         launchers.encoder().backward(dwte, dwpe, dout, tokens, B, T, C);
     }
 
@@ -323,6 +367,9 @@ public final class CudaKernels implements Kernels {
     public void layernormForward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias,
                                  int N, int C) {
         enter();
+        shadows.written(out);
+        shadows.written(mean);
+        shadows.written(rstd);
         launchers.layernorm().forward(out, mean, rstd, inp, weight, bias, N, C);
     }
 
@@ -330,12 +377,16 @@ public final class CudaKernels implements Kernels {
     public void layernormBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
                                   Tensor mean, Tensor rstd, int N, int C) {
         enter();
+        shadows.written(dinp);
+        shadows.written(dweight);
+        shadows.written(dbias);
         launchers.layernorm().backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
     }
 
     @Override
     public void matmulForward(Tensor out, Tensor inp, Tensor weight, Tensor bias, int N, int C, int OC) {
         enter();
+        shadows.written(out);
         launchers.matmul().forward(out, inp, weight, bias, N, C, OC);
     }
 
@@ -343,6 +394,9 @@ public final class CudaKernels implements Kernels {
     public void matmulBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
                                int N, int C, int OC) {
         enter();
+        shadows.written(dinp);
+        shadows.written(dweight);
+        shadows.written(dbias);
         launchers.matmul().backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
     }
 
@@ -353,58 +407,64 @@ public final class CudaKernels implements Kernels {
 
     @Override
     public void attentionForward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH) {
-        enter();
-        launchers.attention().forward(out, stats, qkv, B, T, C, NH, 0f, 0L);
+        attentionForward(out, stats, qkv, B, T, C, NH, 0f, 0L);
     }
 
     @Override
     public void attentionForward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH, float dropout,
                                  long key) {
         enter();
+        shadows.written(out);
+        shadows.written(stats);
         launchers.attention().forward(out, stats, qkv, B, T, C, NH, dropout, key);
     }
 
     @Override
     public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
                                   int NH) {
-        enter();
-        launchers.attention().backward(dqkv, dout, qkv, out, stats, B, T, C, NH, 0f, 0L);
+        attentionBackward(dqkv, dout, qkv, out, stats, B, T, C, NH, 0f, 0L);
     }
 
     @Override
     public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
                                   int NH, float dropout, long key) {
         enter();
+        shadows.written(dqkv);
         launchers.attention().backward(dqkv, dout, qkv, out, stats, B, T, C, NH, dropout, key);
     }
 
     @Override
     public void geluForward(Tensor out, Tensor inp, int N) {
         enter();
+        shadows.written(out);
         launchers.geluResidual().geluForward(out, inp, N);
     }
 
     @Override
     public void geluBackward(Tensor dinp, Tensor dout, Tensor inp, int N) {
         enter();
+        shadows.written(dinp);
         launchers.geluResidual().geluBackward(dinp, dout, inp, N);
     }
 
     @Override
     public void residualForward(Tensor out, Tensor inp1, Tensor inp2, int N) {
         enter();
+        shadows.written(out);
         launchers.geluResidual().residualForward(out, inp1, inp2, N);
     }
 
     @Override
     public void residualDropoutForward(Tensor out, Tensor inp1, Tensor inp2, float p, long key, int N) {
         enter();
+        shadows.written(out);
         launchers.geluResidual().residualDropoutForward(out, inp1, inp2, p, key, N);
     }
 
     @Override
     public void dropout(Tensor out, Tensor inp, float p, long key, int N) {
         enter();
+        shadows.written(out);
         launchers.geluResidual().dropout(out, inp, p, key, N);
     }
 
@@ -417,6 +477,11 @@ public final class CudaKernels implements Kernels {
     public void softmaxCrossEntropy(Tensor losses, Tensor correct, Tensor dlogits, Tensor logits, IntTensor targets,
                                     float dlossScale, boolean backward, int N, int V, int Vp) {
         enter();
+        shadows.written(losses);
+        shadows.written(correct);
+        if (backward) {
+            shadows.written(dlogits);
+        }
         launchers.crossEntropy().softmaxCrossEntropy(losses, correct, dlogits, logits, targets, dlossScale, backward,
                 N, V, Vp);
     }
@@ -424,12 +489,14 @@ public final class CudaKernels implements Kernels {
     @Override
     public void mean(Tensor out, Tensor inp, long n) {
         enter();
+        shadows.written(out);
         launchers.adamw().mean(out, inp, n);
     }
 
     @Override
     public void globalNorm(Tensor out, Tensor inp, long n) {
         enter();
+        shadows.written(out);
         launchers.adamw().globalNorm(out, inp, n);
     }
 
@@ -438,6 +505,9 @@ public final class CudaKernels implements Kernels {
                       float learningRate, float beta1, float beta2, float eps, float weightDecay, float maxGradNorm,
                       int step) {
         enter();
+        shadows.written(params);
+        shadows.written(m);
+        shadows.written(v);
         launchers.adamw().adamw(params, m, v, grads, gradNorm, n, decayedSize, learningRate, beta1, beta2, eps,
                 weightDecay, maxGradNorm, step);
     }
@@ -445,6 +515,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void attentionDecode(Tensor out, Tensor q, Tensor kcache, Tensor vcache, int position, int C, int NH) {
         enter();
+        shadows.written(out);
         launchers.sampling().attentionDecode(out, q, kcache, vcache, position, C, NH);
     }
 

@@ -116,6 +116,7 @@ public final class NcclReducer implements GradientReducer, AutoCloseable {
         }
         CudaTensor t = (CudaTensor) tensor;
         long streamAddress = this.kernels.enterForCollective("an NCCL all-reduce");
+        this.kernels.writtenByCollective(t);
         if (stream == null || Pointer.nativeValue(stream) != streamAddress) {
             stream = new Pointer(streamAddress);
         }

@@ -1,7 +1,5 @@
 package io.streamtrain.cuda;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
 import io.streamtrain.model.Kernels;
 import io.streamtrain.model.KernelsCompatibilityTest;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -15,14 +13,7 @@ class CudaHopperMatmulCompatibilityTest extends KernelsCompatibilityTest {
 
     @Override
     protected Kernels createKernels() {
-        CudaKernels kernels = CudaTesting.openOrSkip();
-        if (!kernels.hopperMatmul()) {
-            String device = kernels.device().describe();
-            kernels.close();
-            assumeTrue(false, "skipped: no wgmma matrix products on " + device + " (they need cc 9.0)");
-        }
-        kernels.pipelinedMatmulThreshold(0);
-        return kernels;
+        return CudaTesting.openWithProductsOnWgmmaOrSkip();
     }
 
     @Override

@@ -12,8 +12,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Every block tile of the wgmma products (cc 9.0) against the CPU reference, on shapes of the model's layers that
- * are no multiple of any tile (rows, columns and depth), one whose weight gradient splits its depth over blocks, and
- * a 50304-wide output head. Each output starts as NaN (forward) or random (the accumulated gradients).
+ * are no multiple of any tile (rows, columns and depth), one whose weight gradient splits its depth over blocks, one
+ * whose input gradient is stored unsplit (every SM has an output tile), and a 50304-wide output head. Each output starts as NaN (forward) or random (the accumulated gradients).
  */
 @ExtendWith(RequiresCudaDevice.class)
 class CudaHopperMatmulTest {
@@ -60,7 +60,8 @@ class CudaHopperMatmulTest {
 
     @Test
     void shouldMatchTheReferenceOnEveryTileAndShapeIncludingTheWideHead() {
-        int[][] shapes = {{1000, 776, 2312}, {37, 64, 264}, {4100, 136, 264}, {136, 768, 50304}};
+        // {2200, 1000, 520}: 144 output tiles of dinp, depth 520: dinp stored by one block per tile, not split
+        int[][] shapes = {{1000, 776, 2312}, {37, 64, 264}, {4100, 136, 264}, {136, 768, 50304}, {2200, 1000, 520}};
         String[] outputs = {"out", "dinp", "dweight", "dbias"};
         try (CudaKernels gpu = CudaTesting.openOrSkip(); CpuKernels cpu = new CpuKernels(
                 Math.max(2, Runtime.getRuntime().availableProcessors()))) {

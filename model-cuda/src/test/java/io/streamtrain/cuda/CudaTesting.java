@@ -29,6 +29,21 @@ final class CudaTesting {
         return CudaKernels.open(0);
     }
 
+    /**
+     * CudaKernels on device 0 with every matrix product that its sizes allow on the wgmma kernels (pipelined threshold
+     * 0); a JUnit assumption (skipped, saying why) where there is no GPU or it has no wgmma products (cc 9.0 only).
+     */
+    static CudaKernels openWithProductsOnWgmmaOrSkip() {
+        CudaKernels kernels = openOrSkip();
+        if (!kernels.hopperMatmul()) {
+            String device = kernels.device().describe();
+            kernels.close();
+            assumeTrue(false, "skipped: no wgmma matrix products on " + device + " (they need cc 9.0)");
+        }
+        kernels.pipelinedMatmulThreshold(0);
+        return kernels;
+    }
+
     /** max |expected - actual| / max |expected| (at least 1e-6); infinite where any difference is NaN. */
     static double relativeError(float[] expected, float[] actual) {
         double max = 1e-6;

@@ -8,7 +8,8 @@ import jcuda.driver.CUfunction;
 
 /**
  * Launches the kernels of {@code adamw.cu}: fill and copy (zero-grad, parameter copies), the mean of the losses,
- * the global gradient norm and AdamW.
+ * the global gradient norm and AdamW, which writes the bf16 copy of the parameters that {@link Bf16Shadows} keeps for the
+ * matrix products' weights (once a product has asked for one).
  */
 public final class AdamwLauncher {
     private static final int NORM_PARTIALS = 1024;
@@ -16,14 +17,16 @@ public final class AdamwLauncher {
     private final Launcher launcher;
     private final TensorChecks args;
     private final Grid grid;
+    private final Bf16Shadows shadows;
     private final CUfunction fill, copy, mean, sumSquaresPartial, sumSquaresFinish, adamw;
     /** The global norm's partial sums, one per block. */
     private final CudaTensor normPartials;
 
     /** {@code allocate} makes float32 device memory of a given number of elements. */
     public AdamwLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args, Grid grid,
-                         LongFunction<CudaTensor> allocate) {
+                         LongFunction<CudaTensor> allocate, Bf16Shadows shadows) {
         this.launcher = launcher;
+        this.shadows = shadows;
         this.args = args;
         this.grid = grid;
         fill = kernels.function(KernelFamily.ADAMW, "fill");
@@ -86,7 +89,9 @@ public final class AdamwLauncher {
         }
         float biasCorrection1 = (float) (1.0 - Math.pow(beta1, step));
         float biasCorrection2 = (float) (1.0 - Math.pow(beta2, step));
-        launcher.begin().pointer(args.floats(params, n, "adamw", "params")).pointer(args.floats(m, n, "adamw", "m"))
+        CudaTensor parameters = args.floats(params, n, "adamw", "params");
+        long paramsBf16 = shadows.forProducer(parameters, n);
+        launcher.begin().pointer(parameters).int64(paramsBf16).pointer(args.floats(m, n, "adamw", "m"))
                 .pointer(args.floats(v, n, "adamw", "v")).pointer(args.floats(grads, n, "adamw", "grads"))
                 .pointer(args.floats(gradNorm, 1, "adamw", "gradNorm")).int64(n).int64(decayedSize)
                 .float32(learningRate).float32(beta1).float32(beta2).float32(eps).float32(weightDecay)

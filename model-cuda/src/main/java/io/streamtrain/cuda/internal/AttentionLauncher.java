@@ -14,7 +14,7 @@ import jcuda.driver.CUfunction;
 public final class AttentionLauncher {
     private final Launcher launcher;
     private final TensorChecks args;
-    private final Bf16Scratch bf16;
+    private final Bf16Shadows bf16;
     private final CUfunction attentionForward, attentionBackwardQuery, attentionBackwardKeyValue;
     /** Tensor-core attention by padded head dim (16, 32, 64): [0] from fp32 qkv, [1] from a bf16 copy of it. */
     private final CUfunction[][] attentionForwardTc = new CUfunction[2][3];
@@ -22,7 +22,7 @@ public final class AttentionLauncher {
     private final CUfunction[][] attentionBackwardTc = new CUfunction[2][3];
     private final CUfunction attentionBackwardPreprocess;
 
-    public AttentionLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args, Bf16Scratch bf16) {
+    public AttentionLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args, Bf16Shadows bf16) {
         this.launcher = launcher;
         this.args = args;
         this.bf16 = bf16;
@@ -102,7 +102,7 @@ public final class AttentionLauncher {
             return;
         }
         int source = attentionFromBf16(C, NH, input, input) ? 1 : 0;
-        CudaTensor qkvIn = source == 1 ? bf16.convert(3, input, 3L * B * T * C) : input;
+        CudaTensor qkvIn = source == 1 ? bf16.operandTensor(input, 3L * B * T * C) : input;
         launcher.begin().pointer(output).pointer(statistics).pointer(qkvIn).int32(B).int32(T).int32(C).int32(NH)
                 .float32(scale).int64(key).float32(dropout)
                 .launch(attentionForwardTc[source][variant], "attention_forward_tc", blocks(T, 64), B * NH, 1, 128, 1,
@@ -136,8 +136,8 @@ public final class AttentionLauncher {
             return;
         }
         int source = attentionFromBf16(C, NH, input, gradOut) ? 1 : 0;
-        CudaTensor qkvIn = source == 1 ? bf16.convert(3, input, 3L * B * T * C) : input;
-        CudaTensor doutIn = source == 1 ? bf16.convert(4, gradOut, (long) B * T * C) : gradOut;
+        CudaTensor qkvIn = source == 1 ? bf16.operandTensor(input, 3L * B * T * C) : input;
+        CudaTensor doutIn = source == 1 ? bf16.operandTensor(gradOut, (long) B * T * C) : gradOut;
         backwardKernel(attentionBackwardTc[source][variant], "attention_backward_tc", gradQkv, doutIn, qkvIn,
                 statistics, B, T, C, NH, scale, dropout, key, 128, backwardSharedBytes(16 << variant));
     }

@@ -8,16 +8,19 @@ import jcuda.driver.CUfunction;
 
 /**
  * Launches the kernels of {@code gelu_residual.cu}: element-wise, one thread per 4 elements (16-byte accesses); gelu,
- * residual sums and dropout.
+ * residual sums and dropout. The GELU kernels write the bf16 copy of their output that {@link Bf16Shadows} keeps for
+ * the matrix products, where it keeps one.
  */
 public final class GeluResidualLauncher {
     private final Launcher launcher;
     private final TensorChecks args;
+    private final Bf16Shadows shadows;
     private final CUfunction geluForward, geluBackward, residualForward;
     private final CUfunction dropout, residualDropoutForward;
 
-    public GeluResidualLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args) {
+    public GeluResidualLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args, Bf16Shadows shadows) {
         this.launcher = launcher;
+        this.shadows = shadows;
         this.args = args;
         geluForward = kernels.function(KernelFamily.GELU_RESIDUAL, "gelu_forward");
         geluBackward = kernels.function(KernelFamily.GELU_RESIDUAL, "gelu_backward");
@@ -28,14 +31,23 @@ public final class GeluResidualLauncher {
 
     /** out (N) = gelu(inp (N)), tanh approximation. */
     public void geluForward(Tensor out, Tensor inp, int N) {
-        elementwise(geluForward, "gelu_forward", N, args.floats(out, N, "geluForward", "out"),
-                args.floats(inp, N, "geluForward", "inp"), null);
+        CudaTensor output = args.floats(out, N, "geluForward", "out");
+        CudaTensor input = args.floats(inp, N, "geluForward", "inp");
+        if (N > 0) {
+            launchFours(launcher.begin().pointer(output).int64(shadows.forProducer(output, N)).pointer(input), geluForward,
+                    "gelu_forward", N);
+        }
     }
 
     /** dinp (N) = gelu'(inp (N)) * dout (N), written; dinp may be dout. */
     public void geluBackward(Tensor dinp, Tensor dout, Tensor inp, int N) {
-        elementwise(geluBackward, "gelu_backward", N, args.floats(dinp, N, "geluBackward", "dinp"),
-                args.floats(dout, N, "geluBackward", "dout"), args.floats(inp, N, "geluBackward", "inp"));
+        CudaTensor gradInput = args.floats(dinp, N, "geluBackward", "dinp");
+        CudaTensor gradOut = args.floats(dout, N, "geluBackward", "dout");
+        CudaTensor input = args.floats(inp, N, "geluBackward", "inp");
+        if (N > 0) {
+            launchFours(launcher.begin().pointer(gradInput).int64(shadows.forProducer(gradInput, N)).pointer(gradOut)
+                    .pointer(input), geluBackward, "gelu_backward", N);
+        }
     }
 
     /** out (N) = inp1 (N) + inp2 (N). */
@@ -81,6 +93,11 @@ public final class GeluResidualLauncher {
         if (c != null) {
             l.pointer(c);
         }
+        launchFours(l, function, name, n);
+    }
+
+    /** Launches {@code function} with the arguments packed so far and n: one thread per 4 elements. */
+    private static void launchFours(Launcher l, CUfunction function, String name, long n) {
         l.int64(n).launch(function, name, blocks((n + 3) / 4, ELEMENTWISE_THREADS), 1, 1, ELEMENTWISE_THREADS, 1, 0);
     }
 }

@@ -3,77 +3,70 @@ package io.streamtrain.cuda.internal;
 import static io.streamtrain.cuda.internal.Grid.blocks;
 
 import java.util.List;
-import java.util.function.LongFunction;
 import jcuda.driver.CUfunction;
 
 /**
  * The matrix products of a linear layer on Hopper tensor cores (wgmma, {@code matmul_hopper.cuh}, in the Hopper
- * variant of {@code matmul.cu} only, which the loader takes on cc 9.0), from
- * bf16 operands: every product is out (M, N) (+)= A (M, K) . B (N, K)^T with both operands K-contiguous, so the
- * backward products take transposed bf16 copies ({@code to_bf16_transposed}) of the operands that are not.
- * The caller converts the operands that are already K-contiguous (it shares those copies with its other products).
+ * variant of {@code matmul.cu} only, which the loader takes on cc 9.0), from straight bf16 copies of the operands
+ * (the caller's, {@link Bf16Shadows}): every product is out (M, N) (+)= A (M, K) . B (N, K)^T with each operand read
+ * K-major or MN-major by wgmma itself (forward: both K-major; dinp: dout K-major, weight N-major; dweight: dout and inp
+ * both MN-major), so nothing is transposed in memory.
  */
 public final class HopperMatmul {
     /** The system property that picks a block tile ({@code 128x128s4w1}, ...) instead of the default 128x128s3. */
     public static final String TILE_PROPERTY = "streamtrain.cuda.wgmma.tile";
     private static final int THREADS = 256;
     private static final int DEPTH = 64;
+    private static final String DEFAULT_TILE = "128x128s3";
+    /** The system property: the depth (K = OC) over which a dinp product splits K even where its tiles fill the SMs. */
+    public static final String DINP_SPLIT_DEPTH_PROPERTY = "streamtrain.cuda.wgmma.dinpSplitDepth";
 
-    /** One compiled block tile: 128 x columns, {@code stages} stages of 64 deep, blocks per SM that fit. */
-    public record Tile(String name, CUfunction store, CUfunction accumulate, int columns, int stages, int blocksPerSm,
-                       String storeLabel, String dinpStoreLabel, String dinpLabel, String dweightLabel) {
+    /**
+     * One compiled block tile: 128 x columns, {@code stages} stages of 64 deep, blocks per SM that fit; the forward
+     * kernels (both operands K-major) and the backward ones: dinp (B N-major) stored or added, dweight (both MN-major).
+     */
+    public record Tile(String name, CUfunction store, CUfunction accumulate, CUfunction storeKn, CUfunction accumulateKn,
+                       CUfunction accumulateMn, int columns, int stages, int blocksPerSm, String storeLabel,
+                       String dinpStoreLabel, String dinpLabel, String dweightLabel) {
         int sharedBytes() {
             return stages * (128 + columns) * DEPTH * 2 + 1024;  // + the alignment of the stages to 1024 bytes
         }
     }
 
     private final Launcher launcher;
-    private final LongFunction<CudaTensor> allocate;
     private final int multiprocessors;
     private final List<Tile> tiles;
-    private final CUfunction toBf16Transposed;
-    /** bf16 copies: weight^T, dout^T, inp^T, dout; grown on first use. */
-    private final CudaTensor[] scratch = new CudaTensor[4];
+    private final int dinpSplitDepth = Integer.getInteger(DINP_SPLIT_DEPTH_PROPERTY, 4096);
     private Tile forced;
 
-    /**
-     * @param allocate float32 device memory of the given number of elements (scratch, grown on first use only)
-     */
-    private HopperMatmul(KernelLookup kernels, Launcher launcher, LongFunction<CudaTensor> allocate, int multiprocessors,
-                         CUfunction toBf16Transposed) {
+    private HopperMatmul(KernelLookup kernels, Launcher launcher, int multiprocessors) {
         this.launcher = launcher;
-        this.allocate = allocate;
         this.multiprocessors = multiprocessors;
         this.tiles = List.of(tile(kernels, 128, 3, "", 2), tile(kernels, 128, 3, "w1", 2), tile(kernels, 128, 4, "w1", 1));
-        this.toBf16Transposed = toBf16Transposed;
         String property = System.getProperty(TILE_PROPERTY, "auto").trim();
         if (!property.equals("auto")) {
             force(property);
         }
     }
 
-    /** The kernels of block tile 128 x columns, stages deep; suffix w1: one stage's wgmma in flight (see the .cu). */
-    /**
-     * The wgmma products where the device loaded the Hopper variant of {@code matmul.cu} (cc 9.0), else null.
-     *
-     * @param allocate float32 device memory of the given number of elements (scratch, grown on first use only)
-     */
-    public static HopperMatmul create(KernelLookup kernels, Launcher launcher, LongFunction<CudaTensor> allocate,
-                                      Grid grid) {
-        CUfunction transposed = kernels.hopperFunction(KernelFamily.MATMUL, "to_bf16_transposed", 0);
-        return transposed == null ? null
-                : new HopperMatmul(kernels, launcher, allocate, grid.multiprocessors(), transposed);
+    /** The wgmma products where the device loaded the Hopper variant of {@code matmul.cu} (cc 9.0), else null. */
+    public static HopperMatmul create(KernelLookup kernels, Launcher launcher, Grid grid) {
+        return kernels.hopperFunction(KernelFamily.MATMUL, "matmul_wgmma_store_" + DEFAULT_TILE, 0) == null ? null
+                : new HopperMatmul(kernels, launcher, grid.multiprocessors());
     }
 
+    /** The kernels of block tile 128 x columns, stages deep; suffix w1: one stage's wgmma in flight (see the .cu). */
     private static Tile tile(KernelLookup kernels, int columns, int stages, String suffix, int blocksPerSm) {
         String name = "128x" + columns + "s" + stages + suffix;
         int shared = stages * (128 + columns) * DEPTH * 2 + 1024;  // Tile.sharedBytes
         // the launch labels are made once: nothing is allocated per product
         return new Tile(name, kernels.hopperFunction(KernelFamily.MATMUL, "matmul_wgmma_store_" + name, shared),
-                kernels.hopperFunction(KernelFamily.MATMUL, "matmul_wgmma_accumulate_" + name, shared), columns,
-                stages, blocksPerSm, "matmul_wgmma_store_" + name, "matmul_wgmma_store_" + name + " dinp",
-                "matmul_wgmma_accumulate_" + name + " dinp",
-                "matmul_wgmma_accumulate_" + name + " dweight");
+                kernels.hopperFunction(KernelFamily.MATMUL, "matmul_wgmma_accumulate_" + name, shared),
+                kernels.hopperFunction(KernelFamily.MATMUL, "matmul_wgmma_store_kn_" + name, shared),
+                kernels.hopperFunction(KernelFamily.MATMUL, "matmul_wgmma_accumulate_kn_" + name, shared),
+                kernels.hopperFunction(KernelFamily.MATMUL, "matmul_wgmma_accumulate_mn_" + name, shared), columns,
+                stages, blocksPerSm, "matmul_wgmma_store_" + name, "matmul_wgmma_store_kn_" + name + " dinp",
+                "matmul_wgmma_accumulate_kn_" + name + " dinp", "matmul_wgmma_accumulate_mn_" + name + " dweight");
     }
 
     /** Takes block tile {@code name} (e.g. {@code 128x128s4w1}) for every product; {@code auto}: the default tile. */
@@ -97,19 +90,23 @@ public final class HopperMatmul {
         return tiles.stream().map(Tile::name).toList();
     }
 
-    /** out (N, OC) = inp (N, C) . weight (OC, C)^T + bias, from bf16 copies of inp and weight. */
-    public void forward(CudaTensor out, CudaTensor inpBf16, CudaTensor weightBf16, CudaTensor bias, int N, int C, int OC) {
-        store(out, inpBf16, weightBf16, bias, N, OC, C, C, C, OC, tile().storeLabel());
+    /**
+     * out (N, OC) = inp (N, C) . weight (OC, C)^T + bias, from bf16 copies of inp and weight (device addresses); and
+     * out's bf16 copy at outBf16 unless it is 0.
+     */
+    public void forward(CudaTensor out, long outBf16, long inpBf16, long weightBf16, CudaTensor bias, int N, int C,
+                        int OC) {
+        Tile tile = tile();
+        store(tile.store(), tile.storeLabel(), out, outBf16, inpBf16, weightBf16, bias, N, OC, C, C, C, OC);
     }
 
-    /** out (M, N) = A (M, K) . B (N, K)^T + bias (N, or null): one block per output tile, K not split. */
-    private void store(CudaTensor out, CudaTensor a, CudaTensor b, CudaTensor bias, int M, int N, int K, int lda,
-                       int ldb, int ldo, String label) {
+    /** out (M, N) = A (M, K) . B^T + bias (N, or null), and its bf16 copy unless outBf16 is 0: K not split. */
+    private void store(CUfunction kernel, String label, CudaTensor out, long outBf16, long a, long b, CudaTensor bias,
+                       int M, int N, int K, int lda, int ldb, int ldo) {
         Tile tile = tile();
-        launcher.begin().pointer(out).pointer(a).pointer(b).pointer(bias)
+        launcher.begin().pointer(out).int64(outBf16).int64(a).int64(b).pointer(bias)
                 .int32(M).int32(N).int32(K).int32(lda).int32(ldb).int32(ldo)
-                .launch(tile.store(), label, blocks(N, tile.columns()), blocks(M, 128), 1,
-                        THREADS, 1, tile.sharedBytes());
+                .launch(kernel, label, blocks(N, tile.columns()), blocks(M, 128), 1, THREADS, 1, tile.sharedBytes());
     }
 
     /**
@@ -117,39 +114,47 @@ public final class HopperMatmul {
      * so that the caller must zero it first; else dinp is stored.
      */
     public boolean addsIntoInputGradient(int N, int C, int OC) {
+        return splits(OC, dinpKPerSplit(N, C, OC)) > 1;
+    }
+
+    /**
+     * K per split of the dinp product (K = OC): not split (one block per output tile, dinp stored, no zero-fill, no
+     * atomics) where its tiles give every SM one and OC is at most {@link #DINP_SPLIT_DEPTH_PROPERTY} (4096: every layer
+     * of our models), else split for the fullest waves (the output head, and outputs of few tiles).
+     */
+    private int dinpKPerSplit(int N, int C, int OC) {
         Tile tile = tile();
-        return splits(OC, kPerSplit(tile, blocks(C, tile.columns()) * blocks(N, 128), OC)) > 1;
+        int tileCount = blocks(C, tile.columns()) * blocks(N, 128);
+        return OC <= dinpSplitDepth && tileCount >= multiprocessors ? OC : kPerSplit(tile, tileCount, OC);
     }
 
     /**
      * dinp (N, C) = dout (N, OC) . weight (OC, C) (added into dinp where {@link #addsIntoInputGradient}) and dweight
-     * (OC, C) += dout^T (OC, N) . inp (N, C), from the fp32 dout, inp and weight (their bf16 copies, straight and
-     * transposed, are made here).
+     * (OC, C) += dout^T (OC, N) . inp (N, C), from bf16 copies of dout, weight and inp (device addresses); C and OC
+     * multiples of 8. dinpBf16: where dinp is stored, the address of its bf16 copy to write too (0: none).
      */
-    public void backward(CudaTensor dinp, CudaTensor dweight, CudaTensor dout, CudaTensor inp, CudaTensor weight, int N,
-                         int C, int OC) {
-        int paddedN = (N + 7) / 8 * 8;  // rows of the transposed copies start 16-byte aligned; the padding is zero
-        // every conversion launches before the products' arguments are packed
-        CudaTensor weightT = transposed(0, null, weight, OC, C, OC);
-        CudaTensor doutBf16 = scratch(3, (long) N * OC);
-        CudaTensor doutT = transposed(1, doutBf16, dout, N, OC, paddedN);  // and dout straight, in one pass
-        CudaTensor inpT = transposed(2, null, inp, N, C, paddedN);
+    public void backward(CudaTensor dinp, long dinpBf16, CudaTensor dweight, long doutBf16, long weightBf16, long inpBf16,
+                         int N, int C, int OC) {
+        Tile tile = tile();
+        // dinp: M = N, N = C, K = OC; A = dout (N, OC) K-major, B = weight read N-major as [k = oc][n = c]
         if (addsIntoInputGradient(N, C, OC)) {
-            accumulate(dinp, doutBf16, weightT, N, C, OC, OC, OC, C, true);
+            accumulate(tile.accumulateKn(), tile.dinpLabel(), dinp, doutBf16, weightBf16, N, C, OC, OC, C, C,
+                    dinpKPerSplit(N, C, OC));
         } else {
-            store(dinp, doutBf16, weightT, null, N, C, OC, OC, OC, C, tile().dinpStoreLabel());
+            store(tile.storeKn(), tile.dinpStoreLabel(), dinp, dinpBf16, doutBf16, weightBf16, null, N, C, OC, OC, C, C);
         }
-        accumulate(dweight, doutT, inpT, OC, C, paddedN, paddedN, paddedN, C, false);
+        // dweight: M = OC, N = C, K = N; A = dout read M-major as [k = row][m = oc], B = inp as [k = row][n = c]
+        accumulate(tile.accumulateMn(), tile.dweightLabel(), dweight, doutBf16, inpBf16, OC, C, N, OC, C, C,
+                kPerSplit(tile, blocks(C, tile.columns()) * blocks(OC, 128), N));
     }
 
-    private void accumulate(CudaTensor out, CudaTensor a, CudaTensor b, int M, int N, int K, int lda, int ldb, int ldo,
-                            boolean dinp) {
+    private void accumulate(CUfunction kernel, String label, CudaTensor out, long a, long b, int M, int N, int K,
+                            int lda, int ldb, int ldo, int split) {
         Tile tile = tile();
-        int split = kPerSplit(tile, blocks(N, tile.columns()) * blocks(M, 128), K);
-        launcher.begin().pointer(out).pointer(a).pointer(b).int32(M).int32(N).int32(K).int32(lda).int32(ldb).int32(ldo)
+        launcher.begin().pointer(out).int64(a).int64(b).int32(M).int32(N).int32(K).int32(lda).int32(ldb).int32(ldo)
                 .int32(split)
-                .launch(tile.accumulate(), dinp ? tile.dinpLabel() : tile.dweightLabel(),
-                        blocks(N, tile.columns()), blocks(M, 128), splits(K, split), THREADS, 1, tile.sharedBytes());
+                .launch(kernel, label, blocks(N, tile.columns()), blocks(M, 128), splits(K, split), THREADS, 1,
+                        tile.sharedBytes());
     }
 
     /**
@@ -166,25 +171,5 @@ public final class HopperMatmul {
 
     private static int splits(int K, int kPerSplit) {
         return KSplit.splits(K, kPerSplit);
-    }
-
-    /** Scratch {@code slot} for {@code bf16Elements} bf16, grown (once) to fit. */
-    private CudaTensor scratch(int slot, long bf16Elements) {
-        long elements = (bf16Elements + 1) / 2;  // float32 memory holding 2 bf16 per element
-        if (scratch[slot] == null || scratch[slot].size() < elements) {
-            scratch[slot] = allocate.apply(Math.max(elements, 1024));
-        }
-        return scratch[slot];
-    }
-
-    /**
-     * bf16(src (rows, cols))^T as (cols, ld) into scratch {@code slot}, columns [rows, ld) zero; and bf16(src) into
-     * {@code straight} unless it is null.
-     */
-    private CudaTensor transposed(int slot, CudaTensor straight, CudaTensor src, int rows, int cols, int ld) {
-        CudaTensor out = scratch(slot, (long) cols * ld);
-        launcher.begin().pointer(out).pointer(straight).pointer(src).int32(rows).int32(cols).int32(ld)
-                .launch(toBf16Transposed, "to_bf16_transposed", blocks(cols, 32), blocks(ld, 32), 1, 32, 8, 0);
-        return out;
     }
 }

@@ -4,15 +4,14 @@ import static io.streamtrain.cuda.internal.Grid.blocks;
 
 import io.streamtrain.model.Tensor;
 import java.util.List;
-import java.util.function.LongFunction;
 import jcuda.driver.CUfunction;
 
 /**
  * Launches the kernels of {@code matmul.cu}: the products of a linear layer, either on the register-staged fp32-tile
  * kernels (128 x 128 tiles, split-K with atomics for the accumulating products) or, from
  * {@link #DEFAULT_PIPELINED_THRESHOLD} multiply-adds, on the pipelined kernels that read bf16 copies of the operands
- * ({@link Bf16Scratch}) through cp.async stages; on cc 9.0 those products run on the wgmma kernels of
- * {@link HopperMatmul} instead, unless {@link #WGMMA_PROPERTY} is false.
+ * ({@link Bf16Shadows}: written by their producers, or converted once per write) through cp.async stages; on cc 9.0
+ * those products run on the wgmma kernels of {@link HopperMatmul} instead, unless {@link #WGMMA_PROPERTY} is false.
  */
 public final class MatmulLauncher {
     private static final int MATMUL_TILE = 128;
@@ -32,7 +31,7 @@ public final class MatmulLauncher {
     private final Launcher launcher;
     private final TensorChecks args;
     private final Grid grid;
-    private final Bf16Scratch bf16;
+    private final Bf16Shadows bf16;
     /** Its fill zeroes dinp before a product that adds into it (split-K blocks, the compute_80 kernels). */
     private final AdamwLauncher fills;
     private final CUfunction matmulForward, matmulBackwardInput, matmulBackwardWeight, matmulBackwardBias;
@@ -43,8 +42,8 @@ public final class MatmulLauncher {
     private final HopperMatmul hopper;
     private boolean useHopper;
 
-    public MatmulLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args, Grid grid, Bf16Scratch bf16,
-                          LongFunction<CudaTensor> allocate, AdamwLauncher fills) {
+    public MatmulLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args, Grid grid, Bf16Shadows bf16,
+                          AdamwLauncher fills) {
         this.launcher = launcher;
         this.fills = fills;
         this.args = args;
@@ -60,7 +59,7 @@ public final class MatmulLauncher {
                         MATMUL_PIPELINED_SHARED_BYTES),
                 kernels.function(KernelFamily.MATMUL, "matmul_backward_weight_bf16_128x128x64",
                         MATMUL_PIPELINED_SHARED_BYTES), 128, 128, 64, 256, 3);
-        hopper = HopperMatmul.create(kernels, launcher, allocate, grid);
+        hopper = HopperMatmul.create(kernels, launcher, grid);
         useHopper = hopper != null && wgmmaProperty();
     }
 
@@ -103,13 +102,14 @@ public final class MatmulLauncher {
         CudaTensor biases = bias == null ? null : args.floats(bias, OC, "matmulForward", "bias");
         if (pipelined(N, C, OC, input, weights, output)) {
             PipelinedMatmul p = pipelinedMatmul;
-            CudaTensor inputBf16 = bf16.convert(0, input, (long) N * C);
-            CudaTensor weightBf16 = bf16.convert(1, weights, (long) OC * C);
+            long inputBf16 = bf16.operand(input, (long) N * C);
+            long weightBf16 = bf16.operand(weights, (long) OC * C);
             if (useHopper) {
-                hopper.forward(output, inputBf16, weightBf16, biases, N, C, OC);
+                hopper.forward(output, bf16.forOptionalProducer(output, (long) N * OC), inputBf16, weightBf16, biases,
+                        N, C, OC);
                 return;
             }
-            launcher.begin().pointer(output).pointer(inputBf16).pointer(weightBf16).pointer(biases)
+            launcher.begin().pointer(output).int64(inputBf16).int64(weightBf16).pointer(biases)
                     .int32(N).int32(OC).int32(C)
                     .launch(p.forward(), "matmul_forward_bf16", blocks(OC, p.tileColumns()), blocks(N, p.tileRows()), 1,
                             p.threads(), 1, pipelinedSharedBytes(p, true, true));
@@ -163,22 +163,28 @@ public final class MatmulLauncher {
             fills.fill(gradInput, 0f);  // before any product's arguments are packed
         }
         if (hopperPath) {
-            hopper.backward(gradInput, gradWeight, gradOut, input, weights, N, C, OC);
+            // the conversions (where a copy is not there) launch kernels themselves: before the products' arguments
+            long a = bf16.operand(gradOut, (long) N * OC);
+            long b = bf16.operand(weights, (long) OC * C);
+            long c = bf16.operand(input, (long) N * C);
+            long gradInputBf16 = hopper.addsIntoInputGradient(N, C, OC) ? 0L
+                    : bf16.forOptionalProducer(gradInput, (long) N * C);
+            hopper.backward(gradInput, gradInputBf16, gradWeight, a, b, c, N, C, OC);
         } else if (aligned && pipelined(N, C, OC, gradOut, input, weights)) {
             PipelinedMatmul p = pipelinedMatmul;
             // the conversions launch kernels themselves: all of them before the products' arguments are packed
-            CudaTensor a = bf16.convert(0, gradOut, (long) N * OC);
-            CudaTensor b = bf16.convert(1, weights, (long) OC * C);
-            CudaTensor c = bf16.convert(2, input, (long) N * C);
+            long a = bf16.operand(gradOut, (long) N * OC);
+            long b = bf16.operand(weights, (long) OC * C);
+            long c = bf16.operand(input, (long) N * C);
             // dinp (N, C) += dout (N, OC) . weight (OC, C) into zeros: M = N, columns C, K = OC
             int splitInput = kPerSplit(blocks(C, p.tileColumns()) * blocks(N, p.tileRows()), OC);
-            launcher.begin().pointer(gradInput).pointer(a).pointer(b).int32(N).int32(C).int32(OC).int32(splitInput)
+            launcher.begin().pointer(gradInput).int64(a).int64(b).int32(N).int32(C).int32(OC).int32(splitInput)
                     .launch(p.backwardInput(), "matmul_backward_input_bf16", blocks(C, p.tileColumns()),
                             blocks(N, p.tileRows()), splits(OC, splitInput), p.threads(), 1,
                             pipelinedSharedBytes(p, true, false));
             // dweight (OC, C) += dout^T (OC, N) . inp (N, C): M = OC, columns C, K = N
             int splitWeight = kPerSplit(blocks(C, p.tileColumns()) * blocks(OC, p.tileRows()), N);
-            launcher.begin().pointer(gradWeight).pointer(a).pointer(c).int32(OC).int32(C).int32(N).int32(splitWeight)
+            launcher.begin().pointer(gradWeight).int64(a).int64(c).int32(OC).int32(C).int32(N).int32(splitWeight)
                     .launch(p.backwardWeight(), "matmul_backward_weight_bf16", blocks(C, p.tileColumns()),
                             blocks(OC, p.tileRows()), splits(N, splitWeight), p.threads(), 1,
                             pipelinedSharedBytes(p, false, false));

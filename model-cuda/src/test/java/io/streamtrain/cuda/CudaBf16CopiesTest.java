@@ -1,0 +1,237 @@
+package io.streamtrain.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.streamtrain.model.IntTensor;
+import io.streamtrain.model.Kernels;
+import io.streamtrain.model.Tensor;
+import io.streamtrain.model.cpu.CpuKernels;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * The bf16 copies that the matrix products read (Bf16Shadows): a product always sees its operand's latest values,
+ * whatever wrote them (a kernel, a fill, a copy, the host, AdamW, an AdamW step skipped for a non-finite norm), and a
+ * producer's copy gives the product exactly what a conversion gives. Every product here takes the bf16 path
+ * (pipelinedMatmulThreshold 0; sizes multiples of 8).
+ */
+@ExtendWith(RequiresCudaDevice.class)
+class CudaBf16CopiesTest {
+    /** bf16 operands (CudaKernelsCompatibilityTest); a stale operand of other random values is off by about 1. */
+    private static final double TOLERANCE = 1e-2;
+    private static final int N = 72;
+    private static final int C = 64;
+    private static final int OC = 40;
+
+    private static float[] random(Random random, long n) {
+        float[] x = new float[Math.toIntExact(n)];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = random.nextFloat() * 2 - 1;
+        }
+        return x;
+    }
+
+    private static Tensor tensor(Kernels k, float[] host) {
+        Tensor t = k.allocate(host.length);
+        k.write(t, host, 0);
+        return t;
+    }
+
+    private static float[] read(Kernels k, Tensor t) {
+        float[] host = new float[Math.toIntExact(t.size())];
+        k.read(host, 0, t);
+        return host;
+    }
+
+    /** The same calls on both backends, each followed by a product that reads x; the products' outputs, in order. */
+    private static final class Script {
+        private final Kernels k;
+        private final Tensor x;
+        private final Tensor weight;
+        private final Tensor out;
+        private final List<float[]> products = new ArrayList<>();
+
+        Script(Kernels k, Tensor x, Tensor weight) {
+            this.k = k;
+            this.x = x;
+            this.weight = weight;
+            this.out = k.allocate((long) N * OC);
+        }
+
+        /** Runs {@code write} (which writes x), then out = x . weight^T, and keeps out. */
+        Script then(Consumer<Kernels> write) {
+            write.accept(k);
+            k.matmulForward(out, x, weight, null, N, C, OC);
+            products.add(read(k, out));
+            return this;
+        }
+    }
+
+    private static List<float[]> everyKindOfWrite(Kernels k, Random random) {
+        Tensor x = tensor(k, random(random, (long) N * C));
+        Tensor weight = tensor(k, random(random, (long) OC * C));
+        Tensor a = tensor(k, random(random, (long) N * C));
+        Tensor b = tensor(k, random(random, (long) N * C));
+        Tensor mean = k.allocate(N);
+        Tensor rstd = k.allocate(N);
+        Tensor lnWeight = tensor(k, random(random, C));
+        Tensor lnBias = tensor(k, random(random, C));
+        float[] host = random(random, (long) N * C);
+        Script script = new Script(k, x, weight);
+        return script.then(kk -> { })
+                .then(kk -> kk.layernormForward(x, mean, rstd, a, lnWeight, lnBias, N, C))
+                .then(kk -> kk.write(x, host, 0))
+                .then(kk -> kk.fill(x, 0.25f))
+                .then(kk -> kk.copy(x, b))
+                .then(kk -> kk.geluForward(x, a, N * C))
+                .then(kk -> kk.residualForward(x, a, b, N * C))
+                .then(kk -> kk.geluBackward(x, b, a, N * C))
+                .then(kk -> kk.layernormBackward(x, kk.allocate(C), kk.allocate(C), b, a, lnWeight, mean, rstd, N, C))
+                .then(kk -> kk.matmulBackward(x, kk.allocate((long) OC * C), null, tensor(kk, random(random, (long) N * OC)),
+                        a, tensor(kk, random(random, (long) OC * C)), N, C, OC))
+                .products;
+    }
+
+    @Test
+    void shouldReadAnOperandsLatestValuesAfterEveryKindOfWrite() {
+        try (CudaKernels gpu = CudaTesting.openOrSkip(); CpuKernels cpu = new CpuKernels(2)) {
+            gpu.pipelinedMatmulThreshold(0);
+            List<float[]> expected = everyKindOfWrite(cpu, new Random(11));
+            List<float[]> actual = everyKindOfWrite(gpu, new Random(11));
+            for (int i = 0; i < expected.size(); i++) {
+                double error = CudaTesting.relativeError(expected.get(i), actual.get(i));
+                System.out.printf("bf16 copies: product %d after its write, max relative error %.3e%n", i, error);
+                assertTrue(error <= TOLERANCE, "the product after write " + i + " read stale or wrong values: relative "
+                        + "error " + error);
+            }
+        }
+    }
+
+    /** Products of x (inp) and of a weight that is a view of a flat parameter buffer, through AdamW steps. */
+    private static List<float[]> parameterWrites(Kernels k, Random random) {
+        long size = 3L * OC * C;
+        Tensor params = tensor(k, random(random, size));
+        Tensor weight = params.slice((long) OC * C, (long) OC * C);  // a view, as the model's weights are
+        Tensor m = k.allocate(size);
+        Tensor v = k.allocate(size);
+        Tensor grads = tensor(k, random(random, size));
+        Tensor norm = tensor(k, new float[] {1.0f});
+        Tensor nan = tensor(k, new float[] {Float.NaN});
+        float[] host = random(random, size);
+        Tensor x = tensor(k, random(random, (long) N * C));
+        Script script = new Script(k, x, weight);
+        return script.then(kk -> { })
+                .then(kk -> kk.adamw(params, m, v, grads, norm, size, size, 0.05f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1))
+                .then(kk -> kk.adamw(params, m, v, grads, norm, size, size, 0.05f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 2))
+                .then(kk -> kk.write(params, host, 0))
+                // skipped for the non-finite norm: the parameters stay those the host wrote
+                .then(kk -> kk.adamw(params, m, v, grads, nan, size, size, 0.05f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 3))
+                .then(kk -> kk.adamw(params, m, v, grads, norm, size, size, 0.05f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 4))
+                .products;
+    }
+
+    @Test
+    void shouldReadTheWeightsThatAdamwAndTheHostLastWrote() {
+        try (CudaKernels gpu = CudaTesting.openOrSkip(); CpuKernels cpu = new CpuKernels(2)) {
+            gpu.pipelinedMatmulThreshold(0);
+            List<float[]> expected = parameterWrites(cpu, new Random(12));
+            List<float[]> actual = parameterWrites(gpu, new Random(12));
+            for (int i = 0; i < expected.size(); i++) {
+                double error = CudaTesting.relativeError(expected.get(i), actual.get(i));
+                System.out.printf("bf16 copies: product %d after a parameter write, max relative error %.3e%n", i,
+                        error);
+                assertTrue(error <= TOLERANCE, "the product after parameter write " + i + " read stale or wrong "
+                        + "weights: relative error " + error);
+            }
+        }
+    }
+
+    /**
+     * Runs {@code produce} (which writes x) then a product of x twice: the first product converts x (no copy was
+     * asked for before), the second reads the copy that {@code produce} wrote; the two outputs must be bit-identical.
+     */
+    private static void assertProducersCopyIsTheConversion(CudaKernels gpu, String producer, Tensor x, int columns,
+                                                           Runnable produce) {
+        Random random = new Random(13);
+        Tensor weight = tensor(gpu, random(random, (long) OC * columns));
+        Tensor out = gpu.allocate((long) N * OC);
+        long copies = gpu.bf16CopyBytes();
+        produce.run();
+        gpu.matmulForward(out, x, weight, null, N, columns, OC);
+        float[] converted = read(gpu, out);
+        assertTrue(gpu.bf16CopyBytes() > copies, producer + ": the product made no bf16 copy of its operand");
+        gpu.fill(out, Float.NaN);
+        produce.run();
+        gpu.matmulForward(out, x, weight, null, N, columns, OC);
+        assertArrayEquals(converted, read(gpu, out), producer + "'s bf16 copy differs from the conversion's");
+    }
+
+    @Test
+    void shouldGiveTheProductsExactlyWhatAConversionGivesFromEveryProducersCopy() {
+        try (CudaKernels gpu = CudaTesting.openOrSkip()) {
+            gpu.pipelinedMatmulThreshold(0);
+            Random random = new Random(14);
+            float[] dinp0 = random(random, (long) N * C);
+            Tensor a = tensor(gpu, random(random, (long) N * C));
+            Tensor b = tensor(gpu, random(random, (long) N * C));
+            Tensor lnWeight = tensor(gpu, random(random, C));
+            Tensor lnBias = tensor(gpu, random(random, C));
+            Tensor mean = gpu.allocate(N);
+            Tensor rstd = gpu.allocate(N);
+            Tensor x1 = gpu.allocate((long) N * C);
+            assertProducersCopyIsTheConversion(gpu, "layernormForward", x1,
+                    C, () -> gpu.layernormForward(x1, mean, rstd, a, lnWeight, lnBias, N, C));
+            Tensor x2 = gpu.allocate((long) N * C);
+            assertProducersCopyIsTheConversion(gpu, "geluForward", x2, C, () -> gpu.geluForward(x2, a, N * C));
+            Tensor x3 = gpu.allocate((long) N * C);
+            assertProducersCopyIsTheConversion(gpu, "geluBackward", x3, C, () -> gpu.geluBackward(x3, b, a, N * C));
+            Tensor x4 = gpu.allocate((long) N * C);
+            Tensor dweight = gpu.allocate(C);
+            Tensor dbias = gpu.allocate(C);
+            assertProducersCopyIsTheConversion(gpu, "layernormBackward", x4, C, () -> {
+                gpu.write(x4, dinp0, 0);  // it adds into dinp: the same start both times
+                gpu.layernormBackward(x4, dweight, dbias, b, a, lnWeight, mean, rstd, N, C);
+            });
+            int V = 150;
+            int Vp = 160;
+            Tensor logits = tensor(gpu, random(random, (long) N * Vp));
+            int[] ids = new int[N];
+            for (int i = 0; i < N; i++) {
+                ids[i] = random.nextInt(V);
+            }
+            IntTensor targets = gpu.allocateInts(N);
+            gpu.writeInts(targets, ids, 0, N);
+            Tensor dlogits = gpu.allocate((long) N * Vp);
+            assertProducersCopyIsTheConversion(gpu, "softmaxCrossEntropy", dlogits, Vp,
+                    () -> gpu.softmaxCrossEntropy(gpu.allocate(N), gpu.allocate(N), dlogits, logits, targets,
+                            1.0f / N, true, N, V, Vp));
+        }
+    }
+
+    @Test
+    void shouldGiveTheProductsExactlyWhatAConversionGivesFromAdamwsCopyOfTheWeights() {
+        try (CudaKernels gpu = CudaTesting.openOrSkip()) {
+            gpu.pipelinedMatmulThreshold(0);
+            Random random = new Random(15);
+            long size = 2L * OC * C;
+            Tensor params = tensor(gpu, random(random, size));
+            Tensor weight = params.slice((long) OC * C, (long) OC * C);
+            Tensor x = tensor(gpu, random(random, (long) N * C));
+            Tensor out = gpu.allocate((long) N * OC);
+            gpu.matmulForward(out, x, weight, null, N, C, OC);  // asks for a copy of the weight: AdamW keeps one now
+            gpu.adamw(params, gpu.allocate(size), gpu.allocate(size), tensor(gpu, random(random, size)),
+                    tensor(gpu, new float[] {1.0f}), size, size, 0.05f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1);
+            gpu.matmulForward(out, x, weight, null, N, C, OC);
+            float[] fromAdamw = read(gpu, out);
+            Tensor separate = gpu.allocate((long) OC * C);
+            gpu.copy(separate, weight);  // a tensor without a copy: converted
+            gpu.matmulForward(out, x, separate, null, N, C, OC);
+            assertArrayEquals(read(gpu, out), fromAdamw, "AdamW's bf16 copy of the weights differs from the conversion's");
+        }
+    }
+}
