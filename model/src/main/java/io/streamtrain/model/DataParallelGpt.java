@@ -1,7 +1,6 @@
 package io.streamtrain.model;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -95,22 +94,24 @@ public final class DataParallelGpt implements AutoCloseable {
      * same step as one model on the whole batch, up to the order of float sums.
      */
     public StepResult trainStep(int[] tokens, int B, int T) {
+        return trainStep(CheckedTokens.check(replicas.get(0).config(), tokens, B, T));
+    }
+
+    /** As {@link #trainStep(int[], int, int)}, on ids already checked: they are not checked again. */
+    public StepResult trainStep(CheckedTokens batch) {
         int n = replicas.size();
         if (n == 1) {
-            return trainStep(new int[][] {tokens}, new int[] {B}, T);
+            return trainShares(new CheckedTokens[] {batch});
         }
-        if (tokens.length != B * (T + 1)) {
-            throw new IllegalArgumentException("tokens must be (B, T+1) = (" + B + ", " + (T + 1) + ") = "
-                    + B * (T + 1) + " ids, got " + tokens.length);
-        }
-        int[][] shares = new int[n][];
+        int B = batch.rows();
+        CheckedTokens[] shares = new CheckedTokens[n];
         int[] rows = rowsOf(B, n);
         int first = 0;
         for (int r = 0; r < n; r++) {
-            shares[r] = Arrays.copyOfRange(tokens, first * (T + 1), (first + rows[r]) * (T + 1));
+            shares[r] = batch.rows(first, rows[r]);
             first += rows[r];
         }
-        return trainStep(shares, rows, T);
+        return trainShares(shares);
     }
 
     /** How {@link #trainStep(int[], int, int)} splits B rows over n replicas: B / n each, one more for the first B mod n. */
@@ -157,11 +158,33 @@ public final class DataParallelGpt implements AutoCloseable {
             }
             globalRows += r;
         }
+        // each replica checks its own share, in its own thread: a bad one fails that replica, which stops the others
+        return step(globalRows, (r, total) -> replicas.get(r).trainStep(tokens[r], rows[r], T, total,
+                reducers.get(r)));
+    }
+
+    /** One global step over the replicas' checked shares. */
+    private StepResult trainShares(CheckedTokens[] shares) {
+        int globalRows = 0;
+        for (CheckedTokens share : shares) {
+            globalRows += share.rows();
+        }
+        return step(globalRows, (r, total) -> replicas.get(r).trainStep(shares[r], total, reducers.get(r)));
+    }
+
+    /** Replica r's part of a global step of {@code globalRows} rows. */
+    private interface ReplicaStep {
+        StepResult take(int replica, int globalRows);
+    }
+
+    /** Every replica's part of one global step, in parallel; a replica that fails stops the others. */
+    private StepResult step(int globalRows, ReplicaStep replicaStep) {
+        int n = replicas.size();
         if (globalRows == 0) {
             throw new IllegalArgumentException("a global step needs rows: every replica was given 0");
         }
         if (n == 1) {
-            return replicas.get(0).trainStep(tokens[0], rows[0], T, globalRows, reducers.get(0));
+            return replicaStep.take(0, globalRows);
         }
         int total = globalRows;
         List<Future<StepResult>> results = new ArrayList<>(n);
@@ -169,7 +192,7 @@ public final class DataParallelGpt implements AutoCloseable {
             int rank = r;
             results.add(threads.submit(() -> {
                 try {
-                    return replicas.get(rank).trainStep(tokens[rank], rows[rank], T, total, reducers.get(rank));
+                    return replicaStep.take(rank, total);
                 } catch (RuntimeException | Error e) {
                     abort();
                     throw e;

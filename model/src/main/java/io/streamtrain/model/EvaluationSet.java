@@ -10,7 +10,7 @@ import java.util.Objects;
  */
 public final class EvaluationSet {
     private final Kernels kernels;
-    private final int vocabularySize;
+    private final GptConfig config;
     private final int rows;
     private final int sequenceLength;
     private final int capacity;
@@ -19,9 +19,9 @@ public final class EvaluationSet {
     final Tensor sums;        // (2) loss and accuracy summed over the batches
     private int size;
 
-    EvaluationSet(Kernels kernels, int vocabularySize, int rows, int sequenceLength, int capacity) {
+    EvaluationSet(Kernels kernels, GptConfig config, int rows, int sequenceLength, int capacity) {
         this.kernels = kernels;
-        this.vocabularySize = vocabularySize;
+        this.config = config;
         this.rows = rows;
         this.sequenceLength = sequenceLength;
         this.capacity = capacity;
@@ -39,20 +39,30 @@ public final class EvaluationSet {
      */
     public void add(int[] tokens) {
         Objects.requireNonNull(tokens, "tokens");
+        if (tokens.length != rows * (sequenceLength + 1)) {
+            throw new IllegalArgumentException("an evaluation batch must be (B, T+1) = (" + rows + ", "
+                    + (sequenceLength + 1) + ") ids, got " + tokens.length);
+        }
+        add(CheckedTokens.check(config, tokens, rows, sequenceLength));
+    }
+
+    /**
+     * Uploads one more batch of ids already checked (not checked again).
+     *
+     * @throws IllegalStateException    when the set is full
+     * @throws IllegalArgumentException when its shape is not the set's (B, T)
+     */
+    public void add(CheckedTokens batch) {
         if (size == capacity) {
             throw new IllegalStateException("the evaluation set is full (" + capacity + " batches)");
         }
+        batch.requireFits(config);
         int T = sequenceLength;
-        if (tokens.length != rows * (T + 1)) {
+        if (batch.rows() != rows || batch.sequenceLength() != T) {
             throw new IllegalArgumentException("an evaluation batch must be (B, T+1) = (" + rows + ", " + (T + 1)
-                    + ") ids, got " + tokens.length);
+                    + ") ids, got B=" + batch.rows() + ", T=" + batch.sequenceLength());
         }
-        for (int i = 0; i < tokens.length; i++) {
-            if (tokens[i] < 0 || tokens[i] >= vocabularySize) {
-                throw new IllegalArgumentException("evaluation tokens[" + i + "] = " + tokens[i]
-                        + " is not an id of the vocabulary [0, " + vocabularySize + ")");
-            }
-        }
+        int[] tokens = batch.ids();
         long batchStart = (long) size * rows * T;
         for (int b = 0; b < rows; b++) {
             kernels.writeInts(inputs.slice(batchStart + (long) b * T, T), tokens, b * (T + 1), T);

@@ -141,7 +141,15 @@ public final class Gpt implements AutoCloseable {
      *                                  naming its index
      */
     public StepResult trainStep(int[] tokens, int B, int T) {
-        passes.upload(tokens, B, T);
+        return trainStep(CheckedTokens.check(config, tokens, B, T));
+    }
+
+    /** As {@link #trainStep(int[], int, int)}, on ids already checked: they are not checked again. */
+    public StepResult trainStep(CheckedTokens batch) {
+        batch.requireFits(config);
+        int B = batch.rows();
+        int T = batch.sequenceLength();
+        passes.upload(batch);
         double learningRate = prepareStep(B, T, B, 0);
         // between the upload and the read: the same kernels every step of a (B, T), which a backend may replay
         kernels.captureStep((long) B << 32 | T, stepWork);
@@ -167,7 +175,18 @@ public final class Gpt implements AutoCloseable {
      *                                  the update: the callers disagree about the global batch)
      */
     public StepResult trainStep(int[] tokens, int B, int T, int globalRows, GradientReducer reducer) {
+        return trainStep(CheckedTokens.check(config, tokens, B, T), globalRows, reducer);
+    }
+
+    /**
+     * As {@link #trainStep(int[], int, int, int, GradientReducer)}, on ids already checked (B may be 0): they are not
+     * checked again.
+     */
+    public StepResult trainStep(CheckedTokens batch, int globalRows, GradientReducer reducer) {
         Objects.requireNonNull(reducer, "reducer");
+        batch.requireFits(config);
+        int B = batch.rows();
+        int T = batch.sequenceLength();
         if (globalRows <= 0 || B < 0 || B > globalRows) {
             throw new IllegalArgumentException("this replica's rows B=" + B + " must be in [0, globalRows="
                     + globalRows + "] and the global batch must have rows");
@@ -178,10 +197,9 @@ public final class Gpt implements AutoCloseable {
         }
         double learningRate = prepareStep(B, T, globalRows, reducer.rank());
         if (B > 0) {
-            passes.upload(tokens, B, T);
+            passes.upload(batch);
             kernels.captureStep((long) B << 32 | T, gradientWork);
         } else {
-            TokenChecks.checkShape(config, tokens, 0, T);
             kernels.fill(parameters.gradients(), 0f); // nothing to give: a zero contribution
         }
         reducer.allReduceSum(kernels, parameters.gradients());
@@ -287,7 +305,15 @@ public final class Gpt implements AutoCloseable {
 
     /** Loss and accuracy of {@code tokens} (B, T+1) without an update; one host synchronisation. */
     public EvalResult evaluate(int[] tokens, int B, int T) {
-        passes.upload(tokens, B, T);
+        return evaluate(CheckedTokens.check(config, tokens, B, T));
+    }
+
+    /** As {@link #evaluate(int[], int, int)}, on ids already checked: they are not checked again. */
+    public EvalResult evaluate(CheckedTokens batch) {
+        batch.requireFits(config);
+        int B = batch.rows();
+        int T = batch.sequenceLength();
+        passes.upload(batch);
         passes.forward(B, T, false);
         kernels.read(figuresHost, 0, lossAndAccuracy);
         return new EvalResult(figuresHost[LOSS], figuresHost[ACCURACY]);
@@ -302,7 +328,7 @@ public final class Gpt implements AutoCloseable {
             throw new IllegalArgumentException("an evaluation set needs capacity >= 1, B >= 1 and 0 < T <= "
                     + config.contextLength() + ", got capacity " + capacity + ", B=" + B + ", T=" + T);
         }
-        return new EvaluationSet(kernels, config.vocabularySize(), B, T, capacity);
+        return new EvaluationSet(kernels, config, B, T, capacity);
     }
 
     /**
@@ -424,7 +450,7 @@ public final class Gpt implements AutoCloseable {
         for (int b = 0; b < B; b++) {
             System.arraycopy(inputs, b * T, tokens, b * (T + 1), T);
         }
-        passes.upload(tokens, B, T);
+        passes.upload(CheckedTokens.check(config, tokens, B, T));
         passes.forward(B, T, false);
         return readAll(passes.logits());
     }
@@ -434,7 +460,7 @@ public final class Gpt implements AutoCloseable {
      * returns the loss. Read the gradients with {@link #gradients()}.
      */
     public double forwardBackward(int[] tokens, int B, int T) {
-        passes.upload(tokens, B, T);
+        passes.upload(CheckedTokens.check(config, tokens, B, T));
         passes.dropout(dropout, dropoutKey(step + 1, 0)); // the masks of the next training step
         passes.forward(B, T, true);
         passes.zeroGradients();

@@ -1,5 +1,6 @@
 package io.streamtrain.trainer;
 
+import io.streamtrain.model.CheckedTokens;
 import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.EvalResult;
 import io.streamtrain.model.DataParallelGpt;
@@ -207,13 +208,19 @@ public final class ResidentModel implements AutoCloseable {
      */
     public synchronized StepResult train(int[] tokens, int B, int T, String dataset, long sequence,
                                          TopicPartition partition, long offset) {
+        return train(CheckedTokens.check(gpt.config(), tokens, B, T), dataset, sequence, partition, offset);
+    }
+
+    /** As {@link #train(int[], int, int, String, long, TopicPartition, long)}, on ids already checked. */
+    public synchronized StepResult train(CheckedTokens batch, String dataset, long sequence, TopicPartition partition,
+                                         long offset) {
         long start = System.nanoTime();
-        StepResult result = replicas == null ? gpt.trainStep(tokens, B, T) : replicas.trainStep(tokens, B, T);
+        StepResult result = replicas == null ? gpt.trainStep(batch) : replicas.trainStep(batch);
         if (replicas != null) {
-            recordRanks(B, T, System.nanoTime() - start);
+            recordRanks(batch.rows(), batch.sequenceLength(), System.nanoTime() - start);
         }
         if (result.applied()) {
-            ledger.applied(partition, offset, dataset, sequence, (long) B * T);
+            ledger.applied(partition, offset, dataset, sequence, (long) batch.rows() * batch.sequenceLength());
         } else {
             ledger.handled(partition, offset);
         }
@@ -235,16 +242,17 @@ public final class ResidentModel implements AutoCloseable {
     }
 
     /**
-     * Keeps a metrics record as forwarded under {@code key}, for the checkpoints to carry (see {@link EmittedRecords}:
-     * a restart re-sends them, since a crash can lose them in the producer's buffer).
+     * Keeps a metrics record as forwarded under {@code key}, as {@code value} (its Avro bytes, as sent), for the
+     * checkpoints to carry (see {@link EmittedRecords}: a restart re-sends them, since a crash can lose them in the
+     * producer's buffer).
      */
-    public synchronized void recordEmitted(String key, TrainingMetrics metrics) {
-        emitted.add(key, metrics);
+    public synchronized void recordEmitted(String key, TrainingMetrics metrics, byte[] value) {
+        emitted.add(key, metrics, value);
     }
 
-    /** Keeps a sample record as forwarded under {@code key}, like {@link #recordEmitted(String, TrainingMetrics)}. */
-    public synchronized void recordEmitted(String key, TextSample sample) {
-        emitted.add(key, sample);
+    /** Keeps a sample record as forwarded, like {@link #recordEmitted(String, TrainingMetrics, byte[])}. */
+    public synchronized void recordEmitted(String key, TextSample sample, byte[] value) {
+        emitted.add(key, sample, value);
     }
 
     /**
@@ -275,15 +283,20 @@ public final class ResidentModel implements AutoCloseable {
         return gpt.evaluate(tokens, B, T);
     }
 
+    /** Loss and accuracy of a checked batch without an update. */
+    public synchronized EvalResult evaluate(CheckedTokens batch) {
+        return gpt.evaluate(batch);
+    }
+
     /**
      * Uploads one more evaluation batch (B, T+1) to the device, into a set of {@code capacity} batches made on the
      * first call.
      */
-    public synchronized void addEvaluationBatch(int[] tokens, int capacity) {
+    public synchronized void addEvaluationBatch(CheckedTokens batch, int capacity) {
         if (evaluationSet == null) {
             evaluationSet = gpt.evaluationSet(capacity, rows, sequenceLength);
         }
-        evaluationSet.add(tokens);
+        evaluationSet.add(batch);
     }
 
     /** Loss and accuracy over the resident evaluation set without an update; empty while it has no batch. */

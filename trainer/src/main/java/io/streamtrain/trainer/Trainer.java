@@ -152,7 +152,7 @@ public final class Trainer implements AutoCloseable {
         evaluator = Evaluator.none(model);
         if (config.evalEverySteps() > 0) {
             evaluationBatches = new EvaluationBatchLoader(clientConfig("eval-loader", Map.of()), config.evalTopic(),
-                    config.evalBatches(), model.tokenizerIdentity(), model.config().contextLength(),
+                    config.evalBatches(), model.tokenizerIdentity(), model.config(),
                     config.batchRows(), config.sequenceLength(), console);
             try {
                 if (!evaluationBatches.awaitInitialBatches(EVAL_SET_WAIT)) {

@@ -8,10 +8,8 @@ import io.streamtrain.trainer.internal.TrainerProcess;
 import io.streamtrain.trainer.internal.TrainingStepProcessor;
 import java.util.List;
 import java.util.Properties;
-import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.common.serialization.Serializer;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
 
@@ -59,10 +57,11 @@ public final class TrainerTopology {
                 config.tokenBatchesTopic());
         topology.addProcessor(PROCESSOR, () -> new TrainingStepProcessor(config, model, safeListener, clock,
                 lossSpikes, spikes, evaluator, METRICS_SINK, SAMPLES_SINK, deadLetters), SOURCE);
+        // the training step serializes each record once (AvroSerdes) and keeps those bytes for a re-send
         topology.addSink(METRICS_SINK, config.metricsTopic(), Serdes.String().serializer(),
-                recordSerializer(AvroSerdes.trainingMetrics().serializer()), PROCESSOR);
+                Serdes.ByteArray().serializer(), PROCESSOR);
         topology.addSink(SAMPLES_SINK, config.samplesTopic(), Serdes.String().serializer(),
-                recordSerializer(AvroSerdes.textSample().serializer()), PROCESSOR);
+                Serdes.ByteArray().serializer(), PROCESSOR);
         return topology;
     }
 
@@ -85,11 +84,5 @@ public final class TrainerTopology {
         properties.putAll(config.kafkaClients().clientConfig());
         properties.putAll(config.streamsOverrides());
         return properties;
-    }
-
-    /** The sinks take SpecificRecord values (the processor forwards both kinds); each sink gets only its kind. */
-    @SuppressWarnings("unchecked")
-    private static <T extends SpecificRecord> Serializer<SpecificRecord> recordSerializer(Serializer<T> serializer) {
-        return (topic, record) -> serializer.serialize(topic, (T) record);
     }
 }

@@ -7,9 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.Checkpoints;
+import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TokenBatch;
 import io.streamtrain.schemas.TokenIds;
 import io.streamtrain.schemas.Topics;
+import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.trainer.testing.NumberedBatches;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -156,7 +158,9 @@ class ResidentModelTest {
     void shouldCarryTheRecordsEmittedUntilTheyAreDeliveredThenCheckpointWithoutThem() throws IOException {
         try (ResidentModel model = open()) {
             train(model, P0, 0);
-            model.recordEmitted(Topics.runStepKey("test-run", 1), NumberedBatches.metrics("test-run", 1));
+            TrainingMetrics metrics = NumberedBatches.metrics("test-run", 1);
+            model.recordEmitted(Topics.runStepKey("test-run", 1), metrics,
+                    AvroSerdes.trainingMetrics().serializer().serialize(null, metrics));
             Map<String, String> carried = Checkpoints.read(model.checkpoint()).metadata();
             assertTrue(carried.containsKey("emitted.metrics.1"), carried.keySet().toString());
 

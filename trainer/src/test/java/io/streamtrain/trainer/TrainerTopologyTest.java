@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.streamtrain.model.Checkpoints;
 import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.TokenBatch;
@@ -12,6 +13,7 @@ import io.streamtrain.schemas.TokenIds;
 import io.streamtrain.schemas.Topics;
 import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.trainer.internal.ConsoleSummary;
+import io.streamtrain.trainer.internal.EmittedRecords;
 import io.streamtrain.trainer.internal.SpikeWatch;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -19,7 +21,9 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.apache.kafka.clients.producer.MockProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -207,6 +211,40 @@ class TrainerTopologyTest {
         assertEquals(1, steps.get(0).getSourceOffset());
         assertEquals(1, model.meters().deadLetters());
         assertEquals(1, model.meters().deadLetters(reasonOf(reason)));
+    }
+
+    @Test
+    void shouldNameTheRecordOfAnIdOutsideTheVocabularyWithItsRowAndPosition() throws IOException {
+        start();
+        pipe(batches.next()); // offset 0
+        byte[] outOfRange = TestBatches.badRecords(B, T).stream()
+                .filter(record -> record.reason().equals(DeadLetterReason.ID_OUT_OF_RANGE.code()))
+                .findFirst().orElseThrow().bytes();
+        input.pipeInput("hamlet".getBytes(StandardCharsets.UTF_8), outOfRange); // offset 1
+
+        List<ProducerRecord<byte[], byte[]>> letters = deadLetters();
+        assertEquals(1, letters.size());
+        String message = header(letters.get(0).headers(), "__streams.errors.message");
+        assertTrue(message.contains("the record at " + Topics.TOKEN_BATCHES + "-0@1"), message);
+        assertTrue(message.contains("holds id 257 at row 0, position 5, outside [0, V=257)"), message);
+    }
+
+    @Test
+    void shouldKeepForTheResendTheSameBytesItSentOnTheMetricsTopic() throws IOException {
+        start();
+        pipe(batches.next());
+        pipe(batches.next());
+        TestOutputTopic<String, byte[]> raw = driver.createOutputTopic(Topics.METRICS,
+                Serdes.String().deserializer(), Serdes.ByteArray().deserializer());
+        List<TestRecord<String, byte[]>> sent = raw.readRecordsToList();
+
+        Map<String, String> kept = Checkpoints.read(model.checkpoint()).metadata();
+        assertEquals(2, sent.size());
+        for (int step = 1; step <= 2; step++) {
+            assertArrayEquals(sent.get(step - 1).value(),
+                    Base64.getDecoder().decode(kept.get(EmittedRecords.METRICS_KEY_PREFIX + step)),
+                    "step " + step);
+        }
     }
 
     private static DeadLetterReason reasonOf(String code) {

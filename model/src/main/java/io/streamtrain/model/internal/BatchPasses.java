@@ -39,6 +39,7 @@ import static io.streamtrain.model.internal.ActivationTensor.QKV;
 import static io.streamtrain.model.internal.ActivationTensor.RESIDUAL2;
 import static io.streamtrain.model.internal.ActivationTensor.RESIDUAL3;
 
+import io.streamtrain.model.CheckedTokens;
 import io.streamtrain.model.GptConfig;
 import io.streamtrain.model.IntTensor;
 import io.streamtrain.model.Kernels;
@@ -73,13 +74,14 @@ public final class BatchPasses {
         this.accuracy = accuracy;
     }
 
-    /** Validates the (B, T+1) ids and writes inputs [:, :T] and targets [:, 1:] to the device. */
-    public void upload(int[] tokens, int B, int T) {
+    /** Writes inputs [:, :T] and targets [:, 1:] of the checked ids (B, T+1), B > 0, to the device. */
+    public void upload(CheckedTokens batch) {
+        int B = batch.rows();
+        int T = batch.sequenceLength();
+        int[] tokens = batch.ids();
         if (B <= 0) {
             throw new IllegalArgumentException("batch (B=" + B + ", T=" + T + ") must have B > 0");
         }
-        TokenChecks.checkShape(config, tokens, B, T);
-        TokenChecks.checkIds(config, tokens, 0, tokens.length, "tokens");
         ensureActivations(B, T);
         acts.upload(kernels, tokens);
     }

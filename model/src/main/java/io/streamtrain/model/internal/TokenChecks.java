@@ -1,6 +1,7 @@
 package io.streamtrain.model.internal;
 
 import io.streamtrain.model.GptConfig;
+import io.streamtrain.model.TokenIdOutOfRangeException;
 import java.util.Objects;
 
 /** The checks of the ids given to a model: a batch's shape, and every id inside the vocabulary. */
@@ -27,8 +28,7 @@ public final class TokenChecks {
         int vocabulary = config.vocabularySize();
         for (int i = from; i < to; i++) {
             if (ids[i] < 0 || ids[i] >= vocabulary) {
-                throw new IllegalArgumentException(what + "[" + i + "] = " + ids[i]
-                        + " is not an id of the vocabulary [0, " + vocabulary + ")");
+                throw new TokenIdOutOfRangeException(what, i, ids[i], vocabulary);
             }
         }
     }

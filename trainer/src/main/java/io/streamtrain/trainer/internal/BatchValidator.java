@@ -1,30 +1,39 @@
 package io.streamtrain.trainer.internal;
 
+import io.streamtrain.model.CheckedTokens;
+import io.streamtrain.model.GptConfig;
+import io.streamtrain.model.TokenIdOutOfRangeException;
 import io.streamtrain.model.TokenizerIdentity;
 import io.streamtrain.schemas.TokenBatch;
 import io.streamtrain.schemas.TokenIds;
 import io.streamtrain.schemas.TokenizerInfo;
 import io.streamtrain.trainer.DeadLetterReason;
 import java.nio.ByteBuffer;
+import org.apache.kafka.common.TopicPartition;
 
 /**
  * Checks a batch before it touches the model and decodes its ids into one preallocated array: tokenizer identity,
- * shape (B, T+1) against the expected one and the model's context, byte length, and every id in [0, V). A failure
- * throws {@link BadBatchException} naming the batch, what differs and what to do. Not thread-safe (one buffer).
+ * shape (B, T+1) against the expected one and the model's context, byte length, and every id in [0, V) (the model's
+ * own check, {@link CheckedTokens#check}, made here once: the model does not check the ids again). A failure throws
+ * {@link BadBatchException} naming the batch and its record, what differs and what to do. Not thread-safe (one
+ * buffer).
  */
 public final class BatchValidator {
     private final TokenizerIdentity tokenizer;
+    private final GptConfig model;
     private final int contextLength;
     private final int rows;             // B
     private final int sequenceLength;   // T
     private final int[] tokens;         // (B, T+1), reused by every batch
 
-    public BatchValidator(TokenizerIdentity tokenizer, int contextLength, int rows, int sequenceLength) {
+    public BatchValidator(TokenizerIdentity tokenizer, GptConfig model, int rows, int sequenceLength) {
+        int contextLength = model.contextLength();
         if (sequenceLength > contextLength) {
             throw new IllegalArgumentException("expected sequence length T=" + sequenceLength
                     + " exceeds the model's context length " + contextLength + ": lower sequence.length");
         }
         this.tokenizer = tokenizer;
+        this.model = model;
         this.contextLength = contextLength;
         this.rows = rows;
         this.sequenceLength = sequenceLength;
@@ -35,12 +44,13 @@ public final class BatchValidator {
     public int sequenceLength() { return sequenceLength; }
 
     /**
-     * Validates {@code batch} and returns its ids (B, T+1) row-major in the shared buffer, valid until the next call.
+     * Validates {@code batch}, the record at {@code offset} of {@code partition}, and returns its ids (B, T+1)
+     * row-major, checked for the model, in the shared buffer: valid until the next call.
      *
      * @throws BadBatchException when the batch must go to the dead-letter topic
      */
-    public int[] validateAndDecode(TokenBatch batch) {
-        String what = describe(batch);
+    public CheckedTokens validateAndDecode(TokenBatch batch, TopicPartition partition, long offset) {
+        String what = describe(batch) + " (the record at " + partition + "@" + offset + ")";
         ByteBuffer bytes = batch.getTokens();
         int B = batch.getRows();
         int T = batch.getSequenceLength();
@@ -80,15 +90,15 @@ public final class BatchValidator {
                     + "; the record is truncated or its shape fields are wrong");
         }
         TokenIds.decode(bytes, tokens);
-        int V = tokenizer.vocabularySize();
-        for (int i = 0; i < tokens.length; i++) {
-            if (tokens[i] < 0 || tokens[i] >= V) {
-                throw new BadBatchException(DeadLetterReason.ID_OUT_OF_RANGE, what + " holds id " + tokens[i]
-                        + " at row " + i / (T + 1) + ", position " + i % (T + 1) + ", outside [0, V=" + V + ") of "
-                        + tokenizer.name() + "; the producer's tokenizer or packing is broken");
-            }
+        try {
+            return CheckedTokens.check(model, tokens, B, T);
+        } catch (TokenIdOutOfRangeException e) {
+            int i = e.index();
+            throw new BadBatchException(DeadLetterReason.ID_OUT_OF_RANGE, what + " holds id " + e.id()
+                    + " at row " + i / (T + 1) + ", position " + i % (T + 1) + ", outside [0, V="
+                    + e.vocabularySize() + ") of " + tokenizer.name() + "; the producer's tokenizer or packing is"
+                    + " broken");
         }
-        return tokens;
     }
 
     /** {@code batch <dataset>#<sequence>}, the words every message uses to name a batch. */

@@ -50,16 +50,17 @@ public final class EmittedRecords {
 
     private final Map<String, Emitted> byMetadataKey = new TreeMap<>();
 
-    /** Keeps {@code metrics}, forwarded under {@code key}; forgets the records of steps out of the window. */
-    public void add(String key, TrainingMetrics metrics) {
-        add(new Emitted(true, metrics.getRunId(), metrics.getStep(), metrics.getTime(), key,
-                AvroSerdes.trainingMetrics().serializer().serialize(null, metrics)));
+    /**
+     * Keeps {@code metrics}, forwarded under {@code key} as {@code value} (its bytes, serialized once by the sender);
+     * forgets the records of steps out of the window.
+     */
+    public void add(String key, TrainingMetrics metrics, byte[] value) {
+        add(new Emitted(true, metrics.getRunId(), metrics.getStep(), metrics.getTime(), key, value));
     }
 
-    /** Keeps {@code sample}, forwarded under {@code key}; forgets the records of steps out of the window. */
-    public void add(String key, TextSample sample) {
-        add(new Emitted(false, sample.getRunId(), sample.getStep(), sample.getTime(), key,
-                AvroSerdes.textSample().serializer().serialize(null, sample)));
+    /** Keeps {@code sample}, forwarded under {@code key} as {@code value}, like the metrics records. */
+    public void add(String key, TextSample sample, byte[] value) {
+        add(new Emitted(false, sample.getRunId(), sample.getStep(), sample.getTime(), key, value));
     }
 
     private void add(Emitted emitted) {

@@ -1,7 +1,8 @@
 package io.streamtrain.trainer.internal;
 
+import io.streamtrain.model.CheckedTokens;
+import io.streamtrain.model.GptConfig;
 import io.streamtrain.model.TokenizerIdentity;
-import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TokenBatch;
 import java.io.PrintStream;
 import java.time.Duration;
@@ -37,7 +38,7 @@ public final class EvaluationBatchLoader implements AutoCloseable {
     private final BatchValidator validator;
     private final PrintStream log;
     private final KafkaConsumer<byte[], byte[]> consumer;
-    private final ConcurrentLinkedQueue<int[]> ready = new ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<CheckedTokens> ready = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Thread thread;
     private final CountDownLatch caughtUp = new CountDownLatch(1);
@@ -47,11 +48,11 @@ public final class EvaluationBatchLoader implements AutoCloseable {
      *                     never committed
      */
     public EvaluationBatchLoader(Map<String, Object> clientConfig, String topic, int capacity,
-                                 TokenizerIdentity tokenizer, int contextLength, int rows, int sequenceLength,
+                                 TokenizerIdentity tokenizer, GptConfig model, int rows, int sequenceLength,
                                  PrintStream log) {
         this.topic = topic;
         this.capacity = capacity;
-        this.validator = new BatchValidator(tokenizer, contextLength, rows, sequenceLength);
+        this.validator = new BatchValidator(tokenizer, model, rows, sequenceLength);
         this.log = log;
         Map<String, Object> config = new HashMap<>(clientConfig);
         config.remove(ConsumerConfig.GROUP_ID_CONFIG);
@@ -75,9 +76,9 @@ public final class EvaluationBatchLoader implements AutoCloseable {
     }
 
     /** The batches read since the last call (at most {@code capacity} over the loader's life), in offset order. */
-    public List<int[]> take() {
-        List<int[]> batches = new ArrayList<>();
-        for (int[] batch = ready.poll(); batch != null; batch = ready.poll()) {
+    public List<CheckedTokens> take() {
+        List<CheckedTokens> batches = new ArrayList<>();
+        for (CheckedTokens batch = ready.poll(); batch != null; batch = ready.poll()) {
             batches.add(batch);
         }
         return batches;
@@ -102,7 +103,7 @@ public final class EvaluationBatchLoader implements AutoCloseable {
                     if (read == capacity) {
                         break;
                     }
-                    int[] tokens = decode(record);
+                    CheckedTokens tokens = decode(record);
                     if (tokens != null) {
                         ready.add(tokens);
                         read++;
@@ -141,19 +142,13 @@ public final class EvaluationBatchLoader implements AutoCloseable {
         return List.of();
     }
 
-    private int[] decode(ConsumerRecord<byte[], byte[]> record) {
-        String where = topic + "-" + record.partition() + "@" + record.offset();
+    private CheckedTokens decode(ConsumerRecord<byte[], byte[]> record) {
+        TopicPartition partition = new TopicPartition(topic, record.partition());
         try {
-            TokenBatch batch = AvroSerdes.tokenBatch().deserializer().deserialize(topic, record.value());
-            if (batch == null) {
-                log.println("evaluation set: skipped " + where + ": a record without a value");
-                return null;
-            }
-            return validator.validateAndDecode(batch).clone();
+            TokenBatch batch = TrainingStepProcessor.decode(record.value(), partition, record.offset());
+            return validator.validateAndDecode(batch, partition, record.offset()).copy();
         } catch (BadBatchException e) {
-            log.println("evaluation set: skipped " + where + ": " + e.getMessage());
-        } catch (RuntimeException e) {
-            log.println("evaluation set: skipped " + where + ": not a TokenBatch (" + e.getMessage() + ")");
+            log.println("evaluation set: skipped " + partition + "@" + record.offset() + ": " + e.getMessage());
         }
         return null;
     }

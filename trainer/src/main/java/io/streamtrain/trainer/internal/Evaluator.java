@@ -1,5 +1,6 @@
 package io.streamtrain.trainer.internal;
 
+import io.streamtrain.model.CheckedTokens;
 import io.streamtrain.model.EvalResult;
 import io.streamtrain.trainer.Evaluation;
 import io.streamtrain.trainer.ResidentModel;
@@ -25,7 +26,7 @@ import java.util.function.Supplier;
  */
 public final class Evaluator {
     private final ResidentModel model;
-    private final Supplier<List<int[]>> arrivals;
+    private final Supplier<List<CheckedTokens>> arrivals;
     private final int everySteps;
     private final long maxSteps;
     private final int capacity;
@@ -40,7 +41,7 @@ public final class Evaluator {
      * @param capacity   batches of the set
      * @param patience   evaluations of rising held-out loss under falling training loss before the warning
      */
-    public Evaluator(ResidentModel model, Supplier<List<int[]>> arrivals, int everySteps, long maxSteps,
+    public Evaluator(ResidentModel model, Supplier<List<CheckedTokens>> arrivals, int everySteps, long maxSteps,
                      int capacity, int patience) {
         this.model = model;
         this.arrivals = arrivals;
@@ -92,7 +93,7 @@ public final class Evaluator {
     /** Evaluates now, after {@code step}; empty when no evaluation batch arrived yet. */
     public Optional<Evaluation> evaluate(long step) {
         if (batchesSeen < capacity) {
-            for (int[] batch : arrivals.get()) {
+            for (CheckedTokens batch : arrivals.get()) {
                 if (batchesSeen < capacity) {
                     model.addEvaluationBatch(batch, capacity);
                     batchesSeen++;

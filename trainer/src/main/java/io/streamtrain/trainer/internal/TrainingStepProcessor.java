@@ -1,5 +1,6 @@
 package io.streamtrain.trainer.internal;
 
+import io.streamtrain.model.CheckedTokens;
 import io.streamtrain.model.SamplingOptions;
 import io.streamtrain.model.StepResult;
 import io.streamtrain.schemas.AvroSerdes;
@@ -18,7 +19,6 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Arrays;
 import java.util.Optional;
-import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
@@ -38,7 +38,7 @@ import org.apache.kafka.streams.processor.api.RecordMetadata;
  * building and forwarding records, sampling and checkpointing; a metrics record reports the emit time of the
  * previous step, since its own is not over when it is built.
  */
-public final class TrainingStepProcessor implements Processor<byte[], byte[], String, SpecificRecord> {
+public final class TrainingStepProcessor implements Processor<byte[], byte[], String, byte[]> {
 
     /** Timing shared by the processors of every task of the process, like the model itself. */
     public static final class StepClock {
@@ -63,7 +63,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
     private final SamplingOptions sampling;
     private final long seed;
     private final int[] fixedPrompt;   // encoded once; null when none is configured
-    private ProcessorContext<String, SpecificRecord> context;
+    private ProcessorContext<String, byte[]> context;
 
     public TrainingStepProcessor(TrainerConfig config, ResidentModel model, TrainerListener listener, StepClock clock,
                                  LossSpikeGuard lossSpikes, SpikeWatch spikes, Evaluator evaluator, String metricsSink,
@@ -77,8 +77,8 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
         this.metricsSink = metricsSink;
         this.samplesSink = samplesSink;
         this.deadLetters = deadLetters;
-        this.validator = new BatchValidator(model.tokenizerIdentity(), model.config().contextLength(),
-                config.batchRows(), config.sequenceLength());
+        this.validator = new BatchValidator(model.tokenizerIdentity(), model.config(), config.batchRows(),
+                config.sequenceLength());
         this.maxSteps = config.maxSteps();
         this.sampleEverySteps = config.sampleEverySteps();
         this.samplePromptTokens = config.samplePromptTokens();
@@ -90,7 +90,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
     }
 
     @Override
-    public void init(ProcessorContext<String, SpecificRecord> context) {
+    public void init(ProcessorContext<String, byte[]> context) {
         this.context = context;
     }
 
@@ -121,13 +121,13 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
     /** Decodes, validates and trains; a record that cannot be trained throws {@link BadBatchException}. */
     private void train(Record<byte[], byte[]> record, TopicPartition partition, long offset, long start) {
         TokenBatch batch = decode(record.value(), partition, offset);
-        int[] tokens = validator.validateAndDecode(batch);
-        int B = validator.rows();
-        int T = validator.sequenceLength();
+        CheckedTokens tokens = validator.validateAndDecode(batch, partition, offset);
+        int B = tokens.rows();
+        int T = tokens.sequenceLength();
         double waitMillis = clock.lastStepEndNanos == 0 ? 0 : (start - clock.lastStepEndNanos) / 1e6;
 
         if (lossSpikes.enabled()) {
-            double loss = model.evaluate(tokens, B, T).loss();
+            double loss = model.evaluate(tokens).loss();
             if (lossSpikes.isSpike(loss)) {
                 throw new BadBatchException(DeadLetterReason.LOSS_SPIKE,
                         BatchValidator.describe(batch) + " has loss " + String.format("%.4f", loss) + ", above "
@@ -135,7 +135,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
                                 + " average); it was not trained");
             }
         }
-        StepResult result = model.train(tokens, B, T, batch.getDataset(), batch.getSequence(), partition, offset);
+        StepResult result = model.train(tokens, batch.getDataset(), batch.getSequence(), partition, offset);
         long computed = System.nanoTime();
         if (!result.applied()) {
             throw new BadBatchException(DeadLetterReason.NON_FINITE_STEP,
@@ -168,12 +168,13 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
                 .setEvalPerplexity(e.perplexity()).setEvalTokens(e.tokens()));
         TrainingMetrics metrics = metricsBuilder.build();
         String key = Topics.runStepKey(model.runId(), step);
-        context.forward(new Record<String, SpecificRecord>(key, metrics, now.toEpochMilli()), metricsSink);
-        model.recordEmitted(key, metrics);
+        byte[] metricsValue = AvroSerdes.trainingMetrics().serializer().serialize(null, metrics); // once: sent, kept
+        context.forward(new Record<>(key, metricsValue, now.toEpochMilli()), metricsSink);
+        model.recordEmitted(key, metrics, metricsValue);
         listener.onStep(metrics);
         evaluation.ifPresent(e -> evaluator.announce(e, listener));
         if (sampleEverySteps > 0 && step % sampleEverySteps == 0) {
-            emitSamples(key, step, tokens, T);
+            emitSamples(key, step, tokens.ids(), T);
         }
         Optional<Path> checkpoint = model.checkpointIfDue();
         checkpoint.ifPresent(path -> listener.onCheckpoint(path, step));
@@ -213,8 +214,9 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
                 .setTemperature(sampling.temperature()).setTopK(sampling.topK())
                 .setMaxNewTokens(sampleMaxNewTokens).setSeed(sampleSeed)
                 .build();
-        context.forward(new Record<String, SpecificRecord>(key, sample, now.toEpochMilli()), samplesSink);
-        model.recordEmitted(key, sample);
+        byte[] value = AvroSerdes.textSample().serializer().serialize(null, sample); // once: sent, kept
+        context.forward(new Record<>(key, value, now.toEpochMilli()), samplesSink);
+        model.recordEmitted(key, sample, value);
         listener.onSample(sample);
     }
 

@@ -1,5 +1,6 @@
 package io.streamtrain.trainer.world;
 
+import io.streamtrain.model.CheckedTokens;
 import io.streamtrain.model.Gpt;
 import io.streamtrain.model.GptConfig;
 import io.streamtrain.model.GradientReducer;
@@ -120,8 +121,7 @@ public final class RankTrainer implements AutoCloseable {
         this.worldBatches = ledger.restoredBatches();
         // rank 0 settles a run id before it publishes the world; the others read it after joining
         WorldRunId run = WorldRunId.beforeJoin(config.runId(), restoredLedger.runId(), rank, checkpoints);
-        this.validator = new BatchValidator(identity, gptConfig.contextLength(), config.batchRows(),
-                config.sequenceLength());
+        this.validator = new BatchValidator(identity, gptConfig, config.batchRows(), config.sequenceLength());
 
         boolean cuda = RankBackend.useCuda(config.backend());
         this.world = WorldJoin.join(config, cuda, log);
@@ -202,17 +202,18 @@ public final class RankTrainer implements AutoCloseable {
         long maxBatches = config.maxBatches();
         int T = config.sequenceLength();
         int B = config.batchRows();
+        CheckedTokens nothing = CheckedTokens.check(gpt.config(), new int[0], 0, T); // a rank without a batch
         try {
             while (true) {
                 boolean done = (maxSteps > 0 && gpt.step() >= maxSteps) || (maxBatches > 0 && worldBatches >= maxBatches);
                 ConsumerRecord<byte[], byte[]> record = done ? null : input.next();
-                int[] tokens = new int[0];
+                CheckedTokens tokens = nothing;
                 TokenBatch batch = null;
                 if (record != null) {
+                    TopicPartition partition = new TopicPartition(record.topic(), record.partition());
                     try {
-                        batch = TrainingStepProcessor.decode(record.value(),
-                                new TopicPartition(record.topic(), record.partition()), record.offset());
-                        tokens = validator.validateAndDecode(batch).clone();
+                        batch = TrainingStepProcessor.decode(record.value(), partition, record.offset());
+                        tokens = validator.validateAndDecode(batch, partition, record.offset());
                     } catch (BadBatchException e) {
                         deadLetter(record, e.reason(), e.getMessage());
                         batch = null;
@@ -225,10 +226,10 @@ public final class RankTrainer implements AutoCloseable {
                 int globalRows = (int) round[0];
                 boolean stopping = round[2] > 0;
                 if (globalRows > 0) {
-                    int[] ids = tokens;
+                    CheckedTokens ids = batch == null ? nothing : tokens;
                     long stepStart = System.nanoTime();
                     StepResult result = watchdog.guard("step " + (gpt.step() + 1) + " (the gradients' all-reduce)",
-                            () -> gpt.trainStep(ids, rows, T, globalRows, backend.gradients()));
+                            () -> gpt.trainStep(ids, globalRows, backend.gradients()));
                     long stepNanos = System.nanoTime() - stepStart;
                     meters.recordRanks(globalRows, new long[] {(long) rows * T},
                             new long[] {backend.gradients().reduceNanos()}, stepNanos);

@@ -30,11 +30,13 @@ class EmittedRecordsTest {
         EmittedRecords records = new EmittedRecords();
         int lastStep = EmittedRecords.STEPS_KEPT + 44;
         for (long step = 1; step <= lastStep; step++) {
-            records.add(Topics.runStepKey(RUN, step), metrics(RUN, step));
+            add(records, Topics.runStepKey(RUN, step), metrics(RUN, step));
         }
         String sampleKey = Topics.runStepKey(RUN, lastStep);
-        records.add(sampleKey, sample(RUN, lastStep));
-        records.add(sampleKey + "/fixed-prompt", sample(RUN, lastStep));
+        TextSample sample = sample(RUN, lastStep);
+        byte[] sampleBytes = AvroSerdes.textSample().serializer().serialize(null, sample);
+        records.add(sampleKey, sample, sampleBytes);
+        records.add(sampleKey + "/fixed-prompt", sample, sampleBytes);
         Map<String, String> metadata = new LinkedHashMap<>();
         records.writeTo(metadata);
 
@@ -54,7 +56,7 @@ class EmittedRecordsTest {
     @Test
     void shouldLeaveOutTheRecordsOfAnotherRun() {
         EmittedRecords parent = new EmittedRecords();
-        parent.add(Topics.runStepKey("parent", 3), metrics("parent", 3));
+        add(parent, Topics.runStepKey("parent", 3), metrics("parent", 3));
         Map<String, String> metadata = new LinkedHashMap<>();
         parent.writeTo(metadata);
         assertTrue(EmittedRecords.of(metadata, "child", log).isEmpty(), "a new run does not re-send its parent's records");
@@ -66,12 +68,17 @@ class EmittedRecordsTest {
         Map<String, String> metadata = new LinkedHashMap<>();
         metadata.put("emitted.metrics.7", "bm90IGF2cm8=");
         EmittedRecords good = new EmittedRecords();
-        good.add(Topics.runStepKey(RUN, 8), metrics(RUN, 8));
+        add(good, Topics.runStepKey(RUN, 8), metrics(RUN, 8));
         good.writeTo(metadata);
         EmittedRecords restored = EmittedRecords.of(metadata, RUN, log);
         assertEquals(List.of(8L), restored.records().stream().map(EmittedRecords.Emitted::step).toList());
         String logged = out.toString(StandardCharsets.UTF_8);
         assertTrue(logged.contains("emitted.metrics.7") && logged.contains("not sent again"), logged);
+    }
+
+    /** As the training step keeps a record: with the bytes it sent. */
+    private static void add(EmittedRecords records, String key, TrainingMetrics metrics) {
+        records.add(key, metrics, AvroSerdes.trainingMetrics().serializer().serialize(null, metrics));
     }
 
     private static TrainingMetrics metrics(String runId, long step) {
