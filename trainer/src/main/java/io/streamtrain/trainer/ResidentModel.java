@@ -4,11 +4,8 @@ import io.streamtrain.model.CheckedTokens;
 import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.EvalResult;
 import io.streamtrain.model.DataParallelGpt;
-import io.streamtrain.model.EvaluationSet;
 import io.streamtrain.model.Gpt;
 import io.streamtrain.model.GptConfig;
-import io.streamtrain.model.Kernels;
-import io.streamtrain.model.LearningRateSchedule;
 import io.streamtrain.model.SamplingOptions;
 import io.streamtrain.model.StepResult;
 import io.streamtrain.model.TokenizerIdentity;
@@ -17,10 +14,10 @@ import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.tokenizer.Tokenizers;
+import io.streamtrain.trainer.internal.CheckpointCadence;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.internal.EmittedRecords;
-import io.streamtrain.trainer.internal.TrainerProcess;
-import io.streamtrain.trainer.internal.InitFrom;
+import io.streamtrain.trainer.internal.HeldOutState;
 import io.streamtrain.trainer.internal.ModelStart;
 import io.streamtrain.trainer.internal.RunningLedger;
 import java.io.IOException;
@@ -45,68 +42,45 @@ import org.apache.kafka.common.TopicPartition;
  */
 public final class ResidentModel implements AutoCloseable {
     /** Checkpoint metadata: the lowest held-out loss of the run so far, and its step. */
-    public static final String BEST_EVAL_LOSS_KEY = "eval.best.loss";
-    public static final String BEST_EVAL_STEP_KEY = "eval.best.step";
+    public static final String BEST_EVAL_LOSS_KEY = HeldOutState.BEST_LOSS_KEY;
+    public static final String BEST_EVAL_STEP_KEY = HeldOutState.BEST_STEP_KEY;
 
     private final Gpt gpt;               // replica 0 when data-parallel: it speaks for the model
     private final DataParallelGpt replicas; // null with one replica
     private final Tokenizer tokenizer;
     private final TokenizerIdentity tokenizerIdentity;
-    private final String runId;
-    private final boolean newRun;
+    private final ModelStart.RunId run;
     private final CheckpointStore.Lock lock;
     private final TrainingMeters meters;
     private final CheckpointStore checkpoints;
-    private final long checkpointEverySteps;
-    private final long checkpointEveryNanos;
+    private final CheckpointCadence cadence;
     private final RunningLedger ledger;
     private final EmittedRecords emitted;
+    private final HeldOutState heldOut;
     private final Optional<Path> restoredFrom;
-    private long lastCheckpointStep;
-    private long lastCheckpointNanos = System.nanoTime();
-    private Path lastCheckpoint;
-    private boolean changedSinceCheckpoint;
-    private final int rows;
-    private final int sequenceLength;
-    private final CheckpointStore bestCheckpoints; // null when checkpoint.best is off
-    private EvaluationSet evaluationSet;            // made on the first evaluation batch
-    private double bestEvalLoss = Double.POSITIVE_INFINITY;
-    private long bestEvalStep = -1;
 
-    private ResidentModel(Gpt gpt, DataParallelGpt replicas, Tokenizer tokenizer, String runId, boolean newRun,
+    private ResidentModel(Gpt gpt, DataParallelGpt replicas, Tokenizer tokenizer, ModelStart.RunId run,
                           CheckpointStore checkpoints, CheckpointStore.Lock lock, TrainerConfig config,
                           Optional<CheckpointStore.Loaded> restored, PrintStream log) {
         this.gpt = gpt;
         this.replicas = replicas;
-        this.newRun = newRun;
+        this.run = run;
         this.lock = lock;
         this.tokenizer = tokenizer;
         this.tokenizerIdentity = ModelStart.identityOf(tokenizer);
-        this.runId = runId;
         this.checkpoints = checkpoints;
-        this.checkpointEverySteps = config.checkpointEverySteps();
-        this.checkpointEveryNanos = config.checkpointEverySeconds() * 1_000_000_000L;
-        Kernels kernels = gpt.kernels();
-        this.meters = new TrainingMeters(kernels::allocatedBytes);
-        meters.replicas(replicas == null ? 1 : replicas.replicas());
-        meters.localRanks(0, replicas == null ? 1 : replicas.replicas());
+        this.meters = new TrainingMeters(gpt.kernels()::allocatedBytes);
+        meters.replicas(replicas());
+        meters.localRanks(0, replicas());
         this.restoredFrom = restored.map(CheckpointStore.Loaded::path);
-        this.lastCheckpointStep = gpt.step();
-        this.lastCheckpoint = restoredFrom.orElse(null);
-        this.rows = config.batchRows();
-        this.sequenceLength = config.sequenceLength();
-        this.bestCheckpoints = config.checkpointBest() ? new CheckpointStore(config.bestCheckpointDir(), 1) : null;
-        Optional<RunLedger> ledger = restored.map(loaded -> RunLedger.of(loaded.checkpoint().metadata()));
-        this.emitted = ledger.map(kept -> EmittedRecords.of(kept.resendBuffer(), runId, log))
-                .orElseGet(EmittedRecords::new);
-        this.ledger = ledger.map(RunningLedger::new).orElseGet(RunningLedger::new);
-        ledger.ifPresent(kept -> {
-            Map<String, String> metadata = restored.get().checkpoint().metadata();
-            if (metadata.containsKey(BEST_EVAL_LOSS_KEY)) {
-                bestEvalLoss = Double.parseDouble(metadata.get(BEST_EVAL_LOSS_KEY));
-                bestEvalStep = Long.parseLong(metadata.getOrDefault(BEST_EVAL_STEP_KEY, "-1"));
-            }
-        });
+        this.cadence = new CheckpointCadence(config.checkpointEverySteps(), config.checkpointEverySeconds(),
+                gpt.step(), restoredFrom);
+        Map<String, String> metadata = restored.map(loaded -> loaded.checkpoint().metadata()).orElse(Map.of());
+        RunLedger kept = RunLedger.of(metadata);
+        this.ledger = new RunningLedger(kept);
+        this.emitted = EmittedRecords.of(kept.resendBuffer(), run.runId(), log);
+        this.heldOut = new HeldOutState(config.batchRows(), config.sequenceLength(), config.checkpointBest()
+                ? new CheckpointStore(config.bestCheckpointDir(), 1) : null, metadata);
     }
 
     /**
@@ -121,75 +95,35 @@ public final class ResidentModel implements AutoCloseable {
      */
     public static ResidentModel open(TrainerConfig config, PrintStream log) throws IOException {
         Tokenizer tokenizer = Tokenizers.open(config.tokenizer());
-        TokenizerIdentity identity = ModelStart.identityOf(tokenizer);
-        Path initFrom = config.initFrom().isEmpty() ? null : Path.of(config.initFrom());
-        GptConfig gptConfig = initFrom == null ? GptConfig.preset(config.model(), tokenizer.vocabularySize())
-                : InitFrom.shape(initFrom, tokenizer);
-        if (config.sequenceLength() > gptConfig.contextLength()) {
-            throw new IllegalArgumentException("sequence.length " + config.sequenceLength() + " exceeds the context"
-                    + " length " + gptConfig.contextLength() + " of model "
-                    + (initFrom == null ? config.model() : initFrom) + "; lower it or choose a larger model");
-        }
+        Optional<Path> initFrom = config.initFrom().isEmpty() ? Optional.empty() : Optional.of(Path.of(config.initFrom()));
+        GptConfig shape = ModelStart.shape(config, tokenizer, initFrom);
+        String modelName = initFrom.map(Path::toString).orElse(config.model());
         CheckpointStore store = new CheckpointStore(config.checkpointDir(), config.checkpointKeep());
-        ProcessHandle self = ProcessHandle.current();
-        String holder = "pid " + self.pid() + " on " + TrainerProcess.localHost() + ", started "
-                + self.info().startInstant().map(Instant::toString).orElse("at an unknown time");
+        String holder = ModelStart.lockHolder();
         CheckpointStore.Lock lock = store.lock(holder);
         try {
             store.removeInterruptedWrites(log);
             Optional<CheckpointStore.Loaded> restored = store.loadNewest(log);
-            restored.ifPresent(loaded -> ModelStart.requireCompatible(loaded, gptConfig, identity,
-                    initFrom == null ? config.model() : initFrom.toString()));
-            Optional<String> persistedRunId = store.runId();
-            String runId = !config.runId().isEmpty() ? config.runId()
-                    : restored.map(loaded -> RunLedger.of(loaded.checkpoint().metadata()).runId())
-                    .filter(id -> !id.isEmpty()).or(() -> persistedRunId)
-                    .orElseGet(TrainerConfig::generateRunId);
-            boolean newRun = config.runId().isEmpty() && restored.isEmpty() && persistedRunId.isEmpty();
-            if (!persistedRunId.equals(Optional.of(runId))) {
-                store.writeRunId(runId);   // before the first metrics record: a restart continues this run
-            }
-            lock.describe(holder + ", run " + runId);
+            restored.ifPresent(loaded -> ModelStart.requireCompatible(loaded, shape, ModelStart.identityOf(tokenizer),
+                    modelName));
+            ModelStart.RunId run = ModelStart.RunId.settle(config, restored, store);
+            lock.describe(holder + ", run " + run.runId());
             TrainingOptions options = ModelStart.trainingOptions(config);
-            // where the weights start: the run's checkpoint, else the init.from directory (fresh optimizer), else the seed
-            Optional<Checkpoint> start = restored.isPresent() ? Optional.of(restored.get().checkpoint())
-                    : initFrom == null ? Optional.empty()
-                    : Optional.of(InitFrom.checkpoint(initFrom, tokenizer, identity, gptConfig, config.seed(), log));
+            Optional<Checkpoint> start = ModelStart.start(restored, initFrom, tokenizer, shape, config.seed(), log);
             DataParallelGpt replicas = config.replicas() == 1 ? null
-                    : openReplicas(config, gptConfig, start, options, log);
-            Gpt gpt = replicas != null ? replicas.replica(0) : ModelStart.gpt(start, gptConfig,
+                    : ModelStart.replicas(config, shape, start, options, log);
+            Gpt gpt = replicas != null ? replicas.replica(0) : ModelStart.gpt(start, shape,
                     Backends.open(config.backend(), config.cpuThreads(), log), options, config.seed(), config.dropout());
-            ResidentModel model = new ResidentModel(gpt, replicas, tokenizer, runId, newRun, store, lock, config,
-                    restored, log);
+            ResidentModel model = new ResidentModel(gpt, replicas, tokenizer, run, store, lock, config, restored, log);
             log.println(restored.map(loaded -> "restored " + loaded.path() + ": step " + gpt.step() + ", "
                             + model.ledger.batchesTrained() + " batches, offsets " + model.ledger.offsets())
-                    .orElse("no checkpoint in " + store.directory() + ": new " + (initFrom == null
-                            ? config.model() + " model" : "model from " + initFrom) + " (" + gptConfig.parameterCount()
-                            + " parameters" + (initFrom == null ? ", seed " + config.seed() : "") + ")")
-                    + "; run " + runId + (newRun ? " (new)" : ""));
+                    .orElse("no checkpoint in " + store.directory() + ": new " + initFrom.map(dir -> "model from " + dir)
+                            .orElse(config.model() + " model") + " (" + shape.parameterCount() + " parameters"
+                            + (initFrom.isEmpty() ? ", seed " + config.seed() : "") + ")")
+                    + "; run " + run.runId() + (run.newRun() ? " (new)" : ""));
             return model;
         } catch (IOException | RuntimeException e) {
             lock.close();
-            throw e;
-        }
-    }
-
-    /** The replicas of {@code replicas} > 1: restored alike or initialized alike, on their backends. */
-    private static DataParallelGpt openReplicas(TrainerConfig config, GptConfig gptConfig,
-                                                Optional<Checkpoint> start, TrainingOptions options,
-                                                PrintStream log) {
-        Backends.Replicas backends = Backends.openReplicas(config.backend(), config.cpuThreads(), config.replicas(), log);
-        try {
-            DataParallelGpt replicas = start.isPresent()
-                    ? DataParallelGpt.restore(start.get(), backends.kernels(), backends.reducers(), options)
-                    : DataParallelGpt.initialize(gptConfig, backends.kernels(), backends.reducers(), options,
-                    config.seed());
-            for (int r = 0; r < replicas.replicas(); r++) {
-                replicas.replica(r).dropout(config.dropout());
-            }
-            return replicas;
-        } catch (RuntimeException e) {
-            backends.kernels().forEach(Kernels::close);
             throw e;
         }
     }
@@ -224,7 +158,7 @@ public final class ResidentModel implements AutoCloseable {
         } else {
             ledger.handled(partition, offset);
         }
-        changedSinceCheckpoint = true;
+        cadence.changed();
         return result;
     }
 
@@ -274,7 +208,7 @@ public final class ResidentModel implements AutoCloseable {
     public synchronized void emittedRecordsDelivered() {
         if (!emitted.isEmpty()) {
             emitted.clear();
-            changedSinceCheckpoint = true;
+            cadence.changed();
         }
     }
 
@@ -293,25 +227,22 @@ public final class ResidentModel implements AutoCloseable {
      * first call.
      */
     public synchronized void addEvaluationBatch(CheckedTokens batch, int capacity) {
-        if (evaluationSet == null) {
-            evaluationSet = gpt.evaluationSet(capacity, rows, sequenceLength);
-        }
-        evaluationSet.add(batch);
+        heldOut.add(gpt, batch, capacity);
     }
 
     /** Loss and accuracy over the resident evaluation set without an update; empty while it has no batch. */
     public synchronized Optional<EvalResult> evaluate() {
-        return evaluationSet == null ? Optional.empty() : Optional.of(gpt.evaluate(evaluationSet));
+        return heldOut.evaluate(gpt);
     }
 
     /** Batches in the evaluation set. */
     public synchronized int evaluationBatches() {
-        return evaluationSet == null ? 0 : evaluationSet.size();
+        return heldOut.batches();
     }
 
     /** Positions in the evaluation set. */
     public synchronized long evaluationTokens() {
-        return evaluationSet == null ? 0 : evaluationSet.tokens();
+        return heldOut.tokens();
     }
 
     /**
@@ -319,35 +250,26 @@ public final class ResidentModel implements AutoCloseable {
      * a restart goes on comparing with the best before it).
      */
     public synchronized boolean recordEvaluation(long step, double loss) {
-        if (!(loss < bestEvalLoss)) {
-            return false;
+        boolean best = heldOut.record(step, loss);
+        if (best) {
+            cadence.changed();
         }
-        bestEvalLoss = loss;
-        bestEvalStep = step;
-        changedSinceCheckpoint = true;
-        return true;
+        return best;
     }
 
     /** The lowest held-out loss so far (infinite before any evaluation). */
-    public synchronized double bestEvaluationLoss() { return bestEvalLoss; }
+    public synchronized double bestEvaluationLoss() { return heldOut.bestLoss(); }
 
     /** The step of {@link #bestEvaluationLoss()}, -1 before any evaluation. */
-    public synchronized long bestEvaluationStep() { return bestEvalStep; }
+    public synchronized long bestEvaluationStep() { return heldOut.bestStep(); }
 
     /**
      * Writes the model as the best checkpoint, {@code <checkpoint.dir>/best/step-N.safetensors}, replacing the
      * previous best; rotation never deletes it. Empty when {@code checkpoint.best} is off.
      */
     public synchronized Optional<Path> checkpointBest() {
-        if (bestCheckpoints == null) {
-            return Optional.empty();
-        }
-        try {
-            return Optional.of(bestCheckpoints.write(gpt.checkpoint(tokenizerIdentity, metadata())));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the best checkpoint of step " + gpt.step() + " to "
-                    + bestCheckpoints.directory() + ": " + e.getMessage() + "; check free space and permissions", e);
-        }
+        return heldOut.keepsBest() ? heldOut.writeBest(gpt.checkpoint(tokenizerIdentity, metadata()))
+                : Optional.empty();
     }
 
     /**
@@ -358,7 +280,7 @@ public final class ResidentModel implements AutoCloseable {
     public synchronized void recordDeadLetter(TopicPartition partition, long offset, DeadLetterReason reason,
                                               String message, Map<Integer, Long> deadLetterPositions) {
         ledger.deadLettered(partition, offset, deadLetterPositions);
-        changedSinceCheckpoint = true;
+        cadence.changed();
         meters.recordDeadLetter(reason);
     }
 
@@ -369,10 +291,7 @@ public final class ResidentModel implements AutoCloseable {
 
     /** Writes a checkpoint when the step or time cadence says so; the path written, or empty. */
     public synchronized Optional<Path> checkpointIfDue() {
-        long steps = gpt.step() - lastCheckpointStep;
-        boolean due = steps > 0 && ((checkpointEverySteps > 0 && steps >= checkpointEverySteps)
-                || (checkpointEveryNanos > 0 && System.nanoTime() - lastCheckpointNanos >= checkpointEveryNanos));
-        return due ? Optional.of(checkpoint()) : Optional.empty();
+        return cadence.due(gpt.step()) ? Optional.of(checkpoint()) : Optional.empty();
     }
 
     /**
@@ -382,31 +301,25 @@ public final class ResidentModel implements AutoCloseable {
      * the last steps. Keeps the newest {@code checkpoint.keep}.
      */
     public synchronized Path checkpoint() {
-        if (lastCheckpoint != null && !changedSinceCheckpoint) {
-            return lastCheckpoint;
+        Optional<Path> unchanged = cadence.unchanged();
+        if (unchanged.isPresent()) {
+            return unchanged.get();
         }
         try {
-            lastCheckpoint = checkpoints.write(gpt.checkpoint(tokenizerIdentity, metadata()));
+            return cadence.written(checkpoints.write(gpt.checkpoint(tokenizerIdentity, metadata())), gpt.step());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write a checkpoint of step " + gpt.step() + " to "
                     + checkpoints.directory() + ": " + e.getMessage() + "; check free space and permissions", e);
         }
-        lastCheckpointStep = gpt.step();
-        lastCheckpointNanos = System.nanoTime();
-        changedSinceCheckpoint = false;
-        return lastCheckpoint;
     }
 
     /** What a checkpoint carries besides the model: see {@link #checkpoint()}. */
     private Map<String, String> metadata() {
         Map<String, String> resend = new TreeMap<>();
         emitted.writeTo(resend);
-        Map<String, String> metadata = new LinkedHashMap<>(ledger.snapshot(runId, Instant.now(), resend)
+        Map<String, String> metadata = new LinkedHashMap<>(ledger.snapshot(run.runId(), Instant.now(), resend)
                 .toMetadata());
-        if (bestEvalStep >= 0) {
-            metadata.put(BEST_EVAL_LOSS_KEY, Double.toString(bestEvalLoss));
-            metadata.put(BEST_EVAL_STEP_KEY, Long.toString(bestEvalStep));
-        }
+        heldOut.writeTo(metadata);
         return metadata;
     }
 
@@ -422,20 +335,20 @@ public final class ResidentModel implements AutoCloseable {
     public synchronized Map<TopicPartition, Long> handledOffsets() { return ledger.offsets(); }
     /** The next offset of every dead-letter partition, as of the last dead letter sent or restored. */
     public synchronized Map<Integer, Long> deadLetterPositions() { return ledger.deadLetterPositions(); }
-    public synchronized Optional<Path> lastCheckpoint() { return Optional.ofNullable(lastCheckpoint); }
+    public synchronized Optional<Path> lastCheckpoint() { return cadence.last(); }
     /**
      * Whether a step or a dead letter happened since the last checkpoint (or since start, when none exists), or the
      * records it carries to re-send were delivered.
      */
-    public synchronized boolean changedSinceCheckpoint() { return changedSinceCheckpoint; }
+    public synchronized boolean changedSinceCheckpoint() { return cadence.changedSinceLast(); }
     /** The checkpoint this model was restored from, if any. */
     public Optional<Path> restoredFrom() { return restoredFrom; }
-    public String runId() { return runId; }
+    public String runId() { return run.runId(); }
     /**
      * Whether this run id is new: no checkpoint, no run file, none configured. A new run has sent nothing yet, so
      * there is nothing of it to find on the topics.
      */
-    public boolean newRun() { return newRun; }
+    public boolean newRun() { return run.newRun(); }
     public Tokenizer tokenizer() { return tokenizer; }
     public TokenizerIdentity tokenizerIdentity() { return tokenizerIdentity; }
     public GptConfig config() { return gpt.config(); }
