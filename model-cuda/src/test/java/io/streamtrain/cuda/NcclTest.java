@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.streamtrain.model.PatternRows;
 import io.streamtrain.model.DataParallelGpt;
 import io.streamtrain.model.Gpt;
 import io.streamtrain.model.GptConfig;
@@ -51,12 +52,7 @@ class NcclTest {
     }
 
     private static int[] rows(int step, int first, int rows) {
-        int[] tokens = new int[rows * (T + 1)];
-        for (int i = 0; i < tokens.length; i++) {
-            int position = first * (T + 1) + i;
-            tokens[i] = (position * 7 + step * 5 + position / (T + 1) * 3) % 13 + 2;
-        }
-        return tokens;
+        return PatternRows.rows(T, step, first, rows);
     }
 
     @Test

@@ -26,12 +26,7 @@ class DataParallelGptTest {
 
     /** Global batch {@code step}: {@code rows} rows (rows, T+1) of a pattern that changes with the step. */
     private static int[] rows(int step, int first, int rows) {
-        int[] tokens = new int[rows * (T + 1)];
-        for (int i = 0; i < tokens.length; i++) {
-            int position = first * (T + 1) + i;
-            tokens[i] = (position * 7 + step * 5 + position / (T + 1) * 3) % 13 + 2;
-        }
-        return tokens;
+        return PatternRows.rows(T, step, first, rows);
     }
 
     private static DataParallelGpt replicas(int n) {

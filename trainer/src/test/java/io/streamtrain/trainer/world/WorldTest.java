@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.streamtrain.model.PatternRows;
 import io.streamtrain.model.DataParallelGpt;
 import io.streamtrain.model.Gpt;
 import io.streamtrain.model.GptConfig;
@@ -54,12 +55,7 @@ class WorldTest {
     static final TestKafka cluster = TestKafka.perClass();
 
     private static int[] rows(int step, int first, int rows) {
-        int[] tokens = new int[rows * (T + 1)];
-        for (int i = 0; i < tokens.length; i++) {
-            int position = first * (T + 1) + i;
-            tokens[i] = (position * 7 + step * 5 + position / (T + 1) * 3) % 13 + 2;
-        }
-        return tokens;
+        return PatternRows.rows(T, step, first, rows);
     }
 
     /** The reducers of a world of {@code size} formed through {@code rendezvous}, by rank (threads join). */
