@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -73,6 +74,16 @@ class TrainCommandTest {
         JsonNode checkpoint = finalCheckpoint("from-file", 7);
         assertEquals(7, checkpoint.get("step").asLong(), run.transcript());
         assertEquals(384, checkpoint.get("config").get("channels").asInt(), "the small preset: " + checkpoint);
+        assertTrue(run.out().contains("trainer configuration:\n"), "the configuration once started: " + run.transcript());
+    }
+
+    @Test
+    void shouldNameTheMissingVocabularyWithoutAConfigurationDumpBeforeItWhenTheTrainerCannotStart() {
+        Path vocabulary = directory.resolve("no-such-vocabulary.json");
+        CommandLineRun run = train("bad-tokenizer", "--tokenizer", vocabulary.toString(), "--max-steps", "1");
+        assertEquals(1, run.exitCode(), run.transcript());
+        assertTrue(run.err().contains("there is no file " + vocabulary), run.transcript());
+        assertFalse(run.transcript().contains("trainer configuration"), "a dump before the error:\n" + run.transcript());
     }
 
     @Test

@@ -84,14 +84,15 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * Opens the model (restoring the newest valid checkpoint of {@code config.checkpointDir()}) and binds the meters.
-     * Prints the effective configuration and what was restored on {@code console}.
+     * Prints what was restored and then, once the backend, tokenizer and checkpoint were accepted, the effective
+     * configuration on {@code console} (not before an error that stops the start: the error is what to read then).
      */
     public Trainer(TrainerConfig config, PrintStream console) throws IOException {
         this.config = config;
         this.console = console;
-        console.print(config);
         this.model = ResidentModel.open(config, console);
         this.startStep = model.step();
+        console.print(config);
         model.meters().bindTo(registry);
         new JvmMemoryMetrics().bindTo(registry);
         gcMetrics.bindTo(registry);
@@ -391,7 +392,6 @@ public final class Trainer implements AutoCloseable {
         try {
             TrainerConfig config = new TrainerConfig(properties(args));
             if (config.worldSize() > 1) {
-                System.out.print(config);
                 System.exit(RankTrainer.runToEnd(config, System.out));
                 return;
             }

@@ -60,7 +60,6 @@ public final class TrainCommand extends ConfiguredCommand {
         PrintStream console = WriterOutputStream.printStream(spec.commandLine().getOut(), "");
         TrainerConfig config = config(settings);
         if (config.worldSize() > 1) {
-            console.print(config);
             return RankTrainer.runToEnd(config, console); // one rank of a world of processes
         }
         Trainer trainer = new Trainer(config, console);

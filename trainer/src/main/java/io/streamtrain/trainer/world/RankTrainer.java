@@ -315,6 +315,7 @@ public final class RankTrainer implements AutoCloseable {
             log.println("rank " + config.worldRank() + " cannot start: " + e.getMessage());
             return 2;
         }
+        log.print(config); // once the rank started: not before an error that stops it
         Thread hook = new Thread(() -> {
             trainer.stop();
             long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
