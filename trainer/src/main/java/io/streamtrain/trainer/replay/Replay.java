@@ -101,11 +101,11 @@ public final class Replay {
             }
             source = Checkpoints.read(sourcePath);
         } else {
-            CheckpointStore.Loaded loaded = new CheckpointStore(request.checkpointDir(), 1).loadNewest(console)
-                    .orElseThrow(() -> new ReplayException("no checkpoint in " + request.checkpointDir()
-                            .toAbsolutePath() + ": a trainer without one starts a new model from the earliest records"
-                            + " anyway; give --from-checkpoint PATH, or --checkpoint-dir if the run keeps its"
-                            + " checkpoints elsewhere"));
+            Optional<CheckpointStore.Loaded> newest = new CheckpointStore(request.checkpointDir(), 1).loadNewest(console);
+            if (newest.isEmpty()) {
+                throw new ReplayException(noCheckpointMessage(request.checkpointDir()));
+            }
+            CheckpointStore.Loaded loaded = newest.get();
             sourcePath = loaded.path();
             source = loaded.checkpoint();
         }
@@ -156,6 +156,43 @@ public final class Replay {
         runDir.ifPresent(dir -> console.println("start the new run with: streamtrain train --application-id "
                 + request.applicationId() + " --run-dir " + dir));
         return new Result(plan, true, Optional.of(written), runId, runDir, movedAside);
+    }
+
+    /**
+     * Why there is nothing to replay from, and where the checkpoints may be: a trainer started with {@code --run-dir}
+     * keeps them in that directory's {@code checkpoints/}, which replay finds only when given the same flag; the run
+     * directories beside the one looked in that hold checkpoints are named.
+     */
+    static String noCheckpointMessage(Path checkpointDir) throws IOException {
+        Path looked = checkpointDir.toAbsolutePath().normalize();
+        StringBuilder message = new StringBuilder("no checkpoint in " + looked + ". A trainer started with --run-dir DIR"
+                + " keeps its checkpoints in DIR/checkpoints: give replay the same --run-dir DIR (or --checkpoint-dir"
+                + " DIR if it was started with -c checkpoint.dir=DIR), or --from-checkpoint FILE for one checkpoint"
+                + " file.");
+        List<String> found = new ArrayList<>();
+        Path runs = looked.getParent() == null ? null : looked.getParent().getParent();
+        if (runs != null && Files.isDirectory(runs)) {
+            try (var runDirs = Files.list(runs)) {
+                for (Path runDir : runDirs.filter(Files::isDirectory).sorted().toList()) {
+                    List<Path> checkpoints = new CheckpointStore(runDir.resolve("checkpoints"), 1).newestFirst();
+                    if (!checkpoints.isEmpty()) {
+                        found.add(displayed(runDir) + " (newest " + checkpoints.get(0).getFileName() + ")");
+                    }
+                }
+            }
+        }
+        if (!found.isEmpty()) {
+            message.append(" Run directories with checkpoints in ").append(displayed(runs)).append(": ")
+                    .append(String.join(", ", found)).append('.');
+        }
+        return message.append(" A trainer without any checkpoint starts a new model from the earliest records anyway,"
+                + " so there is nothing to replay.").toString();
+    }
+
+    /** {@code path} relative to the working directory when it is below it, else absolute. */
+    private static String displayed(Path path) {
+        Path here = Path.of("").toAbsolutePath();
+        return path.startsWith(here) && !path.equals(here) ? here.relativize(path).toString() : path.toString();
     }
 
     /**

@@ -1,6 +1,7 @@
 package io.streamtrain.trainer.replay;
 
 import io.streamtrain.model.Checkpoint;
+import io.streamtrain.trainer.RunLedger;
 import io.streamtrain.trainer.internal.GroupAdmin;
 import io.streamtrain.trainer.replay.ReplayPlan.PartitionMove;
 import java.nio.file.Path;
@@ -75,6 +76,7 @@ public final class ReplayPlanner {
                 ? get(admin.listOffsets(specs(partitions, tp -> OffsetSpec.forTimestamp(time.time().toEpochMilli())))
                 .all(), "look up offsets by time in " + topic) : Map.of();
 
+        Map<TopicPartition, Long> trained = RunLedger.of(checkpoint.metadata()).offsets();
         List<PartitionMove> moves = new ArrayList<>();
         List<String> warnings = new ArrayList<>();
         for (TopicPartition partition : partitions) {
@@ -95,6 +97,13 @@ public final class ReplayPlanner {
             PartitionMove move = new PartitionMove(partition.partition(), current, requested, clamped, start, end);
             moves.add(move);
             warnings.addAll(warnings(move, target, byTime.get(partition)));
+            Long lastTrained = trained.get(partition);
+            if (lastTrained != null && move.target() <= lastTrained) {
+                warnings.add("partition " + partition.partition() + " moves back behind the checkpoint's position, to "
+                        + move.target() + ": records " + move.target() + ".." + lastTrained + " were already trained"
+                        + " into its model (step " + checkpoint.step() + ") and will be trained again; for a model"
+                        + " that has not seen them, give --from-checkpoint FILE of an older checkpoint.");
+            }
         }
         if (target instanceof ReplayTarget.ToOffsets explicit) {
             explicit.offsets().keySet().stream().filter(p -> p >= partitions.size()).findFirst().ifPresent(p -> {

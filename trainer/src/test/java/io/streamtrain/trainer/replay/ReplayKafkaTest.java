@@ -165,13 +165,64 @@ class ReplayKafkaTest {
         assertEquals(4, move.logStart());
         assertEquals(4, move.target(), "the oldest retained record");
         assertEquals(6, move.recordsToRead());
-        assertEquals(1, result.plan().warnings().size(), result.plan().warnings().toString());
-        String warning = result.plan().warnings().get(0);
+        List<String> retention = result.plan().warnings().stream().filter(w -> w.contains("past retention")).toList();
+        assertEquals(1, retention.size(), result.plan().warnings().toString());
+        String warning = retention.get(0);
         assertTrue(warning.contains("below the log-start offset 4") && warning.contains("past retention")
                 && warning.contains("will read from 4, 6 record(s)"), warning);
         assertTrue(console().contains("WARNING: " + warning) && console().contains("dry run: nothing changed"),
                 console());
         assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(source)), "a dry run writes nothing");
+    }
+
+    @Test
+    void shouldWarnThatTheModelAlreadyTrainedTheRecordsWhenReplayedBehindItsCheckpoint() throws Exception {
+        String topic = "replay-behind";
+        String application = "replay-behind-trainer";
+        produce(topic, 10, sequence -> null);
+        TopicPartition partition = new TopicPartition(topic, 0);
+        Path checkpoints = dir.resolve("run/checkpoints");
+        writeCheckpoint(checkpoints, Map.of(RunLedger.offsetKey(partition), "7"));
+        Path older = writeCheckpoint(dir.resolve("older"), Map.of(RunLedger.offsetKey(partition), "4"));
+
+        ReplayPlan behind;
+        ReplayPlan fromOlder;
+        try (Admin admin = cluster.admin()) {
+            behind = new Replay(admin, TIMEOUT, console).run(new Replay.Request(application, topic,
+                    ReplayTarget.parseOffsets(List.of("0:5")), checkpoints, Optional.empty(), false,
+                    Optional.empty(), true)).plan();
+            fromOlder = new Replay(admin, TIMEOUT, console).run(new Replay.Request(application, topic,
+                    ReplayTarget.parseOffsets(List.of("0:5")), checkpoints, Optional.of(older), false,
+                    Optional.empty(), true)).plan();
+        }
+        assertEquals(1, behind.warnings().size(), behind.warnings().toString());
+        String warning = behind.warnings().get(0);
+        assertTrue(warning.contains("partition 0 moves back") && warning.contains("records 5..7 were already trained")
+                && warning.contains("--from-checkpoint"), warning);
+        assertTrue(console().contains("WARNING: " + warning), console());
+        assertEquals(List.of(), fromOlder.warnings(), "the older checkpoint's model has not seen offsets 5..7");
+    }
+
+    @Test
+    void shouldNameTheRunDirectoriesWithCheckpointsAndTheRunDirFlagWhenTheDefaultRunHasNone() throws Exception {
+        String topic = "replay-run-dir";
+        String application = "replay-run-dir-trainer";
+        produce(topic, 2, sequence -> null);
+        Path runs = dir.resolve("runs");
+        writeCheckpoint(runs.resolve("mine/checkpoints"), Map.of());
+        Files.createDirectories(runs.resolve("empty/checkpoints"));
+        Path looked = runs.resolve(application).resolve("checkpoints");
+        ReplayException refused;
+        try (Admin admin = cluster.admin()) {
+            refused = assertThrows(ReplayException.class, () -> new Replay(admin, TIMEOUT, console)
+                    .run(new Replay.Request(application, topic, new ReplayTarget.ToEarliest(), looked, Optional.empty(),
+                            false, Optional.empty(), true)));
+        }
+        String message = refused.getMessage();
+        assertTrue(message.contains("no checkpoint in " + looked.toAbsolutePath()), message);
+        assertTrue(message.contains("give replay the same --run-dir DIR"), message);
+        assertTrue(message.contains(runs.resolve("mine") + " (newest step-000000000000.safetensors)"), message);
+        assertFalse(message.contains(runs.resolve("empty").toString()), message);
     }
 
     @Test
