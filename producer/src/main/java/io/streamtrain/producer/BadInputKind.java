@@ -11,7 +11,9 @@ public enum BadInputKind {
     /** Bytes that are not valid UTF-8 (decoded strictly, never replaced). */
     INVALID_UTF8("invalid UTF-8"),
     /** A document whose text is empty or only whitespace. */
-    EMPTY_DOCUMENT("empty document");
+    EMPTY_DOCUMENT("empty document"),
+    /** A document (a JSON Lines line, a text file) larger than {@code max.document.bytes}. */
+    DOCUMENT_TOO_LARGE("document too large");
 
     private final String description;
 

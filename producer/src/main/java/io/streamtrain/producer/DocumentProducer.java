@@ -25,6 +25,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -59,8 +60,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * no input at all (nothing found, or no good document), unknown tokenizer, broker unreachable within
  * {@code broker.timeout.ms}, a batch Kafka refused.
  *
- * <p>Follow: with {@code follow=true}, after the inputs the run keeps watching the input directories and ingests
- * each new file once, in name order, until {@link #stop()} (e.g. from a shutdown hook on Ctrl-C).
+ * <p>Follow: with {@code follow=true}, after the inputs the run keeps watching the input directories until
+ * {@link #stop()} (e.g. from a shutdown hook on Ctrl-C): it ingests each new file, in name order, once it stayed
+ * unchanged for {@code follow.settle.ms}, and what is appended to a file already read (see {@link ProducerSettings}).
  */
 public final class DocumentProducer implements Callable<ProducerSummary> {
     private final ProducerSettings settings;
@@ -111,6 +113,9 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
 
         List<InputSource> sources = Inputs.expand(settings.inputs(), badInputs);
         List<Path> followed = settings.follow() ? directories(settings.inputs()) : List.of();
+        if (!followed.isEmpty()) {
+            sources = settledOrNamed(sources, followed, progress);
+        }
         if (sources.isEmpty() && followed.isEmpty()) {
             throw new ProducerException(noInputMessage());
         }
@@ -181,8 +186,9 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
                 counts[0]++;
                 progress.setCounts(counts[0], train.packer.streamTokens(), train.batches());
             })) {
-                DocumentReader reader = new DocumentReader(settings.inputFormat(), badInputs, progress::addBytes,
-                        this::stopping);
+                DocumentReader reader = new DocumentReader(settings.inputFormat(), settings.maxDocumentBytes(),
+                        settings.follow(), badInputs, progress::addBytes, this::stopping);
+                Map<Path, DocumentReader.Result> read = new HashMap<>();
                 for (; epoch[0] < settings.epochs(); epoch[0]++) {
                     if (epoch[0] > 0 && (holdout || train.shuffler != null)) {
                         train.startEpoch(epoch[0]);
@@ -191,7 +197,10 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
                         if (stopping()) {
                             break;
                         }
-                        reader.read(source, stdin, pipeline::accept);
+                        DocumentReader.Result result = reader.read(source, stdin, pipeline::accept);
+                        if (!source.isStdin()) {
+                            read.put(source.path(), result);
+                        }
                     }
                     if (holdout || train.shuffler != null) {
                         // every document of this epoch is packed while epoch[0] still names it: the held-out
@@ -201,7 +210,7 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
                 }
                 epoch[0] = 0; // what --follow reads is new input: its held-out part is sent
                 if (!followed.isEmpty()) {
-                    follow(followed, sources, reader, pipeline, progress);
+                    follow(followed, read, reader, pipeline, progress);
                 }
                 pipeline.flush();
             }
@@ -285,25 +294,29 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
         return (int) Long.remainderUnsigned(Mix64.mix(seed + (epoch + 1) * Mix64.GAMMA), sequenceLength);
     }
 
-    /** Ingests new files of {@code directories} until stopped, publishing what each poll brings. */
-    private void follow(List<Path> directories, List<InputSource> alreadyRead, DocumentReader reader,
+    /**
+     * Ingests new files of {@code directories}, and what is appended to files already read, until stopped,
+     * publishing what each poll brings.
+     */
+    private void follow(List<Path> directories, Map<Path, DocumentReader.Result> alreadyRead, DocumentReader reader,
                         TokenizingPipeline pipeline, Progress progress) {
-        List<Path> readPaths = new ArrayList<>();
-        for (InputSource source : alreadyRead) {
-            if (!source.isStdin()) {
-                readPaths.add(source.path());
-            }
-        }
-        DirectoryFollower follower = new DirectoryFollower(directories, readPaths);
+        DirectoryFollower follower = new DirectoryFollower(directories, alreadyRead, settings.followSettle(),
+                progress::message);
         pipeline.flush(); // what was read so far is published before waiting
         long pollMillis = settings.followPollInterval().toMillis();
         while (!awaitStop(pollMillis)) {
-            for (InputSource file : follower.poll()) {
+            for (DirectoryFollower.Ready next : follower.poll()) {
                 if (stopping()) {
                     break;
                 }
-                progress.message("new file " + file.name());
-                reader.read(file, stdin, pipeline::accept);
+                InputSource file = next.file();
+                if (next.appended()) {
+                    progress.message("appended to " + file.name() + ": reading on from byte " + next.before().endByte());
+                    follower.read(file.path(), reader.readFrom(file, next.before(), pipeline::accept));
+                } else {
+                    progress.message("new file " + file.name());
+                    follower.read(file.path(), reader.read(file, stdin, pipeline::accept));
+                }
             }
             pipeline.flush();
             progress.tick();
@@ -318,6 +331,32 @@ public final class DocumentProducer implements Callable<ProducerSummary> {
             Thread.currentThread().interrupt();
             return true;
         }
+    }
+
+    /**
+     * With follow, the sources less those found under a followed directory that changed within the settle time: they
+     * are still being written, and the watch reads them once they settle.
+     */
+    private List<InputSource> settledOrNamed(List<InputSource> sources, List<Path> followed, Progress progress) {
+        long settleMillis = settings.followSettle().toMillis();
+        List<InputSource> settled = new ArrayList<>();
+        for (InputSource source : sources) {
+            if (!source.isStdin() && followed.stream().anyMatch(source.path()::startsWith)
+                    && !settings.inputs().contains(source.path().toString())) {
+                try {
+                    long age = System.currentTimeMillis() - Files.getLastModifiedTime(source.path()).toMillis();
+                    if (age < settleMillis) {
+                        progress.message(source.name() + " changed " + age + " ms ago: read once it settles ("
+                                + ProducerSettings.FOLLOW_SETTLE_MS + "=" + settleMillis + ")");
+                        continue;
+                    }
+                } catch (java.io.IOException e) {
+                    // unreadable: the read reports it
+                }
+            }
+            settled.add(source);
+        }
+        return settled;
     }
 
     private String noInputMessage() {

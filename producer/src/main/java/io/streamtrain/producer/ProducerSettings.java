@@ -35,6 +35,8 @@ public final class ProducerSettings extends AbstractConfig {
     public static final String INPUT_FORMAT = "input.format";
     public static final String FOLLOW = "follow";
     public static final String FOLLOW_POLL_MS = "follow.poll.ms";
+    public static final String FOLLOW_SETTLE_MS = "follow.settle.ms";
+    public static final String MAX_DOCUMENT_BYTES = "max.document.bytes";
     public static final String THREADS = "threads";
     public static final String EPOCHS = "epochs";
     public static final String FIRST_SEQUENCE = "first.sequence";
@@ -78,11 +80,23 @@ public final class ProducerSettings extends AbstractConfig {
                             + "first character is '{'; text: each source is one document; jsonl: one JSON object "
                             + "per line with a string text field.")
             .define(FOLLOW, Type.BOOLEAN, false, Importance.MEDIUM,
-                    "Keep watching the input directories and ingest each new file once, in name order, until "
-                            + "stopped. A new file is read when its size and time stay unchanged for one poll; "
-                            + "write files under a .tmp/.part name or a hidden name and rename them when complete.")
+                    "Keep watching the input directories until stopped and ingest new files, in name order, and "
+                            + "what is appended to files already read. A file is read once its size and time stayed "
+                            + "unchanged for follow.settle.ms (also at the start: a file still changing then is left "
+                            + "to the watch). Appended data is read too: new lines of JSON Lines (a last line without "
+                            + "a line end waits until it is a whole JSON object), new text of a text file as a further "
+                            + "document; not of gzip files, and a file rewritten shorter is not read again (both "
+                            + "said). The safe way to add a file: write it under a name ending .part (or .tmp, "
+                            + ".partial, ~, or a hidden name), which is ignored, and rename it when complete.")
             .define(FOLLOW_POLL_MS, Type.LONG, 1000L, Range.atLeast(10), Importance.LOW,
                     "With follow: how often the directories are listed, in milliseconds.")
+            .define(FOLLOW_SETTLE_MS, Type.LONG, 2000L, Range.atLeast(0), Importance.LOW,
+                    "With follow: how long a file's size and time must stay unchanged before it is read (or read "
+                            + "on), in milliseconds.")
+            .define(MAX_DOCUMENT_BYTES, Type.INT, 4 << 20, Range.between(0, Integer.MAX_VALUE - 16), Importance.MEDIUM,
+                    "Largest document read, in bytes: a JSON Lines line or a text file (after gunzip) that is "
+                            + "larger is skipped and reported with its file and line (a document of many megabytes "
+                            + "in one line is more often a mistake than a text). 0 = no limit.")
             .define(THREADS, Type.INT, Math.max(1, Runtime.getRuntime().availableProcessors()), Range.atLeast(1),
                     Importance.MEDIUM, "Tokenizer threads (default: the number of processors).")
             .define(EPOCHS, Type.INT, 1, Range.atLeast(1), Importance.LOW,
@@ -196,6 +210,15 @@ public final class ProducerSettings extends AbstractConfig {
 
     public Duration followPollInterval() {
         return Duration.ofMillis(getLong(FOLLOW_POLL_MS));
+    }
+
+    public Duration followSettle() {
+        return Duration.ofMillis(getLong(FOLLOW_SETTLE_MS));
+    }
+
+    /** Largest document read, in bytes; 0 = no limit. */
+    public int maxDocumentBytes() {
+        return getInt(MAX_DOCUMENT_BYTES);
     }
 
     public int threads() {
@@ -325,6 +348,14 @@ public final class ProducerSettings extends AbstractConfig {
 
         public Builder followPollInterval(Duration interval) {
             return set(FOLLOW_POLL_MS, interval.toMillis());
+        }
+
+        public Builder followSettle(Duration settle) {
+            return set(FOLLOW_SETTLE_MS, settle.toMillis());
+        }
+
+        public Builder maxDocumentBytes(int bytes) {
+            return set(MAX_DOCUMENT_BYTES, bytes);
         }
 
         public Builder threads(int threads) {

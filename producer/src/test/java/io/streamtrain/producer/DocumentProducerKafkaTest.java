@@ -262,6 +262,42 @@ class DocumentProducerKafkaTest {
     }
 
     @Test
+    void shouldIngestWhatIsAppendedToAFileAfterAPauseWhileFollowing() throws Exception {
+        Path inbox = Files.createDirectory(directory.resolve("growing"));
+        kafka.createTopic("follow-growing", 1);
+        List<String> documents = new ArrayList<>();
+        StringBuilder firstPart = new StringBuilder();
+        for (int i = 0; i < 4; i++) {
+            documents.add("document " + i + " of the growing file!!");
+            firstPart.append("{\"text\": \"").append(documents.get(i)).append("\"}\n");
+        }
+        documents.add("the last document, longer than those");
+        firstPart.append("{\"text\": \"the last docu"); // the writer pauses in the middle of a line
+        DocumentProducer producer = new DocumentProducer(settings("follow-growing", "growing", inbox.toString())
+                .follow(true).followPollInterval(Duration.ofMillis(50)).followSettle(Duration.ofMillis(300)).build(),
+                out);
+        ExecutorService thread = Executors.newSingleThreadExecutor();
+        Future<ProducerSummary> run = thread.submit(producer);
+
+        Path file = inbox.resolve("crawl.jsonl");
+        Files.writeString(file, firstPart);
+        read("follow-growing", 4);          // 4 x 33 tokens: 4 batches of 32, the tail waits
+        Thread.sleep(500);                  // the pause: longer than the settle time
+        Files.writeString(file, "ment, longer than those\"}\n", java.nio.file.StandardOpenOption.APPEND);
+        List<TokenBatch> batches = read("follow-growing", 5);
+        producer.stop();
+        ProducerSummary summary = run.get(30, TimeUnit.SECONDS);
+        thread.shutdown();
+
+        String transcript = output.toString(StandardCharsets.UTF_8);
+        assertEquals(5, summary.documents(), transcript);
+        assertEquals(0, summary.badInputTotal(), transcript);
+        assertEquals(expectedStream(documents.toArray(String[]::new)).subList(0, 5 * 32 + 1), stream(batches));
+        assertTrue(transcript.contains("appended to " + file + ": reading on from byte " + (firstPart.lastIndexOf("\n") + 1)),
+                transcript);
+    }
+
+    @Test
     void shouldFailWhenNoDocumentOfTheInputIsGood() throws IOException {
         Path bad = Files.writeString(directory.resolve("bad.jsonl"), "{\"title\": \"no text\"}\nnot json\n");
 

@@ -29,8 +29,15 @@ import java.util.concurrent.TimeUnit;
                 "",
                 "Inputs: plain text (one document per file), JSON Lines with a text field, gzip of either; '-' reads "
                         + "standard input. Bad input is reported with file and line, skipped and counted; only fatal "
-                        + "errors (no input, broker unreachable) exit non-zero. Keys starting with kafka. go to the "
-                        + "Kafka clients (e.g. -c kafka.compression.type=lz4)."})
+                        + "errors (no input, broker unreachable) exit non-zero. A document larger than "
+                        + "--max-document-bytes (default 4 MiB) is skipped the same way. Keys starting with kafka. go "
+                        + "to the Kafka clients (e.g. -c kafka.compression.type=lz4).",
+                "",
+                "--follow keeps watching the input directories: a new file is read once its size and time stayed "
+                        + "unchanged for follow.settle.ms (2 s), and what is appended to a file already read is read "
+                        + "on (new JSON lines; new text as a further document; not for .gz). To add a file safely, "
+                        + "write it as NAME.part (or .tmp, .partial, a hidden .NAME) and rename it when complete: "
+                        + "such names are ignored."})
 public final class ProduceCommand extends ConfiguredCommand {
     private static final long STOP_TIMEOUT_SECONDS = 30;
 
@@ -46,6 +53,7 @@ public final class ProduceCommand extends ConfiguredCommand {
             .switchFlag("--no-spread", ProducerSettings.SPREAD, false)
             .flag("--format", ProducerSettings.INPUT_FORMAT, "auto|text|jsonl")
             .switchFlag("--follow", ProducerSettings.FOLLOW, true)
+            .flag("--max-document-bytes", ProducerSettings.MAX_DOCUMENT_BYTES, "BYTES")
             .flag("--epochs", ProducerSettings.EPOCHS, "N")
             .flag("--holdout", ProducerSettings.HOLDOUT, "FRACTION")
             .flag("--split", ProducerSettings.SPLIT, "train|eval")

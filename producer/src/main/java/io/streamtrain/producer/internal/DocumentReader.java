@@ -11,8 +11,12 @@ import java.io.BufferedInputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -26,15 +30,39 @@ import java.util.zip.GZIPInputStream;
  * Reads the documents of one source: gzip is undone when the name ends with .gz or the bytes start with the gzip
  * magic; then the whole source is one text document, or each line is a JSON object whose string {@code text} is
  * the document (other fields kept as metadata, {@code id} used as the document id when present). Bad input is
- * reported to the {@link BadInputLog} with source and line and skipped; good documents go on. Not thread-safe:
- * one reader per reading thread.
+ * reported to the {@link BadInputLog} with source and line and skipped; good documents go on. A document larger than
+ * the maximum (a JSON Lines line, or a text source, of more than {@code maxDocumentBytes}) is skipped the same way,
+ * without being held in memory. A file that grew after it was read can be read on from where the last read ended
+ * ({@link #readFrom}). Not thread-safe: one reader per reading thread.
  */
 public final class DocumentReader {
     private static final int GZIP_MAGIC_0 = 0x1f;
     private static final int GZIP_MAGIC_1 = 0x8b;
     private static final int SNIFF_BYTES = 4096;
 
+    /**
+     * Where a read of a source ended.
+     *
+     * @param endByte    bytes of the file read and used: where a read of what is appended later starts
+     * @param lines      lines read and used (JSON Lines): the number of the line before the next one
+     * @param format     the format the source was read as
+     * @param compressed whether it was gzip (appended data of which cannot be read on)
+     */
+    public record Result(long endByte, long lines, InputFormat format, boolean compressed) {
+        /** A source that could not be read to its end: not read on either. */
+        static Result unreadable(long lines, InputFormat format) {
+            return new Result(Long.MAX_VALUE, lines, format, true);
+        }
+
+        /** Whether what is appended to the file after this read can be read on from {@link #endByte()}. */
+        public boolean canReadOn() {
+            return !compressed && endByte != Long.MAX_VALUE;
+        }
+    }
+
     private final InputFormat format;
+    private final int maxDocumentBytes;
+    private final boolean holdIncompleteLastLine;
     private final BadInputLog log;
     private final LongConsumer bytesRead;
     private final BooleanSupplier stopRequested;
@@ -48,43 +76,86 @@ public final class DocumentReader {
      * @param stopRequested checked between documents: reading stops early when it turns true
      */
     public DocumentReader(InputFormat format, BadInputLog log, LongConsumer bytesRead, BooleanSupplier stopRequested) {
+        this(format, 0, false, log, bytesRead, stopRequested);
+    }
+
+    /**
+     * @param maxDocumentBytes       documents larger than this are skipped and reported; 0 = no limit
+     * @param holdIncompleteLastLine for files still being written: a JSON Lines last line without a line end that is
+     *                               not yet a whole JSON object is left for the next read, not reported
+     */
+    public DocumentReader(InputFormat format, int maxDocumentBytes, boolean holdIncompleteLastLine, BadInputLog log,
+                          LongConsumer bytesRead, BooleanSupplier stopRequested) {
         this.format = format;
+        this.maxDocumentBytes = maxDocumentBytes > 0 ? maxDocumentBytes : Integer.MAX_VALUE - 8;
+        this.holdIncompleteLastLine = holdIncompleteLastLine;
         this.log = log;
         this.bytesRead = bytesRead;
         this.stopRequested = stopRequested;
     }
 
     /** Reads every document of {@code source} into {@code sink}; {@code stdin} is read for {@code -} and not closed. */
-    public void read(InputSource source, InputStream stdin, Consumer<Document> sink) {
-        long[] line = {0};
-        try (InputStream raw = source.isStdin() ? new NonClosing(stdin) : Files.newInputStream(source.path());
-             InputStream in = decompressed(new Counting(raw, bytesRead), source.name())) {
-            InputFormat sourceFormat = format != InputFormat.AUTO ? format : InputFormat.fromName(source.name());
+    public Result read(InputSource source, InputStream stdin, Consumer<Document> sink) {
+        return read(source, stdin, null, sink);
+    }
+
+    /**
+     * Reads what was appended to the file {@code source} after the read that ended at {@code before}: the new lines
+     * of JSON Lines (numbered on from the lines before), or the new text of a text file as a further document.
+     */
+    public Result readFrom(InputSource source, Result before, Consumer<Document> sink) {
+        if (!before.canReadOn()) {
+            throw new IllegalArgumentException(source.name() + " cannot be read on (gzip, or unreadable)");
+        }
+        return read(source, null, before, sink);
+    }
+
+    private Result read(InputSource source, InputStream stdin, Result before, Consumer<Document> sink) {
+        long[] line = {before == null ? 0 : before.lines()};
+        long startByte = before == null ? 0 : before.endByte();
+        Result result = new Result(startByte, line[0], before == null ? format : before.format(), false);
+        try (InputStream raw = source.isStdin() ? new NonClosing(stdin) : open(source.path(), startByte);
+             Counting counted = new Counting(raw, bytesRead);
+             BufferedInputStream buffered = new BufferedInputStream(counted, 1 << 16);
+             InputStream in = before == null && isGzip(buffered, source.name())
+                     ? new BufferedInputStream(new GZIPInputStream(buffered, 1 << 16), 1 << 16) : buffered) {
+            boolean compressed = in != buffered;
+            InputFormat sourceFormat = before != null ? before.format()
+                    : format != InputFormat.AUTO ? format : InputFormat.fromName(source.name());
             if (sourceFormat == InputFormat.AUTO) {
                 sourceFormat = sniff(in);
             }
+            result = new Result(startByte, line[0], sourceFormat, compressed);
+            long used;
             if (sourceFormat == InputFormat.JSONL) {
-                readJsonLines(source.name(), in, sink, line);
+                used = readJsonLines(source.name(), in, sink, line, !compressed && holdIncompleteLastLine);
             } else {
-                readText(source.name(), in, sink);
+                used = readText(source.name(), in, sink, startByte);
             }
+            return new Result(compressed ? counted.total() : startByte + used, line[0], sourceFormat, compressed);
         } catch (IOException | UncheckedIOException e) { // a sink's own exceptions (e.g. Kafka) pass through
             log.report(BadInputKind.UNREADABLE_FILE, source.name(), line[0],
                     (line[0] > 0 ? "read stopped after this line: " : "") + e
                             + "; documents before it were kept, check the file (gunzip -t for .gz)");
+            return Result.unreadable(line[0], result.format());
         }
     }
 
-    private static InputStream decompressed(InputStream raw, String name) throws IOException {
-        BufferedInputStream in = new BufferedInputStream(raw, 1 << 16);
+    private static InputStream open(Path file, long fromByte) throws IOException {
+        if (fromByte == 0) {
+            return Files.newInputStream(file);
+        }
+        FileChannel channel = FileChannel.open(file);
+        channel.position(fromByte);
+        return Channels.newInputStream(channel);
+    }
+
+    private static boolean isGzip(BufferedInputStream in, String name) throws IOException {
         in.mark(2);
         int b0 = in.read();
         int b1 = in.read();
         in.reset();
-        if ((b0 == GZIP_MAGIC_0 && b1 == GZIP_MAGIC_1) || name.toLowerCase(Locale.ROOT).endsWith(".gz")) {
-            return new BufferedInputStream(new GZIPInputStream(in, 1 << 16), 1 << 16);
-        }
-        return in;
+        return (b0 == GZIP_MAGIC_0 && b1 == GZIP_MAGIC_1) || name.toLowerCase(Locale.ROOT).endsWith(".gz");
     }
 
     /** JSON Lines when the first character that is not whitespace (or a byte-order mark) is '{', else text. */
@@ -107,33 +178,71 @@ public final class DocumentReader {
         }
     }
 
-    private void readText(String source, InputStream in, Consumer<Document> sink) throws IOException {
-        byte[] bytes = in.readAllBytes();
+    /** Reads the text document that starts at {@code startByte} of the source; returns the bytes read. */
+    private long readText(String source, InputStream in, Consumer<Document> sink, long startByte) throws IOException {
+        byte[] bytes = in.readNBytes(maxDocumentBytes + 1);
+        if (bytes.length > maxDocumentBytes) {
+            long size = bytes.length + in.transferTo(OutputStream.nullOutputStream());
+            log.report(BadInputKind.DOCUMENT_TOO_LARGE, source, 0, (startByte > 0 ? "the text appended at byte "
+                    + startByte + " is " : "the file is ") + size + " bytes, more than " + maxDocumentBytes
+                    + " (max.document.bytes); raise max.document.bytes (0 = no limit) or split the file");
+            return size;
+        }
         String text;
         try {
             text = utf8.decode(bytes, 0, bytes.length);
         } catch (StrictUtf8.InvalidUtf8Exception e) {
             long line = 1 + countNewlines(bytes, e.byteOffset());
-            log.report(BadInputKind.INVALID_UTF8, source, line, "byte " + e.byteOffset()
+            log.report(BadInputKind.INVALID_UTF8, source, line, "byte " + (startByte + e.byteOffset())
                     + " of the file is not valid UTF-8; convert the file (e.g. iconv -f latin1 -t utf-8)");
-            return;
+            return bytes.length;
         }
         if (text.isBlank()) {
-            log.report(BadInputKind.EMPTY_DOCUMENT, source, 0, "the file holds no text (" + bytes.length + " bytes)");
-            return;
+            if (startByte == 0) { // appended blank space (a last line end) is nothing to report
+                log.report(BadInputKind.EMPTY_DOCUMENT, source, 0, "the file holds no text (" + bytes.length + " bytes)");
+            }
+            return bytes.length;
         }
-        sink.accept(new Document(source, source, 0, text, Map.of()));
+        String id = startByte == 0 ? source : source + "@" + startByte;
+        sink.accept(new Document(id, source, 0, text, Map.of()));
+        return bytes.length;
     }
 
-    private void readJsonLines(String source, InputStream in, Consumer<Document> sink, long[] line)
-            throws IOException {
-        ByteLineReader lines = new ByteLineReader(in);
+    /**
+     * Reads JSON Lines; {@code line[0]} is the number of the line before the first and, after, of the last used.
+     * Returns the bytes used: all, or up to a held last line.
+     */
+    private long readJsonLines(String source, InputStream in, Consumer<Document> sink, long[] line,
+                               boolean holdIncomplete) throws IOException {
+        ByteLineReader lines = new ByteLineReader(in, maxDocumentBytes);
+        long first = line[0];
         while (!stopRequested.getAsBoolean() && lines.next()) {
-            line[0] = lines.lineNumber();
-            Document document = parseLine(source, lines.lineNumber(), lines.bytes(), lines.length());
+            long number = first + lines.lineNumber();
+            if (lines.overflowed()) {
+                line[0] = number;
+                log.report(BadInputKind.DOCUMENT_TOO_LARGE, source, number, "the line is " + lines.fullLength()
+                        + " bytes, more than " + maxDocumentBytes + " (max.document.bytes); raise max.document.bytes"
+                        + " (0 = no limit) or split the document");
+                continue;
+            }
+            if (holdIncomplete && !lines.terminated() && !isWholeJson(lines.bytes(), lines.length())) {
+                return lines.lineStart(); // still being written: read again when the file grows
+            }
+            line[0] = number;
+            Document document = parseLine(source, number, lines.bytes(), lines.length());
             if (document != null) {
                 sink.accept(document);
             }
+        }
+        return lines.consumed();
+    }
+
+    private boolean isWholeJson(byte[] bytes, int length) {
+        try {
+            json.readTree(bytes, 0, length);
+            return true;
+        } catch (IOException e) {
+            return false;
         }
     }
 
@@ -210,9 +319,10 @@ public final class DocumentReader {
         return count;
     }
 
-    /** Reports the raw bytes read through it. */
+    /** Reports the raw bytes read through it, and counts them. */
     private static final class Counting extends FilterInputStream {
         private final LongConsumer bytesRead;
+        private long total;
 
         Counting(InputStream in, LongConsumer bytesRead) {
             super(in);
@@ -224,6 +334,7 @@ public final class DocumentReader {
             int b = in.read();
             if (b >= 0) {
                 bytesRead.accept(1);
+                total++;
             }
             return b;
         }
@@ -233,8 +344,13 @@ public final class DocumentReader {
             int n = in.read(b, off, len);
             if (n > 0) {
                 bytesRead.accept(n);
+                total += n;
             }
             return n;
+        }
+
+        long total() {
+            return total;
         }
     }
 

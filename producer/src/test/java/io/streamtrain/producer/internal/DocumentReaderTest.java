@@ -184,12 +184,62 @@ class DocumentReaderTest {
                         empty + " empty document", invalidText + ":2 invalid UTF-8", corrupt + " unreadable file"),
                 log.examples().stream().map(bad -> bad.location() + " " + bad.kind().description()).toList());
         assertEquals(Map.of(BadInputKind.INVALID_JSON, 2L, BadInputKind.MISSING_TEXT, 2L, BadInputKind.INVALID_UTF8, 2L,
-                BadInputKind.EMPTY_DOCUMENT, 2L, BadInputKind.UNREADABLE_FILE, 1L), log.counts());
+                BadInputKind.EMPTY_DOCUMENT, 2L, BadInputKind.UNREADABLE_FILE, 1L, BadInputKind.DOCUMENT_TOO_LARGE, 0L),
+                log.counts());
         assertEquals(9, printed.size(), "each bad input is printed");
         assertTrue(printed.get(0).startsWith("skipped " + lines + ":2: invalid JSON: Unexpected end-of-input")
                 && printed.get(0).endsWith(")") && !printed.get(0).contains("[Source"), printed.get(0));
         assertTrue(printed.get(2).startsWith("skipped " + lines + ":4: invalid UTF-8: byte 14 of the line"),
                 printed.get(2));
+    }
+
+    @Test
+    void shouldSkipADocumentLargerThanTheMaximumNamingFileAndLineAndReadTheRest() throws IOException {
+        String huge = "{\"text\": \"" + "w".repeat(5000) + "\"}";
+        Path lines = write("crawl.jsonl", "{\"text\": \"small\"}\n" + huge + "\n{\"text\": \"after\"}\n");
+        Path book = write("book.txt", "v".repeat(1001));
+        List<Document> documents = new ArrayList<>();
+        DocumentReader reader = new DocumentReader(InputFormat.AUTO, 1000, false, log, count -> {}, () -> false);
+
+        reader.read(InputSource.file(lines, Files.size(lines)), null, documents::add);
+        reader.read(InputSource.file(book, Files.size(book)), null, documents::add);
+
+        assertEquals(List.of("small", "after"), documents.stream().map(Document::text).toList());
+        assertEquals(3, documents.get(1).line(), "line numbers count the skipped line");
+        assertEquals(2L, log.counts().get(BadInputKind.DOCUMENT_TOO_LARGE));
+        assertEquals(new BadInput(BadInputKind.DOCUMENT_TOO_LARGE, lines.toString(), 2, "the line is "
+                + huge.length() + " bytes, more than 1000 (max.document.bytes); raise max.document.bytes (0 = no limit)"
+                + " or split the document"), log.examples().get(0));
+        assertTrue(printed.get(1).contains(book + ": document too large: the file is 1001 bytes, more than 1000"),
+                printed.toString());
+    }
+
+    @Test
+    void shouldReadOnFromWhereTheLastReadEndedWhenAFileGrows() throws IOException {
+        Path lines = write("live.jsonl", "{\"text\": \"one\"}\n{\"text\": \"tw");
+        Path text = write("live.txt", "first part. ");
+        List<Document> documents = new ArrayList<>();
+        DocumentReader reader = new DocumentReader(InputFormat.AUTO, 0, true, log, count -> {}, () -> false);
+
+        DocumentReader.Result linesRead = reader.read(InputSource.file(lines, 0), null, documents::add);
+        DocumentReader.Result textRead = reader.read(InputSource.file(text, 0), null, documents::add);
+        assertEquals(List.of("one", "first part. "), documents.stream().map(Document::text).toList());
+        assertEquals(new DocumentReader.Result(16, 1, InputFormat.JSONL, false), linesRead,
+                "the incomplete last line is left for later, not reported");
+        assertEquals(0, log.total(), printed.toString());
+
+        Files.writeString(lines, "o\"}\n{\"text\": \"three\"}", java.nio.file.StandardOpenOption.APPEND);
+        Files.writeString(text, "second part.", java.nio.file.StandardOpenOption.APPEND);
+        DocumentReader.Result linesReadOn = reader.readFrom(InputSource.file(lines, 0), linesRead, documents::add);
+        reader.readFrom(InputSource.file(text, 0), textRead, documents::add);
+
+        assertEquals(List.of("one", "first part. ", "two", "three", "second part."),
+                documents.stream().map(Document::text).toList());
+        assertEquals(List.of(1L, 0L, 2L, 3L, 0L), documents.stream().map(Document::line).toList());
+        assertEquals(text + "@12", documents.get(4).id(), "appended text is a further document");
+        assertEquals(new DocumentReader.Result(Files.size(lines), 3, InputFormat.JSONL, false), linesReadOn,
+                "a last line without a line end that is whole JSON is read");
+        assertEquals(0, log.total(), printed.toString());
     }
 
     @Test
