@@ -3,6 +3,7 @@ package io.streamtrain.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.streamtrain.broker.testing.TestKafka;
+import io.streamtrain.cuda.CudaDevice;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -16,6 +17,7 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 /**
  * {@code streamtrain train} as a user runs it, on the embedded broker: the step limit and the model come from
@@ -84,6 +86,18 @@ class TrainCommandTest {
         assertEquals(1, run.exitCode(), run.transcript());
         assertTrue(run.err().contains("there is no file " + vocabulary), run.transcript());
         assertFalse(run.transcript().contains("trainer configuration"), "a dump before the error:\n" + run.transcript());
+    }
+
+    @Test
+    void shouldFailAtOnceOnCudaWithoutAGpuLeavingNoRunDirectory() {
+        assumeFalse(CudaDevice.probe().available(), "this machine has a usable GPU");
+        List<String> words = new ArrayList<>(List.of("train", "--bootstrap-servers", broker.bootstrapServers(),
+                "--topic", TOPIC, "--backend", "cuda", "--application-id", "on-cuda",
+                "--run-dir", directory.resolve("on-cuda").toString()));
+        CommandLineRun run = CommandLineRun.of(words.toArray(String[]::new));
+        assertEquals(1, run.exitCode(), run.transcript());
+        assertTrue(run.err().contains("backend cuda requested but CUDA cannot be used"), run.transcript());
+        assertFalse(Files.exists(directory.resolve("on-cuda")), "an empty run directory left behind");
     }
 
     @Test

@@ -11,6 +11,7 @@ import io.streamtrain.model.cpu.CpuKernels;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /** Opens the backend a model lives in: {@code cpu}, {@code cuda}, or {@code auto} (CUDA when usable, else CPU). */
 public final class Backends {
@@ -36,11 +37,7 @@ public final class Backends {
                 return kernels;
             }
             case "cuda": {
-                CudaDevice device = CudaDevice.probe();
-                if (!device.available()) {
-                    throw new IllegalStateException("backend cuda requested but CUDA cannot be used: "
-                            + device.reason());
-                }
+                CudaDevice device = requireUsable(backend).orElseThrow();
                 Kernels kernels = CudaKernels.open();
                 log.println("backend: cuda (" + describe(device) + ")");
                 return kernels;
@@ -60,6 +57,23 @@ public final class Backends {
             default:
                 throw new IllegalArgumentException("unknown backend '" + backend + "': choose auto, cpu or cuda");
         }
+    }
+
+    /**
+     * Checks, before anything is started or written, that {@code backend} can be used: for {@code cuda}, that a usable
+     * CUDA device exists (then it is returned); {@code cpu} and {@code auto} always can.
+     *
+     * @throws IllegalStateException for {@code cuda} when no usable CUDA device exists, with the reason
+     */
+    public static Optional<CudaDevice> requireUsable(String backend) {
+        if (!backend.equals("cuda")) {
+            return Optional.empty();
+        }
+        CudaDevice device = CudaDevice.probe();
+        if (!device.available()) {
+            throw new IllegalStateException("backend cuda requested but CUDA cannot be used: " + device.reason());
+        }
+        return Optional.of(device);
     }
 
     /**

@@ -98,6 +98,7 @@ public final class ResidentModel implements AutoCloseable {
         Optional<Path> initFrom = config.initFrom().isEmpty() ? Optional.empty() : Optional.of(Path.of(config.initFrom()));
         GptConfig shape = ModelStart.shape(config, tokenizer, initFrom);
         String modelName = initFrom.map(Path::toString).orElse(config.model());
+        Backends.requireUsable(config.backend()); // before the run directory is made: no empty one left behind
         CheckpointStore store = new CheckpointStore(config.checkpointDir(), config.checkpointKeep());
         String holder = ModelStart.lockHolder();
         CheckpointStore.Lock lock = store.lock(holder);
