@@ -5,6 +5,9 @@ import kafka.server.KafkaRaftServer;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.utils.Time;
@@ -155,9 +158,11 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
             newTopics.add(new NewTopic(topic, partitions, (short) 1));
         }
         try (Admin admin = Admin.create(adminProperties(bootstrapServers))) {
+            List<String> created = new ArrayList<>();
             for (var entry : admin.createTopics(newTopics).values().entrySet()) {
                 try {
                     entry.getValue().get(30, TimeUnit.SECONDS);
+                    created.add(entry.getKey());
                 } catch (ExecutionException e) {
                     if (!(e.getCause() instanceof TopicExistsException)) {
                         throw new IllegalStateException("cannot create topic " + entry.getKey() + " on "
@@ -165,12 +170,47 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
                     }
                 }
             }
+            awaitLeaders(admin, created, partitions, Duration.ofSeconds(30));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while creating topics " + topics, e);
         } catch (java.util.concurrent.TimeoutException e) {
             throw new IllegalStateException("Kafka at " + bootstrapServers + " did not create topics " + topics
                     + " within 30 s: check that the broker is running and reachable", e);
+        }
+    }
+
+    /**
+     * Waits until the leader of every partition of these just-created topics serves requests. The controller
+     * acknowledges a new topic before its broker has taken the partitions' leadership; a producer that starts in
+     * between gets NOT_LEADER_OR_FOLLOWER, and an idempotent one could then stall on OUT_OF_ORDER_SEQUENCE_NUMBER
+     * (seen in a test that produced right after creating a 4-partition topic). Asking each partition's leader for its
+     * end offset is answered only once the broker leads it; the admin client retries until then.
+     */
+    public static void awaitLeaders(Admin admin, Collection<String> topics, int partitions, Duration timeout)
+            throws InterruptedException, java.util.concurrent.TimeoutException {
+        Map<TopicPartition, OffsetSpec> ends = new HashMap<>();
+        for (String topic : topics) {
+            for (int p = 0; p < partitions; p++) {
+                ends.put(new TopicPartition(topic, p), OffsetSpec.latest());
+            }
+        }
+        if (ends.isEmpty()) {
+            return;
+        }
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            try {
+                admin.listOffsets(ends).all().get(Math.max(1, (deadline - System.nanoTime()) / 1_000_000),
+                        TimeUnit.MILLISECONDS);
+                return;
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof RetriableException) || System.nanoTime() > deadline) {
+                    throw new IllegalStateException("the partitions of " + topics + " have no serving leader: "
+                            + rootMessage(e), e);
+                }
+                Thread.sleep(20);
+            }
         }
     }
 

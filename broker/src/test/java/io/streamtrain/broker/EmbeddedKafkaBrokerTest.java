@@ -2,6 +2,8 @@ package io.streamtrain.broker;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -17,6 +19,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -42,6 +45,24 @@ class EmbeddedKafkaBrokerTest {
                     "after a restart on the same address, the group goes on from its committed offset");
         }
         assertFalse(Files.exists(data), "a temporary broker deletes its data on close: " + data);
+    }
+
+    @Test
+    void shouldReturnFromCreateTopicsOnlyWhenEveryPartitionsLeaderServesRequests() throws Exception {
+        try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.startTemporary();
+             Admin noRetries = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers(),
+                     AdminClientConfig.RETRIES_CONFIG, 0))) {
+            for (int round = 0; round < 20; round++) {
+                String topic = "fresh-" + round;
+                broker.createTopics(List.of(topic), 4);
+                Map<TopicPartition, OffsetSpec> ends = new HashMap<>();
+                for (int p = 0; p < 4; p++) {
+                    ends.put(new TopicPartition(topic, p), OffsetSpec.latest());
+                }
+                // an admin that never retries: NOT_LEADER_OR_FOLLOWER or an unknown partition fails the call
+                assertEquals(4, noRetries.listOffsets(ends).all().get().size(), topic);
+            }
+        }
     }
 
     @Test

@@ -134,6 +134,7 @@ public final class TestKafka implements AutoCloseable, BeforeAllCallback, AfterA
     public void createTopic(String topic, int partitions, Map<String, String> configs) throws Exception {
         try (Admin admin = admin()) {
             admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1).configs(configs))).all().get();
+            EmbeddedKafkaBroker.awaitLeaders(admin, List.of(topic), partitions, Duration.ofSeconds(30));
         }
     }
 
