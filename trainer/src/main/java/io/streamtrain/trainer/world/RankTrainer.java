@@ -292,7 +292,7 @@ public final class RankTrainer implements AutoCloseable {
         Map<String, String> worldEntries = new LinkedHashMap<>();
         worldEntries.put(WORLD_SIZE_KEY, Integer.toString(worldSize));
         worldEntries.put(WORLD_GENERATION_KEY, Long.toString(world.world().generation()));
-        RunLedger whole = ledger.world(runId, parts, worldEntries);
+        RunLedger whole = ledger.world(runId, parts, worldEntries, log::println);
         try {
             Path path = checkpoints.write(gpt.checkpoint(identity, whole.toMetadata()));
             log.println("checkpoint of step " + gpt.step() + " written to " + path + " (" + whole.batchesTrained()

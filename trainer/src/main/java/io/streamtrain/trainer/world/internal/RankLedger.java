@@ -7,7 +7,6 @@ import java.io.StringReader;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
 import java.time.Instant;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,18 +14,30 @@ import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.Consumer;
 import org.apache.kafka.common.TopicPartition;
 
 /**
  * A rank's ledger: the world's checkpoint it restored, then its own changes (the offsets of its partitions, the
  * checksums of the datasets it trained, its dead-letter positions, its batch and token counts). At a checkpoint every
  * rank sends {@link #part} to rank 0, which merges them into the {@link #world world's ledger}.
+ *
+ * <p>A dataset's order checksum is kept per dataset name, so it holds only when one rank trains the dataset: a name
+ * the parts of two ranks both carry (records of one dataset name produced into partitions of different ranks, not
+ * through {@code produce}, which names the shards {@code <dataset>@<p>}) keeps the checksum of the highest of those
+ * ranks, and {@link #world} says so once per dataset, naming the ranks, their partitions and the fix.
  */
 public final class RankLedger {
     private final RunningLedger ledger;
     private final long restoredBatches;
     private final long restoredTokens;
-    private final Set<String> touched = new HashSet<>();
+    /** Part key of the partitions a rank trained a dataset from: {@code dataset.partitions.<dataset>}. */
+    static final String DATASET_PARTITIONS_KEY_PREFIX = "dataset.partitions.";
+    /** The datasets this rank trained since the restore, with the partitions they came from. */
+    private final Map<String, Set<String>> touched = new TreeMap<>();
+    /** The datasets {@link #world} already warned about. */
+    private final Set<String> warned = new TreeSet<>();
 
     public RankLedger(RunLedger restored) {
         this.ledger = new RunningLedger(restored);
@@ -46,7 +57,7 @@ public final class RankLedger {
     /** The record at {@code offset}, batch {@code sequence} of {@code dataset}, was applied. */
     public void applied(TopicPartition partition, long offset, String dataset, long sequence, long tokens) {
         ledger.applied(partition, offset, dataset, sequence, tokens);
-        touched.add(dataset);
+        touched.computeIfAbsent(dataset, d -> new TreeSet<>()).add(partition.toString());
     }
 
     /** The record at {@code offset} was sent to the dead-letter topic, which now ends at {@code positions}. */
@@ -61,10 +72,13 @@ public final class RankLedger {
             ledger.offset(partition).ifPresent(offset -> offsets.put(partition, offset));
         }
         Map<String, Long> sums = new TreeMap<>(ledger.batchChecksums());
-        sums.keySet().retainAll(touched);
+        sums.keySet().retainAll(touched.keySet());
+        Map<String, String> datasetPartitions = new LinkedHashMap<>();
+        touched.forEach((dataset, from) ->
+                datasetPartitions.put(DATASET_PARTITIONS_KEY_PREFIX + dataset, String.join(",", from)));
         RunLedger part = new RunLedger("", Optional.empty(), ledger.batchesTrained() - restoredBatches,
                 ledger.tokensTrained() - restoredTokens, offsets, sums, ledger.deadLetterPositions(), Map.of(),
-                Map.of());
+                datasetPartitions);
         Properties properties = new Properties();
         properties.putAll(part.toMetadata());
         StringWriter text = new StringWriter();
@@ -78,25 +92,52 @@ public final class RankLedger {
 
     /**
      * The world's ledger at a step boundary, on rank 0: the restored one, every rank's {@link #part} over it (the
-     * largest next offset of each dead-letter partition), the counts summed; {@code world} entries added.
+     * largest next offset of each dead-letter partition), the counts summed; {@code world} entries added. {@code parts}
+     * are by rank. A dataset trained by more than one rank keeps the checksum of the highest of them; {@code warn}
+     * gets, once per such dataset, what that means and how to avoid it.
      */
-    public RunLedger world(String runId, List<String> parts, Map<String, String> world) {
+    public RunLedger world(String runId, List<String> parts, Map<String, String> world, Consumer<String> warn) {
         Map<TopicPartition, Long> offsets = new TreeMap<>(RunLedger.PARTITION_ORDER);
         offsets.putAll(ledger.offsets());
         Map<String, Long> sums = new TreeMap<>(ledger.batchChecksums());
         Map<Integer, Long> letters = new TreeMap<>(ledger.deadLetterPositions());
         long batches = restoredBatches;
         long tokens = restoredTokens;
-        for (String text : parts) {
-            RunLedger rank = parse(text);
+        Map<String, TreeMap<Integer, String>> trainedBy = new TreeMap<>(); // dataset -> rank -> its partitions
+        for (int r = 0; r < parts.size(); r++) {
+            RunLedger rank = parse(parts.get(r));
+            int index = r;
+            rank.other().forEach((key, from) -> {
+                if (key.startsWith(DATASET_PARTITIONS_KEY_PREFIX)) {
+                    trainedBy.computeIfAbsent(key.substring(DATASET_PARTITIONS_KEY_PREFIX.length()),
+                            d -> new TreeMap<>()).put(index, from);
+                }
+            });
             offsets.putAll(rank.offsets());
             sums.putAll(rank.batchChecksums());
             rank.deadLetterPositions().forEach((p, next) -> letters.merge(p, next, Math::max));
             batches += rank.batchesTrained();
             tokens += rank.tokensTrained();
         }
+        trainedBy.forEach((dataset, ranks) -> {
+            if (ranks.size() > 1 && warned.add(dataset)) {
+                warn.accept(sharedDataset(dataset, ranks));
+            }
+        });
         return new RunLedger(runId, Optional.of(Instant.now()), batches, tokens, offsets, sums, letters, Map.of(),
                 world);
+    }
+
+    private static String sharedDataset(String dataset, TreeMap<Integer, String> ranks) {
+        StringBuilder who = new StringBuilder();
+        ranks.forEach((rank, from) -> who.append(who.isEmpty() ? "" : ", ").append("rank ").append(rank)
+                .append(" (").append(from).append(')'));
+        return "warning: dataset '" + dataset + "' is trained by " + ranks.size() + " ranks: " + who
+                + "; a dataset's order checksum is kept per dataset name, so the checkpoint keeps the one of rank "
+                + ranks.lastKey() + " and the batches of the other ranks are not in it"
+                + " (the offsets, hence exactly-once, are not affected). Produce the dataset with 'streamtrain"
+                + " produce', which spreads it over the partitions as the shards '" + dataset + "@<partition>', or"
+                + " give the records of each partition a dataset name of their own";
     }
 
     private static RunLedger parse(String text) {
