@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.streamtrain.model.IntTensor;
+import static io.streamtrain.cuda.DeviceArrays.random;
+import static io.streamtrain.cuda.DeviceArrays.upload;
+import static io.streamtrain.cuda.DeviceArrays.download;
+
 import io.streamtrain.model.Kernels;
 import io.streamtrain.model.Tensor;
 import io.streamtrain.model.cpu.CpuKernels;
@@ -28,26 +32,6 @@ class CudaBf16CopiesTest {
     private static final int C = 64;
     private static final int OC = 40;
 
-    private static float[] random(Random random, long n) {
-        float[] x = new float[Math.toIntExact(n)];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = random.nextFloat() * 2 - 1;
-        }
-        return x;
-    }
-
-    private static Tensor tensor(Kernels k, float[] host) {
-        Tensor t = k.allocate(host.length);
-        k.write(t, host, 0);
-        return t;
-    }
-
-    private static float[] read(Kernels k, Tensor t) {
-        float[] host = new float[Math.toIntExact(t.size())];
-        k.read(host, 0, t);
-        return host;
-    }
-
     /** The same calls on both backends, each followed by a product that reads x; the products' outputs, in order. */
     private static final class Script {
         private final Kernels k;
@@ -67,20 +51,20 @@ class CudaBf16CopiesTest {
         Script then(Consumer<Kernels> write) {
             write.accept(k);
             k.matmulForward(out, x, weight, null, N, C, OC);
-            products.add(read(k, out));
+            products.add(download(k, out));
             return this;
         }
     }
 
     private static List<float[]> everyKindOfWrite(Kernels k, Random random) {
-        Tensor x = tensor(k, random(random, (long) N * C));
-        Tensor weight = tensor(k, random(random, (long) OC * C));
-        Tensor a = tensor(k, random(random, (long) N * C));
-        Tensor b = tensor(k, random(random, (long) N * C));
+        Tensor x = upload(k, random(random, (long) N * C));
+        Tensor weight = upload(k, random(random, (long) OC * C));
+        Tensor a = upload(k, random(random, (long) N * C));
+        Tensor b = upload(k, random(random, (long) N * C));
         Tensor mean = k.allocate(N);
         Tensor rstd = k.allocate(N);
-        Tensor lnWeight = tensor(k, random(random, C));
-        Tensor lnBias = tensor(k, random(random, C));
+        Tensor lnWeight = upload(k, random(random, C));
+        Tensor lnBias = upload(k, random(random, C));
         float[] host = random(random, (long) N * C);
         Script script = new Script(k, x, weight);
         return script.then(kk -> { })
@@ -92,8 +76,8 @@ class CudaBf16CopiesTest {
                 .then(kk -> kk.residualForward(x, a, b, N * C))
                 .then(kk -> kk.geluBackward(x, b, a, N * C))
                 .then(kk -> kk.layernormBackward(x, kk.allocate(C), kk.allocate(C), b, a, lnWeight, mean, rstd, N, C))
-                .then(kk -> kk.matmulBackward(x, kk.allocate((long) OC * C), null, tensor(kk, random(random, (long) N * OC)),
-                        a, tensor(kk, random(random, (long) OC * C)), N, C, OC))
+                .then(kk -> kk.matmulBackward(x, kk.allocate((long) OC * C), null, upload(kk, random(random, (long) N * OC)),
+                        a, upload(kk, random(random, (long) OC * C)), N, C, OC))
                 .products;
     }
 
@@ -115,15 +99,15 @@ class CudaBf16CopiesTest {
     /** Products of x (inp) and of a weight that is a view of a flat parameter buffer, through AdamW steps. */
     private static List<float[]> parameterWrites(Kernels k, Random random) {
         long size = 3L * OC * C;
-        Tensor params = tensor(k, random(random, size));
+        Tensor params = upload(k, random(random, size));
         Tensor weight = params.slice((long) OC * C, (long) OC * C);  // a view, as the model's weights are
         Tensor m = k.allocate(size);
         Tensor v = k.allocate(size);
-        Tensor grads = tensor(k, random(random, size));
-        Tensor norm = tensor(k, new float[] {1.0f});
-        Tensor nan = tensor(k, new float[] {Float.NaN});
+        Tensor grads = upload(k, random(random, size));
+        Tensor norm = upload(k, new float[] {1.0f});
+        Tensor nan = upload(k, new float[] {Float.NaN});
         float[] host = random(random, size);
-        Tensor x = tensor(k, random(random, (long) N * C));
+        Tensor x = upload(k, random(random, (long) N * C));
         Script script = new Script(k, x, weight);
         return script.then(kk -> { })
                 .then(kk -> kk.adamw(params, m, v, grads, norm, size, size, 0.05f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1))
@@ -158,17 +142,17 @@ class CudaBf16CopiesTest {
     private static void assertProducersCopyIsTheConversion(CudaKernels gpu, String producer, Tensor x, int columns,
                                                            Runnable produce) {
         Random random = new Random(13);
-        Tensor weight = tensor(gpu, random(random, (long) OC * columns));
+        Tensor weight = upload(gpu, random(random, (long) OC * columns));
         Tensor out = gpu.allocate((long) N * OC);
         long copies = gpu.bf16CopyBytes();
         produce.run();
         gpu.matmulForward(out, x, weight, null, N, columns, OC);
-        float[] converted = read(gpu, out);
+        float[] converted = download(gpu, out);
         assertTrue(gpu.bf16CopyBytes() > copies, producer + ": the product made no bf16 copy of its operand");
         gpu.fill(out, Float.NaN);
         produce.run();
         gpu.matmulForward(out, x, weight, null, N, columns, OC);
-        assertArrayEquals(converted, read(gpu, out), producer + "'s bf16 copy differs from the conversion's");
+        assertArrayEquals(converted, download(gpu, out), producer + "'s bf16 copy differs from the conversion's");
     }
 
     @Test
@@ -177,10 +161,10 @@ class CudaBf16CopiesTest {
             gpu.pipelinedMatmulThreshold(0);
             Random random = new Random(14);
             float[] dinp0 = random(random, (long) N * C);
-            Tensor a = tensor(gpu, random(random, (long) N * C));
-            Tensor b = tensor(gpu, random(random, (long) N * C));
-            Tensor lnWeight = tensor(gpu, random(random, C));
-            Tensor lnBias = tensor(gpu, random(random, C));
+            Tensor a = upload(gpu, random(random, (long) N * C));
+            Tensor b = upload(gpu, random(random, (long) N * C));
+            Tensor lnWeight = upload(gpu, random(random, C));
+            Tensor lnBias = upload(gpu, random(random, C));
             Tensor mean = gpu.allocate(N);
             Tensor rstd = gpu.allocate(N);
             Tensor x1 = gpu.allocate((long) N * C);
@@ -199,7 +183,7 @@ class CudaBf16CopiesTest {
             });
             int V = 150;
             int Vp = 160;
-            Tensor logits = tensor(gpu, random(random, (long) N * Vp));
+            Tensor logits = upload(gpu, random(random, (long) N * Vp));
             int[] ids = new int[N];
             for (int i = 0; i < N; i++) {
                 ids[i] = random.nextInt(V);
@@ -219,19 +203,19 @@ class CudaBf16CopiesTest {
             gpu.pipelinedMatmulThreshold(0);
             Random random = new Random(15);
             long size = 2L * OC * C;
-            Tensor params = tensor(gpu, random(random, size));
+            Tensor params = upload(gpu, random(random, size));
             Tensor weight = params.slice((long) OC * C, (long) OC * C);
-            Tensor x = tensor(gpu, random(random, (long) N * C));
+            Tensor x = upload(gpu, random(random, (long) N * C));
             Tensor out = gpu.allocate((long) N * OC);
             gpu.matmulForward(out, x, weight, null, N, C, OC);  // asks for a copy of the weight: AdamW keeps one now
-            gpu.adamw(params, gpu.allocate(size), gpu.allocate(size), tensor(gpu, random(random, size)),
-                    tensor(gpu, new float[] {1.0f}), size, size, 0.05f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1);
+            gpu.adamw(params, gpu.allocate(size), gpu.allocate(size), upload(gpu, random(random, size)),
+                    upload(gpu, new float[] {1.0f}), size, size, 0.05f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1);
             gpu.matmulForward(out, x, weight, null, N, C, OC);
-            float[] fromAdamw = read(gpu, out);
+            float[] fromAdamw = download(gpu, out);
             Tensor separate = gpu.allocate((long) OC * C);
             gpu.copy(separate, weight);  // a tensor without a copy: converted
             gpu.matmulForward(out, x, separate, null, N, C, OC);
-            assertArrayEquals(read(gpu, out), fromAdamw, "AdamW's bf16 copy of the weights differs from the conversion's");
+            assertArrayEquals(download(gpu, out), fromAdamw, "AdamW's bf16 copy of the weights differs from the conversion's");
         }
     }
 }

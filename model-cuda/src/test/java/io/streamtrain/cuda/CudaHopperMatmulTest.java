@@ -3,6 +3,10 @@ package io.streamtrain.cuda;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import static io.streamtrain.cuda.DeviceArrays.random;
+import static io.streamtrain.cuda.DeviceArrays.upload;
+import static io.streamtrain.cuda.DeviceArrays.download;
+
 import io.streamtrain.model.Kernels;
 import io.streamtrain.model.Tensor;
 import io.streamtrain.model.cpu.CpuKernels;
@@ -20,42 +24,22 @@ class CudaHopperMatmulTest {
     /** bf16 operands: 8 bits of mantissa, averaged over K (CudaKernelsCompatibilityTest says more). */
     private static final double TOLERANCE = 1e-2;
 
-    private static float[] random(Random random, long n) {
-        float[] x = new float[Math.toIntExact(n)];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = random.nextFloat() * 2 - 1;
-        }
-        return x;
-    }
-
-    private static Tensor tensor(Kernels k, float[] host) {
-        Tensor t = k.allocate(host.length);
-        k.write(t, host, 0);
-        return t;
-    }
-
-    private static float[] read(Kernels k, Tensor t, long n) {
-        float[] host = new float[Math.toIntExact(n)];
-        k.read(host, 0, t);
-        return host;
-    }
-
     /** Forward out, dinp, dweight, dbias of one linear layer on {@code k}. */
     private static float[][] layer(Kernels k, float[] inp, float[] weight, float[] bias, float[] dout, float[] dinp0,
                                    float[] dweight0, int N, int C, int OC) {
         float[] nan = new float[N * OC];
         java.util.Arrays.fill(nan, Float.NaN);
-        Tensor out = tensor(k, nan);
-        Tensor in = tensor(k, inp);
-        Tensor w = tensor(k, weight);
-        Tensor b = tensor(k, bias);
+        Tensor out = upload(k, nan);
+        Tensor in = upload(k, inp);
+        Tensor w = upload(k, weight);
+        Tensor b = upload(k, bias);
         k.matmulForward(out, in, w, b, N, C, OC);
-        Tensor dinp = tensor(k, dinp0);
-        Tensor dweight = tensor(k, dweight0);
-        Tensor dbias = tensor(k, new float[OC]);
-        k.matmulBackward(dinp, dweight, dbias, tensor(k, dout), in, w, N, C, OC);
-        return new float[][] {read(k, out, (long) N * OC), read(k, dinp, (long) N * C), read(k, dweight, (long) OC * C),
-                read(k, dbias, OC)};
+        Tensor dinp = upload(k, dinp0);
+        Tensor dweight = upload(k, dweight0);
+        Tensor dbias = upload(k, new float[OC]);
+        k.matmulBackward(dinp, dweight, dbias, upload(k, dout), in, w, N, C, OC);
+        return new float[][] {download(k, out, (long) N * OC), download(k, dinp, (long) N * C), download(k, dweight, (long) OC * C),
+                download(k, dbias, OC)};
     }
 
     @Test

@@ -2,6 +2,9 @@ package io.streamtrain.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import static io.streamtrain.cuda.DeviceArrays.random;
+import static io.streamtrain.cuda.DeviceArrays.upload;
+
 import io.streamtrain.model.Kernels;
 import io.streamtrain.model.Tensor;
 import io.streamtrain.model.cpu.CpuKernels;
@@ -16,14 +19,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
  */
 @ExtendWith(RequiresCudaDevice.class)
 class CudaWideShapesTest {
-
-    private static float[] random(Random random, int n) {
-        float[] x = new float[n];
-        for (int i = 0; i < n; i++) {
-            x[i] = random.nextFloat() * 2 - 1;
-        }
-        return x;
-    }
 
     private static float[] run(Kernels k, float[] qkv, float[] dout, float[] dqkv0, int B, int T, int C, int NH,
                                boolean backward) {
@@ -92,12 +87,6 @@ class CudaWideShapesTest {
                 assertTrue(error < 1e-4, names[i] + " relative error " + error);
             }
         }
-    }
-
-    private static Tensor upload(Kernels k, float[] host) {
-        Tensor t = k.allocate(host.length);
-        k.write(t, host, 0);
-        return t;
     }
 
     private static float[][] layernorm(Kernels k, float[] dout, float[] inp, float[] weight, float[] bias,
