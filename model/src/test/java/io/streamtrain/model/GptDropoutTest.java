@@ -35,11 +35,7 @@ class GptDropoutTest {
     }
 
     private static int[] batch(int shift) {
-        int[] tokens = new int[B * (T + 1)];
-        for (int i = 0; i < tokens.length; i++) {
-            tokens[i] = (i * 7 + shift) % 11 + 3;
-        }
-        return tokens;
+        return PatternRows.repeating(B, T, shift);
     }
 
     @Test

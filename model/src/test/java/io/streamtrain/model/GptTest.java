@@ -32,13 +32,8 @@ class GptTest {
         return Gpt.initialize(CONFIG, new CpuKernels(2), OPTIONS, seed);
     }
 
-    /** A batch (B, T+1) that repeats a short pattern, so that a few steps teach the model something. */
     private static int[] batch(int shift) {
-        int[] tokens = new int[B * (T + 1)];
-        for (int i = 0; i < tokens.length; i++) {
-            tokens[i] = (i * 7 + shift) % 11 + 3;
-        }
-        return tokens;
+        return PatternRows.repeating(B, T, shift);
     }
 
     @Test

@@ -18,4 +18,13 @@ public final class PatternRows {
         }
         return tokens;
     }
+
+    /** A batch (rows, T+1) that repeats a short pattern (ids in [3, 14)), so that a few steps teach a model something. */
+    public static int[] repeating(int rows, int T, int shift) {
+        int[] tokens = new int[rows * (T + 1)];
+        for (int i = 0; i < tokens.length; i++) {
+            tokens[i] = (i * 7 + shift) % 11 + 3;
+        }
+        return tokens;
+    }
 }
