@@ -68,8 +68,9 @@ public final class BenchCommand extends ConfiguredCommand {
                     .define(VOCABULARY_SIZE, Type.INT, 8192, Range.atLeast(1), Importance.HIGH, "Vocabulary size V.")
                     .define(TrainerConfig.BATCH_ROWS, Type.INT, 16, Range.atLeast(1), Importance.HIGH, "Rows B per step.")
                     .define(STEPS, Type.INT, 10, Range.atLeast(1), Importance.HIGH, "Timed steps.")
-                    .define(WARMUP_STEPS, Type.INT, 2, Range.atLeast(0), Importance.MEDIUM,
-                            "Untimed steps first: JIT, first-call allocations.")
+                    .define(WARMUP_STEPS, Type.INT, 3, Range.atLeast(0), Importance.MEDIUM,
+                            "Untimed steps first: JIT, first-call allocations, and the CUDA step's graph captures "
+                                    + "(its kernels settle at the third step).")
                     .define(TrainerConfig.REPLICAS, Type.INT, null, Definitions.nullOr(Range.between(1, 64)),
                             Importance.MEDIUM, "Train N model replicas data-parallel in this process: GPUs 0..N-1 "
                                     + "(gradients all-reduced by NCCL, found as README says) or, with backend cpu, N CPU "
