@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fills .device-carry/ (ignored by git) with everything the GPU machine needs, within the device tool's 64 MiB:
 #   jre.tar.xz    a jlink'd Java runtime (../shared/tools/device-runtime.sh), about 28 MB
-#   lib.tar.xz    the CLI jar and its runtime class path, model-cuda's test classes and the JUnit console launcher;
+#   lib.tar.xz    the CLI jar and its runtime class path, model-cuda's test classes, the trainer's test classes
+#                 (trainer-tests.jar, off the CLI's class path) and the JUnit console launcher;
 #                 natives cut to linux-x86_64 (JCuda: the driver library only), no RocksDB, no PDF export; the jars
 #                 are re-stored uncompressed so that xz compresses across them (unpacks to lib/ and cli/)
 #   torch_gpt_bench.py   the PyTorch reference, copied unchanged
@@ -27,6 +28,8 @@ rm -f "$stage"/lib/pdfbox-*.jar "$stage"/lib/fontbox-*.jar "$stage"/lib/graphics
 cp model/target/streamtrain-model-*-tests.jar "$stage/lib/"
 jar cf "$stage/lib/streamtrain-model-cuda-tests.jar" -C model-cuda/target/test-classes .
 cp model-cuda/target/device-carry/junit-platform-console-standalone.jar "$stage/junit-platform-console-standalone.jar"
+# the trainer's test classes (its GPU tests: CollectiveWatchdogNcclTest, ...), kept off the CLI's class path lib/*
+jar cf "$stage/trainer-tests.jar" -C trainer/target/test-classes .
 python3 - "$stage" <<'PY'
 import sys, zipfile, pathlib
 # Keep linux-x86_64 natives only, and store entries uncompressed (xz then compresses the whole folder far better).
@@ -50,8 +53,8 @@ for jar in pathlib.Path(sys.argv[1]).rglob("*.jar"):
             info.compress_type = zipfile.ZIP_STORED
             dst.writestr(info, data)
 PY
-tar -C "$stage" -cJf "$carry/lib.tar.xz" lib cli junit-platform-console-standalone.jar
+tar -C "$stage" -cJf "$carry/lib.tar.xz" lib cli junit-platform-console-standalone.jar trainer-tests.jar
 cp "$shared/anchors/torch_gpt_bench.py" "$carry/torch_gpt_bench.py"
 cp "$shared/data/tinyshakespeare.txt" "$carry/tinyshakespeare.txt"
-rm -rf "$carry/lib" "$carry/cli" "$carry/junit-platform-console-standalone.jar"
+rm -rf "$carry/lib" "$carry/cli" "$carry/junit-platform-console-standalone.jar" "$carry/trainer-tests.jar"
 du -sh "$carry"; ls -l "$carry"

@@ -24,7 +24,8 @@ import java.util.Set;
  * search ({@code LD_LIBRARY_PATH}, the ld.so cache); the CUDA installation ({@code $CUDA_HOME},
  * {@code /usr/local/cuda}); the system library folders; conda ({@code $CONDA_PREFIX}, {@code /opt/conda}); and the
  * NCCL that PyTorch installs ({@code nvidia/nccl/lib} and {@code torch/lib} in the site-packages of
- * {@code $VIRTUAL_ENV}, {@code $CONDA_PREFIX}, {@code /usr}, {@code /usr/local}, {@code ~/.local}).
+ * {@code $VIRTUAL_ENV}, {@code $CONDA_PREFIX}, {@code /usr}, {@code /usr/local}, {@code ~/.local}, and of the folder
+ * above each {@code bin} on the {@code PATH}: a virtual environment whose {@code python3} is the one on the PATH).
  */
 public final class Nccl {
     /** The environment variable that names the NCCL library file. */
@@ -136,6 +137,16 @@ public final class Nccl {
         if (home != null && !home.isBlank()) {
             pythonRoots.add(Path.of(home, ".local"));
         }
+        String path = env.get("PATH");
+        if (path != null) {
+            for (String folder : path.split(":")) {
+                Path bin = Path.of(folder.isBlank() ? "." : folder);
+                if (bin.getFileName() != null && bin.getFileName().toString().equals("bin") && bin.getParent() != null
+                        && !pythonRoots.contains(bin.getParent())) {
+                    pythonRoots.add(bin.getParent()); // a virtual environment whose bin is on the PATH
+                }
+            }
+        }
         for (Path root : pythonRoots) {
             for (Path python : children(root.resolve("lib"), "python3*")) {
                 for (String packages : List.of("site-packages", "dist-packages")) {
@@ -175,6 +186,19 @@ public final class Nccl {
         return version >= 10000
                 ? version / 10000 + "." + version / 100 % 100 + "." + version % 100
                 : version / 1000 + "." + version / 100 % 10 + "." + version % 100;
+    }
+
+    /**
+     * Refuses an NCCL older than 2.14: a rank of a world starts its communicator without blocking
+     * ({@code ncclCommInitRankConfig}, {@code blocking = 0}) so that a peer that never comes cannot hold it for ever.
+     */
+    void requireNonBlockingCommunicators() {
+        if (version < NcclLibrary.NonBlockingConfig.LAYOUT_VERSION) {
+            throw new NcclUnavailableException("NCCL " + version() + " from " + location + " is older than 2.14, the"
+                    + " first with non-blocking communicators, which a rank of a world needs to bound its start;"
+                    + " install NCCL 2.14 or newer (the libnccl2 package, or pip install nvidia-nccl-cu12) and name it"
+                    + " with " + ENVIRONMENT + "=/path/to/" + SONAME);
+        }
     }
 
     /** A new {@code ncclUniqueId} (128 bytes): rank 0 makes it, every rank of the world gets it (the rendezvous). */

@@ -6,9 +6,11 @@ import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.PointerByReference;
 import io.streamtrain.cuda.internal.CudaTensor;
 import io.streamtrain.cuda.internal.NcclLibrary;
+import io.streamtrain.cuda.internal.NcclStateWait;
 import io.streamtrain.model.GradientReducer;
 import io.streamtrain.model.Kernels;
 import io.streamtrain.model.Tensor;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -25,23 +27,28 @@ import java.util.Objects;
  * {@link Nccl#uniqueId}. Close every reducer (then the kernels); {@link #abort} stops a world whose peer died.
  */
 public final class NcclReducer implements GradientReducer, AutoCloseable {
+    // ncclCommInitAll's communicators block: their calls never return ncclInProgress
+    private static final int INVALID_USAGE = 5; // ncclInvalidUsage
+    private static final Duration BLOCKING = Duration.ofDays(1);
     private final Nccl nccl;
     private final CudaKernels kernels;
     private final Pointer comm;
     private final int rank;
     private final int worldSize;
+    private final Duration timeout; // the longest wait for a non-blocking call (initRank's communicators)
     // the pointers of the last buffer and of the stream: made once, so a step allocates nothing
     private long bufferAddress;
     private Pointer buffer;
     private Pointer stream;
     private boolean closed;
 
-    private NcclReducer(Nccl nccl, CudaKernels kernels, Pointer comm, int rank, int worldSize) {
+    private NcclReducer(Nccl nccl, CudaKernels kernels, Pointer comm, int rank, int worldSize, Duration timeout) {
         this.nccl = nccl;
         this.kernels = kernels;
         this.comm = comm;
         this.rank = rank;
         this.worldSize = worldSize;
+        this.timeout = timeout;
     }
 
     /**
@@ -69,16 +76,23 @@ public final class NcclReducer implements GradientReducer, AutoCloseable {
         nccl.check(nccl.library().ncclCommInitAll(comms, n, devices), "creating a world of " + n + " GPUs");
         List<NcclReducer> reducers = new ArrayList<>(n);
         for (int r = 0; r < n; r++) {
-            reducers.add(new NcclReducer(nccl, kernels.get(r), comms.getPointer(8L * r), r, n));
+            reducers.add(new NcclReducer(nccl, kernels.get(r), comms.getPointer(8L * r), r, n, BLOCKING));
         }
         return List.copyOf(reducers);
     }
 
     /**
-     * This process's rank of a world of {@code worldSize} ({@code ncclCommInitRank}): blocks until every rank has
-     * joined with the same {@code uniqueId}.
+     * This process's rank of a world of {@code worldSize}, all ranks given the same {@code uniqueId}: waits until every
+     * rank has joined, at most {@code timeout}. NCCL's initialisation runs without blocking
+     * ({@code ncclCommInitRankConfig} with {@code blocking = 0}; NCCL 2.14 or newer) while this thread reads its state;
+     * past {@code timeout} the communicator is aborted ({@code ncclCommAbort}), so a rank that died between the
+     * rendezvous and the end of the initialisation cannot hold the others for ever.
+     *
+     * @throws IllegalStateException naming the rank, the world size and the phase when the world was not made in time
+     *                               or NCCL failed making it
      */
-    public static NcclReducer initRank(Nccl nccl, CudaKernels kernels, byte[] uniqueId, int worldSize, int rank) {
+    public static NcclReducer initRank(Nccl nccl, CudaKernels kernels, byte[] uniqueId, int worldSize, int rank,
+                                       Duration timeout) {
         Objects.requireNonNull(nccl, "nccl");
         if (uniqueId.length != NcclLibrary.UNIQUE_ID_BYTES) {
             throw new IllegalArgumentException("an NCCL unique id has " + NcclLibrary.UNIQUE_ID_BYTES + " bytes, got "
@@ -87,13 +101,51 @@ public final class NcclReducer implements GradientReducer, AutoCloseable {
         if (worldSize <= 0 || rank < 0 || rank >= worldSize) {
             throw new IllegalArgumentException("rank " + rank + " is not in a world of " + worldSize);
         }
-        kernels.enterForCollective("ncclCommInitRank");
+        if (timeout.isNegative() || timeout.isZero()) {
+            throw new IllegalArgumentException("the timeout of NCCL's initialisation must be positive, got " + timeout);
+        }
+        nccl.requireNonBlockingCommunicators();
+        kernels.enterForCollective("ncclCommInitRankConfig");
         NcclLibrary.UniqueId id = new NcclLibrary.UniqueId();
         System.arraycopy(uniqueId, 0, id.internal, 0, uniqueId.length);
         PointerByReference comm = new PointerByReference();
-        nccl.check(nccl.library().ncclCommInitRank(comm, worldSize, id, rank),
-                "joining rank " + rank + " of a world of " + worldSize);
-        return new NcclReducer(nccl, kernels, comm.getValue(), rank, worldSize);
+        int started = nccl.library().ncclCommInitRankConfig(comm, worldSize, id, rank,
+                new NcclLibrary.NonBlockingConfig());
+        NcclReducer reducer = comm.getValue() == null ? null
+                : new NcclReducer(nccl, kernels, comm.getValue(), rank, worldSize, timeout);
+        if (reducer != null && (started == NcclLibrary.SUCCESS || started == NcclLibrary.IN_PROGRESS)) {
+            reducer.awaitReady("NCCL's initialisation (ncclCommInitRankConfig)",
+                    "a rank died or hung after the rendezvous, or cannot reach this one");
+            return reducer;
+        }
+        if (reducer != null) {
+            reducer.abort();
+        }
+        throw new IllegalStateException("rank " + rank + " of a world of " + worldSize + " could not start NCCL's"
+                + " initialisation (ncclCommInitRankConfig): " + nccl.library().ncclGetErrorString(started)
+                + " (ncclResult " + started + "; NCCL_DEBUG=WARN says more)");
+    }
+
+    /**
+     * Waits until the communicator has finished its non-blocking call (its state leaves {@code ncclInProgress}), at
+     * most the init timeout; on an error or past it, aborts the communicator and throws.
+     */
+    private void awaitReady(String phase, String likelyCause) {
+        int state = NcclStateWait.await(this::state, timeout.toNanos());
+        if (state == NcclLibrary.SUCCESS) {
+            return;
+        }
+        abort();
+        String who = "rank " + rank + " of a world of " + worldSize;
+        if (state == NcclLibrary.IN_PROGRESS) {
+            throw new IllegalStateException(who + (Thread.currentThread().isInterrupted() ? " was interrupted"
+                    : " waited more than " + timeout.toMillis() + " ms") + " for the other ranks during " + phase
+                    + " and aborted its communicator: " + likelyCause + " (NCCL_DEBUG=WARN on every rank says which;"
+                    + " NCCL_SOCKET_IFNAME picks the network); restart every rank");
+        }
+        throw new IllegalStateException(who + " failed during " + phase + ": "
+                + nccl.library().ncclGetErrorString(state) + " (ncclResult " + state + "; NCCL_DEBUG=WARN says more): "
+                + likelyCause + "; restart every rank");
     }
 
     @Override
@@ -124,8 +176,15 @@ public final class NcclReducer implements GradientReducer, AutoCloseable {
             bufferAddress = t.address();
             buffer = new Pointer(bufferAddress);
         }
-        nccl.check(nccl.library().ncclAllReduce(buffer, buffer, t.size(), NcclLibrary.FLOAT32, NcclLibrary.SUM, comm,
-                stream), "all-reducing " + t.size() + " floats on rank " + rank + " of " + worldSize);
+        int result = nccl.library().ncclAllReduce(buffer, buffer, t.size(), NcclLibrary.FLOAT32, NcclLibrary.SUM, comm,
+                stream);
+        if (result == NcclLibrary.IN_PROGRESS) {
+            // a non-blocking communicator connecting to its peers (its first all-reduce): NCCL enqueues the all-reduce
+            // from its own thread, so the update must not be enqueued before it is
+            awaitReady("the set-up of an NCCL all-reduce", "a rank died or hung");
+        } else {
+            nccl.check(result, "all-reducing " + t.size() + " floats on rank " + rank + " of " + worldSize);
+        }
     }
 
     /**
@@ -133,9 +192,22 @@ public final class NcclReducer implements GradientReducer, AutoCloseable {
      * died waits on the GPU for ever.
      */
     public String asyncError() {
-        IntByReference error = new IntByReference();
-        nccl.check(nccl.library().ncclCommGetAsyncError(comm, error), "reading rank " + rank + "'s error state");
-        return error.getValue() == 0 ? null : nccl.library().ncclGetErrorString(error.getValue());
+        int state = state();
+        return state == NcclLibrary.SUCCESS || state == NcclLibrary.IN_PROGRESS ? null
+                : nccl.library().ncclGetErrorString(state);
+    }
+
+    /**
+     * The communicator's state ({@code ncclCommGetAsyncError}): success, in progress, or an error; an aborted or closed
+     * one reads as {@code ncclInvalidUsage} (its memory is NCCL's no more).
+     */
+    private synchronized int state() {
+        if (closed) {
+            return INVALID_USAGE;
+        }
+        IntByReference state = new IntByReference();
+        int read = nccl.library().ncclCommGetAsyncError(comm, state);
+        return read != NcclLibrary.SUCCESS ? read : state.getValue();
     }
 
     /** Stops this rank's communicator at once, unblocking its pending all-reduce (the world is over). */
@@ -151,7 +223,10 @@ public final class NcclReducer implements GradientReducer, AutoCloseable {
         if (!closed) {
             closed = true;
             kernels.enterForCollective("closing an NCCL communicator");
-            nccl.check(nccl.library().ncclCommDestroy(comm), "closing rank " + rank + "'s communicator");
+            int result = nccl.library().ncclCommDestroy(comm);
+            if (result != NcclLibrary.IN_PROGRESS) { // a non-blocking communicator may finish its destruction later
+                nccl.check(result, "closing rank " + rank + "'s communicator");
+            }
         }
     }
 }

@@ -176,8 +176,9 @@ public final class TrainerConfig extends AbstractConfig {
             .define(WORLD_JOIN_SECONDS, Type.INT, 300, ConfigDef.Range.atLeast(1), Importance.LOW,
                     "How long ranks wait for each other at the rendezvous.")
             .define(WORLD_TIMEOUT_MS, Type.LONG, 300_000L, ConfigDef.Range.atLeast(1), Importance.LOW,
-                    "The longest a rank waits for the others in one phase of a global step (the round's exchange,"
-                            + " the step with its gradient all-reduce, the checkpoint's gather); past it, or at once"
+                    "The longest a rank waits for the others in NCCL's initialisation and in one phase of a global"
+                            + " step (the round's exchange, the step with its gradient all-reduce, the checkpoint's"
+                            + " gather); past it, or at once"
                             + " when NCCL reports a peer's failure, the rank aborts the communicator and exits with an"
                             + " error naming the world and the phase, so a dead or hung rank never holds the world"
                             + " for ever. Give it more than the slowest step and checkpoint write.")

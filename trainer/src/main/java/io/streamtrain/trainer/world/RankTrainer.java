@@ -126,7 +126,7 @@ public final class RankTrainer implements AutoCloseable {
         boolean cuda = RankBackend.useCuda(config.backend());
         this.world = WorldJoin.join(config, cuda, log);
         this.runId = run.afterJoin();
-        this.backend = RankBackend.open(cuda, rank, world, config.cpuThreads(), log);
+        this.backend = RankBackend.open(cuda, rank, world, config, log);
         this.watchdog = watchdog(config, rank, worldSize, world.world().generation(), world.link(),
                 backend.gradients());
         this.meters = new TrainingMeters(backend.kernels()::allocatedBytes);
