@@ -15,9 +15,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * Every block tile of the wgmma products (cc 9.0) against the CPU reference, on shapes of the model's layers that
- * are no multiple of any tile (rows, columns and depth), one whose weight gradient splits its depth over blocks, one
- * whose input gradient is stored unsplit (every SM has an output tile), and a 50304-wide output head. Each output starts as NaN (forward) or random (the accumulated gradients).
+ * Every block tile of the wgmma products (cc 9.0), the cp.async ones and the persistent TMA ones, against the CPU
+ * reference, on shapes of the model's layers that are no multiple of any tile (rows, columns and depth), one whose
+ * weight gradient splits its depth over blocks, ones whose input gradient is stored unsplit (every SM has an output
+ * tile), one with several output tiles per SM in both forward and dinp (the persistent kernels' loop over tiles, and
+ * their stages reused across tiles), and a 50304-wide output head. Each output starts as NaN (forward) or random (the
+ * accumulated gradients).
  */
 @ExtendWith(RequiresCudaDevice.class)
 class CudaHopperMatmulTest {
@@ -44,8 +47,11 @@ class CudaHopperMatmulTest {
 
     @Test
     void shouldMatchTheReferenceOnEveryTileAndShapeIncludingTheWideHead() {
-        // {2200, 1000, 520}: 144 output tiles of dinp, depth 520: dinp stored by one block per tile, not split
-        int[][] shapes = {{1000, 776, 2312}, {37, 64, 264}, {4100, 136, 264}, {136, 768, 50304}, {2200, 1000, 520}};
+        // {2200, 1000, 520}: 144 output tiles of dinp, depth 520: dinp stored by one block per tile, not split;
+        // {4999, 520, 1544}: forward 520 tiles of 128 x 128 (about 4 per SM), dinp 200 (stored unsplit), depths 520
+        // and 1544, no multiple of 64
+        int[][] shapes = {{1000, 776, 2312}, {37, 64, 264}, {4100, 136, 264}, {136, 768, 50304}, {2200, 1000, 520},
+                {4999, 520, 1544}};
         String[] outputs = {"out", "dinp", "dweight", "dbias"};
         try (CudaKernels gpu = CudaTesting.openOrSkip(); CpuKernels cpu = new CpuKernels(
                 Math.max(2, Runtime.getRuntime().availableProcessors()))) {

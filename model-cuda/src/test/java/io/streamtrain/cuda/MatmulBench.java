@@ -10,7 +10,7 @@ import java.util.Random;
  * The matrix products of one training step's layers, timed by path: the compute_80 kernels, and on cc 9.0 the wgmma
  * kernels with the default tile ("auto") and with each tile forced. One linear layer's forward and backward
  * (conversions to bf16 included) per shape, at the token count of the benchmarks (8192); prints milliseconds and
- * TFLOP/s (6 N C OC per forward and backward) per shape and path, then the kernel profile of the default path.
+ * TFLOP/s (6 N C OC per forward and backward) per shape and path, then the kernel profile of each wgmma path.
  * usage: MatmulBench [--reps R] [--models small,gpt2]
  */
 public final class MatmulBench {
@@ -99,16 +99,18 @@ public final class MatmulBench {
                 table.append(String.format(Locale.ROOT, " %10.2f ms    ", total));
             }
             System.out.println(table);
-            select(k, paths.size() > 1 ? "auto" : "sm80");
-            k.startKernelProfile();
-            for (int s = 0; s < shapes.size(); s++) {
-                Tensor[] t = operands.get(s);
-                for (int i = 0; i < 3; i++) {
-                    layer(k, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], N, shapes.get(s)[0], shapes.get(s)[1]);
+            for (String path : paths.size() > 1 ? paths.subList(1, paths.size()) : paths) {
+                select(k, path);
+                k.startKernelProfile();
+                for (int s = 0; s < shapes.size(); s++) {
+                    Tensor[] t = operands.get(s);
+                    for (int i = 0; i < 3; i++) {
+                        layer(k, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], N, shapes.get(s)[0], shapes.get(s)[1]);
+                    }
                 }
+                System.out.println("kernel profile of the " + path + " path, per forward and backward of every shape "
+                        + "once:\n" + k.kernelProfile(3));
             }
-            System.out.println("kernel profile of the " + (paths.size() > 1 ? "auto" : "sm80") + " path, per forward "
-                    + "and backward of every shape once:\n" + k.kernelProfile(3));
         }
     }
 

@@ -3,6 +3,7 @@ package io.streamtrain.cuda.internal;
 import static io.streamtrain.cuda.internal.Grid.blocks;
 
 import java.util.List;
+import java.util.function.LongFunction;
 import jcuda.driver.CUfunction;
 
 /**
@@ -10,7 +11,10 @@ import jcuda.driver.CUfunction;
  * variant of {@code matmul.cu} only, which the loader takes on cc 9.0), from straight bf16 copies of the operands
  * (the caller's, {@link Bf16Shadows}): every product is out (M, N) (+)= A (M, K) . B (N, K)^T with each operand read
  * K-major or MN-major by wgmma itself (forward: both K-major; dinp: dout K-major, weight N-major; dweight: dout and inp
- * both MN-major), so nothing is transposed in memory.
+ * both MN-major), so nothing is transposed in memory. The forward products and the dinp products stored unsplit (short
+ * K: 768 to 3072 on gpt2) run on persistent kernels fed by TMA ({@link PersistentTile}, operands read through
+ * {@link TensorMaps}); the split dinp (the output head's) and the dweight products (K = the token count) on the
+ * cp.async kernels ({@link Tile}).
  */
 public final class HopperMatmul {
     /** The system property that picks a block tile ({@code 128x128s4w1}, ...) instead of the default 128x128s3. */
@@ -33,26 +37,64 @@ public final class HopperMatmul {
         }
     }
 
+    /**
+     * One persistent kernel pair fed by TMA ({@code matmul_tma_store_*}): tiles of 128 x columns, {@code stages}
+     * stages of 64 deep, one block of 384 threads per SM; ping-pong consumers (two warpgroups on alternate tiles,
+     * name {@code p...}) or cooperative ones (both on each tile, {@code c...}). The forward kernel reads both operands
+     * K-major, the dinp one the weight N-major.
+     */
+    public record PersistentTile(String name, CUfunction store, CUfunction storeKn, int columns, int stages,
+                                 String storeLabel, String dinpLabel) {
+        int sharedBytes() {
+            // the stages, their alignment to 1024 bytes, two mbarriers per stage
+            return stages * (128 + columns) * DEPTH * 2 + 1024 + 16 * stages;
+        }
+    }
+
+    private static final int PERSISTENT_THREADS = 384;
+    private static final String DEFAULT_PERSISTENT = "p128x128s6";
+
     private final Launcher launcher;
     private final int multiprocessors;
     private final List<Tile> tiles;
+    private final List<PersistentTile> persistentTiles;
+    private final TensorMaps maps;
+    private PersistentTile persistent;
     private final int dinpSplitDepth = Integer.getInteger(DINP_SPLIT_DEPTH_PROPERTY, 4096);
     private Tile forced;
 
-    private HopperMatmul(KernelLookup kernels, Launcher launcher, int multiprocessors) {
+    private HopperMatmul(KernelLookup kernels, Launcher launcher, int multiprocessors, TensorMaps maps) {
         this.launcher = launcher;
         this.multiprocessors = multiprocessors;
+        this.maps = maps;
         this.tiles = List.of(tile(kernels, 128, 3, "", 2), tile(kernels, 128, 3, "w1", 2), tile(kernels, 128, 4, "w1", 1));
+        this.persistentTiles = List.of(persistentTile(kernels, "p", 128, 6), persistentTile(kernels, "p", 192, 5),
+                persistentTile(kernels, "c", 192, 5), persistentTile(kernels, "c", 256, 4));
+        this.persistent = persistentTiles.stream().filter(p -> p.name().equals(DEFAULT_PERSISTENT)).findFirst()
+                .orElseThrow();
         String property = System.getProperty(TILE_PROPERTY, "auto").trim();
         if (!property.equals("auto")) {
             force(property);
         }
     }
 
-    /** The wgmma products where the device loaded the Hopper variant of {@code matmul.cu} (cc 9.0), else null. */
-    public static HopperMatmul create(KernelLookup kernels, Launcher launcher, Grid grid) {
+    /**
+     * The wgmma products where the device loaded the Hopper variant of {@code matmul.cu} (cc 9.0), else null;
+     * {@code allocate} makes the device memory of the tensor maps (that many floats; inside a step graph's calls too).
+     */
+    public static HopperMatmul create(KernelLookup kernels, Launcher launcher, Grid grid,
+                                      LongFunction<CudaTensor> allocate) {
         return kernels.hopperFunction(KernelFamily.MATMUL, "matmul_wgmma_store_" + DEFAULT_TILE, 0) == null ? null
-                : new HopperMatmul(kernels, launcher, grid.multiprocessors());
+                : new HopperMatmul(kernels, launcher, grid.multiprocessors(), new TensorMaps(allocate, launcher));
+    }
+
+    /** The persistent kernels {@code mode}128x{@code columns}s{@code stages} (mode p: ping-pong, c: cooperative). */
+    private static PersistentTile persistentTile(KernelLookup kernels, String mode, int columns, int stages) {
+        String name = mode + "128x" + columns + "s" + stages;
+        int shared = stages * (128 + columns) * DEPTH * 2 + 1024 + 16 * stages;  // PersistentTile.sharedBytes
+        return new PersistentTile(name, kernels.hopperFunction(KernelFamily.MATMUL, "matmul_tma_store_" + name, shared),
+                kernels.hopperFunction(KernelFamily.MATMUL, "matmul_tma_store_kn_" + name, shared), columns, stages,
+                "matmul_tma_store_" + name, "matmul_tma_store_kn_" + name + " dinp");
     }
 
     /** The kernels of block tile 128 x columns, stages deep; suffix w1: one stage's wgmma in flight (see the .cu). */
@@ -69,11 +111,19 @@ public final class HopperMatmul {
                 "matmul_wgmma_accumulate_kn_" + name + " dinp", "matmul_wgmma_accumulate_mn_" + name + " dweight");
     }
 
-    /** Takes block tile {@code name} (e.g. {@code 128x128s4w1}) for every product; {@code auto}: the default tile. */
+    /**
+     * Takes block tile {@code name} for the products: a cp.async tile (e.g. {@code 128x128s4w1}) for every product,
+     * or a persistent one (e.g. {@code c128x192s5}) for the forward and unsplit dinp products (the default tile for the
+     * others); {@code auto}: the defaults.
+     */
     public void force(String name) {
-        if (name.equals("auto")) {
-            forced = null;
-            return;
+        forced = null;
+        persistent = null;
+        for (PersistentTile tile : persistentTiles) {
+            if (tile.name().equals(name.equals("auto") ? DEFAULT_PERSISTENT : name)) {
+                persistent = tile;
+                return;
+            }
         }
         for (Tile tile : tiles) {
             if (tile.name().equals(name)) {
@@ -82,12 +132,13 @@ public final class HopperMatmul {
             }
         }
         throw new IllegalArgumentException("no wgmma matmul tile " + name + " (-D" + TILE_PROPERTY + "): one of auto, "
-                + tiles.stream().map(Tile::name).toList());
+                + tileNames());
     }
 
-    /** The tile names, for tests and benchmarks. */
+    /** The tile names, for tests and benchmarks: the cp.async tiles, then the persistent ones. */
     public List<String> tileNames() {
-        return tiles.stream().map(Tile::name).toList();
+        return java.util.stream.Stream.concat(tiles.stream().map(Tile::name),
+                persistentTiles.stream().map(PersistentTile::name)).toList();
     }
 
     /**
@@ -96,8 +147,30 @@ public final class HopperMatmul {
      */
     public void forward(CudaTensor out, long outBf16, long inpBf16, long weightBf16, CudaTensor bias, int N, int C,
                         int OC) {
+        if (persistent != null) {
+            storePersistent(persistent.store(), persistent.storeLabel(), false, out, outBf16, inpBf16, weightBf16, bias,
+                    N, OC, C, C, C, OC);
+            return;
+        }
         Tile tile = tile();
         store(tile.store(), tile.storeLabel(), out, outBf16, inpBf16, weightBf16, bias, N, OC, C, C, C, OC);
+    }
+
+    /**
+     * out (M, N) = A (M, K) . B^T + bias (N, or null), and its bf16 copy unless outBf16 is 0, on the persistent tile:
+     * A K-major, B K-major or (bNMajor) N-major; one block per SM, or per tile where there are fewer.
+     */
+    private void storePersistent(CUfunction kernel, String label, boolean bNMajor, CudaTensor out, long outBf16, long a,
+                                 long b, CudaTensor bias, int M, int N, int K, int lda, int ldb, int ldo) {
+        PersistentTile tile = persistent;
+        // the maps first: a new one is copied up on the stream, ahead of the launch
+        long mapA = maps.map(a, K, M, lda, DEPTH, 128);
+        long mapB = bNMajor ? maps.map(b, N, K, ldb, 64, DEPTH) : maps.map(b, K, N, ldb, DEPTH, tile.columns());
+        int tileCount = blocks(M, 128) * blocks(N, tile.columns());
+        launcher.begin().pointer(out).int64(outBf16).int64(mapA).int64(mapB).pointer(bias)
+                .int32(M).int32(N).int32(K).int32(ldo)
+                .launch(kernel, label, Math.min(tileCount, multiprocessors), 1, 1, PERSISTENT_THREADS, 1,
+                        tile.sharedBytes());
     }
 
     /** out (M, N) = A (M, K) . B^T + bias (N, or null), and its bf16 copy unless outBf16 is 0: K not split. */
@@ -140,6 +213,9 @@ public final class HopperMatmul {
         if (addsIntoInputGradient(N, C, OC)) {
             accumulate(tile.accumulateKn(), tile.dinpLabel(), dinp, doutBf16, weightBf16, N, C, OC, OC, C, C,
                     dinpKPerSplit(N, C, OC));
+        } else if (persistent != null) {
+            storePersistent(persistent.storeKn(), persistent.dinpLabel(), true, dinp, dinpBf16, doutBf16, weightBf16,
+                    null, N, C, OC, OC, C, C);
         } else {
             store(tile.storeKn(), tile.dinpStoreLabel(), dinp, dinpBf16, doutBf16, weightBf16, null, N, C, OC, OC, C, C);
         }

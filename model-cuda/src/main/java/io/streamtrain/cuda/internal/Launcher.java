@@ -39,6 +39,11 @@ public final class Launcher {
         }
     }
 
+    /** The stream the launches go to (and copies that must precede them). */
+    public CUstream stream() {
+        return stream;
+    }
+
     /** Times every launch from now on with {@code profiler} (null: stop timing). */
     public void profile(KernelProfiler profiler) {
         this.profiler = profiler;

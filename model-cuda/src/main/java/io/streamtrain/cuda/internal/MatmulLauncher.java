@@ -4,6 +4,7 @@ import static io.streamtrain.cuda.internal.Grid.blocks;
 
 import io.streamtrain.model.Tensor;
 import java.util.List;
+import java.util.function.LongFunction;
 import jcuda.driver.CUfunction;
 
 /**
@@ -43,7 +44,7 @@ public final class MatmulLauncher {
     private boolean useHopper;
 
     public MatmulLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args, Grid grid, Bf16Shadows bf16,
-                          AdamwLauncher fills) {
+                          AdamwLauncher fills, LongFunction<CudaTensor> allocateInStep) {
         this.launcher = launcher;
         this.fills = fills;
         this.args = args;
@@ -59,7 +60,7 @@ public final class MatmulLauncher {
                         MATMUL_PIPELINED_SHARED_BYTES),
                 kernels.function(KernelFamily.MATMUL, "matmul_backward_weight_bf16_128x128x64",
                         MATMUL_PIPELINED_SHARED_BYTES), 128, 128, 64, 256, 3);
-        hopper = HopperMatmul.create(kernels, launcher, grid);
+        hopper = HopperMatmul.create(kernels, launcher, grid, allocateInStep);
         useHopper = hopper != null && wgmmaProperty();
     }
 
