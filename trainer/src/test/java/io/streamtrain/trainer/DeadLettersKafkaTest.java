@@ -199,4 +199,18 @@ class DeadLettersKafkaTest {
     static String header(ConsumerRecord<byte[], byte[]> record, String key) {
         return new String(record.headers().lastHeader(key).value(), UTF_8);
     }
+
+    @Test
+    void shouldReadTheMaximumRecordSizeOfADeadLetterTopicCreatedAMomentBefore() {
+        try (org.apache.kafka.clients.admin.Admin admin = kafka.admin()) {
+            io.streamtrain.trainer.internal.GroupPosition position = new io.streamtrain.trainer.internal.GroupPosition(
+                    admin, Duration.ofSeconds(30), new PrintStream(new ByteArrayOutputStream()));
+            for (int i = 0; i < 20; i++) { // the race a rank of a world met at start, on a loaded machine
+                List<String> topics = List.of("fresh-" + i + ".dead-letters", "fresh-" + i + ".metrics",
+                        "fresh-" + i + ".samples", "fresh-" + i + ".eval");
+                position.createMissingTopics(topics);
+                assertTrue(position.maxMessageBytes(topics.get(0)) > 0);
+            }
+        }
+    }
 }

@@ -25,6 +25,7 @@ import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 /**
  * Puts the trainer's consumer group where its checkpoint says, before Kafka Streams starts: evicts the members a
@@ -36,10 +37,12 @@ import org.apache.kafka.common.errors.TopicExistsException;
 public final class GroupPosition {
     private final Admin admin;
     private final GroupAdmin calls;
+    private final Duration timeout;
     private final PrintStream log;
 
     public GroupPosition(Admin admin, Duration timeout, PrintStream log) {
         this.admin = admin;
+        this.timeout = timeout;
         this.calls = new GroupAdmin(admin, timeout, (what, cause) -> new IllegalStateException("cannot " + what
                 + " before starting: " + cause + "; is the broker reachable and is no other trainer of this"
                 + " application id running?", cause));
@@ -103,7 +106,12 @@ public final class GroupPosition {
         createMissingTopics(topics, Map.of());
     }
 
-    /** Creates those of {@code topics} that do not exist, with the broker's defaults and the topic {@code configs}. */
+    /**
+     * Creates those of {@code topics} that do not exist, with the broker's defaults and the topic {@code configs}, and
+     * returns once a broker describes each: the controller acknowledges a new topic before the brokers' metadata
+     * holds it, and a configuration read in between failed with {@code UnknownTopicOrPartitionException} (a rank of a
+     * world reads the dead-letter topic's {@code max.message.bytes} right after creating it).
+     */
     public void createMissingTopics(List<String> topics, Map<String, String> configs) {
         Set<String> existing = calls.get(admin.listTopics().names(), "list topics");
         List<NewTopic> missing = topics.stream().distinct().filter(topic -> !existing.contains(topic))
@@ -116,6 +124,26 @@ public final class GroupPosition {
                 "create topics " + names, TopicExistsException.class).isPresent();
         if (created) {
             log.println("created topics " + names);
+        }
+        names.forEach(this::awaitDescribed);
+    }
+
+    /** Waits, at most the admin timeout, until a broker describes the configuration of {@code topic}. */
+    private void awaitDescribed(String topic) {
+        ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (calls.getUnless(admin.describeConfigs(List.of(resource)).all(), "read the configuration of topic "
+                + topic, UnknownTopicOrPartitionException.class).isEmpty()) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("topic " + topic + " was created, but no broker knows it after "
+                        + timeout.toSeconds() + " s; is the cluster healthy?");
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for the new topic " + topic, e);
+            }
         }
     }
 
