@@ -1,5 +1,7 @@
 package io.streamtrain.trainer;
 
+import io.streamtrain.schemas.TrainingMetrics;
+
 /**
  * One evaluation over the held-out set, after the step {@code step}, without an update.
  *
@@ -20,5 +22,10 @@ public record Evaluation(long step, double loss, double accuracy, int batches, l
     /** exp(loss). */
     public double perplexity() {
         return Math.exp(loss);
+    }
+
+    /** Puts these figures into the evaluated step's metrics record ({@code evalLoss} ... {@code evalTokens}). */
+    public void addTo(TrainingMetrics.Builder record) {
+        record.setEvalLoss(loss).setEvalAccuracy(accuracy).setEvalPerplexity(perplexity()).setEvalTokens(tokens);
     }
 }

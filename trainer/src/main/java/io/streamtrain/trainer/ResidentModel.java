@@ -17,6 +17,7 @@ import io.streamtrain.tokenizer.Tokenizers;
 import io.streamtrain.trainer.internal.CheckpointCadence;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.internal.EmittedRecords;
+import io.streamtrain.trainer.internal.HeldOutModel;
 import io.streamtrain.trainer.internal.HeldOutState;
 import io.streamtrain.trainer.internal.ModelStart;
 import io.streamtrain.trainer.internal.RunningLedger;
@@ -40,7 +41,7 @@ import org.apache.kafka.common.TopicPartition;
  * the newest valid checkpoint is restored, and a record at or below its partition's offset is a replay to skip.
  * Every method is synchronized: one caller at a time touches the model.
  */
-public final class ResidentModel implements AutoCloseable {
+public final class ResidentModel implements AutoCloseable, HeldOutModel {
     /** Checkpoint metadata: the lowest held-out loss of the run so far, and its step. */
     public static final String BEST_EVAL_LOSS_KEY = HeldOutState.BEST_LOSS_KEY;
     public static final String BEST_EVAL_STEP_KEY = HeldOutState.BEST_STEP_KEY;
@@ -79,8 +80,8 @@ public final class ResidentModel implements AutoCloseable {
         RunLedger kept = RunLedger.of(metadata);
         this.ledger = new RunningLedger(kept);
         this.emitted = EmittedRecords.of(kept.resendBuffer(), run.runId(), log);
-        this.heldOut = new HeldOutState(config.batchRows(), config.sequenceLength(), config.checkpointBest()
-                ? new CheckpointStore(config.bestCheckpointDir(), 1) : null, metadata);
+        this.heldOut = new HeldOutState(gpt, config.batchRows(), config.sequenceLength(),
+                HeldOutState.bestCheckpoints(config), () -> gpt.checkpoint(tokenizerIdentity, metadata()), metadata);
     }
 
     /**
@@ -223,54 +224,44 @@ public final class ResidentModel implements AutoCloseable {
         return gpt.evaluate(batch);
     }
 
-    /**
-     * Uploads one more evaluation batch (B, T+1) to the device, into a set of {@code capacity} batches made on the
-     * first call.
-     */
+    @Override
     public synchronized void addEvaluationBatch(CheckedTokens batch, int capacity) {
-        heldOut.add(gpt, batch, capacity);
+        heldOut.addEvaluationBatch(batch, capacity);
     }
 
-    /** Loss and accuracy over the resident evaluation set without an update; empty while it has no batch. */
+    @Override
     public synchronized Optional<EvalResult> evaluate() {
-        return heldOut.evaluate(gpt);
+        return heldOut.evaluate();
     }
 
-    /** Batches in the evaluation set. */
+    @Override
     public synchronized int evaluationBatches() {
-        return heldOut.batches();
+        return heldOut.evaluationBatches();
     }
 
-    /** Positions in the evaluation set. */
+    @Override
     public synchronized long evaluationTokens() {
-        return heldOut.tokens();
+        return heldOut.evaluationTokens();
     }
 
-    /**
-     * Notes the held-out loss of {@code step}; true when it is the lowest of the run so far (kept in checkpoints, so
-     * a restart goes on comparing with the best before it).
-     */
+    @Override
     public synchronized boolean recordEvaluation(long step, double loss) {
-        boolean best = heldOut.record(step, loss);
+        boolean best = heldOut.recordEvaluation(step, loss);
         if (best) {
             cadence.changed();
         }
         return best;
     }
 
-    /** The lowest held-out loss so far (infinite before any evaluation). */
-    public synchronized double bestEvaluationLoss() { return heldOut.bestLoss(); }
+    @Override
+    public synchronized double bestEvaluationLoss() { return heldOut.bestEvaluationLoss(); }
 
-    /** The step of {@link #bestEvaluationLoss()}, -1 before any evaluation. */
-    public synchronized long bestEvaluationStep() { return heldOut.bestStep(); }
+    @Override
+    public synchronized long bestEvaluationStep() { return heldOut.bestEvaluationStep(); }
 
-    /**
-     * Writes the model as the best checkpoint, {@code <checkpoint.dir>/best/step-N.safetensors}, replacing the
-     * previous best; rotation never deletes it. Empty when {@code checkpoint.best} is off.
-     */
+    @Override
     public synchronized Optional<Path> checkpointBest() {
-        return heldOut.keepsBest() ? heldOut.writeBest(gpt.checkpoint(tokenizerIdentity, metadata()))
-                : Optional.empty();
+        return heldOut.checkpointBest();
     }
 
     /**

@@ -11,7 +11,6 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.trainer.internal.ConsoleSummary;
-import io.streamtrain.trainer.internal.EvaluationBatchLoader;
 import io.streamtrain.trainer.internal.Evaluator;
 import io.streamtrain.trainer.internal.GroupPosition;
 import io.streamtrain.trainer.internal.MetricsServer;
@@ -60,8 +59,6 @@ import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThr
 public final class Trainer implements AutoCloseable {
     private static final Duration ADMIN_TIMEOUT = Duration.ofSeconds(30);
     private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(60);
-    /** How long start waits for the evaluation batches already in their topic. */
-    private static final Duration EVAL_SET_WAIT = Duration.ofSeconds(30);
     /** A timeout of {@link #awaitSteps} that never expires. */
     public static final Duration FOREVER = Duration.ofSeconds(Long.MAX_VALUE);
 
@@ -76,7 +73,6 @@ public final class Trainer implements AutoCloseable {
     private KafkaStreamsMetrics streamsMetrics;
     private MetricsServer metricsServer;
     private ModelAnnouncer announcer;
-    private EvaluationBatchLoader evaluationBatches;
     private Evaluator evaluator;
     private final long startStep;  // the step restored at start: later steps were trained by this trainer
     private volatile Throwable failure;
@@ -150,22 +146,8 @@ public final class Trainer implements AutoCloseable {
             listeners.add(announcer);
         }
         Files.createDirectories(config.runDir());
-        evaluator = Evaluator.none(model);
-        if (config.evalEverySteps() > 0) {
-            evaluationBatches = new EvaluationBatchLoader(clientConfig("eval-loader", Map.of()), config.evalTopic(),
-                    config.evalBatches(), model.tokenizerIdentity(), model.config(),
-                    config.batchRows(), config.sequenceLength(), console);
-            try {
-                if (!evaluationBatches.awaitInitialBatches(EVAL_SET_WAIT)) {
-                    console.println("evaluation set: " + config.evalTopic() + " not read within "
-                            + EVAL_SET_WAIT.toSeconds() + " s; evaluations use what arrives");
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            evaluator = new Evaluator(model, evaluationBatches::take, config.evalEverySteps(), config.maxSteps(),
-                    config.evalBatches(), config.evalOverfitPatience());
-        }
+        evaluator = Evaluator.open(config, model, clientConfig("eval-loader", Map.of()), model.tokenizerIdentity(),
+                model.config(), console);
         streams = new KafkaStreams(TrainerTopology.build(config, model, TrainerListener.all(listeners), deadLetters,
                 evaluator), TrainerTopology.streamsProperties(config, model.runId()));
         streams.setUncaughtExceptionHandler(exception -> {
@@ -337,8 +319,8 @@ public final class Trainer implements AutoCloseable {
                 console.println("the final evaluation failed (the final checkpoint is still written): " + e);
             }
         }
-        if (evaluationBatches != null) {
-            evaluationBatches.close();
+        if (evaluator != null) {
+            evaluator.close();
         }
         try {
             if (model.changedSinceCheckpoint()) {
@@ -348,11 +330,7 @@ public final class Trainer implements AutoCloseable {
                     Listeners.safely(() -> announcer.onCheckpoint(written, model.step()));
                 }
             }
-            if (model.bestEvaluationStep() >= 0) {
-                console.println(String.format(java.util.Locale.ROOT, "best held-out loss %.4f at step %d%s",
-                        model.bestEvaluationLoss(), model.bestEvaluationStep(), config.checkpointBest()
-                                ? " (its checkpoint: " + config.bestCheckpointDir() + ")" : ""));
-            }
+            ConsoleSummary.bestLine(model, config).ifPresent(console::println);
             return model.lastCheckpoint();
         } finally {
             if (announcer != null) {

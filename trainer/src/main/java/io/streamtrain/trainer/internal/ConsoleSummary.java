@@ -3,9 +3,12 @@ package io.streamtrain.trainer.internal;
 import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.trainer.DeadLetterReason;
 import io.streamtrain.trainer.Evaluation;
+import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.TrainerListener;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Optional;
 
 /**
  * The console's view of training: a one-line summary every N steps, and a line per spike, dead letter and checkpoint.
@@ -68,6 +71,19 @@ public final class ConsoleSummary implements TrainerListener {
         return String.format("eval %6d | held-out loss %.4f | acc %.3f | ppl %.2f | %d tokens | best %.4f at step %d",
                 evaluation.step(), evaluation.loss(), evaluation.accuracy(), evaluation.perplexity(),
                 evaluation.tokens(), evaluation.bestLoss(), evaluation.bestStep());
+    }
+
+    /**
+     * The closing line of a run that evaluated, {@code best held-out loss 1.6012 at step 1000 (its checkpoint: DIR)};
+     * empty before any evaluation.
+     */
+    public static Optional<String> bestLine(HeldOutModel model, TrainerConfig config) {
+        if (model.bestEvaluationStep() < 0) {
+            return Optional.empty();
+        }
+        return Optional.of(String.format(Locale.ROOT, "best held-out loss %.4f at step %d%s",
+                model.bestEvaluationLoss(), model.bestEvaluationStep(), config.checkpointBest()
+                        ? " (its checkpoint: " + config.bestCheckpointDir() + ")" : ""));
     }
 
     @Override

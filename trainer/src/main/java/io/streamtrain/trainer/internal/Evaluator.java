@@ -2,10 +2,15 @@ package io.streamtrain.trainer.internal;
 
 import io.streamtrain.model.CheckedTokens;
 import io.streamtrain.model.EvalResult;
+import io.streamtrain.model.GptConfig;
+import io.streamtrain.model.TokenizerIdentity;
 import io.streamtrain.trainer.Evaluation;
-import io.streamtrain.trainer.ResidentModel;
+import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.TrainerListener;
+import java.io.PrintStream;
+import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.function.Supplier;
 
@@ -22,10 +27,14 @@ import java.util.function.Supplier;
  *
  * <p>It also keeps the mean training loss between evaluations, to warn once when the held-out loss rose at
  * {@code patience} evaluations in a row while that mean kept falling: the model is memorising its training data.
- * Used on the stream thread only.
+ * Used on the stream thread only (the one-process trainer), or on rank 0's loop (a world of ranks, where rank 0
+ * evaluates for the world: every rank holds the same weights).
  */
-public final class Evaluator {
-    private final ResidentModel model;
+public final class Evaluator implements AutoCloseable {
+    /** How long {@link #open} waits for the evaluation batches already in their topic. */
+    private static final Duration INITIAL_BATCHES_WAIT = Duration.ofSeconds(30);
+
+    private final HeldOutModel model;
     private final Supplier<List<CheckedTokens>> arrivals;
     private final int everySteps;
     private final long maxSteps;
@@ -33,6 +42,7 @@ public final class Evaluator {
     private int batchesSeen;
     private long lastEvaluatedStep = -1;
     private final OverfitWatch overfit;
+    private EvaluationBatchLoader loader; // set by open; null when the arrivals come from elsewhere
 
     /**
      * @param arrivals   new evaluation batches (B, T+1) since the last call, e.g. {@link EvaluationBatchLoader#take}
@@ -41,7 +51,7 @@ public final class Evaluator {
      * @param capacity   batches of the set
      * @param patience   evaluations of rising held-out loss under falling training loss before the warning
      */
-    public Evaluator(ResidentModel model, Supplier<List<CheckedTokens>> arrivals, int everySteps, long maxSteps,
+    public Evaluator(HeldOutModel model, Supplier<List<CheckedTokens>> arrivals, int everySteps, long maxSteps,
                      int capacity, int patience) {
         this.model = model;
         this.arrivals = arrivals;
@@ -52,8 +62,47 @@ public final class Evaluator {
     }
 
     /** An evaluator that never evaluates. */
-    public static Evaluator none(ResidentModel model) {
+    public static Evaluator none(HeldOutModel model) {
         return new Evaluator(model, List::of, 0, 0, 1, 1);
+    }
+
+    /**
+     * The evaluator {@code config} asks for: none when {@code eval.every.steps} is 0, else one over the first
+     * {@code eval.batches} batches of {@code topic.eval.batches}, read by an {@link EvaluationBatchLoader} (closed
+     * with this evaluator) for which it waits up to 30 s, so that a run whose evaluation data was produced first
+     * evaluates on the whole set from its first evaluation.
+     *
+     * @param clientConfig the loader's Kafka client settings
+     */
+    public static Evaluator open(TrainerConfig config, HeldOutModel model, Map<String, Object> clientConfig,
+                                 TokenizerIdentity tokenizer, GptConfig shape, PrintStream log) {
+        if (config.evalEverySteps() == 0) {
+            return none(model);
+        }
+        EvaluationBatchLoader loader = new EvaluationBatchLoader(clientConfig, config.evalTopic(),
+                config.evalBatches(), tokenizer, shape, config.batchRows(), config.sequenceLength(), log);
+        try {
+            if (!loader.awaitInitialBatches(INITIAL_BATCHES_WAIT)) {
+                log.println("evaluation set: " + config.evalTopic() + " not read within "
+                        + INITIAL_BATCHES_WAIT.toSeconds() + " s; evaluations use what arrives");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        Evaluator evaluator = new Evaluator(model, loader::take, config.evalEverySteps(), config.maxSteps(),
+                config.evalBatches(), config.evalOverfitPatience());
+        evaluator.loader = loader;
+        return evaluator;
+    }
+
+    /** Whether an evaluation is due after {@code step}: every {@code everySteps} (0: never), and at max.steps. */
+    public static boolean due(long step, int everySteps, long maxSteps) {
+        return everySteps > 0 && (step % everySteps == 0 || step == maxSteps);
+    }
+
+    /** Whether this evaluator evaluates at all. */
+    public boolean enabled() {
+        return everySteps > 0;
     }
 
     /** Counts the loss of an applied training step into the mean between evaluations. */
@@ -63,8 +112,7 @@ public final class Evaluator {
 
     /** Evaluates when {@code step} is due (every N, or max.steps); empty when not due or no batch arrived yet. */
     public Optional<Evaluation> evaluateIfDue(long step) {
-        boolean due = everySteps > 0 && (step % everySteps == 0 || step == maxSteps);
-        return due ? evaluate(step) : Optional.empty();
+        return due(step, everySteps, maxSteps) ? evaluate(step) : Optional.empty();
     }
 
     /**
@@ -111,5 +159,13 @@ public final class Evaluator {
         return Optional.of(new Evaluation(step, loss, result.get().accuracy(), model.evaluationBatches(),
                 model.evaluationTokens(), model.bestEvaluationLoss(), model.bestEvaluationStep(), newBest,
                 overfitting));
+    }
+
+    /** Stops reading the evaluation topic, if this evaluator reads it. */
+    @Override
+    public void close() {
+        if (loader != null) {
+            loader.close();
+        }
     }
 }

@@ -5,34 +5,45 @@ import io.streamtrain.model.Checkpoint;
 import io.streamtrain.model.EvalResult;
 import io.streamtrain.model.EvaluationSet;
 import io.streamtrain.model.Gpt;
+import io.streamtrain.trainer.TrainerConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Supplier;
 
 /**
  * The held-out side of a resident model: the evaluation batches resident on its backend, the lowest held-out loss of
  * the run and its step (carried by the checkpoints, so that a restart goes on comparing with the best before it), and
- * the best checkpoint, kept apart from the rotation. Not thread-safe: {@code ResidentModel} guards it.
+ * the best checkpoint, kept apart from the rotation. Not thread-safe: {@code ResidentModel} guards it; rank 0 of a
+ * world calls it from its one loop.
  */
-public final class HeldOutState {
+public final class HeldOutState implements HeldOutModel {
     /** Checkpoint metadata: the lowest held-out loss of the run so far, and its step. */
     public static final String BEST_LOSS_KEY = "eval.best.loss";
     public static final String BEST_STEP_KEY = "eval.best.step";
 
+    private final Gpt gpt;
     private final int rows;
     private final int sequenceLength;
     private final CheckpointStore bestCheckpoints; // null when checkpoint.best is off
+    private final Supplier<Checkpoint> bestCheckpoint;
     private EvaluationSet set;                     // made on the first evaluation batch
     private double bestLoss = Double.POSITIVE_INFINITY;
     private long bestStep = -1;
 
     /**
+     * @param gpt             the model evaluated (replica 0 of several: they hold the same weights)
      * @param bestCheckpoints where the best checkpoint goes; null when none is kept
+     * @param bestCheckpoint  the checkpoint to keep as the best, asked for at a new best (the model's weights and
+     *                        what its owner's checkpoints carry, {@link #writeTo} included)
      * @param restored        the restored checkpoint's metadata (empty for a new model)
      */
-    public HeldOutState(int rows, int sequenceLength, CheckpointStore bestCheckpoints, Map<String, String> restored) {
+    public HeldOutState(Gpt gpt, int rows, int sequenceLength, CheckpointStore bestCheckpoints,
+                        Supplier<Checkpoint> bestCheckpoint, Map<String, String> restored) {
+        this.gpt = gpt;
+        this.bestCheckpoint = bestCheckpoint;
         this.rows = rows;
         this.sequenceLength = sequenceLength;
         this.bestCheckpoints = bestCheckpoints;
@@ -42,31 +53,36 @@ public final class HeldOutState {
         }
     }
 
-    /** Uploads one more batch to {@code gpt}'s backend, into a set of {@code capacity} batches made on the first. */
-    public void add(Gpt gpt, CheckedTokens batch, int capacity) {
+    /** Where {@code config} keeps the best checkpoint ({@code <checkpoint.dir>/best}); null when it keeps none. */
+    public static CheckpointStore bestCheckpoints(TrainerConfig config) {
+        return config.checkpointBest() ? new CheckpointStore(config.bestCheckpointDir(), 1) : null;
+    }
+
+    @Override
+    public void addEvaluationBatch(CheckedTokens batch, int capacity) {
         if (set == null) {
             set = gpt.evaluationSet(capacity, rows, sequenceLength);
         }
         set.add(batch);
     }
 
-    /** Loss and accuracy of {@code gpt} over the set; empty while it has no batch. */
-    public Optional<EvalResult> evaluate(Gpt gpt) {
+    @Override
+    public Optional<EvalResult> evaluate() {
         return set == null ? Optional.empty() : Optional.of(gpt.evaluate(set));
     }
 
-    /** Batches in the set. */
-    public int batches() {
+    @Override
+    public int evaluationBatches() {
         return set == null ? 0 : set.size();
     }
 
-    /** Positions in the set. */
-    public long tokens() {
+    @Override
+    public long evaluationTokens() {
         return set == null ? 0 : set.tokens();
     }
 
-    /** Notes the held-out loss of {@code step}; true when it is the lowest of the run so far. */
-    public boolean record(long step, double loss) {
+    @Override
+    public boolean recordEvaluation(long step, double loss) {
         if (!(loss < bestLoss)) {
             return false;
         }
@@ -75,11 +91,11 @@ public final class HeldOutState {
         return true;
     }
 
-    /** The lowest held-out loss so far (infinite before any evaluation). */
-    public double bestLoss() { return bestLoss; }
+    @Override
+    public double bestEvaluationLoss() { return bestLoss; }
 
-    /** The step of {@link #bestLoss()}, -1 before any evaluation. */
-    public long bestStep() { return bestStep; }
+    @Override
+    public long bestEvaluationStep() { return bestStep; }
 
     /** The best loss and its step as checkpoint metadata, once there is one. */
     public void writeTo(Map<String, String> metadata) {
@@ -90,24 +106,21 @@ public final class HeldOutState {
     }
 
     /**
-     * Writes {@code checkpoint} as the best one, replacing the previous best; empty when no best checkpoint is kept.
+     * {@inheritDoc}
      *
      * @throws UncheckedIOException when it cannot be written, naming the directory
      */
-    public Optional<Path> writeBest(Checkpoint checkpoint) {
+    @Override
+    public Optional<Path> checkpointBest() {
         if (bestCheckpoints == null) {
             return Optional.empty();
         }
+        Checkpoint checkpoint = bestCheckpoint.get();
         try {
             return Optional.of(bestCheckpoints.write(checkpoint));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the best checkpoint of step " + checkpoint.step() + " to "
                     + bestCheckpoints.directory() + ": " + e.getMessage() + "; check free space and permissions", e);
         }
-    }
-
-    /** Whether a best checkpoint is kept ({@code checkpoint.best}). */
-    public boolean keepsBest() {
-        return bestCheckpoints != null;
     }
 }

@@ -1,14 +1,11 @@
 package io.streamtrain.trainer.internal;
 
 import io.streamtrain.model.CheckedTokens;
-import io.streamtrain.model.SamplingOptions;
 import io.streamtrain.model.StepResult;
 import io.streamtrain.schemas.AvroSerdes;
-import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.TokenBatch;
 import io.streamtrain.schemas.Topics;
 import io.streamtrain.schemas.TrainingMetrics;
-import io.streamtrain.tokenizer.Tokenizer;
 import io.streamtrain.trainer.DeadLetterReason;
 import io.streamtrain.trainer.DeadLetters;
 import io.streamtrain.trainer.Evaluation;
@@ -17,7 +14,6 @@ import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.TrainerListener;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.util.Arrays;
 import java.util.Optional;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.streams.processor.api.Processor;
@@ -29,7 +25,7 @@ import org.apache.kafka.streams.processor.api.RecordMetadata;
  * One token batch, one training step: skip a replay (offset already handled), validate and decode into a
  * preallocated array, train the resident model, then forward one TrainingMetrics record and, every
  * {@code sample.every.steps}, TextSample records (each also kept by the model, for its checkpoints to carry); write
- * a checkpoint when due. With {@code loss.spike.ratio} set, a
+ * a checkpoint when due ({@link SampleWriter}). With {@code loss.spike.ratio} set, a
  * batch is evaluated first and a loss spike is not trained. A record that cannot be trained (not a TokenBatch, a bad
  * batch, a loss spike, a non-finite step) goes to the dead-letter topic through {@link DeadLetters}, synchronously,
  * before its offset counts as handled; nothing a record holds stops the trainer.
@@ -57,12 +53,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
     private final DeadLetters deadLetters;
     private final BatchValidator validator;
     private final long maxSteps;
-    private final int sampleEverySteps;
-    private final int samplePromptTokens;
-    private final int sampleMaxNewTokens;
-    private final SamplingOptions sampling;
-    private final long seed;
-    private final int[] fixedPrompt;   // encoded once; null when none is configured
+    private final SampleWriter samples;
     private ProcessorContext<String, byte[]> context;
 
     public TrainingStepProcessor(TrainerConfig config, ResidentModel model, TrainerListener listener, StepClock clock,
@@ -80,13 +71,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
         this.validator = new BatchValidator(model.tokenizerIdentity(), model.config(), config.batchRows(),
                 config.sequenceLength());
         this.maxSteps = config.maxSteps();
-        this.sampleEverySteps = config.sampleEverySteps();
-        this.samplePromptTokens = config.samplePromptTokens();
-        this.sampleMaxNewTokens = config.sampleMaxNewTokens();
-        this.sampling = new SamplingOptions((float) config.sampleTemperature(), config.sampleTopK());
-        this.seed = config.seed();
-        this.fixedPrompt = config.sampleFixedPrompt().isEmpty() ? null
-                : model.tokenizer().encode(config.sampleFixedPrompt());
+        this.samples = new SampleWriter(config, model.tokenizer(), model.runId());
     }
 
     @Override
@@ -127,13 +112,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
         double waitMillis = clock.lastStepEndNanos == 0 ? 0 : (start - clock.lastStepEndNanos) / 1e6;
 
         if (lossSpikes.enabled()) {
-            double loss = model.evaluate(tokens).loss();
-            if (lossSpikes.isSpike(loss)) {
-                throw new BadBatchException(DeadLetterReason.LOSS_SPIKE,
-                        BatchValidator.describe(batch) + " has loss " + String.format("%.4f", loss) + ", above "
-                                + String.format("%.4f", lossSpikes.limit()) + " (loss.spike.ratio times the recent"
-                                + " average); it was not trained");
-            }
+            lossSpikes.refuseSpike(batch, model.evaluate(tokens).loss());
         }
         StepResult result = model.train(tokens, batch.getDataset(), batch.getSequence(), partition, offset);
         long computed = System.nanoTime();
@@ -164,8 +143,7 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
             metricsBuilder.setRanks(model.replicas()).setGlobalRows(B)
                     .setAllReduceMillis(model.meters().lastAllReduceMillis());
         }
-        evaluation.ifPresent(e -> metricsBuilder.setEvalLoss(e.loss()).setEvalAccuracy(e.accuracy())
-                .setEvalPerplexity(e.perplexity()).setEvalTokens(e.tokens()));
+        evaluation.ifPresent(e -> e.addTo(metricsBuilder));
         TrainingMetrics metrics = metricsBuilder.build();
         String key = Topics.runStepKey(model.runId(), step);
         byte[] metricsValue = AvroSerdes.trainingMetrics().serializer().serialize(null, metrics); // once: sent, kept
@@ -173,8 +151,12 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
         model.recordEmitted(key, metrics, metricsValue);
         listener.onStep(metrics);
         evaluation.ifPresent(e -> evaluator.announce(e, listener));
-        if (sampleEverySteps > 0 && step % sampleEverySteps == 0) {
-            emitSamples(key, step, tokens.ids(), T);
+        if (samples.due(step)) {
+            samples.emit(key, step, tokens.ids(), T, model::generate, (sampleKey, sample, value) -> {
+                context.forward(new Record<>(sampleKey, value, sample.getTime().toEpochMilli()), samplesSink);
+                model.recordEmitted(sampleKey, sample, value);
+                listener.onSample(sample);
+            });
         }
         Optional<Path> checkpoint = model.checkpointIfDue();
         checkpoint.ifPresent(path -> listener.onCheckpoint(path, step));
@@ -185,39 +167,6 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
         model.meters().recordStep(result.loss(), result.accuracy(), result.learningRate(), result.gradientNorm(),
                 stepTokens, tokensPerSecond, end - start);
         spike.kinds().forEach(model.meters()::recordSpike);
-    }
-
-    /**
-     * The batch sample: prompt = the first {@code sample.prompt.tokens} ids of row 0, actual = the ids of row 0 that
-     * follow; then the fixed prompt, if any, keyed {@code <run>/<step>/fixed-prompt} so that it does not replace the
-     * batch sample of the same step.
-     */
-    private void emitSamples(String key, long step, int[] tokens, int T) {
-        int promptLength = Math.min(samplePromptTokens, T);
-        int actualLength = Math.min(sampleMaxNewTokens, T + 1 - promptLength);
-        int[] prompt = Arrays.copyOfRange(tokens, 0, promptLength); // row 0 starts at 0
-        emitSample(key, step, prompt, decode(tokens, promptLength, actualLength));
-        if (fixedPrompt != null) {
-            emitSample(key + "/fixed-prompt", step, fixedPrompt, "");
-        }
-    }
-
-    private void emitSample(String key, long step, int[] prompt, String actual) {
-        long sampleSeed = seed + step;
-        int[] generated = model.generate(prompt, sampleMaxNewTokens, sampling, sampleSeed);
-        Instant now = Instant.now();
-        TextSample sample = TextSample.newBuilder()
-                .setRunId(model.runId()).setStep(step).setTime(now)
-                .setPrompt(decode(prompt, 0, prompt.length))
-                .setGenerated(decode(generated, 0, generated.length))
-                .setActual(actual)
-                .setTemperature(sampling.temperature()).setTopK(sampling.topK())
-                .setMaxNewTokens(sampleMaxNewTokens).setSeed(sampleSeed)
-                .build();
-        byte[] value = AvroSerdes.textSample().serializer().serialize(null, sample); // once: sent, kept
-        context.forward(new Record<>(key, value, now.toEpochMilli()), samplesSink);
-        model.recordEmitted(key, sample, value);
-        listener.onSample(sample);
     }
 
     /**
@@ -236,10 +185,5 @@ public final class TrainingStepProcessor implements Processor<byte[], byte[], St
             throw new BadBatchException(DeadLetterReason.NOT_A_TOKEN_BATCH, "the record at " + partition + "@"
                     + offset + " (" + value.length + " bytes) is not a TokenBatch: " + e.getMessage());
         }
-    }
-
-    private String decode(int[] ids, int offset, int length) {
-        Tokenizer tokenizer = model.tokenizer();
-        return tokenizer.decode(ids, offset, length);
     }
 }

@@ -21,14 +21,16 @@ import io.streamtrain.trainer.internal.MetricsServer;
 import io.streamtrain.trainer.TrainingMeters;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.streamtrain.trainer.internal.Evaluator;
 import io.streamtrain.trainer.internal.GroupPosition;
+import io.streamtrain.trainer.internal.LossSpikeGuard;
 import io.streamtrain.trainer.internal.ModelStart;
 import io.streamtrain.trainer.internal.TrainingStepProcessor;
 import io.streamtrain.cuda.NcclReducer;
 import io.streamtrain.trainer.world.internal.RankBackend;
 import io.streamtrain.trainer.world.internal.RankInput;
 import io.streamtrain.trainer.world.internal.RankLedger;
-import io.streamtrain.trainer.world.internal.RankMetrics;
+import io.streamtrain.trainer.world.internal.RankReports;
 import io.streamtrain.trainer.world.internal.WorldJoin;
 import io.streamtrain.trainer.world.internal.WorldRunId;
 import java.io.IOException;
@@ -74,6 +76,12 @@ import org.apache.kafka.common.TopicPartition;
  * rank finds the dead letters of the run sent after it, so a replayed bad record is not sent twice. The run id is the
  * same on every rank: configured, else the checkpoint's, else {@code <checkpoint.dir>/run-id}, which rank 0 writes
  * before it publishes the world and the other ranks read once they have joined it.
+ *
+ * <p>Reports: rank 0 reports for the world what the one-process trainer reports ({@link RankReports}): each step's
+ * metrics record with its spike, the held-out evaluation (rank 0 evaluates; at each evaluated step every rank sends
+ * its ledger to rank 0, so that a best checkpoint carries the world's), the samples, and after a restart the records
+ * of the restored checkpoint's last steps once more. With {@code loss.spike.ratio}, each rank refuses its own batch
+ * when its loss is a spike.
  */
 public final class RankTrainer implements AutoCloseable {
     private static final String WORLD_SIZE_KEY = "world.size";
@@ -94,7 +102,10 @@ public final class RankTrainer implements AutoCloseable {
     private final String runId;
     private final CheckpointStore checkpoints;
     private final RankInput input;
-    private final RankMetrics metrics; // rank 0's TrainingMetrics records; null on the others
+    private final RankReports reports; // rank 0's metrics, samples and evaluations; null on the others
+    private final LossSpikeGuard lossSpikes;
+    private final long startStep; // the step restored: later steps were trained by this world
+    private RunLedger worldLedger; // rank 0: the world's ledger at the last gather
     private final BatchValidator validator;
     private final DeadLetters deadLetters;
     private final RankLedger ledger; // restored from the checkpoint, then this rank's own changes
@@ -116,7 +127,8 @@ public final class RankTrainer implements AutoCloseable {
         this.checkpoints = new CheckpointStore(config.checkpointDir(), config.checkpointKeep());
         Optional<CheckpointStore.Loaded> restored = checkpoints.loadNewest(log);
         restored.ifPresent(loaded -> ModelStart.requireCompatible(loaded, gptConfig, identity, config.model()));
-        RunLedger restoredLedger = RunLedger.of(restored.map(l -> l.checkpoint().metadata()).orElse(Map.of()));
+        Map<String, String> restoredMetadata = restored.map(l -> l.checkpoint().metadata()).orElse(Map.of());
+        RunLedger restoredLedger = RunLedger.of(restoredMetadata);
         this.ledger = new RankLedger(restoredLedger);
         this.worldBatches = ledger.restoredBatches();
         // rank 0 settles a run id before it publishes the world; the others read it after joining
@@ -144,21 +156,23 @@ public final class RankTrainer implements AutoCloseable {
         }
         this.gpt = ModelStart.gpt(restored.map(CheckpointStore.Loaded::checkpoint), gptConfig, backend.kernels(),
                 ModelStart.trainingOptions(config), config.seed(), config.dropout());
+        this.startStep = gpt.step();
+        this.lossSpikes = new LossSpikeGuard(config.lossSpikeRatio(), config.lossSpikeWarmupSteps());
         this.input = new RankInput(config.kafkaClients(), config.tokenBatchesTopic(), rank, worldSize,
                 ledger.offsets(), config.worldWaitMillis());
 
         int deadLetterLimit;
         try (Admin admin = Admin.create(config.kafkaClients().clientConfig())) {
             GroupPosition position = new GroupPosition(admin, Duration.ofSeconds(30), log);
-            position.createMissingTopics(List.of(config.deadLettersTopic()));
+            position.createMissingTopics(rank != 0 ? List.of(config.deadLettersTopic()) : List.of(
+                    config.deadLettersTopic(), config.metricsTopic(), config.samplesTopic(), config.evalTopic()));
             deadLetterLimit = position.maxMessageBytes(config.deadLettersTopic());
         }
         this.deadLetters = DeadLetters.open(config.kafkaClients(), config.applicationId() + "-rank-" + rank,
                 config.deadLettersTopic(), deadLetterLimit, runId, run.newRun() ? null : ledger.deadLetterPositions(),
                 ledger.offsets(), Duration.ofSeconds(30), log);
-        this.metrics = rank != 0 ? null : new RankMetrics(config.kafkaClients(), config.metricsTopic(),
-                config.tokenBatchesTopic(), runId, gpt.kernels().backendName(),
-                worldSize + " ranks x " + gpt.kernels().deviceName());
+        this.reports = rank != 0 ? null : new RankReports(config, gpt, tokenizer, runId, worldSize, restoredMetadata,
+                () -> gpt.checkpoint(identity, metadata(worldLedger)), meters, log);
         log.println("rank " + rank + ": partitions " + input.partitions().stream()
                 .map(p -> Integer.toString(p.partition())).collect(Collectors.joining(",")) + " of "
                 + config.tokenBatchesTopic() + restored
@@ -214,6 +228,9 @@ public final class RankTrainer implements AutoCloseable {
                     try {
                         batch = TrainingStepProcessor.decode(record.value(), partition, record.offset());
                         tokens = validator.validateAndDecode(batch, partition, record.offset());
+                        if (lossSpikes.enabled()) {
+                            lossSpikes.refuseSpike(batch, gpt.evaluate(tokens).loss());
+                        }
                     } catch (BadBatchException e) {
                         deadLetter(record, e.reason(), e.getMessage());
                         batch = null;
@@ -236,6 +253,9 @@ public final class RankTrainer implements AutoCloseable {
                     meters.recordStep(result.loss(), result.accuracy(), result.learningRate(), result.gradientNorm(),
                             (long) globalRows * T, globalRows * (double) T / (stepNanos / 1e9), stepNanos);
                     worldBatches += (long) round[1];
+                    if (result.applied()) {
+                        lossSpikes.record(result.loss()); // the global batch's: the same on every rank
+                    }
                     if (batch != null) {
                         TopicPartition partition = new TopicPartition(record.topic(), record.partition());
                         if (result.applied()) {
@@ -249,13 +269,16 @@ public final class RankTrainer implements AutoCloseable {
                             deadLetter(record, e.reason(), e.getMessage());
                         }
                     }
+                    if (Evaluator.due(gpt.step(), config.evalEverySteps(), maxSteps)) {
+                        gatherLedger("the evaluation of step " + gpt.step()); // the best checkpoint's ledger
+                    }
                     if (rank == 0) {
                         Double reduceMillis = meters.lastAllReduceMillis();
                         log.printf("step %d: loss %.4f, %d rows in %d batch(es) of %d ranks, %d batches in all%s%n",
                                 gpt.step(), result.loss(), globalRows, (int) round[1], worldSize, worldBatches,
                                 reduceMillis == null ? "" : String.format(", all-reduce %.1f ms", reduceMillis));
-                        metrics.emit(gpt.step(), result, globalRows, T, worldSize, reduceMillis,
-                                batch == null ? null : record);
+                        reports.stepTaken(result, globalRows, batch == null ? null : record,
+                                batch == null ? null : tokens.ids());
                     }
                     long every = config.checkpointEverySteps();
                     if (!stopping && every > 0 && gpt.step() % every == 0) {
@@ -263,7 +286,14 @@ public final class RankTrainer implements AutoCloseable {
                     }
                 }
                 if (stopping) {
-                    checkpoint();
+                    gatherLedger("the checkpoint of step " + gpt.step());
+                    if (rank == 0) {
+                        reports.stopping(gpt.step() > startStep);
+                    }
+                    writeCheckpoint();
+                    if (rank == 0) {
+                        reports.stopped();
+                    }
                     return;
                 }
             }
@@ -284,17 +314,41 @@ public final class RankTrainer implements AutoCloseable {
 
     /** Rank 0 gathers every rank's ledger and writes the world's checkpoint at this step boundary. */
     private void checkpoint() {
+        gatherLedger("the checkpoint of step " + gpt.step());
+        writeCheckpoint();
+    }
+
+    /** Every rank sends its ledger to rank 0, which keeps the world's ledger at this step boundary. */
+    private void gatherLedger(String phase) {
         String mine = ledger.part(input.partitions());
-        List<String> parts = watchdog.guard("the checkpoint of step " + gpt.step(), () -> world.link().gather(mine));
+        List<String> parts = watchdog.guard(phase, () -> world.link().gather(mine));
         if (rank != 0) {
             return;
         }
         Map<String, String> worldEntries = new LinkedHashMap<>();
         worldEntries.put(WORLD_SIZE_KEY, Integer.toString(worldSize));
         worldEntries.put(WORLD_GENERATION_KEY, Long.toString(world.world().generation()));
-        RunLedger whole = ledger.world(runId, parts, worldEntries, log::println);
+        worldLedger = ledger.world(runId, parts, worldEntries, log::println);
+    }
+
+    /**
+     * What rank 0's checkpoints carry besides the model: the world's ledger {@code whole}, the best held-out loss and
+     * the records of the last steps to send again after a crash.
+     */
+    private Map<String, String> metadata(RunLedger whole) {
+        Map<String, String> metadata = new LinkedHashMap<>(whole.toMetadata());
+        reports.writeTo(metadata);
+        return metadata;
+    }
+
+    /** Rank 0 writes the world's checkpoint of the last gathered ledger. */
+    private void writeCheckpoint() {
+        if (rank != 0) {
+            return;
+        }
+        RunLedger whole = worldLedger;
         try {
-            Path path = checkpoints.write(gpt.checkpoint(identity, whole.toMetadata()));
+            Path path = checkpoints.write(gpt.checkpoint(identity, metadata(whole)));
             log.println("checkpoint of step " + gpt.step() + " written to " + path + " (" + whole.batchesTrained()
                     + " batches)");
         } catch (IOException e) {
@@ -352,8 +406,8 @@ public final class RankTrainer implements AutoCloseable {
         registry.close();
         input.close();
         deadLetters.close();
-        if (metrics != null) {
-            metrics.close(); // flushes the last records
+        if (reports != null) {
+            reports.close(); // flushes the last records
         }
         backend.close();
         world.link().close();

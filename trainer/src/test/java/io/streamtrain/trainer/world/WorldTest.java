@@ -14,7 +14,11 @@ import io.streamtrain.model.Tensor;
 import io.streamtrain.model.TokenizerIdentity;
 import io.streamtrain.model.TrainingOptions;
 import io.streamtrain.model.cpu.CpuKernels;
+import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.KafkaClientSettings;
+import io.streamtrain.schemas.TextSample;
+import io.streamtrain.schemas.Topics;
+import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.broker.testing.TestKafka;
 import io.streamtrain.trainer.DeadLetters;
 import io.streamtrain.trainer.ResidentModel;
@@ -301,5 +305,175 @@ class WorldTest {
         Map<String, String> again = store.loadNewest(log).orElseThrow().checkpoint().metadata();
         assertEquals(runId, again.get("run.id"));
         assertEquals("3", again.get(RunLedger.BATCHES_TRAINED_KEY));
+    }
+
+    /** Produces batches {@code sequences} of {@link NumberedBatches} to partition 0 of {@code topic}. */
+    private static void produce(String topic, long... sequences) throws Exception {
+        try (KafkaProducer<byte[], byte[]> producer = cluster.producer()) {
+            for (long sequence : sequences) {
+                producer.send(new ProducerRecord<>(topic, 0, NumberedBatches.key(), NumberedBatches.value(topic,
+                        sequence))).get();
+            }
+        }
+    }
+
+    /** The settings of rank 0 of a world of one on {@code topic} (a new 1-partition topic), plus {@code overrides}. */
+    private static Map<String, String> worldOfOne(String topic, Path runDir, String... overrides) throws Exception {
+        cluster.createTopic(topic, 1);
+        Map<String, String> config = NumberedBatches.trainerConfig(cluster.bootstrapServers(), topic, topic, runDir,
+                TrainerConfig.WORLD_SIZE, "1", TrainerConfig.WORLD_RANK, "0", TrainerConfig.WORLD_HOST, "127.0.0.1",
+                TrainerConfig.WORLD_WAIT_MS, "300", TrainerConfig.CONTROL_TOPIC, topic + "-control",
+                TrainerConfig.EVAL_TOPIC, topic + ".eval", TrainerConfig.EVAL_EVERY_STEPS, "0");
+        for (int i = 0; i < overrides.length; i += 2) {
+            config.put(overrides[i], overrides[i + 1]);
+        }
+        return config;
+    }
+
+    /** Runs rank 0 of {@code config} to its end; what it printed. */
+    private static String runRank(Map<String, String> config) throws Exception {
+        java.io.ByteArrayOutputStream console = new java.io.ByteArrayOutputStream();
+        try (RankTrainer rank = new RankTrainer(new TrainerConfig(config), new PrintStream(console, true,
+                java.nio.charset.StandardCharsets.UTF_8))) {
+            rank.run();
+        }
+        return console.toString(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    private static List<TrainingMetrics> metricsOf(String topic) {
+        return cluster.readAll(topic + ".metrics", Duration.ofSeconds(10)).stream()
+                .map(r -> AvroSerdes.trainingMetrics().deserializer().deserialize(topic, r.value())).toList();
+    }
+
+    @Test
+    void shouldReportTheSpikesOfAWorldsStepsAndDeadLetterABatchWhoseLossIsASpikeBeforeItsStep(@TempDir Path dir)
+            throws Exception {
+        String topic = "rank-spikes";
+        // every loss is above 0.5 x its recent average: steps 6 on are reported as spikes (5 steps fill the averages),
+        // and batches after the 6 of the guard's warm-up are dead-lettered untrained
+        Map<String, String> config = worldOfOne(topic, dir, TrainerConfig.SPIKE_WARNING_LOSS_RATIO, "0.5",
+                TrainerConfig.LOSS_SPIKE_RATIO, "0.5", TrainerConfig.LOSS_SPIKE_WARMUP_STEPS, "6");
+        produce(topic, 0, 1, 2, 3, 4, 5, 6, 7);
+        java.io.ByteArrayOutputStream console = new java.io.ByteArrayOutputStream();
+        String deadLetters = config.get(TrainerConfig.DEAD_LETTERS_TOPIC);
+        ExecutorService thread = Executors.newSingleThreadExecutor();
+        try (RankTrainer rank = new RankTrainer(new TrainerConfig(config), new PrintStream(console, true,
+                java.nio.charset.StandardCharsets.UTF_8))) {
+            Future<?> running = thread.submit(rank::run);
+            try {
+                cluster.readUntil(deadLetters, new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
+                        letters -> letters.size() >= 2, Duration.ofSeconds(30));
+            } finally {
+                rank.stop();
+            }
+            running.get();
+        } finally {
+            thread.shutdownNow();
+        }
+        List<TrainingMetrics> metrics = metricsOf(topic);
+        assertEquals(6, metrics.size(), "6 steps trained: " + metrics);
+        for (TrainingMetrics step : metrics.subList(0, 5)) {
+            assertEquals(null, step.getSpike(), "step " + step.getStep() + " fills the averages");
+        }
+        String spike = metrics.get(5).getSpike();
+        assertTrue(spike != null && spike.startsWith("loss "), "step 6 is a loss spike: " + spike);
+        String printed = console.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(printed.contains("warning: spike at step 6: loss "), printed);
+        List<ConsumerRecord<byte[], byte[]>> letters = cluster.readAll(deadLetters, Duration.ofSeconds(10));
+        assertEquals(List.of("6 loss-spike", "7 loss-spike"), letters.stream()
+                .map(r -> DeadLetters.header(r.headers(), DeadLetters.OFFSET) + " "
+                        + DeadLetters.header(r.headers(), DeadLetters.MESSAGE).split(":")[0]).toList());
+    }
+
+    @Test
+    void shouldSendRankZerosSamplesAndSendTheCheckpointsRecordsAgainWhenTheWorldRestartsAfterACrash(@TempDir Path dir)
+            throws Exception {
+        String topic = "rank-resend";
+        Map<String, String> config = worldOfOne(topic, dir, TrainerConfig.MAX_BATCHES, "3",
+                TrainerConfig.CHECKPOINT_EVERY_STEPS, "2", TrainerConfig.SAMPLE_EVERY_STEPS, "2",
+                TrainerConfig.SAMPLE_MAX_NEW_TOKENS, "4", TrainerConfig.SAMPLE_PROMPT_TOKENS, "5",
+                TrainerConfig.SAMPLE_FIXED_PROMPT, "To be");
+        produce(topic, 0, 1, 2);
+        runRank(config);
+        String samplesTopic = config.get(TrainerConfig.SAMPLES_TOPIC);
+        List<ConsumerRecord<byte[], byte[]>> samples = cluster.readAll(samplesTopic, Duration.ofSeconds(10));
+        String runId = metricsOf(topic).get(0).getRunId();
+        assertEquals(List.of(Topics.runStepKey(runId, 2), Topics.runStepKey(runId, 2) + "/fixed-prompt"), samples.stream()
+                .map(r -> new String(r.key(), java.nio.charset.StandardCharsets.UTF_8)).toList());
+        TextSample sample = AvroSerdes.textSample().deserializer().deserialize(samplesTopic, samples.get(0).value());
+        int[] batch = NumberedBatches.tokens(1); // step 2 trained batch 1
+        assertEquals(new String(batch, 0, 5) /* the byte tokenizer: id = code point */,
+                sample.getPrompt(), "the prompt is row 0 of rank 0's batch");
+        assertEquals(new String(batch, 5, 4), sample.getActual());
+        assertEquals("To be", AvroSerdes.textSample().deserializer().deserialize(samplesTopic,
+                samples.get(1).value()).getPrompt());
+
+        CheckpointStore store = new CheckpointStore(new TrainerConfig(config).checkpointDir(), 3);
+        PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+        CheckpointStore.Loaded last = store.loadNewest(quiet).orElseThrow();
+        assertEquals(3, last.checkpoint().step());
+        assertTrue(last.checkpoint().metadata().keySet().stream().noneMatch(k -> k.startsWith("emitted.")),
+                "a clean stop delivered every record: the final checkpoint carries none to send again");
+        // a crash after the checkpoint of step 2: its records may be lost; the restart sends them again
+        Files.delete(last.path());
+        String printed = runRank(config);
+        assertTrue(printed.contains("re-sent 4 metrics and sample record(s)"), printed);
+
+        List<ConsumerRecord<byte[], byte[]>> metrics = cluster.readAll(topic + ".metrics", Duration.ofSeconds(10));
+        assertEquals(List.of(1L, 2L, 3L, 1L, 2L, 3L), metricsOf(topic).stream().map(TrainingMetrics::getStep).toList(),
+                "steps 1 and 2 re-sent before step 3 is trained again");
+        for (int i = 0; i < 2; i++) {
+            assertArrayEquals(metrics.get(i).value(), metrics.get(3 + i).value(), "the same bytes, step " + (i + 1));
+            assertEquals(metrics.get(i).timestamp(), metrics.get(3 + i).timestamp(), "with their time");
+        }
+        List<ConsumerRecord<byte[], byte[]>> again = cluster.readAll(samplesTopic, Duration.ofSeconds(10));
+        assertEquals(4, again.size());
+        assertArrayEquals(again.get(0).value(), again.get(2).value());
+        assertArrayEquals(again.get(1).value(), again.get(3).value());
+    }
+
+    @Test
+    void shouldEvaluateAWorldOnTheHeldOutTopicOnRankZeroAndKeepItsBestCheckpointWithTheWorldsLedger(@TempDir Path dir)
+            throws Exception {
+        String topic = "rank-eval";
+        Map<String, String> config = worldOfOne(topic, dir, TrainerConfig.MAX_BATCHES, "3",
+                TrainerConfig.EVAL_EVERY_STEPS, "2", TrainerConfig.EVAL_BATCHES, "2",
+                TrainerConfig.LEARNING_RATE, "1e-2");
+        cluster.createTopic(topic + ".eval", 1);
+        produce(topic + ".eval", 100, 101);
+        produce(topic, 0, 1, 2);
+        String printed = runRank(config);
+
+        List<TrainingMetrics> metrics = metricsOf(topic);
+        assertEquals(List.of(2L), metrics.stream().filter(m -> m.getEvalLoss() != null).map(TrainingMetrics::getStep)
+                .toList(), "every 2 steps; the stop's evaluation of step 3 goes to the console");
+        assertEquals(2L * NumberedBatches.B * NumberedBatches.T, metrics.get(1).getEvalTokens());
+        assertTrue(printed.contains("eval      2 | held-out loss"), printed);
+        assertTrue(printed.contains("eval      3 | held-out loss"), printed);
+        assertTrue(printed.contains("best held-out loss"), printed);
+
+        TrainerConfig trainerConfig = new TrainerConfig(config);
+        List<Path> best;
+        try (var files = Files.list(trainerConfig.bestCheckpointDir())) {
+            best = files.toList();
+        }
+        assertEquals(1, best.size(), "one best checkpoint: " + best);
+        io.streamtrain.model.Checkpoint checkpoint = io.streamtrain.model.Checkpoints.read(best.get(0));
+        Map<String, String> metadata = checkpoint.metadata();
+        assertEquals(Long.toString(checkpoint.step()), metadata.get(ResidentModel.BEST_EVAL_STEP_KEY));
+        assertEquals(Long.toString(checkpoint.step()), metadata.get(RunLedger.BATCHES_TRAINED_KEY),
+                "the world's ledger at the evaluated step");
+        assertEquals(Long.toString(checkpoint.step() - 1), metadata.get(RunLedger.offsetKey(
+                new org.apache.kafka.common.TopicPartition(topic, 0))));
+        // the loss kept is that of the best checkpoint's weights on the held-out batches
+        try (Gpt model = Gpt.restore(checkpoint, new CpuKernels(1), TrainingOptions.defaults())) {
+            double expected = (model.evaluate(NumberedBatches.tokens(100), NumberedBatches.B, NumberedBatches.T).loss()
+                    + model.evaluate(NumberedBatches.tokens(101), NumberedBatches.B, NumberedBatches.T).loss()) / 2;
+            assertEquals(expected, Double.parseDouble(metadata.get(ResidentModel.BEST_EVAL_LOSS_KEY)), 1e-5);
+        }
+        CheckpointStore.Loaded last = new CheckpointStore(trainerConfig.checkpointDir(), 3)
+                .loadNewest(new PrintStream(OutputStream.nullOutputStream())).orElseThrow();
+        assertEquals(metadata.get(ResidentModel.BEST_EVAL_LOSS_KEY),
+                last.checkpoint().metadata().get(ResidentModel.BEST_EVAL_LOSS_KEY), "the world's checkpoint keeps it");
     }
 }
