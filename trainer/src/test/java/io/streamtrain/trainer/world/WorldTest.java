@@ -309,19 +309,34 @@ class WorldTest {
 
     /** Produces batches {@code sequences} of {@link NumberedBatches} to partition 0 of {@code topic}. */
     private static void produce(String topic, long... sequences) throws Exception {
+        produceTo(topic, 0, sequences);
+    }
+
+    /** Produces batches {@code sequences} of {@link NumberedBatches} to {@code partition} of {@code topic}. */
+    private static void produceTo(String topic, int partition, long... sequences) throws Exception {
         try (KafkaProducer<byte[], byte[]> producer = cluster.producer()) {
             for (long sequence : sequences) {
-                producer.send(new ProducerRecord<>(topic, 0, NumberedBatches.key(), NumberedBatches.value(topic,
-                        sequence))).get();
+                producer.send(new ProducerRecord<>(topic, partition, NumberedBatches.key(),
+                        NumberedBatches.value(topic, sequence))).get();
             }
         }
     }
 
     /** The settings of rank 0 of a world of one on {@code topic} (a new 1-partition topic), plus {@code overrides}. */
     private static Map<String, String> worldOfOne(String topic, Path runDir, String... overrides) throws Exception {
-        cluster.createTopic(topic, 1);
+        return world(topic, 1, runDir, overrides);
+    }
+
+    /**
+     * The settings of rank 0 of a world of {@code ranks} on {@code topic} (a new topic of a partition per rank), plus
+     * {@code overrides}.
+     */
+    private static Map<String, String> world(String topic, int ranks, Path runDir, String... overrides)
+            throws Exception {
+        cluster.createTopic(topic, ranks);
         Map<String, String> config = NumberedBatches.trainerConfig(cluster.bootstrapServers(), topic, topic, runDir,
-                TrainerConfig.WORLD_SIZE, "1", TrainerConfig.WORLD_RANK, "0", TrainerConfig.WORLD_HOST, "127.0.0.1",
+                TrainerConfig.WORLD_SIZE, Integer.toString(ranks), TrainerConfig.WORLD_RANK, "0",
+                TrainerConfig.WORLD_HOST, "127.0.0.1",
                 TrainerConfig.WORLD_WAIT_MS, "300", TrainerConfig.CONTROL_TOPIC, topic + "-control",
                 TrainerConfig.EVAL_TOPIC, topic + ".eval", TrainerConfig.EVAL_EVERY_STEPS, "0");
         for (int i = 0; i < overrides.length; i += 2) {
@@ -330,12 +345,30 @@ class WorldTest {
         return config;
     }
 
-    /** Runs rank 0 of {@code config} to its end; what it printed. */
+    /** Runs every rank of the world of {@code config} to its end, each in a thread; what rank 0 printed. */
     private static String runRank(Map<String, String> config) throws Exception {
+        int size = Integer.parseInt(config.get(TrainerConfig.WORLD_SIZE));
         java.io.ByteArrayOutputStream console = new java.io.ByteArrayOutputStream();
-        try (RankTrainer rank = new RankTrainer(new TrainerConfig(config), new PrintStream(console, true,
-                java.nio.charset.StandardCharsets.UTF_8))) {
-            rank.run();
+        ExecutorService threads = Executors.newFixedThreadPool(size);
+        try {
+            List<Future<?>> ranks = new ArrayList<>();
+            for (int r = 0; r < size; r++) {
+                Map<String, String> settings = new java.util.HashMap<>(config);
+                settings.put(TrainerConfig.WORLD_RANK, Integer.toString(r));
+                PrintStream log = r == 0 ? new PrintStream(console, true, java.nio.charset.StandardCharsets.UTF_8)
+                        : new PrintStream(OutputStream.nullOutputStream());
+                ranks.add(threads.submit(() -> {
+                    try (RankTrainer rank = new RankTrainer(new TrainerConfig(settings), log)) {
+                        rank.run();
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> rank : ranks) {
+                rank.get();
+            }
+        } finally {
+            threads.shutdownNow();
         }
         return console.toString(java.nio.charset.StandardCharsets.UTF_8);
     }
@@ -436,12 +469,14 @@ class WorldTest {
     void shouldEvaluateAWorldOnTheHeldOutTopicOnRankZeroAndKeepItsBestCheckpointWithTheWorldsLedger(@TempDir Path dir)
             throws Exception {
         String topic = "rank-eval";
-        Map<String, String> config = worldOfOne(topic, dir, TrainerConfig.MAX_BATCHES, "3",
-                TrainerConfig.EVAL_EVERY_STEPS, "2", TrainerConfig.EVAL_BATCHES, "2",
-                TrainerConfig.LEARNING_RATE, "1e-2");
+        // two ranks: steps 1 and 2 of two batches, step 3 of rank 0's last one (rank 1 waits, then gives no rows)
+        Map<String, String> config = world(topic, 2, dir, TrainerConfig.MAX_BATCHES, "5",
+                TrainerConfig.WORLD_WAIT_MS, "2000", TrainerConfig.EVAL_EVERY_STEPS, "2",
+                TrainerConfig.EVAL_BATCHES, "2", TrainerConfig.LEARNING_RATE, "1e-2");
         cluster.createTopic(topic + ".eval", 1);
         produce(topic + ".eval", 100, 101);
-        produce(topic, 0, 1, 2);
+        produceTo(topic, 0, 0, 2, 4);
+        produceTo(topic, 1, 1, 3);
         String printed = runRank(config);
 
         List<TrainingMetrics> metrics = metricsOf(topic);
@@ -461,10 +496,13 @@ class WorldTest {
         io.streamtrain.model.Checkpoint checkpoint = io.streamtrain.model.Checkpoints.read(best.get(0));
         Map<String, String> metadata = checkpoint.metadata();
         assertEquals(Long.toString(checkpoint.step()), metadata.get(ResidentModel.BEST_EVAL_STEP_KEY));
-        assertEquals(Long.toString(checkpoint.step()), metadata.get(RunLedger.BATCHES_TRAINED_KEY),
-                "the world's ledger at the evaluated step");
-        assertEquals(Long.toString(checkpoint.step() - 1), metadata.get(RunLedger.offsetKey(
-                new org.apache.kafka.common.TopicPartition(topic, 0))));
+        // the world's ledger at the evaluated step: rank 1's partition too, which only a gather tells rank 0
+        String one = metadata.get(RunLedger.offsetKey(new org.apache.kafka.common.TopicPartition(topic, 1)));
+        assertTrue(one != null, "rank 1's offset is in the best checkpoint: " + metadata);
+        long zero = Long.parseLong(metadata.get(RunLedger.offsetKey(new org.apache.kafka.common.TopicPartition(topic,
+                0))));
+        assertEquals(Long.toString(zero + 1 + Long.parseLong(one) + 1), metadata.get(RunLedger.BATCHES_TRAINED_KEY),
+                "every batch up to the offsets, and no other, is counted");
         // the loss kept is that of the best checkpoint's weights on the held-out batches
         try (Gpt model = Gpt.restore(checkpoint, new CpuKernels(1), TrainingOptions.defaults())) {
             double expected = (model.evaluate(NumberedBatches.tokens(100), NumberedBatches.B, NumberedBatches.T).loss()
