@@ -79,6 +79,10 @@ public final class ConsoleView implements AutoCloseable {
                 text.append(String.format(ROW, clip(runId, 22), last.getStep(), fixed(last.getLoss(), 4), fixed(smoothedLoss(metrics), 4),
                     fixed(last.getPerplexity(), 2), fixed(last.getAccuracy(), 3), fixed(last.getTokensPerSecond(), 0),
                     String.format("%.2e", last.getLearningRate()), fixed(last.getGradientNorm(), 3)));
+                String ranks = dataParallel(last);
+                if (!ranks.isEmpty()) {
+                    text.append(String.format("%-22s %s%n", "", ranks.substring(" | ".length())));
+                }
             }
             List<TextSample> samples = store.samples(runId);
             if (!samples.isEmpty()) {
@@ -106,10 +110,10 @@ public final class ConsoleView implements AutoCloseable {
             if (!metrics.isEmpty()) {
                 TrainingMetrics last = metrics.get(metrics.size() - 1);
                 if (!Long.valueOf(last.getStep()).equals(printedStep.put(runId, last.getStep()))) {
-                    lines.add(String.format("%s step %d  loss %s (EMA %s)  ppl %s  acc %s  tokens/s %s  lr %.2e  grad norm %s",
+                    lines.add(String.format("%s step %d  loss %s (EMA %s)  ppl %s  acc %s  tokens/s %s  lr %.2e  grad norm %s%s",
                         runId, last.getStep(), fixed(last.getLoss(), 4), fixed(smoothedLoss(metrics), 4),
                         fixed(last.getPerplexity(), 2), fixed(last.getAccuracy(), 3), fixed(last.getTokensPerSecond(), 0),
-                        last.getLearningRate(), fixed(last.getGradientNorm(), 3)));
+                        last.getLearningRate(), fixed(last.getGradientNorm(), 3), dataParallel(last)));
                 }
             }
             long spikesPrinted = printedSpikeStep.getOrDefault(runId, 0L);
@@ -140,6 +144,18 @@ public final class ConsoleView implements AutoCloseable {
         return store.consumerLag().map(lag -> lag.measured()
             ? "lag " + lag.totalLag() + " (group " + lag.groupId() + ")"
             : "lag ? (" + lag.problem() + ")").orElse("");
+    }
+
+    /**
+     * A data-parallel step's ranks, global rows, tokens/s per rank and all-reduce time, as
+     * {@code " | 2 ranks, 8 rows, 1200 tokens/s per rank, all-reduce 1.3 ms"}; empty for a step of one model.
+     */
+    static String dataParallel(TrainingMetrics m) {
+        if (m.getRanks() == null || m.getRanks() < 2) {
+            return "";
+        }
+        return " | " + m.getRanks() + " ranks, " + m.getGlobalRows() + " rows, " + fixed(m.getTokensPerSecond() / m.getRanks(), 0)
+            + " tokens/s per rank" + (m.getAllReduceMillis() == null ? "" : ", all-reduce " + fixed(m.getAllReduceMillis(), 1) + " ms");
     }
 
     private static double smoothedLoss(List<TrainingMetrics> metrics) {

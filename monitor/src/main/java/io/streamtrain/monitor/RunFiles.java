@@ -18,8 +18,8 @@ import java.util.Collection;
  * <ul>
  * <li>{@value #METRICS_HISTORY}: a JSON array, one object per step:
  *     {@code run_id, step, time (ISO-8601), loss, accuracy, perplexity, learning_rate, gradient_norm, tokens_per_s,
- *     eval_loss, eval_accuracy, eval_perplexity} (the held-out figures null on steps not evaluated; a value that is
- *     not finite is written as null);</li>
+ *     eval_loss, eval_accuracy, eval_perplexity, ranks, global_rows, all_reduce_ms, spike} (the held-out figures null on
+ *     steps not evaluated, the data-parallel ones with one model; a value that is not finite is written as null);</li>
  * <li>{@value #TEXT_SAMPLES}: a JSON array of {@code run_id, step, time, prompt, generated, actual}.</li>
  * </ul>
  * Records are written in the order given; {@link #write(Path, RunStore)} writes a store's (deduplicated, by run then step).
@@ -53,6 +53,9 @@ public final class RunFiles {
             SnapshotJson.writeNullable(json, "eval_loss", m.getEvalLoss());
             SnapshotJson.writeNullable(json, "eval_accuracy", m.getEvalAccuracy());
             SnapshotJson.writeNullable(json, "eval_perplexity", m.getEvalPerplexity());
+            SnapshotJson.writeNullable(json, "ranks", m.getRanks());
+            SnapshotJson.writeNullable(json, "global_rows", m.getGlobalRows());
+            SnapshotJson.writeNullable(json, "all_reduce_ms", m.getAllReduceMillis());
             json.writeStringField("spike", m.getSpike());
         });
     }

@@ -1,5 +1,6 @@
 package io.streamtrain.monitor;
 
+import static io.streamtrain.monitor.TrainingRecords.dataParallel;
 import static io.streamtrain.monitor.TrainingRecords.evaluated;
 import static io.streamtrain.monitor.TrainingRecords.metrics;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -27,7 +28,7 @@ class ChartWriterTest {
         RunStore store = new RunStore();
         for (long step = 1; step <= 40; step++) {
             store.putMetrics(step % 10 == 0 ? evaluated(metrics("run-a", step), 3.5 - step * 0.01) : metrics("run-a", step));
-            store.putMetrics(metrics("run-b", step, 4.0 - step * 0.01));
+            store.putMetrics(dataParallel(metrics("run-b", step, 4.0 - step * 0.01), 2, 8, 1.0 + step * 0.05));
         }
         List<Path> written = ChartWriter.write(directory, store, 640, 360);
         assertEquals(ChartWriter.Chart.values().length, written.size());
@@ -73,6 +74,28 @@ class ChartWriterTest {
         assertEquals(0, fast.getXMin(), 1e-9, "each run starts at 0, whenever it ran");
         assertEquals(9 * 0.025, fast.getXMax(), 1e-9);
         assertEquals("seconds since the run's first step", chart.getXAxisTitle());
+    }
+
+    @Test
+    void shouldDrawThroughputPerRankAndAllReduceTimeOnlyForStepsOfMoreThanOneRank() throws Exception {
+        RunStore store = new RunStore();
+        for (long step = 1; step <= 10; step++) {
+            store.putMetrics(metrics("one-model", step));
+            store.putMetrics(dataParallel(metrics("two-ranks", step), 2, 8, 1.0 + step));
+        }
+        XYChart perRank = ChartWriter.draw(ChartWriter.Chart.TOKENS_PER_S_PER_RANK, store, 640, 360);
+        assertEquals(java.util.Set.of("two-ranks"), perRank.getSeriesMap().keySet(), "one model has no per-rank throughput");
+        assertEquals(metrics("two-ranks", 10).getTokensPerSecond() / 2, perRank.getSeriesMap().get("two-ranks").getYMax(), 1e-9,
+            "the step's tokens/s over its ranks");
+        XYChart allReduce = ChartWriter.draw(ChartWriter.Chart.ALL_REDUCE_TIME, store, 640, 360);
+        assertEquals(java.util.Set.of("two-ranks"), allReduce.getSeriesMap().keySet());
+        assertEquals(11.0, allReduce.getSeriesMap().get("two-ranks").getYMax(), 0);
+
+        RunStore oneModel = new RunStore();
+        oneModel.putMetrics(metrics("one-model", 1));
+        List<Path> written = ChartWriter.write(directory, oneModel, 640, 360);
+        assertTrue(written.stream().noneMatch(file -> file.endsWith(ChartWriter.Chart.ALL_REDUCE_TIME.fileName)
+            || file.endsWith(ChartWriter.Chart.TOKENS_PER_S_PER_RANK.fileName)), "no empty rank charts for one model: " + written);
     }
 
     @Test

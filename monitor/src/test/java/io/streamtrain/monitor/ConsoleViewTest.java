@@ -1,5 +1,6 @@
 package io.streamtrain.monitor;
 
+import static io.streamtrain.monitor.TrainingRecords.dataParallel;
 import static io.streamtrain.monitor.TrainingRecords.metrics;
 import static io.streamtrain.monitor.TrainingRecords.sample;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -51,6 +52,23 @@ class ConsoleViewTest {
         String table = view.render();
         assertTrue(table.contains("spikes 1"), table);
         assertTrue(table.contains("latest spike: run run-a, step 23: gradient norm 270.0"), table);
+    }
+
+    @Test
+    void shouldPrintTheRanksRowsThroughputPerRankAndAllReduceTimeOfADataParallelStep() {
+        RunStore store = new RunStore();
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        ConsoleView view = new ConsoleView(store, new PrintStream(bytes, true, StandardCharsets.UTF_8), false);
+        TrainingMetrics step = dataParallel(metrics("pair", 4), 2, 8, 1.25);
+        store.putMetrics(step);
+        store.putMetrics(metrics("solo", 4));
+        view.refresh();
+        String perRank = String.format("%.0f", step.getTokensPerSecond() / 2);
+        String printed = bytes.toString(StandardCharsets.UTF_8);
+        assertTrue(printed.lines().anyMatch(line -> line.startsWith("pair step 4 ")
+            && line.endsWith(" | 2 ranks, 8 rows, " + perRank + " tokens/s per rank, all-reduce 1.3 ms")), printed);
+        assertTrue(printed.lines().filter(line -> line.startsWith("solo step 4 ")).noneMatch(line -> line.contains("ranks")), printed);
+        assertTrue(view.render().contains("2 ranks, 8 rows, " + perRank + " tokens/s per rank"), view.render());
     }
 
     @Test

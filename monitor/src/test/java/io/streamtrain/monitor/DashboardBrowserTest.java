@@ -1,5 +1,6 @@
 package io.streamtrain.monitor;
 
+import static io.streamtrain.monitor.TrainingRecords.dataParallel;
 import static io.streamtrain.monitor.TrainingRecords.evaluated;
 import static io.streamtrain.monitor.TrainingRecords.metrics;
 import static io.streamtrain.monitor.TrainingRecords.sample;
@@ -33,7 +34,8 @@ import org.junit.jupiter.api.io.TempDir;
  * for the class) holding the records of two runs, one of them replayed and partly re-emitted: each chart draws exactly
  * one point per (run, step), the latest sample is on the page, the dead letter and the lag are shown, a new record is
  * drawn live; the legend chooses the runs shown, the smoothing slider smooths the loss, the latest-step tile names its
- * run, the gradient norm is on a log scale, and the spikes the trainer reported are counted, listed and marked.
+ * run, the gradient norm is on a log scale, and the spikes the trainer reported are counted, listed and marked; a
+ * data-parallel run's ranks, rows, throughput per rank and all-reduce time are shown while it is, and only then.
  */
 class DashboardBrowserTest {
     private static final String[] CHARTS = {"chart-loss", "chart-perplexity", "chart-accuracy", "chart-tokens-per-s",
@@ -204,6 +206,69 @@ class DashboardBrowserTest {
                 value -> value.path("runCount").asText().equals("1 of 2"));
             assertEquals(0, reloaded.path("smoothing").asDouble(), 0, reloaded.toString());
         }
+    }
+
+    @Test
+    void shouldShowTheRanksThroughputPerRankAndAllReduceTimeOnlyWhileADataParallelRunIsShown() throws Exception {
+        assumeTrue(Files.isExecutable(HeadlessChromium.EXECUTABLE), NO_CHROMIUM);
+        String metricsTopic = "ranks.metrics";
+        String samplesTopic = "ranks.samples";
+        new TrainerTopics(kafka).createTopics(metricsTopic, samplesTopic, "ranks.dead-letters");
+        List<TrainingMetrics> records = new ArrayList<>();
+        for (long step = 1; step <= 12; step++) {
+            records.add(metrics("solo", step));
+            records.add(dataParallel(metrics("pair", step), 2, 8, 1.0 + step / 4.0)); // all-reduce 4.00 ms at step 12
+        }
+        new TrainerTopics(kafka).send(metricsTopic, samplesTopic, records, List.of());
+
+        try (Monitor monitor = Monitor.start(Map.of(MonitorConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(),
+                 MonitorConfig.HTTP_PORT, 0, MonitorConfig.METRICS_TOPIC, metricsTopic, MonitorConfig.SAMPLES_TOPIC, samplesTopic,
+                 MonitorConfig.DEAD_LETTERS_TOPIC, "ranks.dead-letters"));
+             HeadlessChromium chromium = HeadlessChromium.start(Path.of("target", "chromium-dashboard-ranks-test.log"))) {
+            chromium.navigate(monitor.url());
+            String page = "({counts: streamtrainDashboard.pointCounts(),"
+                + " shown: [...document.querySelectorAll('.data-parallel-only')].map(e => getComputedStyle(e).display !== 'none'),"
+                + " ranks: document.getElementById('ranks').textContent,"
+                + " rows: document.getElementById('ranks-rows').textContent,"
+                + " allReduce: document.getElementById('all-reduce').textContent,"
+                + " perRank: streamtrainDashboard.chartData('chart-tokens-per-s-per-rank'),"
+                + " rankCells: [...document.querySelectorAll('#recent-steps tbody tr')].map(r => r.firstChild.textContent + ':'"
+                + " + r.lastChild.textContent)})";
+            JsonNode both = waitFor(chromium, "window.streamtrainDashboard ? " + page + " : null",
+                value -> value.path("counts").path("chart-loss").path("byRun").path("pair").asInt() == 12
+                    && value.path("counts").path("chart-loss").path("byRun").path("solo").asInt() == 12);
+            both.path("shown").forEach(shown -> assertTrue(shown.asBoolean(), "tiles, charts and column of the ranks shown: " + both));
+            assertEquals("2", both.path("ranks").asText(), both.toString());
+            assertEquals("8 rows per step", both.path("rows").asText());
+            assertEquals("4.0 ms", both.path("allReduce").asText(), "the latest data-parallel step's all-reduce time");
+            JsonNode perRank = both.path("counts").path("chart-tokens-per-s-per-rank").path("byRun");
+            assertEquals(12, perRank.path("pair").asInt(), both.toString());
+            assertEquals(0, perRank.path("solo").asInt(), "one model has no per-rank throughput: " + both);
+            assertEquals(12, both.path("counts").path("chart-all-reduce").path("byRun").path("pair").asInt(), both.toString());
+            assertEquals(metrics("pair", 12).getTokensPerSecond() / 2, largestValue(both.path("perRank")), 1e-9,
+                "tokens/s over the ranks (step 12's the largest): " + both.path("perRank"));
+            both.path("rankCells").forEach(cell -> assertTrue(cell.asText().startsWith("pair:")
+                ? cell.asText().matches("pair:2 / 8 / \\d+\\.\\d") : cell.asText().equals("solo:–"), "recent steps: " + both));
+
+            // Untick the data-parallel run: a page of one model has no ranks tiles, charts or column.
+            chromium.evaluate("document.querySelector('#legend input[data-run=\"pair\"]').click()");
+            JsonNode solo = waitFor(chromium, page, value -> value.path("counts").path("chart-loss").path("byRun").size() == 1);
+            solo.path("shown").forEach(shown -> assertTrue(!shown.asBoolean(), "nothing of the ranks shown for one model: " + solo));
+            assertTrue(solo.path("shown").size() >= 5, "two tiles, two charts, the column: " + solo);
+        }
+    }
+
+    /** The largest value a chart draws (data: x, then the runs' series). */
+    private static double largestValue(JsonNode data) {
+        double largest = Double.NaN;
+        for (int s = 1; s < data.size(); s++) {
+            for (JsonNode value : data.get(s)) {
+                if (!value.isNull() && !(value.asDouble() <= largest)) {
+                    largest = value.asDouble();
+                }
+            }
+        }
+        return largest;
     }
 
     /** Whether the loss chart's data (x, raw, smoothed, held-out per run) has a smoothed value unlike its raw one. */

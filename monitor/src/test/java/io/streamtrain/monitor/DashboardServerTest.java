@@ -1,5 +1,6 @@
 package io.streamtrain.monitor;
 
+import static io.streamtrain.monitor.TrainingRecords.dataParallel;
 import static io.streamtrain.monitor.TrainingRecords.metrics;
 import static io.streamtrain.monitor.TrainingRecords.sample;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -46,6 +47,29 @@ class DashboardServerTest {
             assertTrue(snapshot.path("metrics").get(1).path("loss").isNull(), "NaN travels as null");
             assertEquals("Speak.", snapshot.path("samples").get(0).path("generated").asText());
             assertEquals("run-a", snapshot.path("runs").get(0).asText());
+        }
+    }
+
+    @Test
+    void shouldServeTheRanksGlobalRowsAndAllReduceTimeOfADataParallelStepAndNullsForOneModel() throws Exception {
+        RunStore store = new RunStore();
+        store.putMetrics(metrics("one-model", 1));
+        store.putMetrics(dataParallel(metrics("two-ranks", 1), 2, 8, 1.25));
+        store.putMetrics(dataParallel(metrics("nccl", 1), 4, 16, null)); // NCCL: the all-reduce is inside the compute time
+        try (DashboardServer server = DashboardServer.start("127.0.0.1", 0, HttpAccess.token(""), store)) {
+            JsonNode metrics = json.readTree(get(server.url().resolve("/api/snapshot"), null).body()).path("metrics");
+            assertEquals(3, metrics.size());
+            JsonNode one = metrics.get(0);
+            for (String field : new String[] {"ranks", "globalRows", "allReduceMillis"}) {
+                assertTrue(one.has(field) && one.path(field).isNull(), field + " is null for one model: " + one);
+            }
+            JsonNode two = metrics.get(1);
+            assertEquals(2, two.path("ranks").asInt(), two.toString());
+            assertEquals(8, two.path("globalRows").asInt(), two.toString());
+            assertEquals(1.25, two.path("allReduceMillis").asDouble(), 0, two.toString());
+            JsonNode nccl = metrics.get(2);
+            assertEquals(4, nccl.path("ranks").asInt(), nccl.toString());
+            assertTrue(nccl.path("allReduceMillis").isNull(), nccl.toString());
         }
     }
 

@@ -38,7 +38,9 @@ class RunFilesTest {
         assertEquals(6, history.size());
         JsonNode first = history.get(0);
         assertEquals(List.of("run_id", "step", "time", "loss", "accuracy", "perplexity", "learning_rate", "gradient_norm", "tokens_per_s",
-                "eval_loss", "eval_accuracy", "eval_perplexity", "spike"), iterate(first.fieldNames()));
+                "eval_loss", "eval_accuracy", "eval_perplexity", "ranks", "global_rows", "all_reduce_ms", "spike"),
+                iterate(first.fieldNames()));
+        assertTrue(first.get("ranks").isNull() && first.get("all_reduce_ms").isNull(), "one model: no data-parallel figures");
         assertTrue(first.get("spike").isNull(), "an ordinary step");
         assertEquals("gradient norm 270.0 is 45.0x its recent average 6.00", history.get(5).get("spike").asText());
         assertTrue(first.get("eval_loss").isNull(), "a step not evaluated has no held-out figures");

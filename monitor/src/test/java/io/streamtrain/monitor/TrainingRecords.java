@@ -32,6 +32,12 @@ final class TrainingRecords {
             .setEvalPerplexity(Math.exp(evalLoss)).setEvalTokens(4096L).build();
     }
 
+    /** {@code metrics} of a data-parallel step over {@code ranks} ranks (TrainingMetrics v3). */
+    static TrainingMetrics dataParallel(TrainingMetrics metrics, int ranks, int globalRows, Double allReduceMillis) {
+        return TrainingMetrics.newBuilder(metrics).setRanks(ranks).setGlobalRows(globalRows).setAllReduceMillis(allReduceMillis)
+            .setTokens((long) globalRows * 64).build();
+    }
+
     static TextSample sample(String runId, long step, String generated) {
         return TextSample.newBuilder()
             .setRunId(runId).setStep(step).setTime(START.plusMillis(step * 250))

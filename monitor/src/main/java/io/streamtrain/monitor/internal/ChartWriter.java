@@ -42,7 +42,20 @@ public final class ChartWriter {
             TrainingMetrics::getGradientNorm, true, false),
         /** Throughput as it matters: how soon a run reaches a loss (a faster backend's line lies to the left). */
         LOSS_VS_TIME("loss_vs_time.png", "Loss versus training time (faster steps reach a loss sooner)", "loss (nats)",
-            TrainingMetrics::getLoss, false, true);
+            TrainingMetrics::getLoss, false, true),
+        /**
+         * Data parallelism: the step's tokens/s over its ranks (what each rank contributed on average); only steps of
+         * more than one rank, so the file exists only for such runs.
+         */
+        TOKENS_PER_S_PER_RANK("tokens_per_s_per_rank.png", "Throughput per rank (tokens/s over the ranks)",
+            "tokens/s per rank", m -> isDataParallel(m) ? m.getTokensPerSecond() / m.getRanks() : Double.NaN, false, false),
+        /**
+         * Data parallelism: rank 0's host time in the gradient all-reduce, the wait for the other ranks included (none
+         * where NCCL sums on the GPU stream: that time is part of the compute).
+         */
+        ALL_REDUCE_TIME("all_reduce_time.png", "Gradient all-reduce time (rank 0, the wait for the others included)",
+            "all-reduce (ms)", m -> isDataParallel(m) && m.getAllReduceMillis() != null ? m.getAllReduceMillis() : Double.NaN,
+            false, false);
 
         public final String fileName;
         final String title;
@@ -69,6 +82,11 @@ public final class ChartWriter {
             this.logarithmic = logarithmic;
             this.againstTime = againstTime;
         }
+    }
+
+    /** Whether the step ran on more than one data-parallel rank (TrainingMetrics v3). */
+    static boolean isDataParallel(TrainingMetrics m) {
+        return m.getRanks() != null && m.getRanks() > 1;
     }
 
     /** The dashboard's palette (dashboard.js COLORS): run i has colour i, in first-seen order. */

@@ -21,7 +21,8 @@ import java.util.Map;
  * {"epoch", "version", "complete", "runs": [id...],
  *  "metrics": [{"run","step","time","loss","accuracy","perplexity","learningRate","gradientNorm","tokens","tokensPerSecond",
  *               "waitMillis","computeMillis","emitMillis","backend","device",
- *               "evalLoss","evalAccuracy","evalPerplexity","evalTokens" (null when the step was not evaluated)}...],
+ *               "evalLoss","evalAccuracy","evalPerplexity","evalTokens" (null when the step was not evaluated),
+ *               "ranks","globalRows","allReduceMillis" (data parallelism; null with one model), "spike"}...],
  *  "samples": [{"run","step","time","prompt","generated","actual","temperature","topK"}...],
  *  "deadLetters": {"count", "recent": [{"time","partition","offset","sourceTopic","reason"}...]},
  *  "undecodable", "lag": null | {"groupId","measuredAt","totalLag","byTopic":{topic: lag},"problem"}}
@@ -93,6 +94,20 @@ public final class SnapshotJson {
         writeNumber(json, field, value == null ? Double.NaN : value);
     }
 
+    /** An optional count (the held-out evaluation's tokens): null when absent. */
+    public static void writeNullable(JsonGenerator json, String field, Long value) throws IOException {
+        if (value == null) {
+            json.writeNullField(field);
+        } else {
+            json.writeNumberField(field, value);
+        }
+    }
+
+    /** An optional count (a data-parallel step's ranks or rows): null when absent. */
+    public static void writeNullable(JsonGenerator json, String field, Integer value) throws IOException {
+        writeNullable(json, field, value == null ? null : Long.valueOf(value));
+    }
+
     private static void writeMetrics(JsonGenerator json, TrainingMetrics m) throws IOException {
         json.writeStartObject();
         json.writeStringField("run", m.getRunId());
@@ -113,11 +128,10 @@ public final class SnapshotJson {
         writeNullable(json, "evalLoss", m.getEvalLoss());
         writeNullable(json, "evalAccuracy", m.getEvalAccuracy());
         writeNullable(json, "evalPerplexity", m.getEvalPerplexity());
-        if (m.getEvalTokens() == null) {
-            json.writeNullField("evalTokens");
-        } else {
-            json.writeNumberField("evalTokens", m.getEvalTokens());
-        }
+        writeNullable(json, "evalTokens", m.getEvalTokens());
+        writeNullable(json, "ranks", m.getRanks());
+        writeNullable(json, "globalRows", m.getGlobalRows());
+        writeNullable(json, "allReduceMillis", m.getAllReduceMillis());
         json.writeStringField("spike", m.getSpike());
         json.writeEndObject();
     }

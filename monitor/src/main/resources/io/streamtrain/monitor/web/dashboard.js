@@ -2,7 +2,9 @@
 // series per run with uPlot. After each draw a chart's element carries data-points (points drawn, raw series only),
 // data-points-by-run (JSON: run -> points), data-smoothed-points-by-run (the loss chart's EMA series),
 // data-held-out-points-by-run (the held-out evaluations drawn on the loss, perplexity and accuracy charts) and data-draws
-// (how many draws so far); window.streamtrainDashboard
+// (how many draws so far); the ranks tiles, the per-rank throughput and all-reduce charts and the recent steps' ranks
+// column show only while a run shown has a step of more than one data-parallel rank (body class data-parallel);
+// window.streamtrainDashboard
 // exposes the same for tests and for the curious. The legend's check boxes choose the runs shown (charts, tables,
 // samples, tiles), the smoothing slider sets the loss chart's EMA weight (0 = none), and both survive a reload
 // (localStorage).
@@ -26,7 +28,15 @@
     // log scale: a spike of 270 among norms of 1 would otherwise flatten every other point into the axis
     { id: 'chart-gradient-norm', label: 'gradient norm', value: m => m.gradientNorm, log: true, spikes: true },
     { id: 'chart-loss-vs-time', label: 'loss', value: m => m.loss, time: true },
+    // data parallelism (steps of more than one rank only): what each rank trained on average, and rank 0's all-reduce
+    { id: 'chart-tokens-per-s-per-rank', label: 'tokens/s per rank',
+      value: m => isDataParallel(m) && m.tokensPerSecond !== null ? m.tokensPerSecond / m.ranks : null },
+    { id: 'chart-all-reduce', label: 'all-reduce ms', value: m => isDataParallel(m) ? m.allReduceMillis : null },
   ];
+
+  function isDataParallel(m) {
+    return m.ranks > 1; // null (one model, or a record before v3) is not
+  }
 
   const state = {
     epoch: null,
@@ -258,8 +268,10 @@
       const cells = [m.run, String(m.step), number(m.loss, 4), number(m.evalLoss, 4), number(m.accuracy, 3), number(m.perplexity, 2),
         number(m.tokensPerSecond, 0),
         m.learningRate === null ? '–' : m.learningRate.toExponential(2), number(m.gradientNorm, 3),
-        number(m.waitMillis, 1) + ' / ' + number(m.computeMillis, 1) + ' / ' + number(m.emitMillis, 1)];
+        number(m.waitMillis, 1) + ' / ' + number(m.computeMillis, 1) + ' / ' + number(m.emitMillis, 1),
+        isDataParallel(m) ? m.ranks + ' / ' + m.globalRows + ' / ' + number(m.allReduceMillis, 1) : '–'];
       cells.forEach(c => row.appendChild(text('td', null, c)));
+      row.lastChild.className = 'data-parallel-only';
       row.firstChild.style.color = color(m.run);
       if (m.spike) {
         row.className = 'spike';
@@ -337,7 +349,42 @@
       return row;
     }));
     drawSpikes(shown);
+    drawRanks(shown);
     drawLegend();
+  }
+
+  // The latest data-parallel step among the runs shown: its ranks, global rows and all-reduce time. Without one, the
+  // ranks' tiles, charts and column are hidden (body class data-parallel).
+  function drawRanks(shown) {
+    let latest = null;
+    for (const run of shown) {
+      const byStep = state.metrics.get(run);
+      if (!byStep) continue;
+      for (const m of byStep.values()) {
+        if (isDataParallel(m) && (latest === null || m.time > latest.time || (m.time === latest.time && m.step > latest.step))) latest = m;
+      }
+    }
+    const wasShown = document.body.classList.contains('data-parallel');
+    document.body.classList.toggle('data-parallel', latest !== null);
+    if (latest !== null && !wasShown) resizeCharts(); // drawn while hidden: now they have a width
+    const ranks = document.getElementById('ranks');
+    const rows = document.getElementById('ranks-rows');
+    const allReduce = document.getElementById('all-reduce');
+    if (latest === null) {
+      ranks.textContent = '–';
+      rows.textContent = '';
+      allReduce.textContent = '–';
+      return;
+    }
+    const where = 'run ' + latest.run + ', step ' + latest.step;
+    ranks.textContent = String(latest.ranks);
+    ranks.title = where + ': ' + latest.ranks + ' data-parallel ranks, a global batch of ' + latest.globalRows + ' rows, '
+      + number(latest.tokensPerSecond === null ? null : latest.tokensPerSecond / latest.ranks, 0) + ' tokens/s per rank';
+    rows.textContent = latest.globalRows + ' rows per step';
+    allReduce.textContent = latest.allReduceMillis === null ? 'on GPU' : number(latest.allReduceMillis, 1) + ' ms';
+    allReduce.title = latest.allReduceMillis === null
+      ? where + ': NCCL sums the gradients on the GPU stream, inside the compute time'
+      : where + ': rank 0\'s gradient all-reduce, the wait for the other ranks included';
   }
 
   // Steps the trainer reported as spikes (loss or gradient norm far above the recent average), newest first.
@@ -401,9 +448,10 @@
     document.body.dataset.updates = String(state.updates);
   }
 
-  window.addEventListener('resize', () => {
+  function resizeCharts() {
     for (const [id, { plot }] of plots) plot.setSize({ width: Math.max(300, document.getElementById(id).clientWidth), height: 240 });
-  });
+  }
+  window.addEventListener('resize', resizeCharts);
 
   function controls() {
     const slider = document.getElementById('smoothing');
