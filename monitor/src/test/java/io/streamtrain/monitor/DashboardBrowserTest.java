@@ -149,9 +149,7 @@ class DashboardBrowserTest {
         new TrainerTopics(kafka).send(metricsTopic, samplesTopic, records,
             List.of(sample("old-run", 40, "old words"), sample("new-run", 20, "new words")));
 
-        try (Monitor monitor = Monitor.start(Map.of(MonitorConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(),
-                 MonitorConfig.HTTP_PORT, 0, MonitorConfig.METRICS_TOPIC, metricsTopic, MonitorConfig.SAMPLES_TOPIC, samplesTopic,
-                 MonitorConfig.DEAD_LETTERS_TOPIC, "choose.dead-letters"));
+        try (Monitor monitor = monitorOf("choose");
              HeadlessChromium chromium = HeadlessChromium.start(Path.of("target", "chromium-dashboard-choose-test.log"))) {
             chromium.navigate(monitor.url());
             String page = "({counts: streamtrainDashboard.pointCounts(),"
@@ -221,9 +219,7 @@ class DashboardBrowserTest {
         }
         new TrainerTopics(kafka).send(metricsTopic, samplesTopic, records, List.of());
 
-        try (Monitor monitor = Monitor.start(Map.of(MonitorConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(),
-                 MonitorConfig.HTTP_PORT, 0, MonitorConfig.METRICS_TOPIC, metricsTopic, MonitorConfig.SAMPLES_TOPIC, samplesTopic,
-                 MonitorConfig.DEAD_LETTERS_TOPIC, "ranks.dead-letters"));
+        try (Monitor monitor = monitorOf("ranks");
              HeadlessChromium chromium = HeadlessChromium.start(Path.of("target", "chromium-dashboard-ranks-test.log"))) {
             chromium.navigate(monitor.url());
             String page = "({counts: streamtrainDashboard.pointCounts(),"
@@ -256,6 +252,13 @@ class DashboardBrowserTest {
             solo.path("shown").forEach(shown -> assertTrue(!shown.asBoolean(), "nothing of the ranks shown for one model: " + solo));
             assertTrue(solo.path("shown").size() >= 5, "two tiles, two charts, the column: " + solo);
         }
+    }
+
+    /** A monitor of the topics {@code <prefix>.metrics}, {@code .samples} and {@code .dead-letters}, on a free port. */
+    private static Monitor monitorOf(String prefix) throws Exception {
+        return Monitor.start(Map.of(MonitorConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(), MonitorConfig.HTTP_PORT, 0,
+            MonitorConfig.METRICS_TOPIC, prefix + ".metrics", MonitorConfig.SAMPLES_TOPIC, prefix + ".samples",
+            MonitorConfig.DEAD_LETTERS_TOPIC, prefix + ".dead-letters"));
     }
 
     /** The largest value a chart draws (data: x, then the runs' series). */
