@@ -109,8 +109,8 @@ __device__ __forceinline__ void loadSwizzled(u32 s, const __nv_bfloat16* base, i
 
 // Writes a warp's accumulator fragments of a 64 x COLS warpgroup tile (d[4 j + e]: row rowBase (+ 8 for e >= 2),
 // column n0 + 8 j + 2 (lane % 4) (+ 1 for odd e); rowBase = the tile's first row + 16 warp + lane / 4): out = d + bias
-// (bias may be null) and its bf16 copy into outBf16 unless that is null; or (ACCUMULATE) out += d, with atomics where
-// K is split over blocks.
+// (bias may be null) and its bf16 copy into outBf16 unless that is null; or (ACCUMULATE) out += d, with 8-byte vector
+// reductions (red.global.add.v2.f32, sm_90; out 8-byte aligned) where K is split over blocks.
 template <int COLS, bool ACCUMULATE>
 __device__ __forceinline__ void storeFragments(const float* d, float* out, __nv_bfloat16* outBf16, const float* bias,
                                                int rowBase, int n0, int M, int N, int ldo, bool split) {
@@ -125,14 +125,15 @@ __device__ __forceinline__ void storeFragments(const float* d, float* out, __nv_
             int m = rowBase + half * 8;
             if (m >= M) continue;
             float v0 = d[4 * j + 2 * half], v1 = d[4 * j + 2 * half + 1];
-            float* o = out + (long long)m * ldo + n;
+            long long at = (long long)m * ldo + n;
+            float* o = out + at;
             if (ACCUMULATE) {
-                if (split) { atomicAdd(o, v0); atomicAdd(o + 1, v1); }
+                if (split) asm volatile("red.global.add.v2.f32 [%0], {%1, %2};" :: "l"(o), "f"(v0), "f"(v1) : "memory");
                 else { float2 old = *reinterpret_cast<float2*>(o); *reinterpret_cast<float2*>(o) = make_float2(old.x + v0, old.y + v1); }
             } else {
-                *reinterpret_cast<float2*>(o) = make_float2(v0 + add.x, v1 + add.y);
-                if (outBf16 != nullptr)
-                    *reinterpret_cast<u32*>(outBf16 + (long long)m * ldo + n) = packBf16(v0 + add.x, v1 + add.y);
+                float w0 = v0 + add.x, w1 = v1 + add.y;
+                *reinterpret_cast<float2*>(o) = make_float2(w0, w1);
+                if (outBf16 != nullptr) *reinterpret_cast<u32*>(outBf16 + at) = packBf16(w0, w1);
             }
         }
     }
@@ -228,22 +229,23 @@ WGMMA_KERNELS(128, 4, 1, w1, 1)
 
 // ---- Persistent products fed by the tensor memory accelerator (TMA) ------------------------------------------------
 //
-// out (M, N) = A (M, K) . B (N, K)^T (+ bias) and its bf16 copy (outBf16, unless null): the forward products (B K-major)
-// and the layers' dinp products stored unsplit (B N-major), K >= 1. The operands are read by cp.async.bulk.tensor
-// through tensor maps in device memory (HopperMatmul's TensorMaps: bf16, 128-byte swizzle, zero fill past the edges;
-// boxes of 64 k x 128 rows of A, 64 k x COLS rows of a K-major B, 64 n x 64 k of an N-major B, which land in exactly
-// the swizzled layouts above). One block per SM loops over the output tiles t = blockIdx.x, + gridDim.x, ...: tile t
-// covers rows 128 (t % mTiles) and columns COLS (t / mTiles), so the blocks at work at once share B's columns and A.
+// out (M, N) = A (M, K) . B (N, K)^T (+ bias) and its bf16 copy (outBf16, unless null), or (ACCUMULATE) out += A . B^T,
+// K split into ranges of kPerSplit (a multiple of 64) whose sums are added with reductions where there are several.
+// Each operand K-major or (A_MN, B_MN) M/N-major: forward (K, K), dinp (K, N; split for the output head), dweight
+// (M, N). The operands are read by cp.async.bulk.tensor through tensor maps in device memory (HopperMatmul's
+// TensorMaps: bf16, 128-byte swizzle, zero fill past the edges; boxes of 64 k x 128 rows of a K-major operand, 64 m
+// or n x 64 k of an MN-major one, which land in exactly the swizzled layouts above). One block per SM loops over the
+// work units u = blockIdx.x, + gridDim.x, ...: unit u is tile t = u % tiles (rows 128 (t % mTiles), columns 128
+// (t / mTiles), so the blocks at work at once share B's columns and A) of K range u / tiles.
 // Warpgroup 0 is the producer: one thread waits until a stage is free (its "empty" mbarrier), announces the stage's
-// bytes on its "full" mbarrier and starts the copies, STAGES stages ahead, across tile boundaries: the next tile's
-// operands arrive while the consumers store the last one. Warpgroups 1 and 2 consume:
-//   cooperative (PINGPONG false): both on every tile, 64 rows each (wgmma m64nCOLSk16);
-//   ping-pong (PINGPONG true): alternate tiles, each the whole 128 rows (two wgmma per 16 of K), so that one
-//     warpgroup's epilogue overlaps the other's products. Named barriers 1 and 2 make their main loops take turns:
-//     a warpgroup starts waiting for its tile's stages only after the other has waited for every stage of the tile
-//     before (so no stage's mbarrier is ever more than one phase ahead of its waiter).
-// A consumer warp arrives on a stage's empty mbarrier once the wgmma that read it are done (wgmma.wait_group 1: one
-// stage's products stay in flight).
+// bytes on its "full" mbarrier and starts the copies, STAGES stages ahead, across units: the next unit's operands
+// arrive while the consumers store the last one. Warpgroups 1 and 2 consume alternate units ("ping-pong"), each the
+// whole 128 x 128 tile (two wgmma m64n128k16 per 16 of K), so that one's epilogue overlaps the other's products.
+// Named barriers 1 and 2 make their main loops take turns: a warpgroup starts waiting for its unit's stages only after
+// the other has waited for every stage of the unit before (so no stage's mbarrier is ever more than one phase ahead
+// of its waiter). A consumer warp arrives on a stage's empty mbarrier once the wgmma that read it are done
+// (wgmma.wait_group 1: one stage's products stay in flight). Tried and slower (model-cuda/NOTES.md): 128 x 192
+// ping-pong tiles, cooperative consumers (both warpgroups on each tile, 64 rows each) with 128 x 192 and 128 x 256.
 #define PTHREADS 384
 
 __device__ __forceinline__ void mbarrierInit(u32 bar, u32 count) {
@@ -265,100 +267,44 @@ __device__ __forceinline__ void mbarrierWait(u32 bar, u32 parity) {
         "}\n" :: "r"(bar), "r"(parity) : "memory");
 }
 // Copies the box at element coordinates (x: innermost, y) of the tensor map at `map` (device memory) into shared
-// memory at dst, completing `bytes` on the mbarrier at bar.
+// memory at dst, completing its bytes on the mbarrier at bar.
 __device__ __forceinline__ void tmaLoad(u32 dst, const void* map, u32 bar, int x, int y) {
     asm volatile(
         "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];"
         :: "r"(dst), "l"(map), "r"(bar), "r"(x), "r"(y) : "memory");
 }
-
-// d (64 x 192 fp32, the warpgroup's fragments) += A (64 x 16) . B (192 x 16)^T, 128-byte swizzled; B K-major or (TB)
-// N-major, A K-major.
-template <int TB>
-__device__ __forceinline__ void wgmma192(float* d, u64 descA, u64 descB) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n192k16.f32.bf16.bf16 {"
-        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
-        "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
-        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
-        "}, %96, %97, p, 1, 1, 0, %98;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
-          "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
-          "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
-          "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
-          "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])
-        : "l"(descA), "l"(descB), "n"(TB));
+// Starts the copy of 128 rows (m or n from row0) x 64 k (from k0) of an operand into the stage tile at dst: one box of
+// a K-major operand (map dims {K, rows}), two of an MN-major one (map dims {rows, K}; the second 8192 bytes on).
+template <bool MN>
+__device__ __forceinline__ void tmaLoadTile(u32 dst, const void* map, u32 bar, int row0, int k0) {
+    if (MN) {
+        tmaLoad(dst, map, bar, row0, k0);
+        tmaLoad(dst + 8192, map, bar, row0 + 64, k0);
+    } else {
+        tmaLoad(dst, map, bar, k0, row0);
+    }
 }
 
-// d (64 x 256 fp32, the warpgroup's fragments) += A (64 x 16) . B (256 x 16)^T, 128-byte swizzled; B K-major or (TB)
-// N-major, A K-major.
-template <int TB>
-__device__ __forceinline__ void wgmma256(float* d, u64 descA, u64 descB) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
-        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
-        "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
-        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
-        "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
-        "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
-        "}, %128, %129, p, 1, 1, 0, %130;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
-          "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
-          "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
-          "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
-          "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
-          "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
-          "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
-          "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
-          "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
-        : "l"(descA), "l"(descB), "n"(TB));
+// The k-tiles (64 deep) of work unit u: its K range [split * kPerSplit, ...) cut at K.
+__device__ __forceinline__ int unitKTiles(int u, int tiles, int K, int kPerSplit) {
+    int kBegin = (u / tiles) * kPerSplit;
+    return (min(K, kBegin + kPerSplit) - kBegin + HBK - 1) / HBK;
 }
 
-// d (64 x COLS) += A (64 x 16, K-major) . B (COLS x 16)^T, B K-major or (TB) N-major.
-template <int COLS, int TB>
-__device__ __forceinline__ void wgmmaColumns(float* d, u64 descA, u64 descB) {
-    if constexpr (COLS == 128) wgmma128<0, TB>(d, descA, descB);
-    else if constexpr (COLS == 192) wgmma192<TB>(d, descA, descB);
-    else wgmma256<TB>(d, descA, descB);
-}
-
-template <int COLS, int STAGES, bool PINGPONG, bool B_MN>
+template <int STAGES, bool ACCUMULATE, bool A_MN, bool B_MN>
 __device__ __forceinline__ void matmulTma(float* out, __nv_bfloat16* outBf16, const void* mapA, const void* mapB,
-                                          const float* bias, int M, int N, int K, int ldo) {
-    constexpr int STAGE_A = HBM * HBK * 2, STAGE_B = COLS * HBK * 2, STAGE = STAGE_A + STAGE_B;
-    constexpr int HALVES = PINGPONG ? 2 : 1;          // 64-row halves of a tile per consumer warpgroup
-    constexpr int CONSUMER_WARPS = PINGPONG ? 4 : 8;  // the warps that read each stage
+                                          const float* bias, int M, int N, int K, int ldo, int kPerSplit) {
+    constexpr int STAGE_A = HBM * HBK * 2, STAGE = 2 * STAGE_A;
     extern __shared__ unsigned char dynamicShared[];
     u32 shared = ((u32)__cvta_generic_to_shared(dynamicShared) + 1023) & ~1023u;
     u32 full = shared + STAGES * STAGE, empty = full + STAGES * 8;
-    int mTiles = (M + HBM - 1) / HBM, tiles = mTiles * ((N + COLS - 1) / COLS), kTiles = (K + HBK - 1) / HBK;
+    int mTiles = (M + HBM - 1) / HBM, tiles = mTiles * ((N + HBM - 1) / HBM);
+    int splits = (K + kPerSplit - 1) / kPerSplit, units = tiles * splits;
     int warpgroup = threadIdx.x >> 7;
     if (threadIdx.x == 0) {
         for (int s = 0; s < STAGES; s++) {
             mbarrierInit(full + 8 * s, 1);
-            mbarrierInit(empty + 8 * s, CONSUMER_WARPS);
+            mbarrierInit(empty + 8 * s, 4);  // the 4 warps of the consumer of the stage
         }
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
@@ -369,20 +315,16 @@ __device__ __forceinline__ void matmulTma(float* out, __nv_bfloat16* outBf16, co
             asm volatile("prefetch.tensormap [%0];" :: "l"(mapA) : "memory");
             asm volatile("prefetch.tensormap [%0];" :: "l"(mapB) : "memory");
             int n = 0;  // stages filled so far
-            for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
-                int m0 = (t % mTiles) * HBM, n0 = (t / mTiles) * COLS;
+            for (int u = blockIdx.x; u < units; u += gridDim.x) {
+                int t = u % tiles, kBegin = (u / tiles) * kPerSplit, kTiles = unitKTiles(u, tiles, K, kPerSplit);
+                int m0 = (t % mTiles) * HBM, n0 = (t / mTiles) * HBM;
                 for (int kt = 0; kt < kTiles; kt++, n++) {
                     int s = n % STAGES;
                     mbarrierWait(empty + 8 * s, ((n / STAGES) & 1) ^ 1);  // the first round passes at once
                     u32 st = shared + s * STAGE, bar = full + 8 * s;
                     mbarrierExpectBytes(bar, STAGE);
-                    tmaLoad(st, mapA, bar, kt * HBK, m0);
-                    if (B_MN) {
-#pragma unroll
-                        for (int j = 0; j < COLS / 64; j++) tmaLoad(st + STAGE_A + j * 8192, mapB, bar, n0 + 64 * j, kt * HBK);
-                    } else {
-                        tmaLoad(st + STAGE_A, mapB, bar, kt * HBK, n0);
-                    }
+                    tmaLoadTile<A_MN>(st, mapA, bar, m0, kBegin + kt * HBK);
+                    tmaLoadTile<B_MN>(st + STAGE_A, mapB, bar, n0, kBegin + kt * HBK);
                 }
             }
         }
@@ -391,20 +333,26 @@ __device__ __forceinline__ void matmulTma(float* out, __nv_bfloat16* outBf16, co
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
     int consumer = warpgroup - 1;
     int lane = threadIdx.x & 31;
-    int count = (tiles - (int)blockIdx.x + (int)gridDim.x - 1) / (int)gridDim.x;  // this block's tiles
-    float d[HALVES][COLS / 2];
-    for (int j = PINGPONG ? consumer : 0; j < count; j += PINGPONG ? 2 : 1) {
-        int t = blockIdx.x + j * gridDim.x;
-        int m0 = (t % mTiles) * HBM, n0 = (t / mTiles) * COLS;
-        int n = j * kTiles;  // the stage counter of this tile's first k
-        if (PINGPONG && j > 0) {  // wait for the other warpgroup's turn to end
+    int count = (units - (int)blockIdx.x + (int)gridDim.x - 1) / (int)gridDim.x;  // this block's units
+    float d[2][HBM / 2];
+    int n = 0;  // the stage counter of the unit's first k
+    for (int j = 0; j < count; j++) {
+        int u = blockIdx.x + j * gridDim.x;
+        int kTiles = unitKTiles(u, tiles, K, kPerSplit);
+        if ((j & 1) != consumer) {  // the other warpgroup's unit
+            n += kTiles;
+            continue;
+        }
+        int t = u % tiles;
+        int m0 = (t % mTiles) * HBM, n0 = (t / mTiles) * HBM;
+        if (j > 0) {  // wait for the other warpgroup's turn to end
             if (consumer == 0) asm volatile("bar.sync 2, 256;" ::: "memory");
             else asm volatile("bar.sync 1, 256;" ::: "memory");
         }
 #pragma unroll
-        for (int h = 0; h < HALVES; h++)
+        for (int h = 0; h < 2; h++)
 #pragma unroll
-            for (int i = 0; i < COLS / 2; i++) d[h][i] = 0.0f;
+            for (int i = 0; i < HBM / 2; i++) d[h][i] = 0.0f;
         for (int kt = 0; kt < kTiles; kt++, n++) {
             int s = n % STAGES;
             mbarrierWait(full + 8 * s, (n / STAGES) & 1);
@@ -413,11 +361,11 @@ __device__ __forceinline__ void matmulTma(float* out, __nv_bfloat16* outBf16, co
 #pragma unroll
             for (int kk = 0; kk < HBK / 16; kk++)
 #pragma unroll
-                for (int h = 0; h < HALVES; h++)
-                    wgmmaColumns<COLS, B_MN ? 1 : 0>(d[h], descriptor(st + (PINGPONG ? h : consumer) * 8192 + kk * 32),
-                                                     sliceDescriptor<B_MN>(st + STAGE_A, kk));
+                for (int h = 0; h < 2; h++)  // rows [64 h, 64 h + 64): the next 64 K-major rows or MN-major atom
+                    wgmma128<A_MN ? 1 : 0, B_MN ? 1 : 0>(d[h], sliceDescriptor<A_MN>(st + h * 8192, kk),
+                                                         sliceDescriptor<B_MN>(st + STAGE_A, kk));
             wgmmaCommit();
-            if (PINGPONG && kt == kTiles - 1 && j + 1 < count) {  // the other warpgroup's turn
+            if (kt == kTiles - 1 && j + 1 < count) {  // the other warpgroup's turn
                 if (consumer == 0) asm volatile("bar.arrive 1, 256;" ::: "memory");
                 else asm volatile("bar.arrive 2, 256;" ::: "memory");
             }
@@ -427,26 +375,32 @@ __device__ __forceinline__ void matmulTma(float* out, __nv_bfloat16* outBf16, co
         wgmmaWait<0>();
         if (lane == 0) mbarrierArrive(empty + 8 * ((n - 1) % STAGES));
 #pragma unroll
-        for (int h = 0; h < HALVES; h++) {
-            int rowBase = m0 + (PINGPONG ? h : consumer) * 64 + ((threadIdx.x >> 5) & 3) * 16 + (lane >> 2);
-            storeFragments<COLS, false>(d[h], out, outBf16, bias, rowBase, n0, M, N, ldo, false);
+        for (int h = 0; h < 2; h++) {
+            int rowBase = m0 + h * 64 + ((threadIdx.x >> 5) & 3) * 16 + (lane >> 2);
+            storeFragments<HBM, ACCUMULATE>(d[h], out, outBf16, bias, rowBase, n0, M, N, ldo, splits > 1);
         }
     }
 }
 
-// matmul_tma_store_<p|c>128x<COLS>s<STAGES> (forward: B K-major) and matmul_tma_store_kn_... (dinp: B N-major);
-// p: ping-pong, c: cooperative consumers.
-#define TMA_STORE(NAME, COLS, STAGES, PINGPONG, B_MN)                                                                  \
+// matmul_tma_store_p128x128s<STAGES> (forward: both operands K-major) and matmul_tma_store_kn_... (dinp unsplit: B
+// N-major): out = A . B^T (+ bias), K not split (K >= 1); matmul_tma_accumulate_kn_... (the split dinp) and
+// matmul_tma_accumulate_mn_... (dweight: both MN-major): out += A . B^T, K split by kPerSplit (a multiple of 64).
+// A GELU (or GELU backward) in the store epilogue was slower than the separate element-wise kernels (NOTES.md).
+#define TMA_STORE(NAME, STAGES, B_MN)                                                                                  \
     extern "C" __global__ void __launch_bounds__(PTHREADS, 1) NAME(                                                   \
             float* out, __nv_bfloat16* outBf16, const void* mapA, const void* mapB, const float* bias, int M, int N,  \
             int K, int ldo) {                                                                                          \
-        matmulTma<COLS, STAGES, PINGPONG, B_MN>(out, outBf16, mapA, mapB, bias, M, N, K, ldo);                        \
+        matmulTma<STAGES, false, false, B_MN>(out, outBf16, mapA, mapB, bias, M, N, K, ldo, K);                       \
     }
-#define TMA_KERNELS(MODE, PINGPONG, COLS, STAGES)                                                                       \
-    TMA_STORE(matmul_tma_store_##MODE##128x##COLS##s##STAGES, COLS, STAGES, PINGPONG, false)                          \
-    TMA_STORE(matmul_tma_store_kn_##MODE##128x##COLS##s##STAGES, COLS, STAGES, PINGPONG, true)
+#define TMA_ACCUMULATE(NAME, STAGES, A_MN)                                                                             \
+    extern "C" __global__ void __launch_bounds__(PTHREADS, 1) NAME(                                                   \
+            float* out, const void* mapA, const void* mapB, int M, int N, int K, int ldo, int kPerSplit) {           \
+        matmulTma<STAGES, true, A_MN, true>(out, nullptr, mapA, mapB, nullptr, M, N, K, ldo, kPerSplit);              \
+    }
+#define TMA_KERNELS(STAGES)                                                                                             \
+    TMA_STORE(matmul_tma_store_p128x128s##STAGES, STAGES, false)                                                       \
+    TMA_STORE(matmul_tma_store_kn_p128x128s##STAGES, STAGES, true)                                                     \
+    TMA_ACCUMULATE(matmul_tma_accumulate_kn_p128x128s##STAGES, STAGES, false)                                          \
+    TMA_ACCUMULATE(matmul_tma_accumulate_mn_p128x128s##STAGES, STAGES, true)
 
-TMA_KERNELS(p, true, 128, 6)
-TMA_KERNELS(p, true, 192, 5)
-TMA_KERNELS(c, false, 192, 5)
-TMA_KERNELS(c, false, 256, 4)
+TMA_KERNELS(6)

@@ -1,7 +1,6 @@
 package io.streamtrain.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import static io.streamtrain.cuda.DeviceArrays.random;
 import static io.streamtrain.cuda.DeviceArrays.upload;
@@ -53,11 +52,7 @@ class CudaHopperMatmulTest {
         int[][] shapes = {{1000, 776, 2312}, {37, 64, 264}, {4100, 136, 264}, {136, 768, 50304}, {2200, 1000, 520},
                 {4999, 520, 1544}};
         String[] outputs = {"out", "dinp", "dweight", "dbias"};
-        try (CudaKernels gpu = CudaTesting.openOrSkip(); CpuKernels cpu = new CpuKernels(
-                Math.max(2, Runtime.getRuntime().availableProcessors()))) {
-            assumeTrue(gpu.hopperMatmul(), "skipped: no wgmma matrix products on " + gpu.device().describe()
-                    + " (they need cc 9.0)");
-            gpu.pipelinedMatmulThreshold(0);
+        try (CudaKernels gpu = CudaTesting.openWithProductsOnWgmmaOrSkip(); CpuKernels cpu = cpuReference()) {
             Random random = new Random(90);
             for (int[] shape : shapes) {
                 int N = shape[0];
@@ -74,14 +69,22 @@ class CudaHopperMatmulTest {
                     gpu.hopperMatmulTile(tile);
                     float[][] actual = layer(gpu, inp, weight, bias, dout, dinp0, dweight0, N, C, OC);
                     for (int i = 0; i < outputs.length; i++) {
-                        double error = CudaTesting.relativeError(expected[i], actual[i]);
-                        System.out.printf("wgmma %-10s %-8s N=%d C=%d OC=%d max relative error %.3e%n", tile,
-                                outputs[i], N, C, OC, error);
-                        assertTrue(error <= TOLERANCE, "tile " + tile + ", " + outputs[i] + " at N=" + N + " C=" + C
-                                + " OC=" + OC + ": relative error " + error + " exceeds " + TOLERANCE);
+                        expectClose(String.format("wgmma %-10s %-8s N=%d C=%d OC=%d", tile, outputs[i], N, C, OC),
+                                expected[i], actual[i]);
                     }
                 }
             }
         }
+    }
+
+    private static CpuKernels cpuReference() {
+        return new CpuKernels(Math.max(2, Runtime.getRuntime().availableProcessors()));
+    }
+
+    /** Prints {@code what}'s max relative error and fails above the tolerance (or on NaN). */
+    private static void expectClose(String what, float[] expected, float[] actual) {
+        double error = CudaTesting.relativeError(expected, actual);
+        System.out.printf("%s max relative error %.3e%n", what, error);
+        assertTrue(error <= TOLERANCE, what + ": relative error " + error + " exceeds " + TOLERANCE);
     }
 }

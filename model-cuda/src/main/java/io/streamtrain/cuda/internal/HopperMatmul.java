@@ -11,10 +11,9 @@ import jcuda.driver.CUfunction;
  * variant of {@code matmul.cu} only, which the loader takes on cc 9.0), from straight bf16 copies of the operands
  * (the caller's, {@link Bf16Shadows}): every product is out (M, N) (+)= A (M, K) . B (N, K)^T with each operand read
  * K-major or MN-major by wgmma itself (forward: both K-major; dinp: dout K-major, weight N-major; dweight: dout and inp
- * both MN-major), so nothing is transposed in memory. The forward products and the dinp products stored unsplit (short
- * K: 768 to 3072 on gpt2) run on persistent kernels fed by TMA ({@link PersistentTile}, operands read through
- * {@link TensorMaps}); the split dinp (the output head's) and the dweight products (K = the token count) on the
- * cp.async kernels ({@link Tile}).
+ * both MN-major), so nothing is transposed in memory. By default every product runs on the persistent kernels fed by
+ * TMA ({@link PersistentTile}, operands read through {@link TensorMaps}); the cp.async kernels ({@link Tile}) stay
+ * for comparison ({@link #force}).
  */
 public final class HopperMatmul {
     /** The system property that picks a block tile ({@code 128x128s4w1}, ...) instead of the default 128x128s3. */
@@ -38,16 +37,19 @@ public final class HopperMatmul {
     }
 
     /**
-     * One persistent kernel pair fed by TMA ({@code matmul_tma_store_*}): tiles of 128 x columns, {@code stages}
-     * stages of 64 deep, one block of 384 threads per SM; ping-pong consumers (two warpgroups on alternate tiles,
-     * name {@code p...}) or cooperative ones (both on each tile, {@code c...}). The forward kernel reads both operands
-     * K-major, the dinp one the weight N-major.
+     * The persistent kernels fed by TMA ({@code matmul_tma_*_p128x128s6}): tiles of 128 x 128, 6 stages of 64 deep, one
+     * block of 384 threads per SM, two consumer warpgroups on alternate work units (ping-pong); forward (both operands
+     * K-major), dinp stored (weight N-major), dinp added with K split (the output head's), dweight added (both
+     * MN-major, K = the token count split for the fullest waves).
      */
-    public record PersistentTile(String name, CUfunction store, CUfunction storeKn, int columns, int stages,
-                                 String storeLabel, String dinpLabel) {
-        int sharedBytes() {
-            // the stages, their alignment to 1024 bytes, two mbarriers per stage
-            return stages * (128 + columns) * DEPTH * 2 + 1024 + 16 * stages;
+    public record PersistentTile(String name, CUfunction store, CUfunction storeKn, CUfunction accumulateKn,
+                                 CUfunction accumulateMn, String storeLabel, String dinpStoreLabel, String dinpLabel,
+                                 String dweightLabel) {
+        static final int STAGES = 6;
+
+        static int sharedBytes() {
+            // the stages of two 128 x 64 bf16 tiles, their alignment to 1024 bytes, two mbarriers per stage
+            return STAGES * 2 * 128 * DEPTH * 2 + 1024 + 16 * STAGES;
         }
     }
 
@@ -68,10 +70,8 @@ public final class HopperMatmul {
         this.multiprocessors = multiprocessors;
         this.maps = maps;
         this.tiles = List.of(tile(kernels, 128, 3, "", 2), tile(kernels, 128, 3, "w1", 2), tile(kernels, 128, 4, "w1", 1));
-        this.persistentTiles = List.of(persistentTile(kernels, "p", 128, 6), persistentTile(kernels, "p", 192, 5),
-                persistentTile(kernels, "c", 192, 5), persistentTile(kernels, "c", 256, 4));
-        this.persistent = persistentTiles.stream().filter(p -> p.name().equals(DEFAULT_PERSISTENT)).findFirst()
-                .orElseThrow();
+        this.persistentTiles = List.of(persistentTile(kernels, DEFAULT_PERSISTENT));
+        this.persistent = persistentTiles.get(0);
         String property = System.getProperty(TILE_PROPERTY, "auto").trim();
         if (!property.equals("auto")) {
             force(property);
@@ -88,13 +88,15 @@ public final class HopperMatmul {
                 : new HopperMatmul(kernels, launcher, grid.multiprocessors(), new TensorMaps(allocate, launcher));
     }
 
-    /** The persistent kernels {@code mode}128x{@code columns}s{@code stages} (mode p: ping-pong, c: cooperative). */
-    private static PersistentTile persistentTile(KernelLookup kernels, String mode, int columns, int stages) {
-        String name = mode + "128x" + columns + "s" + stages;
-        int shared = stages * (128 + columns) * DEPTH * 2 + 1024 + 16 * stages;  // PersistentTile.sharedBytes
+    /** The persistent kernels of tile {@code name}. */
+    private static PersistentTile persistentTile(KernelLookup kernels, String name) {
+        int shared = PersistentTile.sharedBytes();
         return new PersistentTile(name, kernels.hopperFunction(KernelFamily.MATMUL, "matmul_tma_store_" + name, shared),
-                kernels.hopperFunction(KernelFamily.MATMUL, "matmul_tma_store_kn_" + name, shared), columns, stages,
-                "matmul_tma_store_" + name, "matmul_tma_store_kn_" + name + " dinp");
+                kernels.hopperFunction(KernelFamily.MATMUL, "matmul_tma_store_kn_" + name, shared),
+                kernels.hopperFunction(KernelFamily.MATMUL, "matmul_tma_accumulate_kn_" + name, shared),
+                kernels.hopperFunction(KernelFamily.MATMUL, "matmul_tma_accumulate_mn_" + name, shared),
+                "matmul_tma_store_" + name, "matmul_tma_store_kn_" + name + " dinp",
+                "matmul_tma_accumulate_kn_" + name + " dinp", "matmul_tma_accumulate_mn_" + name + " dweight");
     }
 
     /** The kernels of block tile 128 x columns, stages deep; suffix w1: one stage's wgmma in flight (see the .cu). */
@@ -113,8 +115,7 @@ public final class HopperMatmul {
 
     /**
      * Takes block tile {@code name} for the products: a cp.async tile (e.g. {@code 128x128s4w1}) for every product,
-     * or a persistent one (e.g. {@code c128x192s5}) for the forward and unsplit dinp products (the default tile for the
-     * others); {@code auto}: the defaults.
+     * or the persistent one ({@code p128x128s6}, the default) for every product; {@code auto}: the default.
      */
     public void force(String name) {
         forced = null;
@@ -148,8 +149,8 @@ public final class HopperMatmul {
     public void forward(CudaTensor out, long outBf16, long inpBf16, long weightBf16, CudaTensor bias, int N, int C,
                         int OC) {
         if (persistent != null) {
-            storePersistent(persistent.store(), persistent.storeLabel(), false, out, outBf16, inpBf16, weightBf16, bias,
-                    N, OC, C, C, C, OC);
+            persistent(persistent.store(), persistent.storeLabel(), false, false, false, out, outBf16, inpBf16, weightBf16,
+                    bias, N, OC, C, C, C, OC, C);
             return;
         }
         Tile tile = tile();
@@ -157,20 +158,36 @@ public final class HopperMatmul {
     }
 
     /**
-     * out (M, N) = A (M, K) . B^T + bias (N, or null), and its bf16 copy unless outBf16 is 0, on the persistent tile:
-     * A K-major, B K-major or (bNMajor) N-major; one block per SM, or per tile where there are fewer.
+     * out (M, N) = A (M, K) . B^T + bias (N, or null), and its bf16 copy unless outBf16 is 0, or (accumulate) out +=
+     * A . B^T with K split by kPerSplit (a multiple of 64), on the persistent kernel: A K-major or (aMnMajor) M-major,
+     * B K-major or (bNMajor) N-major; one block per SM, or per work unit where there are fewer.
      */
-    private void storePersistent(CUfunction kernel, String label, boolean bNMajor, CudaTensor out, long outBf16, long a,
-                                 long b, CudaTensor bias, int M, int N, int K, int lda, int ldb, int ldo) {
-        PersistentTile tile = persistent;
+    private void persistent(CUfunction kernel, String label, boolean accumulate, boolean aMnMajor, boolean bNMajor,
+                            CudaTensor out, long outBf16, long a, long b, CudaTensor bias, int M, int N, int K, int lda,
+                            int ldb, int ldo, int kPerSplit) {
         // the maps first: a new one is copied up on the stream, ahead of the launch
-        long mapA = maps.map(a, K, M, lda, DEPTH, 128);
-        long mapB = bNMajor ? maps.map(b, N, K, ldb, 64, DEPTH) : maps.map(b, K, N, ldb, DEPTH, tile.columns());
-        int tileCount = blocks(M, 128) * blocks(N, tile.columns());
-        launcher.begin().pointer(out).int64(outBf16).int64(mapA).int64(mapB).pointer(bias)
-                .int32(M).int32(N).int32(K).int32(ldo)
-                .launch(kernel, label, Math.min(tileCount, multiprocessors), 1, 1, PERSISTENT_THREADS, 1,
-                        tile.sharedBytes());
+        long mapA = aMnMajor ? maps.map(a, M, K, lda, 64, DEPTH) : maps.map(a, K, M, lda, DEPTH, 128);
+        long mapB = bNMajor ? maps.map(b, N, K, ldb, 64, DEPTH) : maps.map(b, K, N, ldb, DEPTH, 128);
+        int units = blocks(M, 128) * blocks(N, 128) * splits(K, kPerSplit);
+        launcher.begin().pointer(out);
+        if (!accumulate) {
+            launcher.int64(outBf16);
+        }
+        launcher.int64(mapA).int64(mapB);
+        if (!accumulate) {
+            launcher.pointer(bias);
+        }
+        launcher.int32(M).int32(N).int32(K).int32(ldo);
+        if (accumulate) {
+            launcher.int32(kPerSplit);
+        }
+        launcher.launch(kernel, label, Math.min(units, multiprocessors), 1, 1, PERSISTENT_THREADS, 1,
+                PersistentTile.sharedBytes());
+    }
+
+    /** K per split of an accumulating persistent product: the fullest waves of its units over the SMs. */
+    private int persistentKPerSplit(int M, int N, int K) {
+        return KSplit.kPerSplit(multiprocessors, blocks(M, 128) * blocks(N, 128), K, DEPTH);
     }
 
     /** out (M, N) = A (M, K) . B^T + bias (N, or null), and its bf16 copy unless outBf16 is 0: K not split. */
@@ -209,19 +226,31 @@ public final class HopperMatmul {
     public void backward(CudaTensor dinp, long dinpBf16, CudaTensor dweight, long doutBf16, long weightBf16, long inpBf16,
                          int N, int C, int OC) {
         Tile tile = tile();
+        PersistentTile p = persistent;
+        boolean all = p != null;
         // dinp: M = N, N = C, K = OC; A = dout (N, OC) K-major, B = weight read N-major as [k = oc][n = c]
         if (addsIntoInputGradient(N, C, OC)) {
-            accumulate(tile.accumulateKn(), tile.dinpLabel(), dinp, doutBf16, weightBf16, N, C, OC, OC, C, C,
-                    dinpKPerSplit(N, C, OC));
-        } else if (persistent != null) {
-            storePersistent(persistent.storeKn(), persistent.dinpLabel(), true, dinp, dinpBf16, doutBf16, weightBf16,
-                    null, N, C, OC, OC, C, C);
+            if (all) {
+                persistent(p.accumulateKn(), p.dinpLabel(), true, false, true, dinp, 0L, doutBf16, weightBf16, null, N,
+                        C, OC, OC, C, C, persistentKPerSplit(N, C, OC));
+            } else {
+                accumulate(tile.accumulateKn(), tile.dinpLabel(), dinp, doutBf16, weightBf16, N, C, OC, OC, C, C,
+                        dinpKPerSplit(N, C, OC));
+            }
+        } else if (p != null) {
+            persistent(p.storeKn(), p.dinpStoreLabel(), false, false, true, dinp, dinpBf16, doutBf16, weightBf16, null,
+                    N, C, OC, OC, C, C, OC);
         } else {
             store(tile.storeKn(), tile.dinpStoreLabel(), dinp, dinpBf16, doutBf16, weightBf16, null, N, C, OC, OC, C, C);
         }
         // dweight: M = OC, N = C, K = N; A = dout read M-major as [k = row][m = oc], B = inp as [k = row][n = c]
-        accumulate(tile.accumulateMn(), tile.dweightLabel(), dweight, doutBf16, inpBf16, OC, C, N, OC, C, C,
-                kPerSplit(tile, blocks(C, tile.columns()) * blocks(OC, 128), N));
+        if (all) {
+            persistent(p.accumulateMn(), p.dweightLabel(), true, true, true, dweight, 0L, doutBf16, inpBf16, null, OC, C,
+                    N, OC, C, C, persistentKPerSplit(OC, C, N));
+        } else {
+            accumulate(tile.accumulateMn(), tile.dweightLabel(), dweight, doutBf16, inpBf16, OC, C, N, OC, C, C,
+                    kPerSplit(tile, blocks(C, tile.columns()) * blocks(OC, 128), N));
+        }
     }
 
     private void accumulate(CUfunction kernel, String label, CudaTensor out, long a, long b, int M, int N, int K,
