@@ -204,6 +204,18 @@ public final class ResidentModel implements AutoCloseable, HeldOutModel {
     }
 
     /**
+     * The held-out evaluation of a stop, made after its step's metrics record was forwarded, in that record
+     * ({@link EmittedRecords#completeWith}: same key and time, the evaluation's figures added), kept for the next
+     * checkpoint in place of the first until {@link #emittedRecordsDelivered}; empty when the newest record forwarded
+     * is not of that step.
+     */
+    public synchronized Optional<EmittedRecords.Emitted> completeEmittedWith(Evaluation evaluation) {
+        Optional<EmittedRecords.Emitted> completed = emitted.completeWith(evaluation);
+        completed.ifPresent(record -> cadence.changed());
+        return completed;
+    }
+
+    /**
      * Says that every record emitted so far was delivered (Kafka Streams closed cleanly, which flushes its
      * producer): the next checkpoint, even of the same step, carries none, so a clean restart sends nothing again.
      */

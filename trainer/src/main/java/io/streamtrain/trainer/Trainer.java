@@ -11,6 +11,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.TrainingMetrics;
 import io.streamtrain.trainer.internal.ConsoleSummary;
+import io.streamtrain.trainer.internal.EmittedRecords;
 import io.streamtrain.trainer.internal.Evaluator;
 import io.streamtrain.trainer.internal.GroupPosition;
 import io.streamtrain.trainer.internal.MetricsServer;
@@ -27,12 +28,16 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -59,6 +64,8 @@ import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThr
 public final class Trainer implements AutoCloseable {
     private static final Duration ADMIN_TIMEOUT = Duration.ofSeconds(30);
     private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(60);
+    /** How long a stop waits for the delivery of its evaluation's record. */
+    private static final Duration STOP_SEND_TIMEOUT = Duration.ofSeconds(30);
     /** A timeout of {@link #awaitSteps} that never expires. */
     public static final Duration FOREVER = Duration.ofSeconds(Long.MAX_VALUE);
 
@@ -208,15 +215,50 @@ public final class Trainer implements AutoCloseable {
         if (model.restoredFrom().isEmpty()) {
             return;
         }
-        try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(clientConfig("resend", Map.of(
-                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true)),
-                new StringSerializer(), new ByteArraySerializer())) {
+        try (KafkaProducer<String, byte[]> producer = recordsProducer("resend")) {
             int sent = model.resendEmitted(producer, config.metricsTopic(), config.samplesTopic());
             if (sent > 0) {
                 console.println("re-sent " + sent + " metrics and sample record(s) of the checkpoint's last steps to "
                         + config.metricsTopic() + " and " + config.samplesTopic()
                         + " (a crash may have lost them before delivery)");
             }
+        }
+    }
+
+    /** A producer of metrics and sample records outside Kafka Streams: acks=all, idempotent. */
+    private KafkaProducer<String, byte[]> recordsProducer(String role) {
+        return new KafkaProducer<>(clientConfig(role, Map.of(ProducerConfig.ACKS_CONFIG, "all",
+                ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true)), new StringSerializer(), new ByteArraySerializer());
+    }
+
+    /**
+     * Sends the stop's evaluation to the metrics topic, in its step's record (the stream's producer has closed): the
+     * record sent at that step, with the same key and time, completed with the held-out figures, so that it replaces
+     * the first for a reader by key. Kept for the final checkpoint until delivered (then forgotten when every earlier
+     * record was delivered too, {@code allDelivered}), so that a restart sends it when this send fails.
+     */
+    private void publishStopEvaluation(Evaluation evaluation, boolean allDelivered) {
+        Optional<EmittedRecords.Emitted> completed = model.completeEmittedWith(evaluation);
+        if (completed.isEmpty()) {
+            return; // its step's record was not forwarded: nothing to complete
+        }
+        KafkaProducer<String, byte[]> producer = recordsProducer("final-evaluation");
+        try {
+            producer.send(completed.get().toRecord(config.metricsTopic(), config.samplesTopic()))
+                    .get(STOP_SEND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            if (allDelivered) {
+                model.emittedRecordsDelivered();
+            }
+            console.println("the final evaluation of step " + evaluation.step() + " sent to " + config.metricsTopic()
+                    + " in its step's record (key " + completed.get().key() + ")");
+        } catch (ExecutionException | TimeoutException | KafkaException e) {
+            console.println("cannot send the final evaluation of step " + evaluation.step() + " to "
+                    + config.metricsTopic() + " (" + e.getMessage() + "); the final checkpoint keeps its record, and "
+                    + "the next start sends it");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            producer.close(STOP_SEND_TIMEOUT);
         }
     }
 
@@ -282,8 +324,8 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * Stops consuming, evaluates the last step on the held-out set when evaluations are on and it was trained here
-     * but not evaluated yet (a stop before max.steps: Ctrl-C, shutdown; its figures go to the console and the
-     * listeners, not to the metrics topic, whose producer has closed), writes the final checkpoint (when anything
+     * but not evaluated yet (a stop before max.steps: Ctrl-C, shutdown; its figures go to the console, the listeners
+     * and, in that step's record completed with them, the metrics topic: see {@link #publishStopEvaluation}), writes the final checkpoint (when anything
      * was trained or dead-lettered since the last one,
      * or, after a clean close, to drop the records the last one carries for a restart to re-send) and releases the
      * model; idempotent.
@@ -295,6 +337,7 @@ public final class Trainer implements AutoCloseable {
             return model.lastCheckpoint();
         }
         stopped = true;
+        boolean delivered = false; // every record the stream forwarded
         if (streams != null) {
             // Leave the group: the next start need not wait out (or evict) this member.
             boolean closed = streams.close(CloseOptions.timeout(CLOSE_TIMEOUT)
@@ -302,6 +345,7 @@ public final class Trainer implements AutoCloseable {
             streamsMetrics.close();
             if (closed && failure == null) {
                 model.emittedRecordsDelivered(); // flushed: the final checkpoint carries none to re-send
+                delivered = true;
             }
         }
         if (deadLetters != null) {
@@ -313,8 +357,11 @@ public final class Trainer implements AutoCloseable {
         if (evaluator != null && failure == null) {
             // the stream thread is gone: evaluate the last step here, once, unless it was (at max.steps)
             try {
-                evaluator.evaluateAtStop(model.step(), model.step() > startStep)
-                        .ifPresent(e -> evaluator.announce(e, TrainerListener.all(listeners)));
+                Optional<Evaluation> evaluation = evaluator.evaluateAtStop(model.step(), model.step() > startStep);
+                if (evaluation.isPresent()) {
+                    evaluator.announce(evaluation.get(), TrainerListener.all(listeners));
+                    publishStopEvaluation(evaluation.get(), delivered);
+                }
             } catch (RuntimeException e) {
                 console.println("the final evaluation failed (the final checkpoint is still written): " + e);
             }

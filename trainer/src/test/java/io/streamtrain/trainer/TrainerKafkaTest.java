@@ -355,20 +355,24 @@ class TrainerKafkaTest {
         return text.getBytes(StandardCharsets.UTF_8);
     }
 
+    /** The settings of a trainer of a held-out run and the batches produced to train on. */
+    private record HeldOutRun(Map<String, Object> properties, long batches) {}
+
     /**
-     * A corpus produced with a quarter held out to {@code <name>.batches} and {@code <name>.eval}, and the settings of
-     * a trainer of it (run directory {@code dir/<name>}) that evaluates every 5 steps on 3 batches.
+     * A corpus of {@code repeats} times the text (40: ~13 k bytes) produced with a quarter held out to
+     * {@code <name>.batches} and {@code <name>.eval}, and the settings of a trainer of it (run directory
+     * {@code dir/<name>}) that evaluates every 5 steps on 3 batches.
      */
-    private Map<String, Object> heldOutRun(String name, int maxSteps) throws Exception {
+    private HeldOutRun heldOutRun(String name, int repeats, int maxSteps) throws Exception {
         Path corpus = dir.resolve(name + ".txt");
-        Files.writeString(corpus, TestBatches.TEXT.repeat(40));                                   // ~11 k bytes
+        Files.writeString(corpus, TestBatches.TEXT.repeat(repeats));
         ProducerSummary produced = DocumentProducer.run(ProducerSettings.builder()
                 .bootstrapServers(kafka.bootstrapServers()).dataset("hamlet").tokenizer("byte")
                 .topic(name + ".batches").evalTopic(name + ".eval").holdout(0.25).holdoutBlockTokens(256)
                 .batchRows(B).sequenceLength(T).inputs(List.of(corpus.toString())).progress("none").build(),
                 new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
         assertTrue(produced.evalBatches() >= 3, "held-out batches: " + produced.evalBatches());
-        return TestBatches.config(dir.resolve(name), B, T,
+        return new HeldOutRun(TestBatches.config(dir.resolve(name), B, T,
                 TrainerConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers(),
                 TrainerConfig.APPLICATION_ID, name,
                 TrainerConfig.TOKEN_BATCHES_TOPIC, name + ".batches",
@@ -381,37 +385,61 @@ class TrainerKafkaTest {
                 TrainerConfig.EVAL_EVERY_STEPS, 5,
                 TrainerConfig.EVAL_BATCHES, 3,
                 TrainerConfig.CHECKPOINT_EVERY_STEPS, 1,
-                TrainerConfig.CHECKPOINT_KEEP, 1);
+                TrainerConfig.CHECKPOINT_KEEP, 1), produced.batches());
     }
 
     @Test
-    void shouldEvaluateTheLastStepOnceMoreWhenStoppedBeforeMaxSteps() throws Exception {
-        Map<String, Object> properties = heldOutRun("stop-eval-test", 0);
+    void shouldEvaluateTheLastStepOnceMoreWhenStoppedBeforeMaxStepsAndSendItInThatStepsRecord() throws Exception {
+        String metrics = "stop-eval-test.metrics";
+        HeldOutRun run = heldOutRun("stop-eval-test", 16, 0);
         ByteArrayOutputStream console = new ByteArrayOutputStream();
         Trainer.Recorder recorder = new Trainer.Recorder();
         long stoppedAt;
-        try (Trainer trainer = new Trainer(new TrainerConfig(properties),
+        Path finalCheckpoint;
+        try (Trainer trainer = new Trainer(new TrainerConfig(run.properties()),
                 new PrintStream(console, true, StandardCharsets.UTF_8))) {
             trainer.addListener(recorder);
             trainer.start();
-            assertTrue(trainer.awaitSteps(7, TIMEOUT), "7 steps within " + TIMEOUT);
-            trainer.stop();  // as Ctrl-C does
+            // every batch: the trainer then waits for more, so that it stops at a known step
+            assertTrue(trainer.awaitSteps(run.batches(), TIMEOUT), run.batches() + " steps within " + TIMEOUT);
+            finalCheckpoint = trainer.stop().orElseThrow();  // as Ctrl-C does
             stoppedAt = trainer.step();
         }
+        assertEquals(run.batches(), stoppedAt);
+        assertTrue(stoppedAt % 5 != 0, "the stop is at a step the stream did not evaluate: " + stoppedAt);
         List<Evaluation> evaluations = recorder.evaluations();
         Evaluation last = evaluations.get(evaluations.size() - 1);
         assertEquals(stoppedAt, last.step(), "the step the trainer stopped at is evaluated: " + evaluations);
-        assertEquals(stoppedAt / 5 + (stoppedAt % 5 == 0 ? 0 : 1), evaluations.size(), "once: " + evaluations);
+        assertEquals(stoppedAt / 5 + 1, evaluations.size(), "once: " + evaluations);
         String printed = console.toString(StandardCharsets.UTF_8);
         assertTrue(printed.contains(String.format("eval %6d | held-out loss", stoppedAt)), printed);
         assertTrue(printed.contains("best held-out loss"), printed);
+
+        // the metrics topic: a record per step, then the stopped step's once more, completed with the evaluation
+        List<ConsumerRecord<byte[], byte[]>> records = read(metrics, (int) stoppedAt + 1);
+        ConsumerRecord<byte[], byte[]> sentAtStep = records.get((int) stoppedAt - 1);
+        ConsumerRecord<byte[], byte[]> sentAtStop = records.get((int) stoppedAt);
+        assertEquals(new String(sentAtStep.key(), StandardCharsets.UTF_8),
+                new String(sentAtStop.key(), StandardCharsets.UTF_8), "the step's key: a reader by key keeps one");
+        assertEquals(sentAtStep.timestamp(), sentAtStop.timestamp(), "and its time");
+        TrainingMetrics atStep = AvroSerdes.trainingMetrics().deserializer().deserialize(metrics, sentAtStep.value());
+        TrainingMetrics atStop = AvroSerdes.trainingMetrics().deserializer().deserialize(metrics, sentAtStop.value());
+        assertEquals(null, atStep.getEvalLoss());
+        assertEquals(last.loss(), atStop.getEvalLoss(), "the stop's evaluation");
+        assertEquals(last.accuracy(), atStop.getEvalAccuracy());
+        assertEquals(3L * B * T, atStop.getEvalTokens());
+        assertEquals(atStep, TrainingMetrics.newBuilder(atStop).setEvalLoss(null).setEvalAccuracy(null)
+                .setEvalPerplexity(null).setEvalTokens(null).build(), "the training figures of the step's record");
+        assertTrue(printed.contains("the final evaluation of step " + stoppedAt + " sent to " + metrics), printed);
+        assertTrue(Checkpoints.read(finalCheckpoint).metadata().keySet().stream()
+                .noneMatch(key -> key.startsWith("emitted.")), "delivered: the final checkpoint carries none to resend");
     }
 
     @Test
     void shouldEvaluateOnTheHeldOutTopicAndKeepTheBestCheckpointApartFromTheRotation() throws Exception {
         int steps = 12;
         String metrics = "held-out-test.metrics";
-        Map<String, Object> properties = heldOutRun("held-out-test", steps);
+        Map<String, Object> properties = heldOutRun("held-out-test", 40, steps).properties();
         ByteArrayOutputStream console = new ByteArrayOutputStream();
         Trainer.Recorder recorder = new Trainer.Recorder();
         try (Trainer trainer = new Trainer(new TrainerConfig(properties),

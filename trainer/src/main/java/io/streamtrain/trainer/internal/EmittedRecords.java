@@ -4,6 +4,7 @@ import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.Topics;
 import io.streamtrain.schemas.TrainingMetrics;
+import io.streamtrain.trainer.Evaluation;
 import io.streamtrain.trainer.RunLedger;
 import java.io.PrintStream;
 import java.time.Instant;
@@ -12,6 +13,7 @@ import java.util.Base64;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
@@ -46,9 +48,15 @@ public final class EmittedRecords {
             return (metrics ? METRICS_KEY_PREFIX : SAMPLES_KEY_PREFIX) + step
                     + key.substring(Topics.runStepKey(runId, step).length());
         }
+
+        /** The record to send: to {@code metricsTopic} or {@code samplesTopic} by kind, its key, time and bytes. */
+        public ProducerRecord<String, byte[]> toRecord(String metricsTopic, String samplesTopic) {
+            return new ProducerRecord<>(metrics ? metricsTopic : samplesTopic, null, time.toEpochMilli(), key, value);
+        }
     }
 
     private final Map<String, Emitted> byMetadataKey = new TreeMap<>();
+    private Emitted newestMetrics; // the newest metrics record added, kept by clear(): a stop's evaluation completes it
 
     /**
      * Keeps {@code metrics}, forwarded under {@code key} as {@code value} (its bytes, serialized once by the sender);
@@ -64,6 +72,9 @@ public final class EmittedRecords {
     }
 
     private void add(Emitted emitted) {
+        if (emitted.metrics()) {
+            newestMetrics = emitted;
+        }
         byMetadataKey.put(emitted.metadataKey(), emitted);
         byMetadataKey.values().removeIf(kept -> kept.step() <= emitted.step() - STEPS_KEPT);
     }
@@ -109,6 +120,30 @@ public final class EmittedRecords {
                 Topics.runStepKey(sample.getRunId(), sample.getStep()) + suffix, bytes);
     }
 
+    /**
+     * The metrics record of {@code evaluation}'s step completed with its figures ({@code evalLoss}, ...), for an
+     * evaluation made after that record was sent (the one at a stop, once the step's record is out): the same key,
+     * time and training figures, so that it replaces the first wherever records are kept by key (the monitor, a
+     * compacted topic), and kept in place of the first, so that a re-send sends the completed one. Empty when the
+     * newest metrics record added is not of that step (or carries an evaluation already).
+     */
+    public Optional<Emitted> completeWith(Evaluation evaluation) {
+        if (newestMetrics == null || newestMetrics.step() != evaluation.step()) {
+            return Optional.empty();
+        }
+        TrainingMetrics sent = AvroSerdes.trainingMetrics().deserializer().deserialize(null, newestMetrics.value());
+        if (sent.getEvalLoss() != null) {
+            return Optional.empty();
+        }
+        TrainingMetrics.Builder completed = TrainingMetrics.newBuilder(sent);
+        evaluation.addTo(completed);
+        byte[] value = AvroSerdes.trainingMetrics().serializer().serialize(null, completed.build());
+        Emitted emitted = new Emitted(true, newestMetrics.runId(), newestMetrics.step(), newestMetrics.time(),
+                newestMetrics.key(), value);
+        add(emitted);
+        return Optional.of(emitted);
+    }
+
     /** Forgets every record kept (they were delivered). */
     public void clear() {
         byMetadataKey.clear();
@@ -133,8 +168,7 @@ public final class EmittedRecords {
     public int sendTo(Producer<String, byte[]> producer, String metricsTopic, String samplesTopic) {
         List<Future<RecordMetadata>> sent = new ArrayList<>();
         for (Emitted emitted : records()) {
-            sent.add(producer.send(new ProducerRecord<>(emitted.metrics() ? metricsTopic : samplesTopic, null,
-                    emitted.time().toEpochMilli(), emitted.key(), emitted.value())));
+            sent.add(producer.send(emitted.toRecord(metricsTopic, samplesTopic)));
         }
         producer.flush();
         for (Future<RecordMetadata> future : sent) {

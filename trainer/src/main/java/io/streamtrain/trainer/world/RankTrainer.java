@@ -28,6 +28,7 @@ import io.streamtrain.trainer.internal.ModelStart;
 import io.streamtrain.trainer.internal.TrainingStepProcessor;
 import io.streamtrain.cuda.NcclReducer;
 import io.streamtrain.trainer.world.internal.RankBackend;
+import io.streamtrain.trainer.world.internal.RankFeeding;
 import io.streamtrain.trainer.world.internal.RankInput;
 import io.streamtrain.trainer.world.internal.RankLedger;
 import io.streamtrain.trainer.world.internal.RankReports;
@@ -77,11 +78,12 @@ import org.apache.kafka.common.TopicPartition;
  * same on every rank: configured, else the checkpoint's, else {@code <checkpoint.dir>/run-id}, which rank 0 writes
  * before it publishes the world and the other ranks read once they have joined it.
  *
- * <p>Reports: rank 0 reports for the world what the one-process trainer reports ({@link RankReports}): each step's
- * metrics record with its spike, the held-out evaluation (rank 0 evaluates; at each evaluated step every rank sends
+ * <p>Reports: rank 0 reports for the world what the one-process trainer reports ({@link RankReports}): the console's
+ * summary line every {@code summary.every.steps}, each step's metrics record with its spike, the held-out evaluation (rank 0 evaluates; at each evaluated step every rank sends
  * its ledger to rank 0, so that a best checkpoint carries the world's), the samples, and after a restart the records
- * of the restored checkpoint's last steps once more. With {@code loss.spike.ratio}, each rank refuses its own batch
- * when its loss is a spike.
+ * of the restored checkpoint's last steps once more. The other ranks print, as often, how many batches their
+ * partitions gave ({@link RankFeeding}). With {@code loss.spike.ratio}, each rank refuses its own batch when its loss
+ * is a spike.
  */
 public final class RankTrainer implements AutoCloseable {
     private static final String WORLD_SIZE_KEY = "world.size";
@@ -110,6 +112,7 @@ public final class RankTrainer implements AutoCloseable {
     private final DeadLetters deadLetters;
     private final RankLedger ledger; // restored from the checkpoint, then this rank's own changes
     private long worldBatches; // every rank's, restored ones included (summed each step)
+    private final RankFeeding feeding; // the console line of a rank but 0
     private volatile boolean stopRequested;
     private volatile boolean finished;
 
@@ -157,6 +160,7 @@ public final class RankTrainer implements AutoCloseable {
         this.gpt = ModelStart.gpt(restored.map(CheckpointStore.Loaded::checkpoint), gptConfig, backend.kernels(),
                 ModelStart.trainingOptions(config), config.seed(), config.dropout());
         this.startStep = gpt.step();
+        this.feeding = new RankFeeding(rank, config.summaryEverySteps(), log);
         this.lossSpikes = new LossSpikeGuard(config.lossSpikeRatio(), config.lossSpikeWarmupSteps());
         this.input = new RankInput(config.kafkaClients(), config.tokenBatchesTopic(), rank, worldSize,
                 ledger.offsets(), config.worldWaitMillis());
@@ -273,12 +277,10 @@ public final class RankTrainer implements AutoCloseable {
                         gatherLedger("the evaluation of step " + gpt.step()); // the best checkpoint's ledger
                     }
                     if (rank == 0) {
-                        Double reduceMillis = meters.lastAllReduceMillis();
-                        log.printf("step %d: loss %.4f, %d rows in %d batch(es) of %d ranks, %d batches in all%s%n",
-                                gpt.step(), result.loss(), globalRows, (int) round[1], worldSize, worldBatches,
-                                reduceMillis == null ? "" : String.format(", all-reduce %.1f ms", reduceMillis));
                         reports.stepTaken(result, globalRows, batch == null ? null : record,
                                 batch == null ? null : tokens.ids());
+                    } else {
+                        feeding.stepTaken(gpt.step(), rows > 0);
                     }
                     long every = config.checkpointEverySteps();
                     if (!stopping && every > 0 && gpt.step() % every == 0) {

@@ -8,6 +8,7 @@ import io.streamtrain.schemas.AvroSerdes;
 import io.streamtrain.schemas.TextSample;
 import io.streamtrain.schemas.Topics;
 import io.streamtrain.schemas.TrainingMetrics;
+import io.streamtrain.trainer.Evaluation;
 import io.streamtrain.trainer.testing.NumberedBatches;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -74,6 +75,37 @@ class EmittedRecordsTest {
         assertEquals(List.of(8L), restored.records().stream().map(EmittedRecords.Emitted::step).toList());
         String logged = out.toString(StandardCharsets.UTF_8);
         assertTrue(logged.contains("emitted.metrics.7") && logged.contains("not sent again"), logged);
+    }
+
+    @Test
+    void shouldCompleteTheStepsRecordWithAStopsEvaluationInItsPlaceForTheCheckpointToCarryUntilDelivered() {
+        EmittedRecords records = new EmittedRecords();
+        add(records, Topics.runStepKey(RUN, 6), metrics(RUN, 6));
+        add(records, Topics.runStepKey(RUN, 7), metrics(RUN, 7));
+        records.clear(); // the stream's producer delivered them, then the trainer stopped and evaluated step 7
+        assertTrue(records.completeWith(evaluation(6)).isEmpty(), "step 6 is not the newest step: nothing to complete");
+
+        EmittedRecords.Emitted completed = records.completeWith(evaluation(7)).orElseThrow();
+        assertEquals(Topics.runStepKey(RUN, 7), completed.key(), "the step's key: it replaces the first by key");
+        assertEquals(Instant.ofEpochMilli(1_700_000_007_000L), completed.time(), "and its time");
+        TrainingMetrics record = AvroSerdes.trainingMetrics().deserializer().deserialize(null, completed.value());
+        assertEquals(2.5, record.getEvalLoss());
+        assertEquals(512L, record.getEvalTokens());
+        TrainingMetrics.Builder first = TrainingMetrics.newBuilder(record).setEvalLoss(null).setEvalAccuracy(null)
+                .setEvalPerplexity(null).setEvalTokens(null);
+        assertEquals(metrics(RUN, 7), first.build(), "the training figures of the record sent at the step");
+        assertTrue(records.completeWith(evaluation(7)).isEmpty(), "completed once");
+
+        Map<String, String> metadata = new LinkedHashMap<>();
+        records.writeTo(metadata);
+        assertEquals(List.of("emitted.metrics.7"), List.copyOf(metadata.keySet()),
+                "until delivered, the checkpoint carries the completed record for a restart to send");
+        assertArrayEquals(completed.value(), EmittedRecords.of(metadata, RUN, log).records().get(0).value());
+    }
+
+    /** A held-out evaluation of {@code step}: loss 2.5 over 512 tokens. */
+    private static Evaluation evaluation(long step) {
+        return new Evaluation(step, 2.5, 0.25, 2, 512, 2.5, step, true, false);
     }
 
     /** As the training step keeps a record: with the bytes it sent. */

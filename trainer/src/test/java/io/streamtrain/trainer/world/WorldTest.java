@@ -27,6 +27,7 @@ import io.streamtrain.trainer.TrainerConfig;
 import io.streamtrain.trainer.world.internal.RankInput;
 import io.streamtrain.trainer.internal.CheckpointStore;
 import io.streamtrain.trainer.internal.CollectiveWatchdog;
+import io.streamtrain.trainer.internal.ConsoleSummary;
 import io.streamtrain.trainer.testing.NumberedBatches;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -347,16 +348,22 @@ class WorldTest {
 
     /** Runs every rank of the world of {@code config} to its end, each in a thread; what rank 0 printed. */
     private static String runRank(Map<String, String> config) throws Exception {
+        return runRanks(config).get(0);
+    }
+
+    /** Runs every rank of the world of {@code config} to its end, each in a thread; what each printed, by rank. */
+    private static List<String> runRanks(Map<String, String> config) throws Exception {
         int size = Integer.parseInt(config.get(TrainerConfig.WORLD_SIZE));
-        java.io.ByteArrayOutputStream console = new java.io.ByteArrayOutputStream();
+        List<java.io.ByteArrayOutputStream> consoles = new ArrayList<>();
         ExecutorService threads = Executors.newFixedThreadPool(size);
         try {
             List<Future<?>> ranks = new ArrayList<>();
             for (int r = 0; r < size; r++) {
                 Map<String, String> settings = new java.util.HashMap<>(config);
                 settings.put(TrainerConfig.WORLD_RANK, Integer.toString(r));
-                PrintStream log = r == 0 ? new PrintStream(console, true, java.nio.charset.StandardCharsets.UTF_8)
-                        : new PrintStream(OutputStream.nullOutputStream());
+                java.io.ByteArrayOutputStream console = new java.io.ByteArrayOutputStream();
+                consoles.add(console);
+                PrintStream log = new PrintStream(console, true, java.nio.charset.StandardCharsets.UTF_8);
                 ranks.add(threads.submit(() -> {
                     try (RankTrainer rank = new RankTrainer(new TrainerConfig(settings), log)) {
                         rank.run();
@@ -370,7 +377,7 @@ class WorldTest {
         } finally {
             threads.shutdownNow();
         }
-        return console.toString(java.nio.charset.StandardCharsets.UTF_8);
+        return consoles.stream().map(console -> console.toString(java.nio.charset.StandardCharsets.UTF_8)).toList();
     }
 
     private static List<TrainingMetrics> metricsOf(String topic) {
@@ -472,20 +479,42 @@ class WorldTest {
         // two ranks: steps 1 and 2 of two batches, step 3 of rank 0's last one (rank 1 waits, then gives no rows)
         Map<String, String> config = world(topic, 2, dir, TrainerConfig.MAX_BATCHES, "5",
                 TrainerConfig.WORLD_WAIT_MS, "2000", TrainerConfig.EVAL_EVERY_STEPS, "2",
-                TrainerConfig.EVAL_BATCHES, "2", TrainerConfig.LEARNING_RATE, "1e-2");
+                TrainerConfig.EVAL_BATCHES, "2", TrainerConfig.LEARNING_RATE, "1e-2",
+                TrainerConfig.SUMMARY_EVERY_STEPS, "1");
         cluster.createTopic(topic + ".eval", 1);
         produce(topic + ".eval", 100, 101);
         produceTo(topic, 0, 0, 2, 4);
         produceTo(topic, 1, 1, 3);
-        String printed = runRank(config);
+        List<String> consoles = runRanks(config);
+        String printed = consoles.get(0);
 
+        List<ConsumerRecord<byte[], byte[]>> records = cluster.readAll(topic + ".metrics", Duration.ofSeconds(10));
         List<TrainingMetrics> metrics = metricsOf(topic);
-        assertEquals(List.of(2L), metrics.stream().filter(m -> m.getEvalLoss() != null).map(TrainingMetrics::getStep)
-                .toList(), "every 2 steps; the stop's evaluation of step 3 goes to the console");
+        assertEquals(List.of(1L, 2L, 3L, 3L), metrics.stream().map(TrainingMetrics::getStep).toList(),
+                "a record per step, then step 3's once more with the stop's evaluation");
+        assertEquals(List.of(2L, 3L), metrics.stream().filter(m -> m.getEvalLoss() != null)
+                .map(TrainingMetrics::getStep).toList(), "every 2 steps, and at the stop");
         assertEquals(2L * NumberedBatches.B * NumberedBatches.T, metrics.get(1).getEvalTokens());
+        assertEquals(new String(records.get(2).key(), java.nio.charset.StandardCharsets.UTF_8),
+                new String(records.get(3).key(), java.nio.charset.StandardCharsets.UTF_8),
+                "the step's key: a reader by key (the monitor) keeps the completed one");
+        assertEquals(records.get(2).timestamp(), records.get(3).timestamp(), "and its time");
+        assertEquals(metrics.get(2), TrainingMetrics.newBuilder(metrics.get(3)).setEvalLoss(null)
+                .setEvalAccuracy(null).setEvalPerplexity(null).setEvalTokens(null).build(),
+                "the training figures of the record sent at step 3");
+        assertTrue(printed.contains(String.format("eval      3 | held-out loss %.4f", metrics.get(3).getEvalLoss())),
+                printed);
         assertTrue(printed.contains("eval      2 | held-out loss"), printed);
-        assertTrue(printed.contains("eval      3 | held-out loss"), printed);
         assertTrue(printed.contains("best held-out loss"), printed);
+        // the console: rank 0 prints the one-process trainer's summary line of the world's step; rank 1 what it gave
+        assertTrue(printed.contains(ConsoleSummary.line(metrics.get(1))), printed);
+        assertTrue(printed.contains("step      2 | loss ") && printed.contains(" | 2 ranks, 4 rows"), printed);
+        assertTrue(consoles.get(1).contains("rank 1 | step      2 | its partitions gave 1 batch in the last 1 step,"
+                + " 2 since it started"), consoles.get(1));
+        assertTrue(consoles.get(1).contains("rank 1 | step      3 | its partitions gave 0 batches in the last 1"
+                + " step, 2 since it started"), consoles.get(1));
+        assertTrue(!consoles.get(1).contains("| loss "), "rank 1 leaves the world's figures to rank 0: "
+                + consoles.get(1));
 
         TrainerConfig trainerConfig = new TrainerConfig(config);
         List<Path> best;

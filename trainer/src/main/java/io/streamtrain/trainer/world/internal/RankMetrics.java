@@ -118,6 +118,16 @@ public final class RankMetrics implements AutoCloseable {
         listener.onSample(sample);
     }
 
+    /**
+     * Sends the stop's evaluation in its step's record, sent already without it: the same key and time, completed
+     * with the held-out figures ({@link EmittedRecords#completeWith}), so that it replaces the first for a reader by
+     * key, and kept in its place for a re-send until {@link #delivered}.
+     */
+    public void completeWith(Evaluation evaluation) {
+        emitted.completeWith(evaluation)
+                .ifPresent(completed -> producer.send(completed.toRecord(topic, samplesTopic), this::sent));
+    }
+
     private void sent(RecordMetadata metadata, Exception e) {
         if (e != null && sendFailure == null) {
             sendFailure = e;

@@ -28,7 +28,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
  * every rank) and, every {@code eval.every.steps}, at {@code max.steps} and at a stop, its held-out evaluation
  * ({@link Evaluator} over a {@link HeldOutState} on rank 0's model: rank 0 evaluates for the world, the others wait
  * for it in the next round's exchange), the best checkpoint, the generated-text samples ({@link SampleWriter}), the
- * console's lines ({@link ConsoleSummary}), and the re-send of the restored checkpoint's records.
+ * console's lines ({@link ConsoleSummary}: the one-process trainer's summary line every {@code summary.every.steps},
+ * of the world's step), and the re-send of the restored checkpoint's records.
  */
 public final class RankReports implements AutoCloseable {
     private final TrainerConfig config;
@@ -57,7 +58,7 @@ public final class RankReports implements AutoCloseable {
         this.worldSize = worldSize;
         this.meters = meters;
         this.log = log;
-        this.listener = TrainerListener.all(List.of(new ConsoleSummary(log, 0))); // each step has its own line
+        this.listener = TrainerListener.all(List.of(new ConsoleSummary(log, config.summaryEverySteps())));
         this.heldOut = new HeldOutState(gpt, config.batchRows(), config.sequenceLength(),
                 HeldOutState.bestCheckpoints(config), bestCheckpoint, restored);
         this.spikes = new SpikeWatch(config.spikeWarningLossRatio(), config.spikeWarningGradientNormRatio());
@@ -105,11 +106,15 @@ public final class RankReports implements AutoCloseable {
 
     /**
      * The world stops cleanly: evaluates its last step when evaluations are on and it was trained in this run and not
-     * evaluated yet (its figures go to the console, as the one-process trainer's stop-time evaluation), and waits
-     * until every record was delivered, so that the final checkpoint carries none to send again.
+     * evaluated yet (its figures go to the console and, in the step's record completed with them, to the metrics
+     * topic, as the one-process trainer's stop-time evaluation), and waits until every record was delivered, so that
+     * the final checkpoint carries none to send again.
      */
     public void stopping(boolean trainedHere) {
-        evaluator.evaluateAtStop(gpt.step(), trainedHere).ifPresent(e -> evaluator.announce(e, listener));
+        evaluator.evaluateAtStop(gpt.step(), trainedHere).ifPresent(e -> {
+            evaluator.announce(e, listener);
+            metrics.completeWith(e);
+        });
         metrics.delivered();
     }
 
