@@ -220,6 +220,24 @@ extern "C" __global__ void to_bf16(__nv_bfloat16* out, const float* in, long lon
     }
 }
 
+// out (n) = float(in (n)): a bf16 copy converted back into its float32 tensor (copy-only values read as float32);
+// 8 elements per thread and step where both are 16-byte aligned.
+extern "C" __global__ void from_bf16(float* out, const __nv_bfloat16* in, long long n) {
+    bool aligned = ((reinterpret_cast<unsigned long long>(in) | reinterpret_cast<unsigned long long>(out)) & 15) == 0;
+    for (long long i = 8 * ((long long)blockIdx.x * blockDim.x + threadIdx.x); i < n; i += 8LL * gridDim.x * blockDim.x) {
+        if (aligned && i + 8 <= n) {
+            uint4 v = *reinterpret_cast<const uint4*>(in + i);
+            const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&v);
+            float2 a = __bfloat1622float2(h[0]), b = __bfloat1622float2(h[1]);
+            float2 c = __bfloat1622float2(h[2]), d = __bfloat1622float2(h[3]);
+            *reinterpret_cast<float4*>(out + i) = make_float4(a.x, a.y, b.x, b.y);
+            *reinterpret_cast<float4*>(out + i + 4) = make_float4(c.x, c.y, d.x, d.y);
+        } else {
+            for (long long j = i; j < min(n, i + 8); j++) out[j] = __bfloat162float(in[j]);
+        }
+    }
+}
+
 
 // One operand's DEPTH-deep tile of ROWS rows in shared memory: KC -> [ROWS][DEPTH + PAD], else [DEPTH][ROWS + PAD].
 template <bool KC, int ROWS, int DEPTH>
@@ -376,6 +394,42 @@ extern "C" __global__ void matmul_backward_bias(float* dbias, const float* dout,
     if (threadIdx.y == 0 && c < OC) {
         for (int y = 1; y < 8; y++) sum += partial[y][threadIdx.x];
         atomicAdd(&dbias[c], sum);
+    }
+}
+
+// The same from dout's bf16 copy (the operand of the products; OC a multiple of 8, rows 16-byte aligned): blocks of
+// 32 x 8 threads over 256 columns and a stripe of rows, each thread 8 columns (one 16-byte load per row), summed in
+// shared memory, then added once per block. Half the bytes of the float32 kernel.
+extern "C" __global__ void matmul_backward_bias_bf16(float* dbias, const __nv_bfloat16* dout, int Nrows, int OC,
+                                                     int rowsPerBlock) {
+    __shared__ float partial[8][8][32];
+    int c0 = (blockIdx.x * 32 + threadIdx.x) * 8;
+    int rowBegin = blockIdx.y * rowsPerBlock;
+    int rowEnd = min(Nrows, rowBegin + rowsPerBlock);
+    float sum[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    if (c0 < OC) {
+#pragma unroll 4
+        for (int r = rowBegin + threadIdx.y; r < rowEnd; r += 8) {
+            uint4 v = *reinterpret_cast<const uint4*>(dout + (long long)r * OC + c0);
+            const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                float2 f = __bfloat1622float2(h[j]);
+                sum[2 * j] += f.x;
+                sum[2 * j + 1] += f.y;
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < 8; j++) partial[threadIdx.y][j][threadIdx.x] = sum[j];
+    __syncthreads();
+    if (threadIdx.y == 0 && c0 < OC) {
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            float total = sum[j];
+            for (int y = 1; y < 8; y++) total += partial[y][j][threadIdx.x];
+            atomicAdd(&dbias[c0 + j], total);
+        }
     }
 }
 

@@ -80,7 +80,7 @@ public final class CudaKernels implements Kernels {
         this.setup = new DeviceSetup(device.ordinal(), device.computeMajor(), device.computeMinor());
         this.staging = setup.staging();
         this.stepGraphs = new StepGraphPolicy(setup.launcher(), setup.stream(), graphs);
-        this.launchers = Launchers.create(setup.modules(), setup.launcher(), args, new Grid(device.multiprocessors()),
+        this.launchers = Launchers.create(setup.modules(), setup.launcher(), args, new Grid(device.multiprocessors(), setup.sharedBytesPerBlock()),
                 size -> (CudaTensor) allocate(size), size -> allocateElements(size, false, true));
         this.shadows = launchers.shadows();
     }
@@ -149,6 +149,14 @@ public final class CudaKernels implements Kernels {
     /** Step graphs launched so far (captures and replays). */
     public long stepGraphLaunches() {
         return stepGraphs.launches();
+    }
+
+    /**
+     * Step graphs built so far: one per (B, T) key, at its second step, plus one each time a step's kernel calls
+     * changed beyond their arguments (a bf16 copy that a product learned to write).
+     */
+    public long stepGraphCaptures() {
+        return stepGraphs.captures();
     }
 
     /** Kernel arguments that replays have written into step graphs so far (AdamW's, once per step). */
@@ -241,8 +249,9 @@ public final class CudaKernels implements Kernels {
         return setup.streamAddress();
     }
 
-    /** For the NCCL reducer: {@code tensor} is about to be written by a collective (its bf16 copies are stale). */
+    /** For the NCCL reducer: {@code tensor} is about to be read and written by a collective (its bf16 copies are stale). */
     void writtenByCollective(Tensor tensor) {
+        shadows.floatsRead(tensor);
         shadows.written(tensor);
     }
 
@@ -313,6 +322,7 @@ public final class CudaKernels implements Kernels {
         stepGraphs.requireOutsideStep("read");
         CudaTensor s = args.floats(src, 0, "read", "src");
         checkHostRange(dst.length, dstOffset, s.size(), "read");
+        shadows.floatsRead(s);
         staging.readFloats(dst, dstOffset, s, (int) s.size());
     }
 
@@ -342,8 +352,28 @@ public final class CudaKernels implements Kernels {
     @Override
     public void copy(Tensor out, Tensor src) {
         enter();
+        reads(src);
         shadows.written(out);
         launchers.adamw().copy(out, src);
+    }
+
+    /**
+     * Before a call reads these float32 tensors (null: none): values that a producer left in their bf16 copies alone
+     * are converted back first (see {@code Bf16Shadows}); called before the call's outputs are marked written.
+     */
+    private void reads(Tensor a) {
+        shadows.floatsRead(a);
+    }
+
+    private void reads(Tensor a, Tensor b) {
+        shadows.floatsRead(a);
+        shadows.floatsRead(b);
+    }
+
+    private void reads(Tensor a, Tensor b, Tensor c) {
+        shadows.floatsRead(a);
+        shadows.floatsRead(b);
+        shadows.floatsRead(c);
     }
 
     // ---- the kernel families ----------------------------------------------------------------
@@ -351,6 +381,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void encoderForward(Tensor out, IntTensor tokens, Tensor wte, Tensor wpe, int B, int T, int C) {
         enter();
+        reads(wte, wpe);
         shadows.written(out);
         launchers.encoder().forward(out, tokens, wte, wpe, B, T, C);
     }
@@ -358,6 +389,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void encoderBackward(Tensor dwte, Tensor dwpe, Tensor dout, IntTensor tokens, int B, int T, int C) {
         enter();
+        reads(dout, dwte, dwpe);
         shadows.written(dwte);
         shadows.written(dwpe);
         launchers.encoder().backward(dwte, dwpe, dout, tokens, B, T, C);
@@ -367,6 +399,7 @@ public final class CudaKernels implements Kernels {
     public void layernormForward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias,
                                  int N, int C) {
         enter();
+        reads(inp, weight, bias);
         shadows.written(out);
         shadows.written(mean);
         shadows.written(rstd);
@@ -377,6 +410,9 @@ public final class CudaKernels implements Kernels {
     public void layernormBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
                                   Tensor mean, Tensor rstd, int N, int C) {
         enter();
+        reads(dout, inp, weight);
+        reads(mean, rstd, dinp);
+        reads(dweight, dbias);
         shadows.written(dinp);
         shadows.written(dweight);
         shadows.written(dbias);
@@ -386,6 +422,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void matmulForward(Tensor out, Tensor inp, Tensor weight, Tensor bias, int N, int C, int OC) {
         enter();
+        reads(inp, weight, bias);
         shadows.written(out);
         launchers.matmul().forward(out, inp, weight, bias, N, C, OC);
     }
@@ -394,6 +431,9 @@ public final class CudaKernels implements Kernels {
     public void matmulBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
                                int N, int C, int OC) {
         enter();
+        // dout: the launcher converts copy-only values back where a product reads it as float32 (not from its copy)
+        reads(inp, weight);
+        reads(dweight, dbias);
         shadows.written(dinp);
         shadows.written(dweight);
         shadows.written(dbias);
@@ -414,6 +454,7 @@ public final class CudaKernels implements Kernels {
     public void attentionForward(Tensor out, Tensor stats, Tensor qkv, int B, int T, int C, int NH, float dropout,
                                  long key) {
         enter();
+        reads(qkv);
         shadows.written(out);
         shadows.written(stats);
         launchers.attention().forward(out, stats, qkv, B, T, C, NH, dropout, key);
@@ -429,6 +470,8 @@ public final class CudaKernels implements Kernels {
     public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor stats, int B, int T, int C,
                                   int NH, float dropout, long key) {
         enter();
+        reads(dout, qkv, out);
+        reads(stats);
         shadows.written(dqkv);
         launchers.attention().backward(dqkv, dout, qkv, out, stats, B, T, C, NH, dropout, key);
     }
@@ -436,6 +479,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void geluForward(Tensor out, Tensor inp, int N) {
         enter();
+        reads(inp);
         shadows.written(out);
         launchers.geluResidual().geluForward(out, inp, N);
     }
@@ -443,6 +487,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void geluBackward(Tensor dinp, Tensor dout, Tensor inp, int N) {
         enter();
+        reads(dout, inp);
         shadows.written(dinp);
         launchers.geluResidual().geluBackward(dinp, dout, inp, N);
     }
@@ -450,6 +495,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void residualForward(Tensor out, Tensor inp1, Tensor inp2, int N) {
         enter();
+        reads(inp1, inp2);
         shadows.written(out);
         launchers.geluResidual().residualForward(out, inp1, inp2, N);
     }
@@ -457,6 +503,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void residualDropoutForward(Tensor out, Tensor inp1, Tensor inp2, float p, long key, int N) {
         enter();
+        reads(inp1, inp2);
         shadows.written(out);
         launchers.geluResidual().residualDropoutForward(out, inp1, inp2, p, key, N);
     }
@@ -464,6 +511,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void dropout(Tensor out, Tensor inp, float p, long key, int N) {
         enter();
+        reads(inp);
         shadows.written(out);
         launchers.geluResidual().dropout(out, inp, p, key, N);
     }
@@ -477,6 +525,7 @@ public final class CudaKernels implements Kernels {
     public void softmaxCrossEntropy(Tensor losses, Tensor correct, Tensor dlogits, Tensor logits, IntTensor targets,
                                     float dlossScale, boolean backward, int N, int V, int Vp) {
         enter();
+        reads(logits);
         shadows.written(losses);
         shadows.written(correct);
         if (backward) {
@@ -489,6 +538,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void mean(Tensor out, Tensor inp, long n) {
         enter();
+        reads(inp);
         shadows.written(out);
         launchers.adamw().mean(out, inp, n);
     }
@@ -496,6 +546,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void globalNorm(Tensor out, Tensor inp, long n) {
         enter();
+        reads(inp);
         shadows.written(out);
         launchers.adamw().globalNorm(out, inp, n);
     }
@@ -505,6 +556,8 @@ public final class CudaKernels implements Kernels {
                       float learningRate, float beta1, float beta2, float eps, float weightDecay, float maxGradNorm,
                       int step) {
         enter();
+        reads(params, m, v);
+        reads(grads, gradNorm);
         shadows.written(params);
         shadows.written(m);
         shadows.written(v);
@@ -515,6 +568,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void attentionDecode(Tensor out, Tensor q, Tensor kcache, Tensor vcache, int position, int C, int NH) {
         enter();
+        reads(q, kcache, vcache);
         shadows.written(out);
         launchers.sampling().attentionDecode(out, q, kcache, vcache, position, C, NH);
     }
@@ -522,6 +576,7 @@ public final class CudaKernels implements Kernels {
     @Override
     public void sample(IntTensor out, Tensor logits, Tensor coin, float temperature, int topK, int V) {
         enter();
+        reads(logits, coin);
         launchers.sampling().sample(out, logits, coin, temperature, topK, V);
     }
 

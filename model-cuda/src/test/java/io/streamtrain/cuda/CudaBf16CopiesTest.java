@@ -1,6 +1,8 @@
 package io.streamtrain.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.streamtrain.model.IntTensor;
@@ -12,6 +14,7 @@ import io.streamtrain.model.Kernels;
 import io.streamtrain.model.Tensor;
 import io.streamtrain.model.cpu.CpuKernels;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Consumer;
@@ -216,6 +219,87 @@ class CudaBf16CopiesTest {
             gpu.copy(separate, weight);  // a tensor without a copy: converted
             gpu.matmulForward(out, x, separate, null, N, C, OC);
             assertArrayEquals(download(gpu, out), fromAdamw, "AdamW's bf16 copy of the weights differs from the conversion's");
+        }
+    }
+
+    /** x rounded to bf16, to nearest even (as the kernels' __float2bfloat16_rn), back as a float. */
+    private static float bf16(float x) {
+        int bits = Float.floatToRawIntBits(x);
+        bits += 0x7fff + ((bits >>> 16) & 1);
+        return Float.intBitsToFloat(bits & 0xffff0000);
+    }
+
+    /**
+     * The cross-entropy writes its gradient into the bf16 copy alone once the output head's products read that copy
+     * (the float32 dlogits would only be written to be thrown away): the products see the same values as before, and
+     * whatever reads the dlogits as float32 afterwards (the host, a float32 product, a write of part of them) gets them
+     * back rounded to bf16, never the logits they overwrote.
+     */
+    @Test
+    void shouldKeepTheDlogitsInTheirCopyAloneAndGiveThemBackRoundedWhenReadAsFloat32() {
+        try (CudaKernels gpu = CudaTesting.openOrSkip(); CpuKernels cpu = new CpuKernels(2)) {
+            gpu.pipelinedMatmulThreshold(0);
+            Random random = new Random(16);
+            int V = 150;
+            int Vp = 160;
+            float[] host = random(random, (long) N * Vp);
+            for (int i = 0; i < host.length; i++) {
+                host[i] *= 4;
+            }
+            int[] ids = new int[N];
+            for (int i = 0; i < N; i++) {
+                ids[i] = random.nextInt(V);
+            }
+            IntTensor targets = gpu.allocateInts(N);
+            gpu.writeInts(targets, ids, 0, N);
+            Tensor logits = gpu.allocate((long) N * Vp);
+            float[] lnfHost = random(random, (long) N * C);
+            float[] wteHost = random(random, (long) Vp * C);
+            Tensor lnf = upload(gpu, lnfHost);
+            Tensor wte = upload(gpu, wteHost);
+            Tensor dlnf = gpu.allocate((long) N * C);
+            Tensor dwte = gpu.allocate((long) Vp * C);
+            Runnable crossEntropy = () -> {
+                gpu.write(logits, host, 0);
+                gpu.softmaxCrossEntropy(gpu.allocate(N), gpu.allocate(N), logits, logits, targets, 1.0f / N, true, N,
+                        V, Vp);
+            };
+            // no copy yet: the gradient is written as float32, and the head's backward products convert it
+            crossEntropy.run();
+            float[] float32 = download(gpu, logits);
+            gpu.matmulBackward(dlnf, dwte, null, logits, lnf, wte, N, C, Vp);
+            float[] fromConversion = download(gpu, dlnf);
+            // now the copy is there: the cross-entropy writes the copy alone, the products read the same values
+            crossEntropy.run();
+            gpu.matmulBackward(dlnf, dwte, null, logits, lnf, wte, N, C, Vp);
+            // (the same up to the order of a split product's atomics)
+            double same = CudaTesting.relativeError(fromConversion, download(gpu, dlnf));
+            assertTrue(same <= 1e-5, "the head's products read other dlogits: relative error " + same);
+            float[] rounded = download(gpu, logits);
+            assertFalse(Arrays.equals(float32, rounded), "the float32 dlogits were written: no copy-only gradient");
+            for (int i = 0; i < rounded.length; i++) {
+                assertEquals(bf16(float32[i]), rounded[i], 0f, "dlogits read back as float32, element " + i);
+            }
+            // a product that reads float32 (the register-staged one, not from the copies) reads them rounded too
+            crossEntropy.run();
+            gpu.pipelinedMatmulThreshold(Long.MAX_VALUE);
+            Tensor dlnfFloat = gpu.allocate((long) N * C);
+            gpu.matmulBackward(dlnfFloat, gpu.allocate((long) Vp * C), null, logits, lnf, wte, N, C, Vp);
+            Tensor cpuDlnf = cpu.allocate((long) N * C);
+            cpu.matmulBackward(cpuDlnf, cpu.allocate((long) Vp * C), null, upload(cpu, rounded), upload(cpu, lnfHost),
+                    upload(cpu, wteHost), N, C, Vp);
+            double error = CudaTesting.relativeError(download(cpu, cpuDlnf), download(gpu, dlnfFloat));
+            System.out.printf("bf16 copies: float32 product of copy-only dlogits, max relative error %.3e%n", error);
+            // (that product rounds its operands to bf16 too: TOLERANCE; stale logits would be off by about 1)
+            assertTrue(error <= TOLERANCE, "the float32 product read other dlogits: relative error " + error);
+            // a write of one row keeps the others
+            gpu.pipelinedMatmulThreshold(0);
+            crossEntropy.run();
+            gpu.fill(logits.slice(0, Vp), 0f);
+            float[] partly = download(gpu, logits);
+            for (int i = 0; i < partly.length; i++) {
+                assertEquals(i < Vp ? 0f : rounded[i], partly[i], 0f, "dlogits after a fill of row 0, element " + i);
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static io.streamtrain.cuda.DeviceArrays.random;
 import static io.streamtrain.cuda.DeviceArrays.upload;
 
+import io.streamtrain.model.IntTensor;
 import io.streamtrain.model.Kernels;
 import io.streamtrain.model.Tensor;
 import io.streamtrain.model.cpu.CpuKernels;
@@ -12,10 +13,14 @@ import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The kernels that only shapes wider than the kit's take, against the CPU reference: the fp32 attention (head
- * sizes 65 to 128; smaller heads run on tensor cores) and the layernorm backward for C over 1024.
+ * sizes 65 to 128; smaller heads run on tensor cores) the layernorm backward at the widths of each of its kernels, and the cross-entropy over rows longer than its
+ * shared memory holds.
  */
 @ExtendWith(RequiresCudaDevice.class)
 class CudaWideShapesTest {
@@ -65,11 +70,16 @@ class CudaWideShapesTest {
         }
     }
 
-    @Test
-    void shouldMatchTheReferenceInLayernormBackwardOver1024Channels() {
+    /**
+     * Every layernorm backward kernel: rows held in registers by 1 to 6 float4 chunks per lane (C a multiple of 4 up
+     * to 768: small's 384, gpt2's 768, 500 with lanes left over), C not a multiple of 4 (the narrow kernel, up to
+     * 1024), and C over 1024; N not a multiple of the rows per block.
+     */
+    @ParameterizedTest(name = "C = {0}")
+    @ValueSource(ints = {384, 500, 768, 772, 1002, 1100})
+    void shouldMatchTheReferenceInLayernormBackwardAtEveryKernelsWidth(int C) {
         int N = 37;
-        int C = 1100;
-        Random random = new Random(1100);
+        Random random = new Random(C);
         float[] dout = random(random, N * C);
         float[] inp = random(random, N * C);
         float[] weight = random(random, C);
@@ -83,7 +93,7 @@ class CudaWideShapesTest {
             String[] names = {"dinp", "dweight", "dbias"};
             for (int i = 0; i < 3; i++) {
                 double error = CudaTesting.relativeError(expected[i], actual[i]);
-                System.out.printf("layernormBackward, C = 1100, %s: max relative error %.3e%n", names[i], error);
+                System.out.printf("layernormBackward, C = %d, %s: max relative error %.3e%n", C, names[i], error);
                 assertTrue(error < 1e-4, names[i] + " relative error " + error);
             }
         }
@@ -105,6 +115,48 @@ class CudaWideShapesTest {
         k.read(result[0], 0, dinp);
         k.read(result[1], 0, dweight);
         k.read(result[2], 0, dbias);
+        return result;
+    }
+
+    /**
+     * The cross-entropy over rows longer than the part it keeps in shared memory (half of a block's shared memory: about
+     * 28,000 logits on the H200), which reads the rest of the row again for the gradient, as gpt2's 50,257 do; in place,
+     * and a padded row whose length is no multiple of 4 (scalar accesses).
+     */
+    @ParameterizedTest(name = "V = {0}, Vp = {1}")
+    @CsvSource({"50257, 50304", "70001, 70001"})
+    void shouldMatchTheReferenceInTheCrossEntropyOverRowsLongerThanSharedMemoryHolds(int V, int Vp) {
+        int N = 5;
+        Random random = new Random(V);
+        float[] logits = random(random, (long) N * Vp);
+        for (int i = 0; i < logits.length; i++) {
+            logits[i] *= 6;
+        }
+        int[] targets = new int[N];
+        for (int i = 0; i < N; i++) {
+            targets[i] = random.nextInt(V);
+        }
+        try (CudaKernels gpu = CudaTesting.openOrSkip(); CpuKernels cpu = new CpuKernels(2)) {
+            float[][] expected = crossEntropy(cpu, logits, targets, N, V, Vp);
+            float[][] actual = crossEntropy(gpu, logits, targets, N, V, Vp);
+            String[] names = {"losses", "dlogits"};
+            for (int i = 0; i < 2; i++) {
+                double error = CudaTesting.relativeError(expected[i], actual[i]);
+                System.out.printf("softmaxCrossEntropy, V = %d, %s: max relative error %.3e%n", V, names[i], error);
+                assertTrue(error < 1e-4, names[i] + " relative error " + error);
+            }
+        }
+    }
+
+    private static float[][] crossEntropy(Kernels k, float[] logits, int[] targets, int N, int V, int Vp) {
+        Tensor x = upload(k, logits);
+        IntTensor ids = k.allocateInts(N);
+        k.writeInts(ids, targets, 0, N);
+        Tensor losses = k.allocate(N);
+        k.softmaxCrossEntropy(losses, k.allocate(N), x, x, ids, 1.0f / N, true, N, V, Vp);
+        float[][] result = {new float[N], new float[N * Vp]};
+        k.read(result[0], 0, losses);
+        k.read(result[1], 0, x);
         return result;
     }
 }

@@ -82,7 +82,7 @@ class KernelFamilyTest {
     @Test
     void shouldFindEveryKernelThatALauncherNamesAmongTheEntriesOfItsFamilysPtx() {
         EntryCheck lookup = new EntryCheck();
-        Launchers.create(lookup, null, new TensorChecks(this), new Grid(132), size -> (CudaTensor) null,
+        Launchers.create(lookup, null, new TensorChecks(this), new Grid(132, 227 * 1024), size -> (CudaTensor) null,
                 size -> (CudaTensor) null);
         assertEquals(List.of(), lookup.missing, "kernels the launchers name but the PTX does not define");
         for (KernelFamily family : KernelFamily.values()) {

@@ -158,6 +158,12 @@ public interface Kernels extends AutoCloseable {
      * losses (N) = -log softmax(logits)[target]; correct (N) = 1 where argmax equals the target, else 0.
      * When {@code backward}, dlogits (N, Vp) is <em>overwritten</em> with (softmax - onehot(target)) · dlossScale,
      * and 0 on the padding columns; dlogits may be the logits tensor itself (in place).
+     *
+     * <p>A backend whose matrix products read bf16 operands may keep dlogits in its own bf16 copy alone (it is only
+     * ever read by the output head's {@link #matmulBackward}): whatever reads dlogits as float32 afterwards (a read, a
+     * float32 kernel) then sees each value rounded to bf16 (to nearest even: a relative change of at most 2^-9, the
+     * rounding those products apply to their operands anyway). The losses, the accuracy and a forward without
+     * {@code backward} are unchanged by this: the logits are read as written.
      */
     void softmaxCrossEntropy(Tensor losses, Tensor correct, Tensor dlogits, Tensor logits, IntTensor targets,
                              float dlossScale, boolean backward, int N, int V, int Vp);

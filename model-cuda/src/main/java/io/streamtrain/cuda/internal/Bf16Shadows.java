@@ -20,7 +20,17 @@ import java.util.function.LongFunction;
  * tensor is first seen (inside a step graph's capture or replay too: new activations after a reallocation), never per
  * step. Step graphs may run a step's calls more than once (a replay that finds the calls changed captures them again):
  * {@link #save} before a step and {@link #restore} before every run of it, so that each run starts from the validity
- * the device memory really has. Not thread-safe.
+ * the device memory really has.
+ *
+ * <p>Copy-only values: a producer may write only the copy ({@link #forCopyOnlyProducer}: the cross-entropy's dlogits,
+ * which only the output head's products read, from the copy). The float32 tensor is then stale until something reads
+ * it as float32: {@link #floatsRead} (before a kernel or a host read takes the float32 values), a conversion of an
+ * overlapping range, and a write of part of it ({@link #written}) first convert the copy back into it
+ * ({@code from_bf16}), so that every reader sees the values rounded to bf16 and nothing is lost.
+ *
+ * <p>Optional producers (a product's epilogue) write a copy only where a consumer had to convert their output; that
+ * is learned in the first run of a step, also when the consumer makes the copy (the product's output range is
+ * remembered), so that a step's calls are the same from its second run on. Not thread-safe.
  */
 public final class Bf16Shadows {
     private final Bf16Conversion conversion;
@@ -33,10 +43,17 @@ public final class Bf16Shadows {
     /** Whether the last write was a product's (an optional producer), and whether a consumer then had to convert. */
     private boolean[] lastWriterOptional = new boolean[64];
     private boolean[] optionalWanted = new boolean[64];
+    /** Whether the copy holds newer values than the float32 tensor (a copy-only producer wrote it). */
+    private boolean[] floatStale = new boolean[64];
     private CudaTensor[] copies = new CudaTensor[64];
     private boolean[] saved = new boolean[64];
+    private boolean[] savedFloatStale = new boolean[64];
     private int count;
     private int savedCount;
+    private int floatStaleCount;
+    private int savedFloatStaleCount;
+    /** Output ranges an optional producer wrote while no copy of them existed (null begin: a free slot). */
+    private final OptionalWrites optionalWrites = new OptionalWrites();
     private long bytes;
 
     /**
@@ -48,7 +65,10 @@ public final class Bf16Shadows {
         this.allocate = allocate;
     }
 
-    /** Marks every copy overlapping {@code tensor} stale: it is about to be written (null: nothing). */
+    /**
+     * Marks every copy overlapping {@code tensor} stale: it is about to be written (null: nothing). Copy-only values
+     * that the write does not wholly cover are converted back into the float32 tensor first.
+     */
     public void written(Tensor tensor) {
         if (!(tensor instanceof CudaTensor t) || t.holdsInts()) {
             return;
@@ -57,9 +77,45 @@ public final class Bf16Shadows {
         long e = b + 4 * t.size();
         for (int i = 0; i < count; i++) {
             if (begin[i] < e && b < end[i]) {
+                if (floatStale[i] && !(b <= begin[i] && end[i] <= e)) {
+                    writeBack(i);
+                }
+                clearFloatStale(i);
                 valid[i] = false;
                 lastWriterOptional[i] = false;
             }
+        }
+        optionalWrites.remove(b, e);
+    }
+
+    /**
+     * Before a kernel or a host read takes the float32 values of {@code tensor} (null: nothing): copy-only values
+     * overlapping it are converted back into it.
+     */
+    public void floatsRead(Tensor tensor) {
+        if (floatStaleCount == 0 || !(tensor instanceof CudaTensor t) || t.holdsInts()) {
+            return;
+        }
+        floatsRead(t.address(), t.address() + 4 * t.size());
+    }
+
+    private void floatsRead(long b, long e) {
+        for (int i = 0; i < count && floatStaleCount > 0; i++) {
+            if (floatStale[i] && begin[i] < e && b < end[i]) {
+                writeBack(i);
+            }
+        }
+    }
+
+    private void writeBack(int i) {
+        conversion.convertBack(begin[i], copyAddress[i], (end[i] - begin[i]) / 4);
+        clearFloatStale(i);
+    }
+
+    private void clearFloatStale(int i) {
+        if (floatStale[i]) {
+            floatStale[i] = false;
+            floatStaleCount--;
         }
     }
 
@@ -87,6 +143,22 @@ public final class Bf16Shadows {
     }
 
     /**
+     * As {@link #forProducer}, for a producer that then writes only the copy (not the float32 tensor) where it returns
+     * an address: the float32 values are converted back from the copy when something reads them as float32.
+     */
+    public long forCopyOnlyProducer(CudaTensor out, long n) {
+        long address = forProducer(out, n);
+        if (address != 0) {
+            int exact = find(out.address(), out.address() + 4 * n);
+            if (!floatStale[exact]) {
+                floatStale[exact] = true;
+                floatStaleCount++;
+            }
+        }
+        return address;
+    }
+
+    /**
      * As {@link #forProducer}, for a producer whose copy is optional, a matrix product's epilogue: it writes a copy
      * only where a consumer had to convert out after such a product wrote it (qkv for attention; not the logits,
      * whose copy the cross-entropy's dlogits give), else returns 0.
@@ -94,6 +166,7 @@ public final class Bf16Shadows {
     public long forOptionalProducer(CudaTensor out, long n) {
         int exact = find(out.address(), out.address() + 4 * n);
         if (exact < 0) {
+            optionalWrites.add(out.address(), out.address() + 4 * n);
             return 0;
         }
         if (!optionalWanted[exact]) {
@@ -120,6 +193,7 @@ public final class Bf16Shadows {
 
     private void convertUnlessValid(int exact, CudaTensor src, long n) {
         if (!valid[exact]) {
+            floatsRead(begin[exact], end[exact]);
             optionalWanted[exact] |= lastWriterOptional[exact];
             conversion.convertInto(copyAddress[exact], src, n);
             valid[exact] = true;
@@ -151,14 +225,22 @@ public final class Bf16Shadows {
         if (saved.length < count) {
             saved = new boolean[begin.length];
         }
+        if (savedFloatStale.length < count) {
+            savedFloatStale = new boolean[begin.length];
+        }
         System.arraycopy(valid, 0, saved, 0, count);
+        System.arraycopy(floatStale, 0, savedFloatStale, 0, count);
         savedCount = count;
+        savedFloatStaleCount = floatStaleCount;
     }
 
     /** Back to the validity of {@link #save} (copies made since are stale): before each run of a step. */
     public void restore() {
         System.arraycopy(saved, 0, valid, 0, savedCount);
         Arrays.fill(valid, savedCount, count, false);
+        System.arraycopy(savedFloatStale, 0, floatStale, 0, savedCount);
+        Arrays.fill(floatStale, savedCount, count, false);
+        floatStaleCount = savedFloatStaleCount;
     }
 
     /** Bytes of device memory the copies take. */
@@ -184,6 +266,7 @@ public final class Bf16Shadows {
             valid = Arrays.copyOf(valid, size);
             lastWriterOptional = Arrays.copyOf(lastWriterOptional, size);
             optionalWanted = Arrays.copyOf(optionalWanted, size);
+            floatStale = Arrays.copyOf(floatStale, size);
             copies = Arrays.copyOf(copies, size);
         }
         long elements = (e - b) / 4;
@@ -194,8 +277,58 @@ public final class Bf16Shadows {
         copyAddress[count] = copy.address();
         copies[count] = copy;
         valid[count] = false;
-        lastWriterOptional[count] = false;
+        lastWriterOptional[count] = optionalWrites.contains(b, e);
         optionalWanted[count] = false;
+        floatStale[count] = false;
         return count++;
+    }
+
+    /**
+     * The output ranges that optional producers wrote while no copy of them existed, until something else writes over
+     * them: a consumer that makes the copy of such a range has to convert it, so the producer writes the copy from then
+     * on. Slots are reused: the same ranges come back every step, and nothing is allocated once they have been seen.
+     */
+    private static final class OptionalWrites {
+        private long[] begin = new long[16];
+        private long[] end = new long[16];
+        private boolean[] used = new boolean[16];
+
+        void add(long b, long e) {
+            int free = -1;
+            for (int i = 0; i < begin.length; i++) {
+                if (used[i] && begin[i] == b && end[i] == e) {
+                    return;
+                }
+                if (!used[i] && (free < 0 || (begin[i] == b && end[i] == e))) {
+                    free = i;
+                }
+            }
+            if (free < 0) {
+                free = begin.length;
+                begin = Arrays.copyOf(begin, 2 * free);
+                end = Arrays.copyOf(end, 2 * free);
+                used = Arrays.copyOf(used, 2 * free);
+            }
+            begin[free] = b;
+            end[free] = e;
+            used[free] = true;
+        }
+
+        void remove(long b, long e) {
+            for (int i = 0; i < begin.length; i++) {
+                if (used[i] && begin[i] < e && b < end[i]) {
+                    used[i] = false;
+                }
+            }
+        }
+
+        boolean contains(long b, long e) {
+            for (int i = 0; i < begin.length; i++) {
+                if (used[i] && begin[i] == b && end[i] == e) {
+                    return true;
+                }
+            }
+            return false;
+        }
     }
 }

@@ -3,6 +3,7 @@ package io.streamtrain.cuda.internal;
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxReset;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
@@ -11,6 +12,7 @@ import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstream_flags;
 
@@ -46,6 +48,14 @@ public final class DeviceSetup implements AutoCloseable {
             Driver.check(cuCtxSetCurrent(context), "making the CUDA context current");
             CURRENT.set(context);
         }
+    }
+
+    /** The dynamic shared memory a kernel may be allowed per block (the device's opt-in maximum), in bytes. */
+    public int sharedBytesPerBlock() {
+        int[] value = new int[1];
+        Driver.check(cuDeviceGetAttribute(value, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                cuDevice), "reading the shared memory per block");
+        return value[0];
     }
 
     public CUstream stream() {

@@ -6,9 +6,17 @@ public final class Grid {
     public static final int ELEMENTWISE_THREADS = 256;
 
     private final int multiprocessors;
+    private final int sharedBytesPerBlock;
 
-    public Grid(int multiprocessors) {
+    /** {@code sharedBytesPerBlock}: the shared memory a block may be allowed (the device's opt-in maximum). */
+    public Grid(int multiprocessors, int sharedBytesPerBlock) {
         this.multiprocessors = multiprocessors;
+        this.sharedBytesPerBlock = sharedBytesPerBlock;
+    }
+
+    /** The shared memory a block may be allowed, in bytes (the device's opt-in maximum). */
+    public int sharedBytesPerBlock() {
+        return sharedBytesPerBlock;
     }
 
     /** The device's streaming multiprocessors. */

@@ -24,7 +24,7 @@ public record Launchers(EncoderLauncher encoder, LayernormLauncher layernorm, Ma
                 new MatmulLauncher(kernels, launcher, args, grid, shadows, adamw, allocateShadow),
                 new AttentionLauncher(kernels, launcher, args, shadows),
                 new GeluResidualLauncher(kernels, launcher, args, shadows),
-                new CrossEntropyLauncher(kernels, launcher, args, shadows),
+                new CrossEntropyLauncher(kernels, launcher, args, grid, shadows),
                 adamw,
                 new SamplingLauncher(kernels, launcher, args), shadows);
     }

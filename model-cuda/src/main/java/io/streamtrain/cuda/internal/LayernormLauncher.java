@@ -6,8 +6,9 @@ import io.streamtrain.model.Tensor;
 import jcuda.driver.CUfunction;
 
 /**
- * Launches the kernels of {@code layernorm.cu}: 8 rows per block forward; backward over at most 2 blocks per SM. Both
- * write the bf16 copy of their output that {@link Bf16Shadows} keeps for the matrix products, where it keeps one.
+ * Launches the kernels of {@code layernorm.cu}: 8 rows per block forward; backward over at most 2 blocks per SM, with
+ * 16-byte accesses and each row held in registers where C is a multiple of 4 up to 768 and the tensors are aligned.
+ * Both write the bf16 copy of their output that {@link Bf16Shadows} keeps for the matrix products, where it keeps one.
  */
 public final class LayernormLauncher {
     /** Dynamic shared memory the backward kernels may use: 2 floats per channel, so C up to 12288. */
@@ -20,6 +21,8 @@ public final class LayernormLauncher {
     private final CUfunction forward;
     private final CUfunction backward;
     private final CUfunction backwardNarrow;
+    /** The backward kernels that hold a row in registers, by float4 chunks per lane: 1, 2, 3, 4, 6. */
+    private final CUfunction[] backwardRows = new CUfunction[7];
 
     public LayernormLauncher(KernelLookup kernels, Launcher launcher, TensorChecks args, Grid grid,
                              Bf16Shadows shadows) {
@@ -30,6 +33,10 @@ public final class LayernormLauncher {
         forward = kernels.function(KernelFamily.LAYERNORM, "layernorm_forward");
         backward = kernels.function(KernelFamily.LAYERNORM, "layernorm_backward", BACKWARD_SHARED_LIMIT);
         backwardNarrow = kernels.function(KernelFamily.LAYERNORM, "layernorm_backward_narrow", BACKWARD_SHARED_LIMIT);
+        for (int k : new int[] {1, 2, 3, 4, 6}) {
+            backwardRows[k] = kernels.function(KernelFamily.LAYERNORM, "layernorm_backward_rows_" + k,
+                    BACKWARD_SHARED_LIMIT);
+        }
     }
 
     /** out (N, C) = (inp - mean) * rstd * weight + bias; mean (N), rstd (N) saved for backward. */
@@ -57,16 +64,25 @@ public final class LayernormLauncher {
         }
         int blocks = Math.max(1, Math.min(blocks(N, 8), 2 * grid.multiprocessors()));
         CudaTensor gradInput = args.floats(dinp, n, "layernormBackward", "dinp");
+        CudaTensor gradOut = args.floats(dout, n, "layernormBackward", "dout");
+        CudaTensor input = args.floats(inp, n, "layernormBackward", "inp");
+        CudaTensor weights = args.floats(weight, C, "layernormBackward", "weight");
         long dinpBf16 = shadows.forProducer(gradInput, n);
+        int chunksPerLane = (C + 127) / 128;
+        boolean rows = C % 4 == 0 && chunksPerLane <= 6
+                && ((gradInput.address() | gradOut.address() | input.address() | weights.address()) & 15) == 0
+                && (dinpBf16 & 7) == 0;
+        CUfunction kernel = rows ? backwardRows[chunksPerLane == 5 ? 6 : chunksPerLane]
+                : C <= 1024 ? backwardNarrow : backward;
         launcher.begin().pointer(gradInput).int64(dinpBf16)
                 .pointer(args.floats(dweight, C, "layernormBackward", "dweight"))
                 .pointer(args.floats(dbias, C, "layernormBackward", "dbias"))
-                .pointer(args.floats(dout, n, "layernormBackward", "dout"))
-                .pointer(args.floats(inp, n, "layernormBackward", "inp"))
-                .pointer(args.floats(weight, C, "layernormBackward", "weight"))
+                .pointer(gradOut)
+                .pointer(input)
+                .pointer(weights)
                 .pointer(args.floats(mean, N, "layernormBackward", "mean"))
                 .pointer(args.floats(rstd, N, "layernormBackward", "rstd"))
                 .int32(N).int32(C)
-                .launch(C <= 1024 ? backwardNarrow : backward, "layernorm_backward", blocks, 1, 1, 256, 1, shared);
+                .launch(kernel, "layernorm_backward", blocks, 1, 1, 256, 1, shared);
     }
 }

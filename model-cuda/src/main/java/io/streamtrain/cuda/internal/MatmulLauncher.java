@@ -36,6 +36,8 @@ public final class MatmulLauncher {
     /** Its fill zeroes dinp before a product that adds into it (split-K blocks, the compute_80 kernels). */
     private final AdamwLauncher fills;
     private final CUfunction matmulForward, matmulBackwardInput, matmulBackwardWeight, matmulBackwardBias;
+    /** The bias gradient from dout's bf16 copy, where the products read that copy. */
+    private final CUfunction matmulBackwardBiasBf16;
     /** The pipelined products: block tile 128 x 128 x 64, 8 warps, 3 stages (NOTES.md says what else was tried). */
     private final PipelinedMatmul pipelinedMatmul;
     private long pipelinedMatmulThreshold = DEFAULT_PIPELINED_THRESHOLD;
@@ -54,6 +56,7 @@ public final class MatmulLauncher {
         matmulBackwardInput = kernels.function(KernelFamily.MATMUL, "matmul_backward_input");
         matmulBackwardWeight = kernels.function(KernelFamily.MATMUL, "matmul_backward_weight");
         matmulBackwardBias = kernels.function(KernelFamily.MATMUL, "matmul_backward_bias");
+        matmulBackwardBiasBf16 = kernels.function(KernelFamily.MATMUL, "matmul_backward_bias_bf16");
         pipelinedMatmul = new PipelinedMatmul(
                 kernels.function(KernelFamily.MATMUL, "matmul_forward_bf16_128x128x64", MATMUL_PIPELINED_SHARED_BYTES),
                 kernels.function(KernelFamily.MATMUL, "matmul_backward_input_bf16_128x128x64",
@@ -148,8 +151,10 @@ public final class MatmulLauncher {
 
     /**
      * dinp (N, C) = dout (N, OC) · weight (OC, C), written; dweight (OC, C) += dout (N, OC)ᵀ · inp (N, C);
-     * dbias (OC, or null) += column sums of dout. The wgmma path stores dinp straight from its tiles where K is not
-     * split; the products that add into dinp (split-K, and the compute_80 kernels) have it zero-filled first.
+     * dbias (OC, or null) += column sums of dout, from dout's bf16 copy where the products read that (as PyTorch
+     * autocast sums the bf16 gradient of a linear layer's output). The wgmma path stores dinp straight from its tiles
+     * where K is not split; the products that add into dinp (split-K, and the compute_80 kernels) have it zero-filled
+     * first.
      */
     public void backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
                          int N, int C, int OC) {
@@ -160,21 +165,23 @@ public final class MatmulLauncher {
         CudaTensor weights = args.floats(weight, (long) OC * C, "matmulBackward", "weight");
         boolean aligned = ((gradInput.address() | gradWeight.address()) & 7) == 0;
         boolean hopperPath = useHopper && aligned && pipelined(N, C, OC, gradOut, input, weights);
+        boolean fromCopies = hopperPath || (aligned && pipelined(N, C, OC, gradOut, input, weights));
+        if (!fromCopies) {
+            bf16.floatsRead(gradOut);  // the float32 products read dout as float32
+        }
         if (!hopperPath || hopper.addsIntoInputGradient(N, C, OC)) {
             fills.fill(gradInput, 0f);  // before any product's arguments are packed
         }
+        // the conversions (where a copy is not there) launch kernels themselves: before the products' arguments
+        long a = fromCopies ? bf16.operand(gradOut, (long) N * OC) : 0L;
         if (hopperPath) {
-            // the conversions (where a copy is not there) launch kernels themselves: before the products' arguments
-            long a = bf16.operand(gradOut, (long) N * OC);
             long b = bf16.operand(weights, (long) OC * C);
             long c = bf16.operand(input, (long) N * C);
             long gradInputBf16 = hopper.addsIntoInputGradient(N, C, OC) ? 0L
                     : bf16.forOptionalProducer(gradInput, (long) N * C);
             hopper.backward(gradInput, gradInputBf16, gradWeight, a, b, c, N, C, OC);
-        } else if (aligned && pipelined(N, C, OC, gradOut, input, weights)) {
+        } else if (fromCopies) {
             PipelinedMatmul p = pipelinedMatmul;
-            // the conversions launch kernels themselves: all of them before the products' arguments are packed
-            long a = bf16.operand(gradOut, (long) N * OC);
             long b = bf16.operand(weights, (long) OC * C);
             long c = bf16.operand(input, (long) N * C);
             // dinp (N, C) += dout (N, OC) . weight (OC, C) into zeros: M = N, columns C, K = OC
@@ -204,12 +211,20 @@ public final class MatmulLauncher {
                             MATMUL_THREADS, 1, 0);
         }
         if (dbias != null) {
-            int rowsPerBlock = 256;
-            launcher.begin().pointer(args.floats(dbias, OC, "matmulBackward", "dbias")).pointer(gradOut)
-                    .int32(N).int32(OC)
-                    .int32(rowsPerBlock)
-                    .launch(matmulBackwardBias, "matmul_backward_bias", blocks(OC, 32), blocks(N, rowsPerBlock), 1,
-                            32, 8, 0);
+            CudaTensor gradBias = args.floats(dbias, OC, "matmulBackward", "dbias");
+            if (fromCopies) {
+                // 8 columns per thread; stripes of rows for about two blocks per SM
+                int columnBlocks = blocks(OC, 256);
+                int rowsPerBlock = 8 * blocks(blocks((long) N * columnBlocks, 2 * grid.multiprocessors()), 8);
+                launcher.begin().pointer(gradBias).int64(a).int32(N).int32(OC).int32(rowsPerBlock)
+                        .launch(matmulBackwardBiasBf16, "matmul_backward_bias_bf16", columnBlocks,
+                                blocks(N, rowsPerBlock), 1, 32, 8, 0);
+            } else {
+                int rowsPerBlock = 256;
+                launcher.begin().pointer(gradBias).pointer(gradOut).int32(N).int32(OC).int32(rowsPerBlock)
+                        .launch(matmulBackwardBias, "matmul_backward_bias", blocks(OC, 32), blocks(N, rowsPerBlock), 1,
+                                32, 8, 0);
+            }
         }
     }
 

@@ -20,6 +20,7 @@ public final class StepGraphPolicy implements AutoCloseable {
     /** The step graphs by key (few: one per (B, T) a model trains on), searched in order: no boxing per step. */
     private final List<StepGraph> graphs = new ArrayList<>();
     private long launches;
+    private long captures;
 
     public StepGraphPolicy(Launcher launcher, CUstream stream, boolean enabled) {
         this.launcher = launcher;
@@ -47,6 +48,11 @@ public final class StepGraphPolicy implements AutoCloseable {
     /** Step graphs launched so far (captures and replays). */
     public long launches() {
         return launches;
+    }
+
+    /** Step graphs built so far: one per key, plus one each time a step's calls changed beyond arguments. */
+    public long captures() {
+        return captures;
     }
 
     /** Kernel arguments that replays have written into step graphs so far. */
@@ -102,6 +108,7 @@ public final class StepGraphPolicy implements AutoCloseable {
 
     /** Runs {@code enqueue} with its launches added to {@code graph} instead of made, then instantiates it. */
     private void capture(StepGraph graph, Runnable enqueue) {
+        captures++;
         launcher.capture(graph);
         boolean enqueued = false;
         try {

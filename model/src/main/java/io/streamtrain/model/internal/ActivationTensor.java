@@ -5,8 +5,9 @@ import io.streamtrain.model.GptConfig;
 /**
  * The activations of one forward pass over a (B, T) batch, in the order of their flat layout
  * (llm.c's ActivationTensors). Tensors with a gradient also have a view in the activation-gradient
- * buffer, which holds only those, in the same order; the logits have none because the fused
- * softmax-cross-entropy overwrites them with their gradient in place.
+ * buffer, which holds only those, in the same order, one layer's worth of each (every layer's gradient is the same
+ * view: {@link Activations}); the logits have none because the fused softmax-cross-entropy overwrites them with their
+ * gradient in place.
  */
 public enum ActivationTensor {
     // name        perLayer gradient   shape
