@@ -23,10 +23,19 @@ import org.apache.kafka.common.TopicPartition;
  * checksums of the datasets it trained, its dead-letter positions, its batch and token counts). At a checkpoint every
  * rank sends {@link #part} to rank 0, which merges them into the {@link #world world's ledger}.
  *
- * <p>A dataset's order checksum is kept per dataset name, so it holds only when one rank trains the dataset: a name
- * the parts of two ranks both carry (records of one dataset name produced into partitions of different ranks, not
- * through {@code produce}, which names the shards {@code <dataset>@<p>}) keeps the checksum of the highest of those
- * ranks, and {@link #world} says so once per dataset, naming the ranks, their partitions and the fix.
+ * <p>Order checksums: each partition is read by one rank at a time and is in order, so the world keeps one per
+ * (dataset, partition), {@value #PARTITION_CHECKSUM_KEY_PREFIX}{@code <topic>-<p>/<dataset>} (in the ledger's
+ * {@link RunLedger#other()}): it holds whichever rank trained the partition, so a restart with another world size
+ * (partitions dealt to other ranks) continues it, and a dataset spread over partitions has one per partition. The
+ * per-dataset {@code batches.checksum.<dataset>} of the one-process trainer is kept too; it holds only when one rank
+ * trains the dataset: a name the parts of two ranks both carry (records of one dataset name produced into partitions
+ * of different ranks, not through {@code produce}, which names the shards {@code <dataset>@<p>}) keeps the one of the
+ * highest of those ranks, and {@link #world} says so once per dataset, naming the ranks, their partitions and the
+ * partition checksums that hold every batch.
+ *
+ * <p>A checkpoint without partition checksums (written before them, or by the one-process trainer) seeds the checksum
+ * of each partition a dataset is next trained from with the dataset's checksum: right for a dataset that came from
+ * one partition (produce's shards), the only case where that checksum held every batch.
  */
 public final class RankLedger {
     private final RunningLedger ledger;
@@ -38,12 +47,38 @@ public final class RankLedger {
     private final Map<String, Set<String>> touched = new TreeMap<>();
     /** The datasets {@link #world} already warned about. */
     private final Set<String> warned = new TreeSet<>();
+    /** Key prefix of a (dataset, partition) order checksum: {@code partition.checksum.<topic>-<p>/<dataset>}. */
+    public static final String PARTITION_CHECKSUM_KEY_PREFIX = "partition.checksum.";
+    /** The restored (dataset, partition) checksums, by key. */
+    private final Map<String, Long> restoredPartitionChecksums = new TreeMap<>();
+    /** The restored checksums of datasets that have no partition checksum: the seeds of an older checkpoint. */
+    private final Map<String, Long> datasetSeeds = new TreeMap<>();
+    /** The (dataset, partition) checksums, restored or this rank's, by key. */
+    private final Map<String, Long> partitionChecksums = new TreeMap<>();
+    /** The keys of {@link #partitionChecksums} this rank changed since the restore. */
+    private final Set<String> changedPartitionChecksums = new TreeSet<>();
 
     public RankLedger(RunLedger restored) {
         this.ledger = new RunningLedger(restored);
         this.restoredBatches = restored.batchesTrained();
         this.restoredTokens = restored.tokensTrained();
+        restored.other().forEach((key, value) -> {
+            if (key.startsWith(PARTITION_CHECKSUM_KEY_PREFIX)) {
+                restoredPartitionChecksums.put(key, Long.parseLong(value));
+            }
+        });
+        partitionChecksums.putAll(restoredPartitionChecksums);
+        datasetSeeds.putAll(restored.batchChecksums());
+        restoredPartitionChecksums.keySet().forEach(key -> datasetSeeds.remove(key.substring(key.indexOf('/') + 1)));
     }
+
+    /** The checkpoint key of the order checksum of {@code dataset}'s batches from {@code partition}. */
+    public static String partitionChecksumKey(TopicPartition partition, String dataset) {
+        return PARTITION_CHECKSUM_KEY_PREFIX + partition.topic() + "-" + partition.partition() + "/" + dataset;
+    }
+
+    /** The (dataset, partition) order checksums, restored or this rank's, by {@link #partitionChecksumKey}. */
+    public Map<String, Long> partitionChecksums() { return Map.copyOf(partitionChecksums); }
 
     /** The batches trained by the whole world before the restore. */
     public long restoredBatches() { return restoredBatches; }
@@ -58,6 +93,11 @@ public final class RankLedger {
     public void applied(TopicPartition partition, long offset, String dataset, long sequence, long tokens) {
         ledger.applied(partition, offset, dataset, sequence, tokens);
         touched.computeIfAbsent(dataset, d -> new TreeSet<>()).add(partition.toString());
+        String key = partitionChecksumKey(partition, dataset);
+        Long h = partitionChecksums.get(key);
+        partitionChecksums.put(key, h == null && !datasetSeeds.containsKey(dataset) ? sequence
+                : RunningLedger.nextChecksum(h == null ? datasetSeeds.get(dataset) : h, sequence));
+        changedPartitionChecksums.add(key);
     }
 
     /** The record at {@code offset} was sent to the dead-letter topic, which now ends at {@code positions}. */
@@ -76,6 +116,7 @@ public final class RankLedger {
         Map<String, String> datasetPartitions = new LinkedHashMap<>();
         touched.forEach((dataset, from) ->
                 datasetPartitions.put(DATASET_PARTITIONS_KEY_PREFIX + dataset, String.join(",", from)));
+        changedPartitionChecksums.forEach(key -> datasetPartitions.put(key, Long.toString(partitionChecksums.get(key))));
         RunLedger part = new RunLedger("", Optional.empty(), ledger.batchesTrained() - restoredBatches,
                 ledger.tokensTrained() - restoredTokens, offsets, sums, ledger.deadLetterPositions(), Map.of(),
                 datasetPartitions);
@@ -104,13 +145,17 @@ public final class RankLedger {
         long batches = restoredBatches;
         long tokens = restoredTokens;
         Map<String, TreeMap<Integer, String>> trainedBy = new TreeMap<>(); // dataset -> rank -> its partitions
+        Map<String, String> entries = new LinkedHashMap<>(world);
+        restoredPartitionChecksums.forEach((key, h) -> entries.put(key, Long.toString(h)));
         for (int r = 0; r < parts.size(); r++) {
             RunLedger rank = parse(parts.get(r));
             int index = r;
-            rank.other().forEach((key, from) -> {
+            rank.other().forEach((key, value) -> {
                 if (key.startsWith(DATASET_PARTITIONS_KEY_PREFIX)) {
                     trainedBy.computeIfAbsent(key.substring(DATASET_PARTITIONS_KEY_PREFIX.length()),
-                            d -> new TreeMap<>()).put(index, from);
+                            d -> new TreeMap<>()).put(index, value);
+                } else if (key.startsWith(PARTITION_CHECKSUM_KEY_PREFIX)) {
+                    entries.put(key, value); // a partition is one rank's at a time: its value replaces the restored one
                 }
             });
             offsets.putAll(rank.offsets());
@@ -125,7 +170,7 @@ public final class RankLedger {
             }
         });
         return new RunLedger(runId, Optional.of(Instant.now()), batches, tokens, offsets, sums, letters, Map.of(),
-                world);
+                entries);
     }
 
     private static String sharedDataset(String dataset, TreeMap<Integer, String> ranks) {
@@ -133,9 +178,10 @@ public final class RankLedger {
         ranks.forEach((rank, from) -> who.append(who.isEmpty() ? "" : ", ").append("rank ").append(rank)
                 .append(" (").append(from).append(')'));
         return "warning: dataset '" + dataset + "' is trained by " + ranks.size() + " ranks: " + who
-                + "; a dataset's order checksum is kept per dataset name, so the checkpoint keeps the one of rank "
-                + ranks.lastKey() + " and the batches of the other ranks are not in it"
-                + " (the offsets, hence exactly-once, are not affected). Produce the dataset with 'streamtrain"
+                + "; its per-dataset order checksum (batches.checksum." + dataset + ") is the one of rank "
+                + ranks.lastKey() + ", without the batches of the other ranks; the checksums per partition ("
+                + PARTITION_CHECKSUM_KEY_PREFIX + "<topic>-<p>/" + dataset + ") hold every batch, and the offsets,"
+                + " hence exactly-once, are not affected. Produce the dataset with 'streamtrain"
                 + " produce', which spreads it over the partitions as the shards '" + dataset + "@<partition>', or"
                 + " give the records of each partition a dataset name of their own";
     }
