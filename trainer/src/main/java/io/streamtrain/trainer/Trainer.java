@@ -258,7 +258,7 @@ public final class Trainer implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
-            producer.close(STOP_SEND_TIMEOUT);
+            producer.close(Duration.ofSeconds(5)); // delivered, or given up on: the checkpoint keeps it
         }
     }
 
