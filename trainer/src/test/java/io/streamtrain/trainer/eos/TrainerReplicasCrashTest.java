@@ -35,10 +35,10 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Data parallelism keeps exactly once, on a 4-partition topic (one dataset per partition, each in order), the
  * trainers in child JVMs killed with SIGKILL mid-run: 2 CPU replicas in one process resumed with 1 replica, and a
- * world of 2 rank processes resumed as a new generation. The final checkpoint counts every batch once, holds the
+ * world of 2 rank processes resumed as a new generation of 3 ranks. The final checkpoint counts every batch once, holds the
  * last offset of every partition and, per partition, the order-sensitive checksum of batches 0..n-1; in the world,
- * whose partitions 2 and 3 (one on each rank) carry one dataset name, also the world's checksum per (dataset,
- * partition).
+ * whose partitions 2 and 3 (one on each rank, then on ranks 2 and 0) carry one dataset name, also the world's
+ * checksum per (dataset, partition).
  */
 @Timeout(300)
 class TrainerReplicasCrashTest {
@@ -91,7 +91,7 @@ class TrainerReplicasCrashTest {
     }
 
     @Test
-    void shouldTrainEveryBatchOnceWhenARankOfAWorldOfTwoIsKilledAndTheWorldRestarts() throws Exception {
+    void shouldTrainEveryBatchOnceWhenARankOfAWorldOfTwoIsKilledAndTheWorldRestartsWithThreeRanks() throws Exception {
         String topic = "world-batches";
         cluster.createTopic(topic, PARTITIONS);
         Map<String, String> config = NumberedBatches.trainerConfig(cluster.bootstrapServers(), "world-trainer",
@@ -103,16 +103,17 @@ class TrainerReplicasCrashTest {
         Path logs = Path.of("target", "eos-logs");
         Files.createDirectories(logs);
         produce(cluster, topic, 0, FIRST_HALF, TrainerReplicasCrashTest::worldDataset);
-        ChildTrainer[] ranks = startWorld(config, logs, "world-1");
+        ChildTrainer[] ranks = startWorld(config, 2, logs, "world-1");
         long killedAt = awaitCheckpoint(checkpoints, 4, ranks[0]);
         ranks[1].kill();
         assertEquals(1, ranks[0].awaitExit(Duration.ofSeconds(60)), "rank 0 stops when rank 1 dies; log:\n"
                 + ranks[0].logTail());
         assertTrue(ranks[0].logTail().contains("lost rank 1"), ranks[0].logTail());
 
-        ranks = startWorld(config, logs, "world-2");
+        // a world of 3: partitions 0,3 on rank 0, 1 on rank 1, 2 on rank 2 (2 and 3 were ranks 0 and 1's)
+        ranks = startWorld(config, 3, logs, "world-2");
         produce(cluster, topic, FIRST_HALF, PER_PARTITION, TrainerReplicasCrashTest::worldDataset);
-        for (int r = 0; r < 2; r++) {
+        for (int r = 0; r < ranks.length; r++) {
             assertEquals(0, ranks[r].awaitExit(Duration.ofSeconds(120)), "rank " + r + " reaches max.batches; log:\n"
                     + ranks[r].logTail());
         }
@@ -135,7 +136,7 @@ class TrainerReplicasCrashTest {
                 .map(r -> AvroSerdes.trainingMetrics().deserializer().deserialize(metricsTopic, r.value())).toList();
         if (lastStep.isEmpty()) {
             problems.add("no metrics record " + lastKey + " from rank 0");
-        } else if (lastStep.get(0).getRanks() != 2 || lastStep.get(0).getGlobalRows() == null
+        } else if (lastStep.get(0).getRanks() != 3 || lastStep.get(0).getGlobalRows() == null
                 || lastStep.get(0).getAllReduceMillis() == null) {
             problems.add("the last step's record lacks ranks, global rows or all-reduce time: " + lastStep.get(0));
         }
@@ -143,11 +144,13 @@ class TrainerReplicasCrashTest {
                 + last.metadata());
     }
 
-    /** Rank 1 first (it meets the dead generation's record), then rank 0. */
-    private static ChildTrainer[] startWorld(Map<String, String> config, Path logs, String name) throws Exception {
-        ChildTrainer[] ranks = new ChildTrainer[2];
-        for (int r = 1; r >= 0; r--) {
+    /** A world of {@code size} ranks, the highest first (it meets the dead generation's record), rank 0 last. */
+    private static ChildTrainer[] startWorld(Map<String, String> config, int size, Path logs, String name)
+            throws Exception {
+        ChildTrainer[] ranks = new ChildTrainer[size];
+        for (int r = size - 1; r >= 0; r--) {
             Map<String, String> rank = new java.util.HashMap<>(config);
+            rank.put(TrainerConfig.WORLD_SIZE, Integer.toString(size));
             rank.put(TrainerConfig.WORLD_RANK, Integer.toString(r));
             ranks[r] = ChildTrainer.start(rank, logs.resolve(name + "-rank-" + r + ".log"));
         }
